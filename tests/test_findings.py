@@ -1,0 +1,164 @@
+"""The findings layer: parsing, units, ranges, missing values, and its error messages."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mastoprog as mp
+from mastoprog import FindingsError, PlausibilityWarning, UnknownColumnWarning, read_findings
+
+
+def test_mapping_one_patient_parses_units_and_booleans():
+    f = read_findings({"patient_id": "P1", "age": "54", "sex": "f", "tryptase": 35,
+                       "splenomegaly": "Yes", "hepatomegaly": "n", "cd30": 0})
+    row = f.iloc[0]
+    assert row["sex"] == "F" and row["age"] == 54.0 and row["tryptase"] == 35.0
+    assert row["splenomegaly"] == True and row["hepatomegaly"] == False  # noqa: E712
+    assert row["cd30"] == False  # noqa: E712
+    assert f["cd30"].dtype == "boolean"
+    # absent findings are unknown, never False or 0
+    assert pd.isna(row["hemoglobin"]) and pd.isna(row["skin_lesions"])
+    assert row["ahn"] == "none"  # data dictionary: empty ahn = no AHN
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("true", True), ("TRUE", True), ("1", True), ("yes", True), ("Y", True),
+    ("false", False), ("0", False), ("No", False), ("n", False), ("", None), ("unknown", None),
+])
+def test_boolean_spellings_from_files(tmp_path, text, expected):
+    path = tmp_path / "p.csv"
+    path.write_text(f"patient_id,kit_d816\nA,{text}\n")
+    value = read_findings(path).loc[0, "kit_d816"]
+    assert pd.isna(value) if expected is None else bool(value) is expected
+
+
+def test_csv_json_parquet_give_the_same_frame(tmp_path):
+    records = [{"patient_id": "A", "age": 40, "sex": "M", "tryptase": 12.5, "skin_lesions": True},
+               {"patient_id": "B", "age": 70, "sex": "F", "tryptase": None, "skin_lesions": None}]
+    frame = pd.DataFrame(records)
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    (tmp_path / "p.json").write_text(json.dumps(records))
+    frame.to_parquet(tmp_path / "p.parquet")
+    a, b, c = (read_findings(tmp_path / f"p.{ext}") for ext in ("csv", "json", "parquet"))
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a, c)
+    assert a.loc[1, "tryptase"] != a.loc[1, "tryptase"]  # NaN
+
+
+def test_index_and_extra_columns_pass_through():
+    frame = pd.DataFrame({"age": [30, 40], "my_note": ["x", "y"]}, index=["r1", "r2"])
+    f = read_findings(frame)
+    assert list(f.index) == ["r1", "r2"]
+    assert list(f["my_note"]) == ["x", "y"]
+    assert list(f.columns[: len(mp.CANONICAL_COLUMNS) - 1]) == [
+        c for c in mp.CANONICAL_COLUMNS if c != "patient_id"]
+
+
+def test_every_problem_listed_at_once_with_row_column_value_unit():
+    frame = pd.DataFrame({
+        "patient_id": ["a", "b", "c"],
+        "hemoglobin": [135, 9, -1],
+        "sex": ["F", "X", "M"],
+        "age": [40, 130, "abc"],
+        "ahn": ["CMML", "leukaemia-ish", ""],
+        "mc_aspirate_pct": [5, 101, 3],
+    })
+    with pytest.raises(FindingsError, match=r"^7 invalid findings:") as info:
+        read_findings(frame)
+    text = str(info.value)
+    assert "row 'a', column 'hemoglobin': got 135.0; expected a number > 0 and <= 25 g/dL " \
+           "(hint: looks like g/L; this column is g/dL (divide by 10))" in text
+    assert "row 'b', column 'sex': got 'X'; expected 'F' or 'M'" in text
+    assert "row 'b', column 'age': got 130.0; expected a number >= 0 and <= 120 years" in text
+    assert "row 'c', column 'age': got 'abc'" in text
+    assert "row 'b', column 'mc_aspirate_pct': got 101.0; expected a number >= 0 and <= 100 %" in text
+    assert "row 'b', column 'ahn': got 'leukaemia-ish'; expected one of ['MDS'" in text
+    assert info.value.n_problems == 7 and len(info.value.problems) == 7
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("column,value,pattern", [
+    ("platelets", 150000, r"platelets.*got 150000.*10\^9/L.*looks like platelets per µL"),
+    ("anc", 3500, r"anc.*got 3500.*looks like cells per µL"),
+    ("tryptase", -3, r"tryptase.*got -3.*>= 0 ng/mL"),
+    ("kit_vaf_pct", -0.5, r"kit_vaf_pct.*got -0.5.*>= 0 and <= 100 %"),
+    ("sar_count", 4, r"sar_count.*got 4.*<= 3 genes"),
+    ("sar_count", 1.5, r"sar_count.*got 1.5.*whole number of genes"),
+    ("event", 2, r"event.*got 2.*0 \(censored\) or 1"),
+    ("time", 3650, r"time.*got 3650.*looks like days; this column is months"),
+    ("alp_uln", 0, r"alp_uln.*got 0.*> 0 U/L"),
+    ("tryptase", "35 ng/mL", r"tryptase.*got '35 ng/mL'.*numbers only"),
+    ("age", True, r"age.*not true/false"),
+    ("kit_d816", "positive", r"kit_d816.*got 'positive'.*true/false"),
+    ("who_subtype", "SM-AHNMD", r"who_subtype.*got 'SM-AHNMD'.*one of \['CM'"),
+])
+def test_impossible_values_raise_with_unit(column, value, pattern):
+    with pytest.raises(FindingsError, match=pattern):
+        read_findings({column: value})
+
+
+def test_duplicate_patient_ids_and_empty_input():
+    with pytest.raises(FindingsError, match=r"patient_id.*got 'A'.*occurs more than once"):
+        read_findings(pd.DataFrame({"patient_id": ["A", "B", "A"], "age": [1, 2, 3]}))
+    with pytest.raises(FindingsError, match=r"no patients: the findings are empty \(0 rows\)"):
+        read_findings(pd.DataFrame({"age": []}))
+
+
+def test_sar_genes_contradicting_count_is_an_error():
+    with pytest.raises(FindingsError, match=r"sar_count.*got 0.0.*number of S/A/R genes marked"):
+        read_findings({"asxl1": True, "runx1": False, "srsf2": False, "sar_count": 0})
+    # consistent, or consistent with what is unknown: fine
+    read_findings({"asxl1": True, "runx1": None, "srsf2": False, "sar_count": 2})
+
+
+def test_implausible_values_warn_not_raise():
+    with pytest.warns(PlausibilityWarning, match=r"hemoglobin: 1 value\(s\) below 3 g/dL"):
+        f = read_findings({"hemoglobin": 2.5})
+    assert f.loc[0, "hemoglobin"] == 2.5
+    with pytest.warns(PlausibilityWarning, match=r"hypersplenism is true but splenomegaly is false"):
+        read_findings({"hypersplenism": True, "splenomegaly": False})
+
+
+def test_percentages_given_as_fractions_warn():
+    with pytest.warns(PlausibilityWarning, match=r"kit_vaf_pct: every value is <= 1"):
+        read_findings(pd.DataFrame({"kit_vaf_pct": [0.1, 0.2, 0.05, 0.3, 0.5]}))
+
+
+def test_near_miss_column_name_warns():
+    with pytest.warns(UnknownColumnWarning, match=r"'Tryptase' .* did you mean 'tryptase'"):
+        f = read_findings(pd.DataFrame({"Tryptase": [35.0]}))
+    assert pd.isna(f.loc[0, "tryptase"]) and f.loc[0, "Tryptase"] == 35.0
+
+
+def test_ahn_aliases_and_unknown():
+    f = read_findings(pd.DataFrame({"ahn": ["chronic myelomonocytic leukemia", "none", "unknown",
+                                            None, "mds"]}))
+    assert list(f["ahn"].astype(object).where(f["ahn"].notna(), None)) == [
+        "CMML", "none", None, "none", "MDS"]
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="findings file not found"):
+        read_findings(tmp_path / "nope.csv")
+    (tmp_path / "x.xlsx").write_text("")
+    with pytest.raises(FindingsError, match=r"expected a \.csv, \.tsv, \.json or \.parquet"):
+        read_findings(tmp_path / "x.xlsx")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(FindingsError, match="is not valid JSON"):
+        read_findings(tmp_path / "bad.json")
+    with pytest.raises(TypeError, match="findings must be a pandas DataFrame"):
+        read_findings(42)
+
+
+def test_validation_is_vectorised_and_idempotent():
+    rng = np.random.default_rng(1)
+    n = 5000
+    frame = pd.DataFrame({"age": rng.uniform(0, 120, n), "sex": rng.choice(["F", "M"], n),
+                          "kit_d816": rng.choice(["yes", "no", ""], n)})
+    once = read_findings(frame)
+    pd.testing.assert_frame_equal(once, read_findings(once))
+    assert once["kit_d816"].isna().sum() == (frame["kit_d816"] == "").sum()
