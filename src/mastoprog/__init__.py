@@ -29,14 +29,14 @@ RESEARCH_USE_NOTICE = (
 
 __all__ = [
     "CANONICAL_COLUMNS",
-    "RESEARCH_USE_NOTICE",
-    "SUBTYPE_LABELS",
     "CalibrationError",
     "FindingsError",
     "FindingsWarning",
     "MastoprogError",
     "ModelFileError",
     "PlausibilityWarning",
+    "RESEARCH_USE_NOTICE",
+    "SUBTYPE_LABELS",
     "UnknownColumnWarning",
     "__version__",
     "read_findings",
