@@ -1,0 +1,244 @@
+"""Scenarios: documented cohort distributions (reference cohort of the survival model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mastoprog import ModelFileError
+from mastoprog._resources import EVIDENCE_LEVELS, data_path
+from mastoprog.findings import SUBTYPE_LABELS
+from mastoprog.scenarios import (
+    PROGNOSTIC_COLUMNS,
+    Scenario,
+    available_scenarios,
+    load_scenario,
+    reference_cohort,
+)
+
+LIM_TOML = data_path("scenarios/lim2009.toml").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def lim() -> Scenario:
+    return load_scenario("lim2009")
+
+
+def test_shipped_scenarios_load():
+    assert {"lim2009", "referral_advanced"} <= set(available_scenarios())
+    for name in available_scenarios():
+        scn = load_scenario(name)
+        assert scn.name == name
+        assert scn.subtype_mix.sum() == pytest.approx(1.0)
+
+
+def test_lim2009_mix_is_lims_counts(lim):
+    """Lim 2009: 342 = ISM 159 (ISM-other 101 + BMM 36 + SSM 22, Pardanani 2010), SM-AHN 138,
+    ASM 41, MCL 4."""
+    mix = lim.subtype_mix
+    assert mix["ISM"] == pytest.approx(137 / 342)
+    assert mix["SSM"] == pytest.approx(22 / 342)
+    assert mix["SM-AHN"] == pytest.approx(138 / 342)
+    assert mix["ASM"] == pytest.approx(41 / 342)
+    assert mix["MCL"] == pytest.approx(4 / 342)
+    assert "CM" not in mix.index  # CM has its own stratum with weight 0
+
+
+def test_published_figures_are_marked_published(lim):
+    """Figures the reference file marks [P] carry evidence P in the scenario."""
+    assert (lim.stratum("ISM-skin").age.median, lim.stratum("ISM-skin").age.cited.evidence) == (48, "P")
+    assert (lim.stratum("BMM").age.median, lim.stratum("BMM").age.cited.evidence) == (45, "P")
+    assert (lim.stratum("SSM").age.median, lim.stratum("SSM").age.cited.evidence) == (64, "P")
+    assert lim.stratum("SSM").splenomegaly.p == 0.68
+    assert lim.stratum("SSM").hepatomegaly.p == 0.55
+    for name, p in (("ISM-skin", 0.78), ("ASM", 0.82), ("SM-AHN", 0.60)):
+        assert lim.stratum(name).kit_d816.p == p
+        assert lim.stratum(name).kit_d816.cited.evidence == "P"
+    # Ages not published for Lim's advanced groups: labelled assumptions.
+    for name in ("ASM", "SM-AHN", "MCL", "CM"):
+        assert lim.stratum(name).age.cited.evidence == "assumption"
+
+
+@pytest.mark.parametrize("name", ["lim2009", "referral_advanced"])
+def test_every_distribution_is_cited(name):
+    table = load_scenario(name).strata_table()
+    assert table["source"].str.strip().str.len().gt(0).all()
+    assert table["evidence"].isin(EVIDENCE_LEVELS).all()
+    assumed = table[table["evidence"] == "assumption"]
+    assert assumed["note"].str.strip().str.len().gt(0).all(), "an assumption needs a rationale"
+
+
+def test_reference_cohort_is_pinned():
+    """The calibration draw must not change silently (it would invalidate the calibration)."""
+    ref = reference_cohort()
+    assert list(ref.columns) == list(PROGNOSTIC_COLUMNS)
+    assert len(ref) == 20000
+    row = ref.iloc[0]
+    assert row["age"] == pytest.approx(50.85324079287368, abs=1e-9)
+    assert (row["sex"], row["who_subtype"], row["diagnosis_year"]) == ("M", "ASM", 1994)
+    assert row["alp"] == pytest.approx(109.63863875322465, abs=1e-9)
+    assert ref["age"].sum() == pytest.approx(1148408.4290164262, rel=1e-12)
+    assert int(ref["diagnosis_year"].sum()) == 39831228
+    counts = ref["who_subtype"].value_counts()
+    assert counts[["ISM", "SM-AHN", "ASM", "SSM", "MCL"]].tolist() == [8116, 8100, 2285, 1252, 247]
+    pd.testing.assert_frame_equal(ref, reference_cohort("lim2009", None, 20000, 20090601))
+
+
+def test_reference_cohort_dtypes():
+    ref = reference_cohort(subtype="SSM", n=100)
+    assert ref["age"].dtype == np.float64
+    assert list(ref["sex"].cat.categories) == ["F", "M"]
+    for c in ("splenomegaly", "srsf2", "asxl1", "runx1"):
+        assert ref[c].dtype == "boolean" and not ref[c].isna().any()
+    assert list(ref["who_subtype"].cat.categories) == list(SUBTYPE_LABELS)
+    assert (ref["who_subtype"] == "SSM").all()
+    assert ref["diagnosis_year"].dtype == np.int64
+
+
+@pytest.mark.parametrize(("stratum", "median"), [("ISM-skin", 48), ("BMM", 45), ("SSM", 64)],
+                         ids=["ism_other_48y", "bmm_45y", "ssm_64y"])
+def test_age_median_is_the_published_one(stratum, median):
+    """Pardanani 2010 median ages; the split normal keeps the median exact (se ~ 0.15 y here)."""
+    ref = reference_cohort(subtype=stratum, n=20000, seed=7)
+    assert ref["age"].median() == pytest.approx(median, abs=0.6)
+    assert ref["age"].between(18, 95).all()
+
+
+def test_prevalences_match_the_scenario(lim):
+    ref = reference_cohort(subtype="SSM", n=40000, seed=3)
+    assert ref["splenomegaly"].mean() == pytest.approx(0.68, abs=0.015)  # [P]
+    assert (ref["sex"] == "M").mean() == pytest.approx(0.52, abs=0.015)
+    raised = ref["alp"] > ref["alp_uln"]
+    assert raised.mean() == pytest.approx(lim.stratum("SSM").alp_raised.p, abs=0.015)
+    assert ref["diagnosis_year"].between(1976, 2007).all()
+    assert ref["diagnosis_year"].nunique() == 32
+
+
+def test_sar_counts_and_gene_weights(lim):
+    ref = reference_cohort(subtype="SM-AHN", n=50000, seed=11)
+    genes = ref[["srsf2", "asxl1", "runx1"]].astype(int)
+    k = genes.sum(axis=1).value_counts(normalize=True).sort_index()
+    assert k.to_numpy() == pytest.approx(lim.stratum("SM-AHN").sar_count, abs=0.01)
+    one = genes[genes.sum(axis=1) == 1].mean()  # a single mutated gene is drawn with the weights
+    assert one.to_numpy() == pytest.approx([0.40, 0.35, 0.25], abs=0.015)
+
+
+def test_ism_draws_both_strata_in_proportion():
+    ref = reference_cohort(subtype="ISM", n=20000, seed=5)
+    assert (ref["who_subtype"] == "ISM").all()
+    share_bmm = (ref["variant"] == "BMM").mean()
+    assert share_bmm == pytest.approx(36 / 137, abs=0.015)
+
+
+def test_cm_has_a_reference_stratum_of_weight_zero():
+    ref = reference_cohort(subtype="CM", n=5000, seed=2)
+    assert (ref["who_subtype"] == "CM").all()
+    assert ref["age"].median() == pytest.approx(8, abs=0.7)
+    assert not ref["splenomegaly"].any()
+
+
+def test_mcs_has_no_stratum(lim):
+    with pytest.raises(ValueError, match=r"no stratum for subtype 'MCS'.*no calibrated survival"):
+        lim.draw_prognostic(10, np.random.default_rng(0), subtype="MCS")
+
+
+def test_generator_only(lim):
+    with pytest.raises(TypeError, match=r"numpy\.random\.Generator"):
+        lim.draw_prognostic(10, 0)
+    with pytest.raises(ValueError, match="positive whole number"):
+        lim.draw_prognostic(0, np.random.default_rng(0))
+
+
+def test_seeds_reproduce_and_differ(lim):
+    a = lim.draw_prognostic(1000, np.random.default_rng(1))
+    b = lim.draw_prognostic(1000, np.random.default_rng(1))
+    c = lim.draw_prognostic(1000, np.random.default_rng(2))
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["age"], c["age"])
+
+
+def test_contrasting_scenario_is_older_and_more_advanced(lim):
+    ref = load_scenario("referral_advanced")
+    adv = ["SM-AHN", "ASM", "MCL"]
+    assert ref.subtype_mix[adv].sum() > lim.subtype_mix[adv].sum() + 0.15
+    a = reference_cohort(ref, n=20000, seed=1)
+    b = reference_cohort(lim, n=20000, seed=1)
+    assert a["age"].median() > b["age"].median() + 3
+    assert a["diagnosis_year"].min() == 2005
+
+
+def test_user_path(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(LIM_TOML.replace('name = "lim2009"', 'name = "mine"'), encoding="utf-8")
+    scn = load_scenario(path)
+    assert scn.name == "mine"
+    assert load_scenario(str(path)).subtype_mix.equals(scn.subtype_mix)
+
+
+def test_unknown_name_lists_shipped():
+    with pytest.raises(ModelFileError, match=r"unknown scenario 'lim2010'.*lim2009"):
+        load_scenario("lim2010")
+    with pytest.raises(FileNotFoundError, match=r"nope\.toml"):
+        load_scenario("nope.toml")
+
+
+BROKEN = [
+    ("missing_median", "median = 48\n", "", r"strata\.ISM-skin\.age\.median: missing"),
+    ("bad_evidence", 'evidence = "P"\n', 'evidence = "published"\n',
+     r"strata\.ISM-skin\.weight\.evidence: got 'published'; expected one of"),
+    ("unknown_key", "[strata.ISM-skin.splenomegaly]\np = 0.08",
+     "[strata.ISM-skin.splenomegaly]\nprob = 0.08", r"strata\.ISM-skin\.splenomegaly\.prob: unknown key"),
+    ("probability_out_of_range", "p = 0.78\n", "p = 1.78\n",
+     r"strata\.ISM-skin\.kit_d816\.p: got 1\.78; expected a number >= 0 and <= 1"),
+    ("sar_not_summing_to_1", "p = [0.97, 0.03, 0.0, 0.0]", "p = [0.97, 0.13, 0.0, 0.0]",
+     r"strata\.ISM-skin\.sar_count\.p: .*summing to 1"),
+    ("bad_subtype", 'who_subtype = "ASM"', 'who_subtype = "ASMX"',
+     r"strata\.ASM\.who_subtype: got 'ASMX'"),
+    ("median_outside_bounds", "median = 64\n", "median = 99\n",
+     r"strata\.SSM\.age: expected min < median < max"),
+    ("assumption_without_note", 'note = "median [P]; spread and bounds are assumptions"\n', "",
+     None),
+    ("schema_version", "schema_version = 1", "schema_version = 2", r"schema_version: got 2"),
+    ("missingness_both", "joint = true\np = 0.10", "joint = true\np = 0.10\np_by_subtype = {ISM = 0.1}",
+     r"missingness\[1\]: give exactly one of"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "match"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
+def test_malformed_scenario_names_the_key(tmp_path, old, new, match):
+    assert old in LIM_TOML
+    path = tmp_path / "broken.toml"
+    path.write_text(LIM_TOML.replace(old, new, 1), encoding="utf-8")
+    if match is None:  # a note removed from a [P] entry is fine: notes are required for assumptions
+        load_scenario(path)
+        return
+    with pytest.raises(ModelFileError, match=match):
+        load_scenario(path)
+
+
+def test_assumption_needs_rationale(tmp_path):
+    text = LIM_TOML.replace(
+        'note = "palpable splenomegaly is rare in ISM (>= 2 B findings would make it SSM); '
+        'prevalence not published per subtype"\n', "")
+    assert text != LIM_TOML
+    path = tmp_path / "x.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"strata\.ISM-skin\.splenomegaly\.note: missing"):
+        load_scenario(path)
+
+
+def test_invalid_toml(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("name = ", encoding="utf-8")
+    with pytest.raises(ModelFileError, match="not valid TOML"):
+        load_scenario(path)
+
+
+def test_all_problems_listed_at_once(tmp_path):
+    text = LIM_TOML.replace("p = 0.78\n", "p = 1.78\n", 1).replace("median = 48\n", "")
+    path = tmp_path / "two.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"2 problems") as info:
+        load_scenario(path)
+    assert "kit_d816.p" in str(info.value) and "age.median" in str(info.value)
