@@ -60,6 +60,7 @@ __all__ = [
     "RiskResult",
     "mastoprog_coefficients",
     "risk_features",
+    "risk_score",
 ]
 
 #: Model features of the mastoprog score, in the order of ``risk_features`` columns.
@@ -311,14 +312,16 @@ def _count_points(factors: list[_Factor], sar: _Sar) -> tuple[np.ndarray, np.nda
 
 
 def _range_over_counts(values: Mapping[int, float], sar: _Sar, dtype=float) -> tuple[np.ndarray, np.ndarray]:
-    n = sar.lo.shape[0]
-    vmin = np.full(n, np.inf)
-    vmax = np.full(n, -np.inf)
-    for c, v in values.items():
-        inside = (sar.lo <= c) & (c <= sar.hi)
-        vmin = np.where(inside, np.minimum(vmin, v), vmin)
-        vmax = np.where(inside, np.maximum(vmax, v), vmax)
-    return vmin.astype(dtype), vmax.astype(dtype)
+    """(min, max) of ``values[c]`` over the counts c in [sar.lo, sar.hi], by a (lo, hi) lookup table."""
+    k = len(_SAR_GENES) + 1
+    v = np.array([values[c] for c in range(k)], dtype=float)
+    table_min = np.full((k, k), np.nan)
+    table_max = np.full((k, k), np.nan)
+    for a in range(k):
+        for b in range(a, k):
+            table_min[a, b], table_max[a, b] = v[a:b + 1].min(), v[a:b + 1].max()
+    code = sar.lo * k + sar.hi
+    return table_min.ravel()[code].astype(dtype), table_max.ravel()[code].astype(dtype)
 
 
 class _Alp(NamedTuple):
@@ -343,7 +346,7 @@ def _alp_gt_uln(frame: pd.DataFrame) -> _Alp:
 
 def _alp_notes(notes: _Notes, alp: _Alp) -> None:
     spec = _mastoprog_spec()
-    notes.add(alp.defaulted, f"alp_uln defaulted to {spec['alp_uln']:g} U/L (typical adult upper limit; "
+    notes.add(alp.defaulted, f"alp_uln defaulted to {spec['alp_uln']:g} U/L (typical adult upper limit, "
                              "an assumption: give the lab's alp_uln)")
     notes.add(alp.child_no_uln, f"age < {spec['adult_age']:g} y without alp_uln: the adult default ULN does "
                                 "not apply, so ALP > ULN is left unknown")
@@ -403,7 +406,8 @@ class _Notes:
     def add(self, mask: np.ndarray | bool, text: str) -> None:
         mask = np.broadcast_to(np.asarray(mask, dtype=bool), (self.n,))
         if mask.any():
-            self.texts.append(text)
+            # "; " separates notes in the joined column, so it must not occur inside one
+            self.texts.append(text.replace("; ", ", "))
             self.masks.append(mask)
 
     def build(self) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
@@ -422,6 +426,12 @@ class _Notes:
         return strings[inverse], inverse, tuples
 
 
+def _constant_objects(n: int, value: Any) -> np.ndarray:
+    one = np.empty(1, dtype=object)
+    one[0] = value  # a tuple stays one element
+    return one[np.zeros(n, dtype=np.intp)]
+
+
 def _int_array(values: np.ndarray, known: np.ndarray) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(np.where(known, values, 0).astype(np.int64), ~known)
 
@@ -430,8 +440,9 @@ def _group_columns(groups: _Groups, pmin: np.ndarray, pmax: np.ndarray,
                    allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(group label or 'indeterminate' or None, possible groups as tuples, index of the sure group)."""
     g = len(groups.labels)
-    gmin = np.searchsorted(groups.lower, pmin, side="right") - 1
-    gmax = np.searchsorted(groups.lower, pmax, side="right") - 1
+    # points are small integers: a lookup table beats a binary search per row
+    of_points = np.searchsorted(groups.lower, np.arange(groups.max_points + 1), side="right") - 1
+    gmin, gmax = of_points[pmin], of_points[pmax]
     code = gmin * g + gmax
     label = np.empty(g * g + 1, dtype=object)
     possible = np.empty(g * g + 1, dtype=object)
@@ -522,8 +533,9 @@ def _finish(frame: pd.DataFrame, cols: dict[str, Any], notes: _Notes, single: bo
     head: dict[str, Any] = {}
     if "patient_id" in frame.columns:
         head["patient_id"] = frame["patient_id"].to_numpy()
-    head["score"] = np.full(n, score, dtype=object)
-    out = pd.DataFrame({**head, **cols, "notes": text}, index=frame.index)
+    head["score"] = pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[score])
+    # copy=False: no block consolidation (a third of the run time on a million rows).
+    out = pd.DataFrame({**head, **cols, "notes": text}, index=frame.index, copy=False)
     if single:
         return _to_result(out, tuples[int(code[0])])
     return out
@@ -649,3 +661,309 @@ def mastoprog_coefficients() -> pd.DataFrame:
             "source": f.source, "evidence": f.evidence, "assumption": f.assumption, "note": f.note,
         })
     return pd.DataFrame(rows).set_index("factor")
+
+
+# --------------------------------------------------------------------------- scoring engine
+
+
+class _Points:
+    """Accumulates points (best and worst case) and per-factor contribution columns."""
+
+    def __init__(self, n: int):
+        self.pmin = np.zeros(n, dtype=np.int64)
+        self.pmax = np.zeros(n, dtype=np.int64)
+        self.cols: dict[str, Any] = {}
+
+    def tri(self, name: str, tri: _Tri, points: int) -> None:
+        lo, hi = points * tri.lo.astype(np.int64), points * tri.hi.astype(np.int64)
+        self._add(name, np.minimum(lo, hi), np.maximum(lo, hi))
+
+    def counts(self, name: str, factors: list[_Factor], sar: _Sar) -> None:
+        lo, hi, _ = _count_points(factors, sar)
+        self._add(name, lo, hi)
+
+    def _add(self, name: str, lo: np.ndarray, hi: np.ndarray) -> None:
+        self.pmin += lo
+        self.pmax += hi
+        self.cols[f"pts_{name}"] = _int_array(lo, lo == hi)
+
+    def core(self) -> dict[str, Any]:
+        return {"points": _int_array(self.pmin, self.pmin == self.pmax),
+                "points_min": self.pmin.copy(), "points_max": self.pmax.copy()}
+
+
+def _unknown_notes(notes: _Notes, items: Mapping[str, np.ndarray]) -> None:
+    for name, unknown in items.items():
+        notes.add(unknown, f"{name} unknown (range covers both cases)")
+
+
+def _score_mastoprog(frame: pd.DataFrame) -> tuple[dict[str, Any], _Notes]:
+    spec = _mastoprog_spec()
+    f, groups = spec["factors"], spec["groups"]
+    n = len(frame)
+    cases = _mastoprog_cases(frame)
+    pts = _Points(n)
+    lmin, lmax = np.zeros(n), np.zeros(n)
+    lp_cols: dict[str, np.ndarray] = {}
+    for name, tri in cases.flags.items():
+        pts.tri(name, tri, f[name].points)
+        b = math.log(f[name].hr)  # >= 0 (checked at load): lo case = lowest LP
+        lmin += b * tri.lo
+        lmax += b * tri.hi
+        lp_cols[f"lp_{name}"] = np.where(tri.known, b * tri.lo, np.nan)
+    sar_factors = [f["sar_1"], f["sar_2plus"]]
+    pts.counts("sar", sar_factors, cases.sar)
+    lp_per_count = {c: sum(math.log(x.hr) for x in sar_factors if _OPS[x.comparison](c, float(x.threshold)))
+                    for c in range(len(_SAR_GENES) + 1)}
+    slo, shi = _range_over_counts(lp_per_count, cases.sar)
+    lmin += slo
+    lmax += shi
+    lp_cols["lp_sar"] = np.where(slo == shi, slo, np.nan)
+    determined = np.logical_and.reduce([t.known for t in cases.flags.values()]) & (slo == shi)
+
+    label, possible, _ = _group_columns(groups, pts.pmin, pts.pmax)
+    spleen = cases.flags["splenomegaly"]
+    assumed = spleen.hi | (cases.sar.hi >= 2)
+    cols = {
+        **pts.core(), "group": label, "possible_groups": possible,
+        "linear_predictor": np.where(determined, lmin, np.nan),
+        "linear_predictor_min": lmin, "linear_predictor_max": lmax,
+        **pts.cols, **lp_cols,
+        "uses_assumption": assumed, "alp_uln_used": cases.alp.uln,
+    }
+    notes = _Notes(n)
+    notes.add(True, "mastoprog composite score (this package's own, not MAPS or MARS): groups "
+                    f"{groups.describe()} points are unvalidated cut-points [assumption]")
+    sf = f["splenomegaly"]
+    notes.add(spleen.hi, f"splenomegaly effect is an assumption (HR {sf.hr:g}, 95 % range "
+                         f"{sf.hr_low:g}-{sf.hr_high:g}, no independent HR is published)")
+    s2 = f["sar_2plus"]
+    notes.add(cases.sar.hi >= 2, f"the 2+ S/A/R genes weight (HR {s2.hr:g}) is derived from the MAPS "
+                                 "adverse-mutation HR (squared, as MARS doubles the points), not published")
+    _alp_notes(notes, cases.alp)
+    _unknown_notes(notes, {**{k: ~t.known for k, t in cases.flags.items()},
+                           "S/A/R gene count": cases.sar.lo != cases.sar.hi})
+    return cols, notes
+
+
+def _subtype_label_notes(notes: _Notes, subtype: pd.Series, outside: _Tri, text: str) -> None:
+    """One note per subtype label found outside a score's population (``text`` gets the label)."""
+    cat = subtype.array
+    codes = np.asarray(cat.codes)
+    for i, label in enumerate(cat.categories):
+        mask = (codes == i) & outside.lo
+        notes.add(mask, text.format(label=label))
+
+
+def _score_mars(frame: pd.DataFrame) -> tuple[dict[str, Any], _Notes]:
+    spec = _mars_spec()
+    f, groups = spec["factors"], spec["groups"]
+    n = len(frame)
+    pts = _Points(n)
+    for name in ("age_gt_60", "hb_lt_10", "plt_lt_100"):
+        x = f[name]
+        pts.tri(name, _compare(frame[x.column].to_numpy(dtype=float), x.comparison, float(x.threshold)),
+                x.points)
+    sar = _sar(frame)
+    pts.counts("sar", [f["sar_1"], f["sar_2plus"]], sar)
+    advanced = _subtype_tri(frame["who_subtype"], spec["advanced"])
+    label, possible, sure = _group_columns(groups, pts.pmin, pts.pmax, allowed=advanced.hi)
+    cols = {**pts.core(), "group": label, "possible_groups": possible, **pts.cols,
+            "applicable": advanced.as_boolean()}
+    notes = _Notes(n)
+    notes.add(True, f"MARS (Jawhar 2019, J Clin Oncol), advanced SM only: groups {groups.describe()} "
+                    "points [S]")
+    members = ", ".join(sorted(spec["advanced"]))
+    notes.add(~advanced.known, f"advanced status unknown (no who_subtype): MARS applies to advanced SM "
+                               f"only ({members})")
+    _subtype_label_notes(notes, frame["who_subtype"], _Tri(~advanced.hi, ~advanced.hi),
+                         "MARS is for advanced SM only (" + members + "): who_subtype '{label}' is not "
+                         "advanced SM, so no MARS group or median OS is given")
+    for cohort, by_group in spec["medians"].items():
+        med = np.array([by_group[g] for g in groups.labels] + [np.nan])
+        idx = np.where(sure >= 0, sure, len(groups.labels))
+        value = med[idx]
+        text = np.array([("not reached" if np.isnan(v) else f"{v:g} y") for v in med[:-1]] + [None],
+                        dtype=object)
+        cols[f"median_os_{cohort}_y"] = value
+        cols[f"median_os_{cohort}"] = text[idx]
+        for i, g in enumerate(groups.labels):
+            if np.isnan(by_group[g]):
+                notes.add(sure == i, f"MARS {g} risk: median OS not reached in the {cohort} cohort")
+    notes.add((sure < 0) & advanced.hi, "MARS group undetermined: no median OS given")
+    _unknown_notes(notes, {name: cols[f"pts_{name}"].isna() for name in ("age_gt_60", "hb_lt_10",
+                                                                          "plt_lt_100")}
+                   | {"S/A/R gene count": sar.lo != sar.hi})
+    return cols, notes
+
+
+def _score_maps(frame: pd.DataFrame, raw: pd.DataFrame) -> tuple[dict[str, Any], _Notes]:
+    spec = _maps_spec()
+    f = spec["factors"]
+    n = len(frame)
+    pts = _Points(n)
+    subtype = frame["who_subtype"]
+    advanced = _subtype_tri(subtype, spec["advanced"])
+    pts.tri("advanced_sm", advanced, f["advanced_sm"].points)
+    for name in ("age_gt_60", "plt_lt_150"):
+        x = f[name]
+        pts.tri(name, _compare(frame[x.column].to_numpy(dtype=float), x.comparison, float(x.threshold)),
+                x.points)
+    alp = _alp_gt_uln(frame)
+    pts.tri("alp_gt_uln", alp.flag, f["alp_gt_uln"].points)
+    genes = _sar(frame).genes
+    nras_values, nras_given = _extra_column(raw, "nras", like="asxl1")
+    nras = _bool_tri(nras_values)
+    adverse = _Tri(genes["asxl1"].lo | genes["runx1"].lo | nras.lo,
+                   genes["asxl1"].hi | genes["runx1"].hi | nras.hi)
+    pts.tri("adverse_mutation", adverse, f["adverse_mutation"].points)
+    in_sm = _subtype_tri(subtype, spec["advanced"] | spec["non_advanced"])
+    cols = {**pts.core(), "group": np.full(n, None, dtype=object),
+            "possible_groups": _constant_objects(n, ()),
+            **pts.cols, "applicable": in_sm.as_boolean(), "alp_uln_used": alp.uln}
+    notes = _Notes(n)
+    notes.add(True, f"MAPS hybrid points (Pardanani 2018, Blood Adv) [S]. {spec['groups_note']}")
+    nras_open = ~nras.known & ~adverse.lo
+    where = "its 'nras' column is empty here" if nras_given else "no 'nras' column was given"
+    notes.add(nras_open, f"NRAS is not a canonical column and {where}: the adverse-mutation point "
+                         "(ASXL1/RUNX1/NRAS, SRSF2 does not count) stays open unless ASXL1 or RUNX1 "
+                         "is mutated")
+    notes.add(~advanced.known, "who_subtype unknown: the advanced-SM points (2) stay open")
+    members = ", ".join(sorted(spec["advanced"] | spec["non_advanced"]))
+    _subtype_label_notes(notes, subtype, _Tri(~in_sm.hi, ~in_sm.hi),
+                         "MAPS was developed in systemic mastocytosis (" + members + "): who_subtype "
+                         "'{label}' is outside it")
+    _alp_notes(notes, alp)
+    _unknown_notes(notes, {name: cols[f"pts_{name}"].isna() for name in ("age_gt_60", "plt_lt_150",
+                                                                          "alp_gt_uln")})
+    return cols, notes
+
+
+def _score_ipsm(frame: pd.DataFrame, raw: pd.DataFrame) -> tuple[dict[str, Any], _Notes]:
+    spec = _ipsm_spec()
+    n = len(frame)
+    subtype = frame["who_subtype"]
+    sets = {"non-advanced": _subtype_tri(subtype, spec["non_advanced"]),
+            "advanced": _subtype_tri(subtype, spec["advanced"])}
+    unknown_subtype = ~sets["advanced"].known
+    model = np.where(sets["advanced"].lo, "advanced",
+                     np.where(sets["non-advanced"].lo, "non-advanced",
+                              np.where(unknown_subtype, "unknown", "not applicable"))).astype(object)
+    leuk, leuk_given = _extra_column(raw, "leukocytes", like="anc")
+    cols: dict[str, Any] = {
+        "points": _int_array(np.zeros(n, np.int64), np.zeros(n, bool)),
+        "points_min": _int_array(np.zeros(n, np.int64), np.zeros(n, bool)),
+        "points_max": _int_array(np.zeros(n, np.int64), np.zeros(n, bool)),
+        "group": np.full(n, None, dtype=object),
+        "possible_groups": _constant_objects(n, ()),
+        "ipsm_model": model,
+    }
+    for name, factors in spec["models"].items():
+        applies = sets[name].hi
+        prefix = "flag_adv_" if name == "advanced" else "flag_nonadv_"
+        for x in factors:
+            if x.column == "leukocytes":
+                tri = _compare(leuk, x.comparison, float(x.threshold))
+            elif x.column == "skin_lesions":
+                tri = _bool_tri(frame[x.column], want=bool(float(x.threshold)))
+            else:
+                tri = _compare(frame[x.column].to_numpy(dtype=float), x.comparison, float(x.threshold))
+            cols[prefix + x.name] = pd.arrays.BooleanArray(tri.lo & applies, ~tri.known | ~applies)
+    notes = _Notes(n)
+    notes.add(True, f"IPSM (Sperr 2019, Lancet Haematol) factor flags [S]. {spec['unconfirmed_note']}")
+    notes.add(unknown_subtype, "who_subtype unknown: flags of both the non-advanced and the advanced "
+                               "IPSM are shown")
+    if not leuk_given:
+        notes.add(sets["advanced"].hi, "leukocytes is not a canonical column: give an extra 'leukocytes' "
+                                       "column (10^9/L); the leukocyte flag is left unknown")
+    outside = ~(sets["advanced"].hi | sets["non-advanced"].hi)
+    _subtype_label_notes(notes, subtype, _Tri(outside, outside),
+                         "IPSM covers systemic mastocytosis only: who_subtype '{label}' is outside it, "
+                         "so no flags are given")
+    return cols, notes
+
+
+_COLUMNS = {"mastoprog": _MASTOPROG_COLUMNS, "mars": _MARS_COLUMNS, "maps": _MAPS_COLUMNS,
+            "ipsm": _IPSM_COLUMNS}
+
+
+def risk_score(data: FindingsSource, score: str = "mastoprog") -> pd.DataFrame | RiskResult:
+    """Risk score of every patient, with contributions, missing-data ranges and notes.
+
+    Parameters
+    ----------
+    data : DataFrame, mapping or path
+        Findings (see :func:`mastoprog.read_findings`): ``age`` (years), ``splenomegaly``, ``alp`` and
+        ``alp_uln`` (U/L), ``hemoglobin`` (g/dL), ``platelets`` (10^9/L), ``tryptase`` (ng/mL),
+        ``skin_lesions``, ``srsf2``/``asxl1``/``runx1`` and/or ``sar_count``, ``who_subtype``. MAPS
+        also reads an optional extra ``nras`` column (true/false), IPSM an optional extra
+        ``leukocytes`` column (10^9/L); neither is canonical.
+    score : {"mastoprog", "mars", "maps", "ipsm"}
+        ``"mastoprog"``: this package's own composite (not MAPS or MARS): age > 60 y 1 point,
+        splenomegaly 1, ALP > ULN 1, S/A/R one gene 1 / two or more 2; groups low 0 /
+        intermediate 1-2 / high 3-5 (our unvalidated cut-points) and a linear predictor (sum of
+        log HRs, see :func:`mastoprog_coefficients`). ``"mars"``: MARS points, groups and the
+        published median OS (training and validation cohorts), advanced SM only. ``"maps"``: MAPS
+        hybrid points, no groups (unconfirmed). ``"ipsm"``: IPSM factor flags, no points or groups
+        (unconfirmed).
+
+    Returns
+    -------
+    DataFrame or RiskResult
+        Indexed like the input: ``patient_id`` (when given), ``score``, ``points`` (nullable int;
+        <NA> when the unknown findings could change it), ``points_min``, ``points_max``, ``group``
+        (a label when the range cannot change it, ``"indeterminate"`` when it can, None when the
+        score has no confirmed groups or does not apply), ``possible_groups`` (tuple),
+        ``linear_predictor`` and ``_min``/``_max`` (mastoprog only), per-factor ``pts_*`` (and
+        ``lp_*``) contributions, score-specific columns (``applicable``, ``alp_uln_used``,
+        ``uses_assumption``, ``median_os_*``, IPSM ``flag_*`` and ``ipsm_model``) and ``notes``
+        (defaults used, assumptions, applicability, unconfirmed parts). One mapping in gives a
+        :class:`RiskResult`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``score``.
+    FindingsError
+        For impossible findings (see :func:`mastoprog.read_findings`).
+
+    References
+    ----------
+    .. [1] Pardanani A et al. Blood Adv 2018;2:2964-72. doi:10.1182/bloodadvances.2018026245 (MAPS).
+    .. [2] Jawhar M et al. J Clin Oncol 2019;37:2846-56. doi:10.1200/JCO.19.00640 (MARS).
+    .. [3] Sperr WR et al. Lancet Haematol 2019;6:e638-49. doi:10.1016/S2352-3026(19)30166-8 (IPSM).
+
+    Examples
+    --------
+    >>> r = risk_score({"age": 65, "hemoglobin": 9, "platelets": 80, "asxl1": True,
+    ...                 "runx1": True, "srsf2": False, "who_subtype": "ASM"}, score="mars")
+    >>> r.points, r.group, r.details["median_os_training_y"]
+    (5, 'high', 1.9)
+    >>> r = risk_score({"age": 70, "splenomegaly": True, "alp": 150})
+    >>> r.points, r.points_min, r.points_max, r.possible_groups
+    (None, 3, 5, ('high',))
+    >>> r.group
+    'high'
+    """
+    score = _check_score(score)
+    raw, single = _raw_and_single(data)
+    frame, _ = ensure_findings(raw, columns=_COLUMNS[score])
+    if score == "mastoprog":
+        cols, notes = _score_mastoprog(frame)
+    elif score == "mars":
+        cols, notes = _score_mars(frame)
+    elif score == "maps":
+        cols, notes = _score_maps(frame, raw)
+    else:
+        cols, notes = _score_ipsm(frame, raw)
+    return _finish(frame, cols, notes, single, score)
+
+
+def __getattr__(name: str) -> Any:
+    # The scikit-learn transformer lives in its own module so that ``import mastoprog`` does not
+    # import scikit-learn; ``mastoprog.risk.RiskFeatures`` loads it on first use.
+    if name == "RiskFeatures":
+        from ._risk_sklearn import RiskFeatures
+
+        return RiskFeatures
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
