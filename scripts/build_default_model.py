@@ -1,0 +1,53 @@
+"""Build the embedded calibrated survival models (deterministic).
+
+    python scripts/build_default_model.py [--force]
+
+Writes ``src/mastoprog/data/models/{lim2009,mayo2025,midostaurin}.json``:
+
+* ``lim2009``: a fresh SurvivalModel calibrated on ``targets_lim2009.csv`` with the reference cohorts
+  of the ``lim2009`` scenario (``scenarios.reference_cohort(scenario, subtype, n=20000,
+  seed=20090601)``), the mastoprog log hazard ratios (``risk.mastoprog_coefficients``), the HMD US
+  life table and 200 parameter draws (seed 20090601).
+* ``mayo2025`` and ``midostaurin``: the lim2009 model re-calibrated on those target sets, for the
+  subtypes they give only (the same reference cohorts and beta draws); other subtypes keep lim2009.
+
+Everything is seeded, so re-running gives the same numbers (only the date fields change).
+Re-run after changing a target file, the scenario, the risk coefficients or the life table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from mastoprog.survival import SurvivalModel
+
+OUT = Path(__file__).resolve().parents[1] / "src" / "mastoprog" / "data" / "models"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--force", action="store_true", help="overwrite existing model files")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    base = SurvivalModel().calibrate("lim2009", "lim2009")
+    base.save(OUT / "lim2009.json", overwrite=args.force)
+    print(f"lim2009: {time.perf_counter() - t0:.1f} s")
+    for name in ("mayo2025", "midostaurin"):
+        model = SurvivalModel()
+        model.state_ = json.loads(json.dumps(base.state_))
+        model.calibrate(name, "lim2009")
+        model.save(OUT / f"{name}.json", overwrite=args.force)
+        print(f"{name}: {time.perf_counter() - t0:.1f} s")
+    for r in base.state_["residuals"]:
+        if r.get("target") is not None:
+            print(
+                f"  {r['subtype']:7s} {r['kind']:21s} target {r['target']:.6g} achieved {r['achieved']:.6g}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+library(survival)
+rossi <- read.csv("/tmp/rossi.csv")
+fit <- survreg(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio, data = rossi, dist = "weibull")
+co <- coef(fit); se <- sqrt(diag(vcov(fit)))
+out <- data.frame(term = c(names(co), "Log(scale)"), estimate = c(co, log(fit$scale)), std_error = se[c(names(co), "Log(scale)")])
+write.csv(out, "/work/main/tests/data/rossi_survreg_weibull.csv", row.names = FALSE)
+cat(sprintf("loglik %.10f\n", fit$loglik[2]))
+print(out, digits = 12)
