@@ -163,17 +163,18 @@ class LifeTable:
         d["sex"] = d["sex"].astype(str).str.strip().str.upper().str[:1]
         bad_sex = ~d["sex"].isin(list(SEX_CODES))
         if bad_sex.any():
+            pos = int(np.flatnonzero(bad_sex.to_numpy())[0])
             raise ModelFileError(
-                f"life table column 'sex': got {d.loc[bad_sex, 'sex'].iloc[0]!r} "
-                "in row {!r}; expected 'F' or 'M'".format(d.index[bad_sex][0])
+                f"life table row {pos}, column 'sex': got {df['sex'].iloc[pos]!r}; expected 'F' or 'M'"
             )
         mx = pd.to_numeric(d["mx"], errors="coerce")
         bad = mx.isna() | (mx < 0) | ~np.isfinite(mx)
         if bad.any():
-            i = d.index[bad][0]
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            got = df["mx"].iloc[pos]
+            got = got.item() if isinstance(got, np.generic) else got
             raise ModelFileError(
-                f"life table row {i!r}, column 'mx': got {df.loc[i, 'mx']!r}; "
-                "expected a death rate >= 0 per person-year"
+                f"life table row {pos}, column 'mx': got {got!r}; expected a death rate >= 0 per person-year"
             )
         d["mx"] = mx
         d["year"] = d["year"].astype(int)

@@ -52,7 +52,7 @@ import pandas as pd
 
 from ._resources import load_table
 from .exceptions import CalibrationError, FindingsError, FindingsWarning, MastoprogError, ModelFileError
-from .findings import SUBTYPE_LABELS, _to_frame, ensure_findings
+from .findings import CANONICAL_COLUMNS, SUBTYPE_LABELS, _to_frame, ensure_findings
 from .lifetables import LifeTable
 
 __all__ = ["PROGNOSTIC_SUBTYPES", "SurvivalModel", "load_model", "load_targets"]
@@ -65,6 +65,24 @@ TARGET_KINDS = ("median", "survival_at", "relative_survival_at", "zero_excess", 
 BUILTIN_MODELS = ("lim2009", "mayo2025", "midostaurin")
 DEFAULT_TIMES = np.arange(0.0, 241.0)  # months: 0-20 years, monthly
 _Z975 = 1.959963984540054
+
+# Columns that cannot change the classification (survival, risk-only and bookkeeping columns).
+_NON_DIAGNOSTIC = frozenset(
+    {
+        "patient_id",
+        "age",
+        "sex",
+        "who_subtype",
+        "alp",
+        "alp_uln",
+        "srsf2",
+        "asxl1",
+        "runx1",
+        "sar_count",
+        "time",
+        "event",
+    }
+)
 
 # Identical to classification.PROGNOSTIC_GROUP; used only if that module cannot be imported.
 _LOCAL_GROUP = {label: label for label in SUBTYPE_LABELS} | {"BMM": "ISM", "SM-AMN": "SM-AHN"}
@@ -311,17 +329,17 @@ class SurvivalModel:
             y = np.where(np.isnan(y), default_year, y)
         else:
             y = np.full(n, default_year)
-        cand, notes = self._candidates(raw, frame, edition or self.edition)
-        X = risk_features(raw)[self.factors_].to_numpy(float)
-        lp_mid, lp_lo, lp_hi = self._lp_ranges(X, arr)
-        # A feature range matters only for candidate subtypes that have an excess hazard.
-        spread = (lp_hi - lp_lo > 1e-12) & cand & arr["excess"][None, :]
-        envelope = (cand.sum(axis=1) > 1) | spread.any(axis=1)
         if "patient_id" in frame.columns:
             pid = frame["patient_id"]
             labels = pd.Index(np.where(pid.isna(), frame.index.astype(object), pid.astype(object)))
         else:
             labels = frame.index
+        cand, notes = self._candidates(raw, frame, edition or self.edition, labels)
+        X = risk_features(raw)[self.factors_].to_numpy(float)
+        lp_mid, lp_lo, lp_hi = self._lp_ranges(X, arr)
+        # A feature range matters only for candidate subtypes that have an excess hazard.
+        spread = (lp_hi - lp_lo > 1e-12) & cand & arr["excess"][None, :]
+        envelope = (cand.sum(axis=1) > 1) | spread.any(axis=1)
         return {
             "age": age,
             "sex": np.asarray(sex.astype(object)),
@@ -339,7 +357,7 @@ class SurvivalModel:
         }
 
     def _candidates(
-        self, raw: pd.DataFrame, frame: pd.DataFrame, edition: str
+        self, raw: pd.DataFrame, frame: pd.DataFrame, edition: str, labels: pd.Index
     ) -> tuple[np.ndarray, list[str]]:
         """(n, 6) bool matrix of possible prognostic subtypes per patient, and notes."""
         group = _prognostic_group()
@@ -356,7 +374,11 @@ class SurvivalModel:
             from .classification import classify
         except ImportError:  # pragma: no cover - classification not built yet
             classify = None
-        if classify is not None and (~given).any():
+        # Classify when a subtype is missing, or when the input carries diagnostic findings that
+        # could contradict a given who_subtype (then warn and keep who_subtype). A frame of only
+        # survival/risk columns (e.g. a synthetic cohort) skips the classifier.
+        diagnostic = any(c in raw.columns and c not in _NON_DIAGNOSTIC for c in CANONICAL_COLUMNS)
+        if classify is not None and ((~given).any() or diagnostic):
             classified = classify(raw, edition=edition)
         elif (~given).any():  # pragma: no cover
             raise FindingsError(
@@ -372,7 +394,7 @@ class SurvivalModel:
                     labels_per_row[i] = found
                 elif subtype[i] != "indeterminate" and group.get(subtype[i]) != group.get(who[i]):
                     warnings.warn(
-                        f"row {frame.index[i]!r}: who_subtype {who[i]!r} disagrees with the findings, "
+                        f"patient {labels[i]!r}: who_subtype {who[i]!r} disagrees with the findings, "
                         f"which classify as {subtype[i]!r} ({edition}); using who_subtype",
                         FindingsWarning,
                         stacklevel=4,
@@ -385,11 +407,11 @@ class SurvivalModel:
             ok = {g for g in groups if g in index and usable[index[g]]}
             dropped = groups - ok
             if not ok:
-                errors.append((frame.index[i], tuple(sorted(groups))))
+                errors.append((labels[i], tuple(sorted(groups))))
                 continue
             if dropped:
                 notes.append(
-                    f"row {frame.index[i]!r}: candidate subtype(s) {sorted(dropped)} have no "
+                    f"patient {labels[i]!r}: candidate subtype(s) {sorted(dropped)} have no "
                     "calibrated curve and are left out of the envelope"
                 )
             for g in ok:
@@ -399,7 +421,7 @@ class SurvivalModel:
             what = ", ".join(groups) if groups else "unknown"
             reason = self._no_curve_reason(groups)
             raise CalibrationError(
-                f"{len(errors)} patient(s) have no calibrated survival curve; first: row {row!r}, "
+                f"{len(errors)} patient(s) have no calibrated survival curve; first: patient {row!r}, "
                 f"subtype {what}: {reason}"
             )
         return cand, notes
@@ -956,7 +978,10 @@ class SurvivalModel:
                 )
             cohort = self._reference_frame(reference_cohort, s, n, seed)
             X = risk_features(cohort)[F].to_numpy(float)
-            center = np.nanmean(X, axis=0)
+            known = ~np.isnan(X)
+            count = known.sum(axis=0)
+            # Mean of the known values; a feature unknown for everyone is centred at 0.
+            center = np.where(count > 0, np.where(known, X, 0.0).sum(axis=0) / np.maximum(count, 1), 0.0)
             Xc = np.where(np.isnan(X), 0.0, X - center)
             age = cohort["age"].to_numpy(float)
             sex = np.asarray(cohort["sex"].astype(object))

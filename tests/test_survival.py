@@ -1,0 +1,577 @@
+"""The calibrated survival model: targets met, risk factors matter, invariants, persistence, fit."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mastoprog import (
+    CalibrationError,
+    FindingsWarning,
+    LifeTable,
+    MastoprogError,
+    ModelFileError,
+    SurvivalModel,
+    load_model,
+    mastoprog_coefficients,
+    reference_cohort,
+)
+from mastoprog.survival import load_targets
+
+
+@pytest.fixture(scope="module")
+def model() -> SurvivalModel:
+    return load_model("lim2009")
+
+
+def _population_average(model, subtype, times, scenario="lim2009"):
+    cohort = reference_cohort(scenario, subtype, n=20000, seed=20090601)
+    curves = model.predict_survival(cohort, times)
+    pop = model.predict_population_survival(cohort, times)
+    return curves.mean(axis=1).to_numpy(), pop.mean(axis=1).to_numpy()
+
+
+def _crossing(times, values, level=0.5):
+    i = int(np.flatnonzero(values <= level)[0])
+    t0, t1, v0, v1 = times[i - 1], times[i], values[i - 1], values[i]
+    return t0 + (v0 - level) * (t1 - t0) / (v0 - v1)
+
+
+# --------------------------------------------------------------------------- calibration targets
+
+
+@pytest.mark.parametrize(
+    ("subtype", "target"),
+    [("ASM", 41.0), ("SM-AHN", 24.0), ("MCL", 2.0)],
+    ids=["lim2009_ASM_median_41", "lim2009_SM-AHN_median_24", "lim2009_MCL_median_2"],
+)
+def test_population_averaged_median_meets_lim2009(model, subtype, target):
+    # Lim KH et al., Blood 2009;113:5727-36 (via the seed review): median OS 41 / 24 / 2 months.
+    times = np.linspace(0.9 * target, 1.1 * target, 81)
+    mean_curve, _ = _population_average(model, subtype, times)
+    assert _crossing(times, mean_curve) == pytest.approx(target, rel=0.01)
+
+
+def test_ism_ten_year_relative_survival_is_like_the_general_population(model):
+    # Lim 2009: ISM has "much the same life expectancy as the general population".
+    s, pop = _population_average(model, "ISM", [120.0])
+    rel = s[0] / pop[0]
+    assert 0.95 <= rel <= 1.0
+    assert rel == pytest.approx(0.97, abs=1e-6)  # the documented assumption (targets_lim2009.csv)
+
+
+def test_ssm_five_year_survival_is_85_percent(model):
+    # ECNM registry, Sperr WR et al., ASH 2016: SSM 5-year OS 85 %.
+    s, _ = _population_average(model, "SSM", [60.0])
+    assert s[0] == pytest.approx(0.85, abs=0.01)
+
+
+def test_cm_has_no_excess_hazard(model):
+    p = {"age": 30, "sex": "F", "who_subtype": "CM"}
+    t = [0.0, 60.0, 240.0]
+    assert np.allclose(
+        model.predict_survival(p, t).iloc[:, 0], model.predict_population_survival(p, t).iloc[:, 0]
+    )
+
+
+def test_recorded_residuals_are_negligible(model):
+    res = [r for r in model.card()["residuals"] if r.get("target") is not None]
+    assert {r["subtype"] for r in res} == {"ISM", "SSM", "ASM", "SM-AHN", "MCL"}
+    assert all(abs(r["residual"]) < 1e-6 for r in res)
+
+
+@pytest.mark.parametrize(
+    ("name", "subtype", "target"),
+    [
+        ("mayo2025", "MCL", 21.6),
+        ("mayo2025", "SM-AHN", 27.6),
+        ("midostaurin", "ASM", 28.7),
+        ("midostaurin", "MCL", 9.4),
+    ],
+    ids=["mayo2025_MCL_1.8y", "mayo2025_SM-AHN_2.3y", "midostaurin_ASM_28.7", "midostaurin_MCL_9.4"],
+)
+def test_other_target_sets_meet_their_medians(name, subtype, target):
+    # PMID 40607735 (Mayo 2025, WHO-HAEM5) and Gotlib J et al., NEJM 2016 (midostaurin).
+    m = load_model(name)
+    times = np.linspace(0.9 * target, 1.1 * target, 81)
+    mean_curve, _ = _population_average(m, subtype, times)
+    assert _crossing(times, mean_curve) == pytest.approx(target, rel=0.01)
+    # subtypes the set does not give keep the lim2009 calibration
+    assert (
+        m.state_["subtypes"]["ISM"]["log_lambda"]
+        == load_model("lim2009").state_["subtypes"]["ISM"]["log_lambda"]
+    )
+
+
+def test_calibrate_on_a_small_user_cohort_hits_the_target_exactly():
+    # A reference cohort we build ourselves: 400 ASM patients; target median 30 months.
+    rng = np.random.default_rng(1)
+    n = 400
+    cohort = pd.DataFrame(
+        {
+            "age": rng.uniform(40, 80, n),
+            "sex": rng.choice(["F", "M"], n),
+            "splenomegaly": rng.random(n) < 0.5,
+            "alp": rng.uniform(50, 300, n),
+            "alp_uln": 120.0,
+            "srsf2": False,
+            "asxl1": rng.random(n) < 0.3,
+            "runx1": False,
+            "who_subtype": "ASM",
+            "diagnosis_year": 2005,
+        }
+    )
+    targets = load_targets("lim2009")
+    targets = targets[targets["subtype"] == "ASM"].copy()
+    targets.loc[targets["kind"] == "median", "value"] = 30.0
+    m = SurvivalModel().calibrate(targets, {"ASM": cohort}, draws=False)
+    times = np.linspace(25, 35, 1001)
+    curve = m.predict_survival(cohort, times).mean(axis=1).to_numpy()
+    assert _crossing(times, curve) == pytest.approx(30.0, abs=0.01)
+    with pytest.raises(CalibrationError, match="no parameter draws"):
+        m.predict_survival_interval(cohort.iloc[:1], [12.0])
+
+
+def test_unreachable_target_raises():
+    old = pd.DataFrame({"age": [95.0] * 50, "sex": "M", "who_subtype": "SSM", "diagnosis_year": 1990})
+    t = load_targets("lim2009")
+    t = t[t["subtype"] == "SSM"]
+    with pytest.raises(CalibrationError, match="matched general population of the reference cohort alone"):
+        SurvivalModel().calibrate(t, {"SSM": old}, draws=False)
+
+
+# --------------------------------------------------------------------------- risk factors matter
+
+
+@pytest.mark.parametrize("subtype", ["ISM", "SSM"])
+def test_factor_positive_indolent_patient_has_the_documented_excess_hazard(model, subtype):
+    free = {
+        "age": 50,
+        "sex": "F",
+        "who_subtype": subtype,
+        "splenomegaly": False,
+        "alp": 80.0,
+        "alp_uln": 120.0,
+        "srsf2": False,
+        "asxl1": False,
+        "runx1": False,
+    }
+    pos = {**free, "splenomegaly": True, "alp": 200.0}
+    t = np.array([12.0, 60.0, 120.0])
+    s_free = model.predict_survival(free, t).iloc[:, 0].to_numpy()
+    s_pos = model.predict_survival(pos, t).iloc[:, 0].to_numpy()
+    pop = model.predict_population_survival(free, t).iloc[:, 0].to_numpy()
+    assert np.all(s_pos < s_free)
+    # Excess cumulative hazards differ by exactly the hazard ratio of splenomegaly x ALP > ULN
+    # (risk.mastoprog_coefficients: HR 1.5 (assumption) x 2.1 (MAPS hybrid)).
+    coef = mastoprog_coefficients()
+    hr = math.exp(coef.loc["splenomegaly", "log_hr"] + coef.loc["alp_gt_uln", "log_hr"])
+    ratio = np.log(s_pos / pop) / np.log(s_free / pop)
+    assert np.allclose(ratio, hr, rtol=1e-9)
+    assert hr == pytest.approx(1.5 * 2.1)
+
+
+def test_older_patient_curve_differs_for_the_right_reason(model):
+    young = {"age": 40, "sex": "F", "who_subtype": "ISM", "splenomegaly": False, "alp": 80.0, "sar_count": 0}
+    old = {**young, "age": 85}
+    s = model.predict_survival(pd.DataFrame([young, old]), [120.0]).iloc[0].to_numpy()
+    pop = model.predict_population_survival(pd.DataFrame([young, old]), [120.0]).iloc[0].to_numpy()
+    assert s[1] < s[0] and pop[1] < pop[0]
+    assert s[0] / pop[0] > s[1] / pop[1]  # age > 60 also raises the excess hazard (MAPS HR 2.2)
+
+
+# --------------------------------------------------------------------------- invariants
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    age=st.floats(0, 105),
+    sex=st.sampled_from(["F", "M"]),
+    subtype=st.sampled_from(["CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL", "BMM", "SM-AMN"]),
+    spleen=st.sampled_from([True, False, None]),
+    alp=st.one_of(st.none(), st.floats(20, 900)),
+    sar=st.one_of(st.none(), st.integers(0, 3)),
+    year=st.integers(1940, 2040),
+)
+def test_curves_start_at_one_never_increase_and_stay_below_the_population(
+    model, age, sex, subtype, spleen, alp, sar, year
+):
+    p = {
+        "age": age,
+        "sex": sex,
+        "who_subtype": subtype,
+        "splenomegaly": spleen,
+        "alp": alp,
+        "sar_count": sar,
+        "diagnosis_year": year,
+    }
+    t = np.concatenate([[0.0], np.geomspace(0.01, 1200, 60)])
+    env = model.predict_survival_envelope(p, t)
+    for key in ("survival", "lower", "upper"):
+        s = env[key].iloc[:, 0].to_numpy()
+        assert s[0] == 1.0
+        assert np.all(np.diff(s) <= 1e-15)
+        assert np.all(s <= env["population"].iloc[:, 0].to_numpy() + 1e-15)
+    assert np.all(env["lower"].to_numpy() <= env["survival"].to_numpy() + 1e-15)
+    assert np.all(env["survival"].to_numpy() <= env["upper"].to_numpy() + 1e-15)
+
+
+# --------------------------------------------------------------------------- missing findings, errors
+
+
+def test_missing_findings_give_an_envelope(model):
+    known = {
+        "patient_id": "known",
+        "age": 55,
+        "sex": "M",
+        "who_subtype": "ASM",
+        "splenomegaly": True,
+        "alp": 150.0,
+        "alp_uln": 120.0,
+        "sar_count": 1,
+    }
+    unknown = {**known, "patient_id": "no-spleen-no-genes", "splenomegaly": None, "sar_count": None}
+    env = model.predict_survival_envelope(pd.DataFrame([known, unknown]), [24.0, 60.0])
+    assert env["survival"].attrs["envelope"] == [False, True]
+    lo, up = env["lower"], env["upper"]
+    assert np.allclose(lo["known"], up["known"])
+    assert np.all(lo["no-spleen-no-genes"] < up["no-spleen-no-genes"] - 0.05)
+    details = model.predict_details(pd.DataFrame([known, unknown]))
+    assert (
+        details.loc["no-spleen-no-genes", "linear_predictor_min"] < details.loc["known", "linear_predictor"]
+    )
+    assert (
+        details.loc["no-spleen-no-genes", "linear_predictor_max"] > details.loc["known", "linear_predictor"]
+    )
+
+
+def test_undecided_subtype_is_an_envelope_over_candidates(model):
+    # Skin lesions, tryptase 12, no marrow: CM or SM not excluded (shipped example EX08).
+    p = {
+        "patient_id": "EX08",
+        "age": 39,
+        "sex": "M",
+        "skin_lesions": True,
+        "bm_examined": False,
+        "tryptase": 12.0,
+        "hemoglobin": 13.1,
+        "platelets": 240.0,
+        "alp": 70.0,
+    }
+    d = model.predict_details(p)
+    assert d.loc["EX08", "subtype"] == "indeterminate"
+    assert len(d.loc["EX08", "candidates"]) > 1
+    env = model.predict_survival_envelope(p, [60.0])
+    assert env["survival"].attrs["envelope"] == [True]
+    assert env["lower"].iloc[0, 0] < env["survival"].iloc[0, 0] < env["upper"].iloc[0, 0]
+
+
+def test_mcs_has_no_calibrated_curve(model):
+    with pytest.raises(CalibrationError, match="no confirmed survival target exists for MCS"):
+        model.predict_survival({"age": 50, "sex": "F", "who_subtype": "MCS"})
+
+
+def test_given_subtype_that_contradicts_the_findings_warns_and_is_used(model):
+    # C findings (Hb 9.4 g/dL, platelets 85, ...) classify as ASM; the user says ISM.
+    from mastoprog.cli import example_path
+
+    asm = pd.read_csv(example_path()).iloc[[3]].assign(who_subtype="ISM")
+    with pytest.warns(FindingsWarning, match="who_subtype 'ISM' disagrees with the findings"):
+        d = model.predict_details(asm)
+    assert d["subtype"].iloc[0] == "ISM"
+
+
+def test_age_and_sex_are_required(model):
+    from mastoprog import FindingsError
+
+    with pytest.raises(FindingsError, match="column 'sex': missing"):
+        model.predict_survival({"age": 50, "who_subtype": "ISM"})
+
+
+# --------------------------------------------------------------------------- bands and medians
+
+
+def test_bands_contain_the_curve_and_medians_are_consistent(model):
+    p = {
+        "age": 58,
+        "sex": "M",
+        "who_subtype": "ASM",
+        "splenomegaly": True,
+        "alp": 260.0,
+        "alp_uln": 120.0,
+        "sar_count": 1,
+    }
+    iv = model.predict_survival_interval(p, [12.0, 24.0, 60.0])
+    s, lo, up = (iv[k].iloc[:, 0].to_numpy() for k in ("survival", "lower", "upper"))
+    assert np.all(lo < s) and np.all(s < up)
+    med = model.predict_median(p, interval=True).iloc[0]
+    assert med["lower"] < med["median_months"] < med["upper"]
+    assert float(model.predict_survival_at(p, med["median_months"]).iloc[0]) == pytest.approx(0.5, abs=1e-9)
+
+
+def test_sample_event_times_follow_the_model(model):
+    # 20,000 draws of one ASM patient: empirical survival within 0.015 (SE < 0.0036) of the curve.
+    p = {
+        "age": 62,
+        "sex": "F",
+        "who_subtype": "ASM",
+        "splenomegaly": False,
+        "alp": 90.0,
+        "sar_count": 0,
+        "diagnosis_year": 2000,
+    }
+    frame = pd.DataFrame([p] * 20000)
+    t = model.sample_event_times(frame, np.random.default_rng(7))
+    curve = model.predict_survival(p, [12.0, 41.0, 120.0]).iloc[:, 0]
+    for when, s in curve.items():
+        assert np.mean(t > when) == pytest.approx(s, abs=0.015)
+
+
+# --------------------------------------------------------------------------- persistence
+
+
+def test_save_load_round_trip(model, tmp_path):
+    path = model.save(tmp_path / "m.json")
+    again = load_model(path)
+    p = {"age": 70, "sex": "M", "who_subtype": "SM-AHN", "splenomegaly": True, "alp": 100.0, "sar_count": 2}
+    t = [6.0, 24.0, 60.0]
+    assert np.array_equal(again.predict_survival(p, t).to_numpy(), model.predict_survival(p, t).to_numpy())
+    assert np.allclose(
+        again.predict_survival_interval(p, t)["lower"], model.predict_survival_interval(p, t)["lower"]
+    )
+    doc = json.loads(path.read_text())
+    assert doc["schema_version"] == 1 and "Research software" in doc["notice"]
+    with pytest.raises(MastoprogError, match="exists; pass overwrite=True"):
+        model.save(path)
+    model.save(path, overwrite=True)
+
+
+def _corrupt(doc, how):
+    d = json.loads(json.dumps(doc))
+    if how == "format":
+        d["format"] = "something-else"
+    elif how == "schema":
+        d["schema_version"] = 99
+    elif how == "lambda":
+        d["model"]["subtypes"]["ASM"]["log_lambda"] = "41"
+    elif how == "rho":
+        d["model"]["subtypes"]["MCL"]["rho"] = -1
+    elif how == "draws":
+        d["model"]["draws"]["beta"] = d["model"]["draws"]["beta"][:3]
+    elif how == "beta":
+        del d["model"]["beta"]["sar_1"]
+    return d
+
+
+@pytest.mark.parametrize(
+    ("how", "match"),
+    [
+        ("format", "field 'format'"),
+        ("schema", "field 'schema_version': got 99"),
+        ("lambda", r"model.subtypes.ASM.log_lambda"),
+        ("rho", r"model.subtypes.MCL.rho': expected a number > 0"),
+        ("draws", r"model.draws.beta': expected 200 x 5"),
+        ("beta", r"model.beta.sar_1.log_hr"),
+    ],
+    ids=[
+        "wrong_format",
+        "future_schema",
+        "lambda_not_a_number",
+        "negative_shape",
+        "truncated_draws",
+        "missing_coefficient",
+    ],
+)
+def test_malformed_model_files_are_rejected(model, tmp_path, how, match):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(_corrupt(model.to_dict(), how)))
+    with pytest.raises(ModelFileError, match=match):
+        load_model(path)
+
+
+def test_not_json_and_missing_file(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("{not json")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load_model(path)
+    with pytest.raises(ModelFileError, match="expected one of"):
+        load_model(tmp_path / "absent.json")
+
+
+def test_card_lists_every_parameter_with_source_and_evidence(model):
+    card = model.card()
+    names = [p["parameter"] for p in card["parameters"]]
+    for f in ("age_gt_60", "splenomegaly", "alp_gt_uln", "sar_1", "sar_2plus"):
+        assert f"log HR {f}" in names
+    for s in ("ISM", "SSM", "SM-AHN", "ASM", "MCL"):
+        assert f"{s} lambda (months)" in names and f"{s} rho (Weibull shape)" in names
+    assert all(p["source"] and p["evidence"] for p in card["parameters"])
+    assert "Human Mortality Database" in card["life_table"]["citation"]
+    assert "re-solved per draw" in card["band_method"]
+    assert set(card["reference_cohorts"]) == {"ISM", "SSM", "SM-AHN", "ASM", "MCL"}
+    md = model.card(markdown=True)
+    assert "Research software" in md and "| ASM lambda (months) |" in md
+
+
+def test_user_life_table_model_needs_the_table_to_load(tmp_path):
+    frame = LifeTable.hmd_us().to_frame()
+    own = LifeTable.from_frame(frame.assign(mx=frame["mx"] * 0.9), name="lower_mortality")
+    m = load_model("lim2009")
+    m.life_table = own
+    path = m.save(tmp_path / "own.json")
+    doc = json.loads(path.read_text())
+    doc["model"]["life_table"] = own.describe()
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelFileError, match="pass it as load_model"):
+        load_model(path)
+    assert load_model(path, life_table=own).life_table_ is own
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+def _truth_model() -> SurvivalModel:
+    """A hand-made model with known parameters (not calibrated): the simulation truth."""
+    F = ["age_gt_60", "splenomegaly", "alp_gt_uln", "sar_1", "sar_2plus"]
+    beta = {"age_gt_60": 0.6, "splenomegaly": 0.4, "alp_gt_uln": 0.5, "sar_1": 0.8, "sar_2plus": 1.2}
+    center = dict.fromkeys(F, 0.0)
+    m = SurvivalModel()
+    m.state_ = {
+        "kind": "truth",
+        "factors": F,
+        "beta": {f: {"log_hr": v} for f, v in beta.items()},
+        "subtypes": {
+            "ISM": {"excess": "weibull", "log_lambda": math.log(900.0), "rho": 1.3, "center": center},
+            "ASM": {"excess": "weibull", "log_lambda": math.log(60.0), "rho": 0.8, "center": center},
+        },
+        "draws": None,
+        "life_table": LifeTable.hmd_us().describe(),
+    }
+    return m
+
+
+def _simulated_cohort(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    sub = rng.choice(["ISM", "ASM"], n, p=[0.6, 0.4])
+    sar = rng.choice([0, 1, 2], n, p=[0.6, 0.25, 0.15])
+    cohort = pd.DataFrame(
+        {
+            "age": rng.uniform(30, 85, n),
+            "sex": rng.choice(["F", "M"], n),
+            "who_subtype": sub,
+            "splenomegaly": rng.random(n) < 0.4,
+            "alp": rng.uniform(40, 260, n),
+            "alp_uln": 120.0,
+            "srsf2": sar >= 1,
+            "asxl1": sar >= 2,
+            "runx1": False,
+            "diagnosis_year": rng.integers(1990, 2015, n),
+        }
+    )
+    t, _ = _truth_model().sample_event_times(cohort, rng, return_cause=True)
+    censor = rng.uniform(12, 180, n)
+    cohort["time"] = np.minimum(t, censor)
+    cohort["event"] = (t <= censor).astype(int)
+    return cohort
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    cohort = _simulated_cohort(20000, seed=2024)
+    return SurvivalModel().fit(cohort), cohort
+
+
+def test_fit_recovers_known_parameters_within_their_95_percent_intervals(fitted):
+    m, _ = fitted
+    summ = m.fitter_.summary
+    truth = _truth_model().state_
+    expected = {("beta_", f): v["log_hr"] for f, v in truth["beta"].items()}
+    for s in ("ISM", "ASM"):
+        p = truth["subtypes"][s]
+        # fitted lambda is for centred features: lambda_c = lambda * exp(-(c @ beta) / rho)
+        c = np.array(list(m.state_["subtypes"][s]["center"].values()))
+        b = np.array(list(v["log_hr"] for v in truth["beta"].values()))
+        expected[("log_lambda_", f"is_{s}")] = p["log_lambda"] - (c @ b) / p["rho"]
+        expected[("log_rho_", f"is_{s}")] = math.log(p["rho"])
+    for key, value in expected.items():
+        lo, hi = summ.loc[key, "coef lower 95%"], summ.loc[key, "coef upper 95%"]
+        assert lo <= value <= hi, (key, value, lo, hi)
+    assert np.isfinite(m.fitter_.AIC_) and m.fitter_.variance_matrix_.shape == (9, 9)
+
+
+def test_fitted_model_predicts_and_has_bands(fitted, tmp_path):
+    m, cohort = fitted
+    p = cohort.iloc[[0]].drop(columns=["time", "event"])
+    iv = m.predict_survival_interval(p, [12.0, 60.0])
+    assert np.all(iv["lower"].to_numpy() < iv["survival"].to_numpy())
+    assert "variance_matrix_" in m.card()["band_method"]
+    again = load_model(m.save(tmp_path / "fitted.json"))
+    assert np.allclose(again.predict_survival(p, [60.0]), m.predict_survival(p, [60.0]))
+
+
+def test_closed_form_matches_lifelines_predict_survival_function_to_1e8(fitted):
+    # The excess part of our curve vs lifelines' own prediction from the fitted ExcessHazardFitter.
+    m, cohort = fitted
+    sample = cohort.iloc[:300].drop(columns=["time", "event"])
+    t = np.array([1.0, 6.0, 24.0, 60.0, 120.0, 240.0])
+    ours = m.predict_survival(sample, t).to_numpy() / m.predict_population_survival(sample, t).to_numpy()
+    P = m._prepare(sample)
+    k = P["cand"].argmax(axis=1)
+    design = pd.DataFrame(
+        {
+            f"is_{s}": (k == j).astype(float)
+            for j, s in enumerate(("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL"))
+            if f"is_{s}" in m.fitter_.params_["log_lambda_"].index
+        }
+    )
+    centers = np.array(
+        [
+            list(m.state_["subtypes"][("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")[j]]["center"].values())
+            for j in k
+        ]
+    )
+    for j, f in enumerate(m.factors_):
+        design[f] = P["X"][:, j] - centers[:, j]
+    theirs = m.fitter_.predict_survival_function(design, times=t).to_numpy()
+    assert np.max(np.abs(ours - theirs)) < 1e-8
+
+
+def test_lifelines_weibull_aft_against_R():
+    """lifelines' WeibullAFTFitter on the Rossi recidivism data equals R's survreg.
+
+    R 4.x, survival package (tests/data/rossi_survreg_weibull.R)::
+
+        library(survival)
+        rossi <- read.csv("rossi.csv")   # lifelines.datasets.load_rossi()
+        fit <- survreg(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio,
+                       data = rossi, dist = "weibull")
+        co <- coef(fit); se <- sqrt(diag(vcov(fit)))
+        out <- data.frame(term = c(names(co), "Log(scale)"), estimate = c(co, log(fit$scale)),
+                          std_error = se[c(names(co), "Log(scale)")])
+        write.csv(out, "rossi_survreg_weibull.csv", row.names = FALSE)   # plus the loglik row
+    """
+    from pathlib import Path
+
+    from lifelines import WeibullAFTFitter
+    from lifelines.datasets import load_rossi
+
+    ref = pd.read_csv(Path(__file__).parent / "data" / "rossi_survreg_weibull.csv").set_index("term")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lifelines' convergence chatter is not what we test
+        aft = WeibullAFTFitter().fit(load_rossi(), "week", "arrest")
+    lam = aft.params_["lambda_"]
+    se = aft.standard_errors_["lambda_"]
+    for term in ("fin", "age", "race", "wexp", "mar", "paro", "prio"):
+        assert lam[term] == pytest.approx(ref.loc[term, "estimate"], abs=1e-4)
+        assert se[term] == pytest.approx(ref.loc[term, "std_error"], rel=1e-3)
+    assert lam["Intercept"] == pytest.approx(ref.loc["(Intercept)", "estimate"], abs=1e-4)
+    # survreg's log(scale) = -log(rho) in lifelines' parametrisation
+    assert -aft.params_["rho_"]["Intercept"] == pytest.approx(ref.loc["Log(scale)", "estimate"], abs=1e-4)
+    assert aft.log_likelihood_ == pytest.approx(ref.loc["loglik", "estimate"], abs=1e-4)
