@@ -574,10 +574,10 @@ def _missing_mask(ev: dict[str, Any], ed: _Edition) -> np.ndarray:
 
 def _tuple_column(codes: np.ndarray, decode) -> np.ndarray:
     """Object array of tuples from integer codes, building each distinct tuple once."""
-    uniq, inv = np.unique(codes, return_inverse=True)
+    inv, uniq = pd.factorize(codes)
     table = np.empty(len(uniq), dtype=object)
     table[:] = [decode(int(u)) for u in uniq]
-    return table[inv.reshape(-1)]
+    return table[inv]
 
 
 def _names(mask: int, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -593,51 +593,91 @@ def _tri_state(pt: np.ndarray, pf: np.ndarray) -> np.ndarray:
     return np.where(pt & pf, 2, pt.astype(np.int8)).astype(np.int8)
 
 
-def _rationale(key: dict[str, int], ed: _Edition, ahn_name: str | None) -> str:
-    cand = _cand_tuple(key["cand"])
-    head = f"{ed.label} ({ed.citation}): "
+def _first_rows(codes: np.ndarray, n_unique: int) -> np.ndarray:
+    """Index of the first row of each code 0..n_unique-1."""
+    first = np.empty(n_unique, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return first
+
+
+def _rationale_core(key: dict[str, Any], ed: _Edition) -> tuple[str, str, bool]:
+    """(prefix, suffix, show B/C findings) of a rationale; the findings and unknowns go between."""
     sub = key["sub"]
     sm = ("SM criteria not met", "SM criteria met", "SM criteria undecided")[key["sm"]]
     if key["sm"] == 1:
-        major = "major" if key["major"] == 1 else "no major" if key["major"] == 0 else "major unknown"
+        major = {1: "major", 0: "no major", 2: "major unknown"}[key["major"]]
         sm += f" ({major} + {key['minor']} minor)"
     elif key["sm"] == 2:
-        sm += f" ({key['minor']} minor for sure)"
-    b = _names(key["b"], _B_NAMES)
-    c = _names(key["c"], _C_NAMES)
-    findings = (f"B findings: {', '.join(b) if b else 'none for sure'}; "
-                f"C findings: {', '.join(c) if c else 'none for sure'}")
+        sm += f" ({key['minor']} minor met for sure)"
+    ahn_name = key["ahn_name"]
     if sub == INDETERMINATE:
-        missing = _names(key["missing"], COLUMNS)
-        text = (f"indeterminate between {', '.join(cand)}; {sm}; {findings}; "
-                + (f"unknown findings that would decide: {', '.join(missing)}" if missing
-                   else "no unknown finding decides it"))
+        text = f"indeterminate between {', '.join(_cand_tuple(key['cand']))}; {sm}"
+        show = True
     else:
         label = sub
         if sub == ed.ahn_label:
-            comp = key["comp"]
-            label += f" (AHN: {ahn_name or 'present'}; SM component {comp or 'undetermined'})"
+            label += f" (AHN: {ahn_name}; SM component {key['comp'] or 'undetermined'})"
         elif sub == "MCL":
-            label += " (mast cells on the aspirate at the MCL threshold or above)"
+            label += " (mast cells on the aspirate smear at the MCL threshold)"
         text = f"{label}; {sm}"
-        if sub in ("ISM", "SSM", "ASM", "BMM", "MCL", ed.ahn_label):
-            text += f"; {findings}"
-        elif sub == "CM":
-            text += "; skin lesions"
-        elif sub == "none":
-            text += "; no skin lesions; no mast-cell sarcoma"
-        elif sub == "MCS":
-            text += "; mast-cell sarcoma"
+        show = sub in ("ISM", "SSM", "ASM", "BMM", "MCL", ed.ahn_label)
+        text += {"CM": "; skin lesions", "none": "; no skin lesions, no mast-cell sarcoma",
+                 "MCS": "; mast-cell sarcoma"}.get(sub, "")
+    suffix = ""
     flags = _names(key["flags"], _FLAGS)
     if flags:
-        notes = [_FLAG_TEXT[fl] for fl in flags]
-        if "mcl_with_ahn" in flags and ahn_name:
-            notes[flags.index("mcl_with_ahn")] = f"AHN noted with MCL: {ahn_name}"
-        if "lymphoid_neoplasm_alongside" in flags and ahn_name:
-            notes[flags.index("lymphoid_neoplasm_alongside")] = (
+        notes = {fl: _FLAG_TEXT[fl] for fl in flags}
+        if "mcl_with_ahn" in notes:
+            notes["mcl_with_ahn"] = f"AHN noted with MCL: {ahn_name}"
+        if "lymphoid_neoplasm_alongside" in notes:
+            notes["lymphoid_neoplasm_alongside"] = (
                 f"associated lymphoid neoplasm reported alongside: {ahn_name}")
-        text += "; " + "; ".join(notes)
-    return head + text
+        suffix = "; " + "; ".join(notes.values())
+    return f"{ed.label} ({ed.citation}): {text}", suffix, show
+
+
+def _findings_text(bc: int) -> str:
+    b, c = _names(bc >> 5, _B_NAMES), _names(bc & 31, _C_NAMES)
+    return (f"; B findings met: {', '.join(b) if b else 'none'}"
+            f"; C findings met: {', '.join(c) if c else 'none'}")
+
+
+_FINDINGS_TEXT = tuple(_findings_text(bc) for bc in range(1 << (len(_B_NAMES) + len(_C_NAMES))))
+
+
+def _missing_text(mask: int) -> str:
+    cols = _names(mask, COLUMNS)
+    return f"; unknown findings that would decide: {', '.join(cols)}" if cols else ""
+
+
+def _rationales(parts: dict[str, np.ndarray], ed: _Edition, ahn_cats: list[str]) -> np.ndarray:
+    """One line per row, each distinct line built once from a few small lookup tables."""
+    core_key = parts["cand"].astype(np.int64)
+    for name, size in (("code", 12), ("sm", 3), ("major", 3), ("minor", 8), ("comp", 12),
+                       ("flags", 1 << len(_FLAGS)), ("ahn", 64)):
+        core_key = core_key * size + parts[name]
+    core_codes, core_u = pd.factorize(core_key)
+    first = _first_rows(core_codes, len(core_u))
+    cores = []
+    for i in first:
+        code, comp, ahn = parts["code"][i] - 1, parts["comp"][i] - 1, parts["ahn"][i] - 1
+        cores.append(_rationale_core({
+            "cand": int(parts["cand"][i]), "sub": _SUBTYPE_CATEGORIES[code] if code >= 0
+            else INDETERMINATE, "sm": int(parts["sm"][i]), "major": int(parts["major"][i]),
+            "minor": int(parts["minor"][i]), "comp": _LABELS[comp] if comp >= 0 else None,
+            "flags": int(parts["flags"][i]), "ahn_name": ahn_cats[ahn] if ahn > 0 else None,
+        }, ed))
+    miss_codes, miss_u = pd.factorize(parts["missing"])
+    miss_text = [_missing_text(int(m)) for m in miss_u]
+    bc = parts["b"] * 32 + parts["c"]
+    combo = (core_codes.astype(np.int64) * 256 + bc) * len(miss_u) + miss_codes
+    combo_codes, combo_u = pd.factorize(combo)
+    table = np.empty(len(combo_u), dtype=object)
+    for j, i in enumerate(_first_rows(combo_codes, len(combo_u))):
+        prefix, suffix, show = cores[core_codes[i]]
+        table[j] = (prefix + (_FINDINGS_TEXT[bc[i]] if show else "")
+                    + miss_text[miss_codes[i]] + suffix)
+    return table[combo_codes]
 
 
 @dataclass(frozen=True)
@@ -791,51 +831,37 @@ def classify(data: FindingsSource, edition: str = "who2016") -> pd.DataFrame | C
     flag_mask = sum(flag[f].astype(np.int64) << i for i, f in enumerate(_FLAGS))
     missing = _missing_mask(ev, ed)
 
-    # Rationale, built once per distinct combination of what it says.
     ahn_codes = frame["ahn"].cat.codes.to_numpy().astype(np.int64)
-    k1 = (((((((cand.astype(np.int64) * 11 + code + 1) * 3 + sm_state) * 3 + major_state) * 8
-             + minor) * 8 + b_mask) * 32 + c_mask) * 12 + comp_code + 1) * 64 + flag_mask
-    k1 = k1 * 32 + ahn_codes + 1
-    c1, _ = pd.factorize(k1)
-    c2, u2 = pd.factorize(missing)
-    _, first_row, inverse = np.unique(c1.astype(np.int64) * len(u2) + c2, return_index=True,
-                                      return_inverse=True)
-    ahn_cats = list(frame["ahn"].cat.categories)
-    texts = np.empty(len(first_row), dtype=object)
-    for j, i in enumerate(first_row):
-        sub = _SUBTYPE_CATEGORIES[code[i]] if code[i] >= 0 else INDETERMINATE
-        ahn_name = ahn_cats[ahn_codes[i]] if ahn_codes[i] > 0 else None
-        texts[j] = _rationale(
-            {"cand": int(cand[i]), "sub": sub, "sm": int(sm_state[i]), "major": int(major_state[i]),
-             "minor": int(minor[i]), "b": int(b_mask[i]), "c": int(c_mask[i]),
-             "comp": _LABELS[comp_code[i]] if comp_code[i] >= 0 else None,
-             "flags": int(flag_mask[i]), "missing": int(missing[i])}, ed, ahn_name)
-    rationale = texts[inverse.reshape(-1)]
+    rationale = _rationales({
+        "cand": cand, "code": code.astype(np.int64) + 1, "sm": sm_state, "major": major_state,
+        "minor": minor, "comp": comp_code.astype(np.int64) + 1, "flags": flag_mask,
+        "ahn": ahn_codes + 1, "missing": missing, "b": b_mask, "c": c_mask,
+    }, ed, list(frame["ahn"].cat.categories))
 
     def boolean(state: np.ndarray) -> pd.arrays.BooleanArray:
         return pd.arrays.BooleanArray(state == 1, state == 2)
 
     comp_labels = np.array([*_LABELS, None], dtype=object)
-    out = {}
+    result = pd.DataFrame(index=frame.index)
+    # Columns are inserted one by one: pandas then keeps one block per column instead of copying
+    # every object column into one consolidated block (a quarter of a second per million rows).
     if "patient_id" in frame.columns:
-        out["patient_id"] = frame["patient_id"].to_numpy()
-    out |= {
-        "subtype": subtype,
-        "candidates": _tuple_column(cand, _cand_tuple),
-        "sm_criteria_met": boolean(sm_state),
-        "major_criterion": boolean(major_state),
-        "minor_criteria": minor,
-        "b_findings": _tuple_column(b_mask, lambda m: _names(m, _B_NAMES)),
-        "c_findings": _tuple_column(c_mask, lambda m: _names(m, _C_NAMES)),
-        "sm_component": comp_labels[comp_code],
-        "missing": _tuple_column(missing, lambda m: _names(m, COLUMNS)),
-        "rationale": rationale,
-        "edition": np.full(n, ed.name, dtype=object),
-        "flags": _tuple_column(flag_mask, lambda m: _names(m, _FLAGS)),
-    }
-    result = pd.DataFrame(out, index=frame.index)
+        result["patient_id"] = frame["patient_id"].to_numpy()
+    result["subtype"] = subtype
+    result["candidates"] = _tuple_column(cand, _cand_tuple)
+    result["sm_criteria_met"] = boolean(sm_state)
+    result["major_criterion"] = boolean(major_state)
+    result["minor_criteria"] = minor
+    result["b_findings"] = _tuple_column(b_mask, lambda m: _names(m, _B_NAMES))
+    result["c_findings"] = _tuple_column(c_mask, lambda m: _names(m, _C_NAMES))
+    result["sm_component"] = comp_labels[comp_code]
+    result["missing"] = _tuple_column(missing, lambda m: _names(m, COLUMNS))
+    result["rationale"] = rationale
+    result["edition"] = pd.Categorical.from_codes(np.zeros(n, np.int8), categories=[ed.name])
+    result["flags"] = _tuple_column(flag_mask, lambda m: _names(m, _FLAGS))
     if single:
         return _one(result.iloc[0])
+    return result
     return result
 
 
