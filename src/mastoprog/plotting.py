@@ -1,0 +1,114 @@
+"""Plots of model outputs (matplotlib is imported inside each function).
+
+Every function takes ``ax=None`` and returns the Axes it drew on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_patient_curve"]
+
+#: Default time grid of a patient plot (months): 0-20 years by 1 month.
+PLOT_TIMES = np.arange(0.0, 241.0)
+
+
+def plot_patient_curve(
+    model: Any,
+    patient: Any,
+    ax: Any = None,
+    *,
+    times: Any = None,
+    level: float = 0.95,
+    year: float | None = None,
+) -> Any:
+    """One patient's overall-survival curve with its band, the matched population and the median.
+
+    Parameters
+    ----------
+    model : SurvivalModel
+        E.g. ``mastoprog.load_model("lim2009")``.
+    patient : mapping, one-row DataFrame or path
+        Findings of one patient (see :func:`mastoprog.read_findings`).
+    ax : matplotlib Axes, optional
+        Drawn on if given, else a new figure.
+    times : array_like, optional
+        Months (default 0-240).
+    level : float
+        Band level (default 0.95): parameter uncertainty by the model's stored draws, widened to
+        the envelope over the possibilities when findings are missing.
+    year : float, optional
+        Calendar year of diagnosis when the patient has no ``diagnosis_year``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Lines labelled ``"patient"`` (curve), ``"population"`` (matched general population), the
+        ``"band"`` collection, a ``"median"`` marker and the annotation texts.
+    """
+    import matplotlib.pyplot as plt
+
+    from . import RESEARCH_USE_NOTICE
+
+    t = PLOT_TIMES if times is None else np.asarray(times, dtype=float)
+    res = model.predict_survival_interval(patient, t, level=level, year=year)
+    if res["survival"].shape[1] != 1:
+        raise ValueError(f"plot_patient_curve draws one patient; got {res['survival'].shape[1]}")
+    details = model.predict_details(patient, year=year)
+    median = model.predict_median(patient, year=year).iloc[0]
+    s = res["survival"].iloc[:, 0].to_numpy()
+    lo = res["lower"].iloc[:, 0].to_numpy()
+    up = res["upper"].iloc[:, 0].to_numpy()
+    pop = res["population"].iloc[:, 0].to_numpy()
+    envelope = bool(res["survival"].attrs["envelope"][0])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    years = t / 12.0
+    band_label = f"{level:.0%} band" + (" + range over missing findings" if envelope else "")
+    ax.fill_between(years, lo, up, color="C0", alpha=0.2, linewidth=0, label=band_label)
+    ax.collections[-1].set_gid("band")
+    ax.plot(years, s, color="C0", linewidth=2, label="patient", gid="patient")
+    ax.plot(years, pop, color="0.4", linestyle="--", linewidth=1.5, label="population", gid="population")
+    if np.isfinite(median) and median <= t[-1]:
+        ax.plot(
+            [median / 12.0],
+            [0.5],
+            marker="o",
+            color="C3",
+            linestyle="none",
+            gid="median",
+            label=f"median {median / 12.0:.1f} y",
+        )
+    row = details.iloc[0]
+    cands = ", ".join(row["candidates"])
+    subtype = row["subtype"] if row["subtype"] != "indeterminate" else f"one of {cands}"
+    lp = row["linear_predictor"]
+    score = (
+        f"log relative excess hazard {lp:+.2f}"
+        if not envelope
+        else f"log relative excess hazard {row['linear_predictor_min']:+.2f} to "
+        f"{row['linear_predictor_max']:+.2f} (missing findings)"
+    )
+    ax.set_title(f"Overall survival: {subtype}", loc="left")
+    ax.text(0.99, 0.97, score, transform=ax.transAxes, ha="right", va="top", fontsize=8, gid="score")
+    ax.text(
+        0.0,
+        -0.2,
+        RESEARCH_USE_NOTICE,
+        transform=ax.transAxes,
+        ha="left",
+        va="top",
+        fontsize=7,
+        color="0.3",
+        wrap=True,
+        gid="notice",
+    )
+    ax.set_xlabel("years since diagnosis")
+    ax.set_ylabel("probability of being alive")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(0, years[-1])
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    return ax
