@@ -57,6 +57,8 @@ PROGNOSTIC_COLUMNS: tuple[str, ...] = (
 SAR_GENES: tuple[str, ...] = ("srsf2", "asxl1", "runx1")
 #: Subtypes a scenario stratum may have: those with a survival curve (not MCS, not ``none``).
 STRATUM_SUBTYPES: tuple[str, ...] = ("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")
+#: Recipes of raw findings in ``data/synthetic_findings.csv`` (BMM: ISM without skin lesions).
+FINDINGS_PROFILES: tuple[str, ...] = ("CM", "ISM", "BMM", "SSM", "SM-AHN", "ASM", "MCL")
 # Per-stratum keys that are distributions, and the fields each one takes.
 _STRATUM_DISTRIBUTIONS = {
     "weight": ("value",),
@@ -116,6 +118,7 @@ class Stratum:
 
     name: str
     who_subtype: str
+    findings_profile: str
     description: str
     weight: float
     weight_cited: Cited
@@ -361,7 +364,7 @@ def _draw_prognostic_codes(scn: Scenario, chosen: tuple[Stratum, ...], codes: np
     year = (first + np.floor(rng.random(n) * span)).astype(np.int64)
 
     sub_code = np.array([SUBTYPE_LABELS.index(s.who_subtype) for s in chosen])[codes]
-    frame = pd.DataFrame({
+    frame = pd.DataFrame(copy=False, data={
         "age": age,
         "sex": pd.Categorical.from_codes(male.astype(np.int8), categories=["F", "M"]),
         "splenomegaly": pd.arrays.BooleanArray(spleen, np.zeros(n, bool)),
@@ -616,8 +619,17 @@ def _parse_stratum(r: _Reader, name: str, t: Any, defaults: Mapping[str, Any]) -
     if not isinstance(t, Mapping):
         r.bad(key, t, "a table")
         t = {}
-    r.unknown(t, key, ("who_subtype", "description", *_STRATUM_DISTRIBUTIONS))
+    r.unknown(t, key, ("who_subtype", "findings_profile", "description", *_STRATUM_DISTRIBUTIONS))
     who = r.text(t, key, "who_subtype", choices=STRATUM_SUBTYPES, default="ISM")
+    # Which recipe of raw findings the generator uses (data/synthetic_findings.csv): by default
+    # the stratum's name when a recipe has that name (e.g. BMM), else its WHO subtype.
+    default_profile = name if name in FINDINGS_PROFILES else who
+    profile = r.text(t, key, "findings_profile", required=False, choices=FINDINGS_PROFILES,
+                     default=default_profile)
+    if who == "ISM" and profile not in ("ISM", "BMM"):
+        r.bad(f"{key}.findings_profile", profile, "'ISM' or 'BMM' for an ISM stratum")
+    elif who != "ISM" and profile != who:
+        r.bad(f"{key}.findings_profile", profile, f"{who!r} (the stratum's who_subtype)")
     if name in STRATUM_SUBTYPES and name != who:
         r.bad(key, name, f"a stratum named after a subtype to have who_subtype = {name!r}")
     description = r.text(t, key, "description", required=False)
@@ -681,7 +693,7 @@ def _parse_stratum(r: _Reader, name: str, t: Any, defaults: Mapping[str, Any]) -
         sar = tuple(float(x) for x in p)
 
     return Stratum(
-        name=name, who_subtype=who, description=description,
+        name=name, who_subtype=who, findings_profile=profile, description=description,
         weight=weight, weight_cited=weight_cited, age=age, p_male=prob("sex", "p_male"),
         diagnosis_year=(int(first) if np.isfinite(first) else 0,
                         int(last) if np.isfinite(last) else 0),

@@ -1,0 +1,975 @@
+"""Synthetic cohorts with a known truth, drawn from a scenario and the calibrated survival model.
+
+``simulate_cohort`` draws, for each patient, a stratum of the scenario's mix (and so a WHO 2016
+subtype), the prognostic covariates (``Scenario.draw_prognostic``), the **raw findings** a
+clinician would record, drawn so that they are consistent with the subtype under the WHO 2016
+rules (and, where the editions agree, WHO 2022 and ICC 2022), a survival time drawn exactly from
+the calibrated model, optional censoring and missingness, and the **truth** (``true_*`` columns).
+
+Raw findings follow the recipes in ``data/synthetic_findings.csv`` (one row per profile and
+finding, each with its source, evidence level and the definition its range respects, e.g.
+"tryptase < 200 ng/mL: no B1 in any edition"). Where the editions legitimately differ the truth
+says so: ``true_subtype_who2022`` is ``BMM`` for an ISM without skin lesions, B findings or
+tryptase >= 125 ng/mL; ``true_subtype_icc2022`` is ``SM-AMN`` for SM with a myeloid AHN and the SM
+component (ISM/SSM/ASM) for SM with a lymphoid AHN.
+
+Survival: ``model.sample_event_times(frame, rng)`` of the calibrated model (see
+``mastoprog.survival``): the minimum of a background death time, drawn by exact inversion of the
+life table's piecewise-constant hazard, and an excess (disease) death time drawn in closed form
+from the Weibull excess hazard. So the cohort's Kaplan-Meier curve converges to the model's
+population-averaged curve, not to an approximation of it.
+
+Everything random comes from one ``numpy.random.Generator`` built from ``seed``: the same seed and
+scenario give the same frame on any machine, different seeds give independent cohorts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._resources import load_table
+from .exceptions import ModelFileError
+from .findings import AHN_LABELS, CANONICAL_COLUMNS, SUBTYPE_LABELS, ahn_lineage
+from .scenarios import (
+    FINDINGS_PROFILES,
+    CensoringSpec,
+    MissingnessRule,
+    Scenario,
+    _check_n,
+    _draw_prognostic_codes,
+    _parse_censoring,
+    _parse_missing,
+    _Reader,
+    load_scenario,
+)
+
+__all__ = [
+    "SIMULATION_COLUMNS",
+    "TRUTH_COLUMNS",
+    "read_cohort",
+    "simulate_cohort",
+    "simulate_cohort_to_file",
+    "simulate_cohort_to_parquet",
+    "simulation_summary",
+    "write_cohort",
+]
+
+#: Canonical columns a simulated cohort has (``patient_id`` only on request; ``who_subtype``
+#: is left unassigned unless ``assign_subtype=True``, so that the classifier has work to do).
+_CANONICAL_OUT = tuple(c for c in CANONICAL_COLUMNS if c != "patient_id")
+#: Truth columns, in order.
+TRUTH_COLUMNS: tuple[str, ...] = (
+    "true_subtype", "true_subtype_who2022", "true_subtype_icc2022", "true_sm_component",
+    "true_variant", "true_linear_predictor", "true_median", "true_survival_60", "true_time",
+)
+#: Every column of ``simulate_cohort``'s output, in order (without the optional ``patient_id``).
+SIMULATION_COLUMNS: tuple[str, ...] = (*_CANONICAL_OUT, "diagnosis_year", *TRUTH_COLUMNS)
+_METADATA_KEY = "mastoprog"
+_FORMAT_VERSION = 1
+
+_BOOL_PARAMS = ("skin_lesions", "bm_examined", "bm_mc_aggregates", "kit_other", "cd2_cd25",
+                "cd30", "hat", "mc_sarcoma", "dysplasia_myeloproliferation", "c1",
+                "hepatic_dysfunction", "hypersplenism", "osteolysis", "malabsorption",
+                "c1_hemoglobin", "c1_platelets", "c1_anc")
+_FLOAT_PARAMS = ("atypical_mc_pct", "tryptase", "bm_mc_infiltration_pct", "kit_vaf_pct",
+                 "mc_aspirate_pct", "hemoglobin", "platelets", "anc", "hemoglobin_low",
+                 "platelets_low", "anc_low")
+# Parameters a profile may leave out: then the finding is absent (probability 0).
+_OPTIONAL_PARAMS = frozenset({"hepatic_dysfunction", "hypersplenism", "osteolysis",
+                              "malabsorption", "c1_hemoglobin", "c1_platelets", "c1_anc",
+                              "hemoglobin_low", "platelets_low", "anc_low"})
+_COMPONENTS = ("ISM", "SSM", "ASM")
+_DISTS = ("const", "bernoulli", "uniform", "loguniform")
+
+
+# --------------------------------------------------------------------------- findings recipes
+
+
+@dataclass(frozen=True)
+class _Recipes:
+    """Per-profile parameter arrays (index = position in FINDINGS_PROFILES)."""
+
+    prob: dict[str, np.ndarray]                 # bool params: P(True) per profile
+    low: dict[str, np.ndarray]                  # float params
+    high: dict[str, np.ndarray]
+    log: dict[str, np.ndarray]                  # float params: loguniform?
+    component_p: np.ndarray                     # SM-AHN: P(component ISM, SSM, ASM)
+    ahn_labels: tuple[str, ...]
+    ahn_p: np.ndarray
+    requires_c: np.ndarray                      # ASM: >= 1 C finding by definition
+
+
+@cache
+def _recipes() -> _Recipes:
+    table = load_table("synthetic_findings.csv")
+    problems: list[str] = []
+    bad_dist = ~table["dist"].isin(_DISTS)
+    for i in np.flatnonzero(bad_dist.to_numpy()):
+        problems.append(f"line {i + 2}: dist {table['dist'].iat[i]!r} not in {_DISTS}")
+    bad_prof = ~table["profile"].isin((*FINDINGS_PROFILES, "SM"))
+    for i in np.flatnonzero(bad_prof.to_numpy()):
+        problems.append(f"line {i + 2}: unknown profile {table['profile'].iat[i]!r}")
+    rows = {(r.profile, r.parameter): r for r in table.itertuples(index=False)}
+
+    def lookup(profile: str, param: str):
+        if (profile, param) in rows:
+            return rows[(profile, param)]
+        if profile != "CM" and ("SM", param) in rows:  # every SM profile inherits the SM base
+            return rows[("SM", param)]
+        return None
+
+    n_prof = len(FINDINGS_PROFILES)
+    prob, low, high, log = {}, {}, {}, {}
+    for param in _BOOL_PARAMS:
+        p = np.zeros(n_prof)
+        for j, prof in enumerate(FINDINGS_PROFILES):
+            r = lookup(prof, param)
+            if r is None:
+                if param not in _OPTIONAL_PARAMS:
+                    problems.append(f"profile {prof}: no row for {param!r}")
+                continue
+            if r.dist not in ("const", "bernoulli") or not 0 <= float(r.low) <= 1:
+                problems.append(f"profile {prof}, {param}: expected const 0/1 or bernoulli p in [0, 1]")
+                continue
+            p[j] = float(r.low)
+        prob[param] = p
+    for param in _FLOAT_PARAMS:
+        lo, hi, lg = np.zeros(n_prof), np.zeros(n_prof), np.zeros(n_prof, bool)
+        for j, prof in enumerate(FINDINGS_PROFILES):
+            r = lookup(prof, param)
+            if r is None:
+                # SM-AHN findings come from its SM component's profile (ISM/SSM/ASM).
+                if param not in _OPTIONAL_PARAMS and prof != "SM-AHN":
+                    problems.append(f"profile {prof}: no row for {param!r}")
+                continue
+            a = float(r.low)
+            b = a if r.dist == "const" else float(r.high)
+            if r.dist == "bernoulli" or not b >= a or (r.dist == "loguniform" and a <= 0):
+                problems.append(f"profile {prof}, {param}: expected const, uniform or loguniform "
+                                f"with 0 < low <= high (got {r.dist} {a:g}..{b:g})")
+            lo[j], hi[j], lg[j] = a, b, r.dist == "loguniform"
+        low[param], high[param], log[param] = lo, hi, lg
+    comp = np.array([float(rows[("SM-AHN", f"component_{c}")].low)
+                     if ("SM-AHN", f"component_{c}") in rows else 0.0 for c in _COMPONENTS])
+    ahn_rows = [(param[4:], float(r.low)) for (prof, param), r in rows.items()
+                if prof == "SM-AHN" and param.startswith("ahn_")]
+    for label, _ in ahn_rows:
+        if label not in AHN_LABELS:
+            problems.append(f"SM-AHN: unknown AHN entity {label!r}; expected one of {AHN_LABELS}")
+    ahn_p = np.array([p for _, p in ahn_rows])
+    if not np.isclose(comp.sum(), 1) or not ahn_rows or not np.isclose(ahn_p.sum(), 1):
+        problems.append("SM-AHN: component_* and ahn_* probabilities must each sum to 1")
+    if problems:
+        raise ModelFileError("data file 'synthetic_findings.csv': " + "; ".join(problems))
+    requires_c = np.array([p == "ASM" for p in FINDINGS_PROFILES])
+    return _Recipes(prob, low, high, log, comp, tuple(label for label, _ in ahn_rows), ahn_p,
+                    requires_c)
+
+
+def _boolean(values: np.ndarray) -> pd.arrays.BooleanArray:
+    return pd.arrays.BooleanArray(np.ascontiguousarray(values, dtype=bool),
+                                  np.zeros(values.shape[0], bool))
+
+
+def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
+                   rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Raw findings (canonical column -> array) and the truth labels, vectorised by profile."""
+    rec = _recipes()
+    n = codes.size
+    prof_of_stratum = np.array([FINDINGS_PROFILES.index(s.findings_profile) for s in chosen])
+    prof_main = prof_of_stratum[codes]
+    is_ahn = prof_main == FINDINGS_PROFILES.index("SM-AHN")
+
+    # SM-AHN: the SM component decides the B/C findings (precedence: MCL > AHN > ASM > SSM > ISM).
+    comp_idx = np.searchsorted(np.cumsum(rec.component_p)[:-1], rng.random(n), side="right")
+    comp_prof = np.array([FINDINGS_PROFILES.index(c) for c in _COMPONENTS])[comp_idx]
+    prof = np.where(is_ahn, comp_prof, prof_main)
+
+    def p_of(param: str, which: np.ndarray = prof) -> np.ndarray:
+        return rec.prob[param][which]
+
+    def bern(param: str, which: np.ndarray = prof) -> np.ndarray:
+        return rng.random(n) < p_of(param, which)
+
+    def value(param: str) -> np.ndarray:
+        lo, hi = rec.low[param][prof], rec.high[param][prof]
+        u = rng.random(n)
+        x = lo + u * (hi - lo)
+        if rec.log[param].any():  # log-uniform rows only where a profile asks for it
+            idx = np.flatnonzero(rec.log[param][prof])
+            llo, lhi = np.log(lo[idx]), np.log(hi[idx])
+            x[idx] = np.exp(llo + u[idx] * (lhi - llo))
+        return x
+
+    per_stratum = lambda fn: np.array([fn(s) for s in chosen], dtype=float)[codes]  # noqa: E731
+    spleen = prog["splenomegaly"].to_numpy(dtype=bool)
+    liver = rng.random(n) < per_stratum(lambda s: s.hepatomegaly.p)
+    nodes = rng.random(n) < per_stratum(lambda s: s.lymphadenopathy.p)
+    kit = rng.random(n) < per_stratum(lambda s: s.kit_d816.p)
+
+    out: dict[str, Any] = {}
+    out["skin_lesions"] = bern("skin_lesions", prof_main)  # SM-AHN's own share of skin lesions
+    for param in ("bm_examined", "bm_mc_aggregates", "cd2_cd25", "cd30", "hat", "mc_sarcoma"):
+        out[param] = bern(param)
+    out["atypical_mc_pct"] = value("atypical_mc_pct")
+    out["kit_d816"] = kit
+    out["kit_other"] = ~kit & bern("kit_other")
+    out["tryptase"] = value("tryptase")
+    out["bm_mc_infiltration_pct"] = value("bm_mc_infiltration_pct")
+    out["mc_aspirate_pct"] = value("mc_aspirate_pct")
+    out["kit_vaf_pct"] = np.where(kit, value("kit_vaf_pct"), 0.0)
+
+    # B findings. SSM needs >= 2 in every edition: B1 (infiltration > 30 % and tryptase > 200,
+    # which ICC requires together) by its recipe, plus B3 (organomegaly) or else B2 (dysplasia;
+    # with an AHN, dysplasia is the AHN's, so lymphadenopathy gives the second B finding).
+    dysplasia = bern("dysplasia_myeloproliferation") & ~is_ahn
+    i_ssm = FINDINGS_PROFILES.index("SSM")
+    lacks_b3 = (prof == i_ssm) & ~(spleen | liver | nodes)
+    dysplasia |= lacks_b3 & ~is_ahn
+    nodes = nodes | (lacks_b3 & is_ahn)
+    out["dysplasia_myeloproliferation"] = dysplasia
+    out["hepatomegaly"] = liver
+    out["splenomegaly"] = spleen
+    out["lymphadenopathy"] = nodes
+
+    # C findings (ASM by definition has >= 1: cytopenia when none was drawn).
+    c1 = bern("c1")
+    c2 = liver & bern("hepatic_dysfunction")
+    c4 = spleen & bern("hypersplenism")
+    c3 = bern("osteolysis")
+    c5 = bern("malabsorption")
+    c1 |= rec.requires_c[prof] & ~(c1 | c2 | c3 | c4 | c5)
+    hb_low, plt_low, anc_low = bern("c1_hemoglobin") & c1, bern("c1_platelets") & c1, \
+        bern("c1_anc") & c1
+    hb_low |= c1 & ~(hb_low | plt_low | anc_low)
+    out["hepatic_dysfunction"], out["osteolysis"] = c2, c3
+    out["hypersplenism"], out["malabsorption"] = c4, c5
+    out["anc"] = np.where(anc_low, value("anc_low"), value("anc"))
+    out["hemoglobin"] = np.where(hb_low, value("hemoglobin_low"), value("hemoglobin"))
+    out["platelets"] = np.where(plt_low, value("platelets_low"), value("platelets"))
+
+    # AHN entity for SM-AHN.
+    ahn_pick = np.searchsorted(np.cumsum(rec.ahn_p)[:-1], rng.random(n), side="right")
+    ahn_cats = ["none", *AHN_LABELS]
+    ahn_code = np.where(is_ahn, np.array([ahn_cats.index(a) for a in rec.ahn_labels])[ahn_pick], 0)
+    out["ahn"] = pd.Categorical.from_codes(ahn_code, categories=ahn_cats)
+
+    # Truth per edition.
+    who2016 = np.array([SUBTYPE_LABELS.index(s.who_subtype) for s in chosen])[codes]
+    b3 = liver | spleen | nodes  # ISM recipes have no B1/B2, so this is the B count of an ISM
+    bmm = (who2016 == SUBTYPE_LABELS.index("ISM")) & ~out["skin_lesions"] & ~b3 \
+        & (out["tryptase"] < _threshold("bmm_tryptase", "who2022"))
+    who2022 = np.where(bmm, SUBTYPE_LABELS.index("BMM"), who2016)
+    lineage = ahn_lineage()
+    myeloid = np.array([False] + [lineage[a] == "myeloid" for a in AHN_LABELS])[ahn_code]
+    comp_label = np.array([SUBTYPE_LABELS.index(c) for c in _COMPONENTS])[comp_idx]
+    icc = np.where(is_ahn, np.where(myeloid, SUBTYPE_LABELS.index("SM-AMN"), comp_label), who2016)
+    cats = list(SUBTYPE_LABELS)
+    truth = {
+        "true_subtype": pd.Categorical.from_codes(who2016, categories=cats),
+        "true_subtype_who2022": pd.Categorical.from_codes(who2022, categories=cats),
+        "true_subtype_icc2022": pd.Categorical.from_codes(icc, categories=cats),
+        "true_sm_component": pd.Categorical.from_codes(np.where(is_ahn, comp_label, -1),
+                                                       categories=cats),
+    }
+    return out, truth
+
+
+@cache
+def _threshold(rule: str, edition: str) -> float:
+    """A classification threshold from the classifier's data file (one source of truth)."""
+    table = load_table("classification_thresholds.csv")
+    row = table[(table["rule"] == rule) & (table["edition"] == edition)]
+    if len(row) != 1:
+        raise ModelFileError(f"classification_thresholds.csv: expected one row for {rule}/{edition}")
+    return float(row["value"].iloc[0])
+
+
+# --------------------------------------------------------------------------- survival
+
+# Columns the survival model reads (risk features, background mortality, subtype).
+_MODEL_COLUMNS = ("age", "sex", "who_subtype", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1",
+                  "runx1", "sar_count", "diagnosis_year")
+_TRUTH_T = 60.0  # months: true_survival_60
+_MEDIAN_HALVINGS = 60  # bisection on [0, 160 years], as SurvivalModel.predict_median does
+
+
+def _load_default_model(scn: Scenario):
+    from .survival import load_model
+
+    return load_model(scn.target_set)
+
+
+def _model_name(model: Any) -> str:
+    """A short name for provenance: the last calibration's target set, e.g. ``lim2009``."""
+    st = getattr(model, "state_", None)
+    if isinstance(st, Mapping):
+        cal = (st.get("provenance") or {}).get("calibrations") or []
+        if cal and isinstance(cal[-1], Mapping) and isinstance(cal[-1].get("targets"), str):
+            return f"{type(model).__name__}({cal[-1]['targets']})"
+        if st.get("kind"):
+            return f"{type(model).__name__}({st['kind']})"
+    return type(model).__name__
+
+
+@dataclass(frozen=True)
+class _ModelArrays:
+    """A calibrated ``SurvivalModel``'s parameters as arrays (from its saved state ``state_``)."""
+
+    factors: list[str]
+    beta: np.ndarray          # (F,) log hazard ratios of the excess hazard
+    subtypes: tuple[str, ...]
+    log_lambda: np.ndarray    # (S,) log Weibull scale, months (NaN: no excess hazard)
+    rho: np.ndarray           # (S,) Weibull shape
+    excess: np.ndarray        # (S,) bool: the subtype has an excess hazard
+    center_lp: np.ndarray     # (S,) center_s @ beta: lp is centred at the reference-cohort mean
+    life_table: Any
+
+
+def _model_arrays(model: Any) -> _ModelArrays | None:
+    """Arrays of a mastoprog ``SurvivalModel``; None for any other model object (duck-typed)."""
+    from .survival import PROGNOSTIC_SUBTYPES, SurvivalModel
+
+    if not isinstance(model, SurvivalModel):
+        return None
+    st = model.state_
+    factors = list(st["factors"])
+    beta = np.array([st["beta"][f]["log_hr"] for f in factors], dtype=float)
+    S = len(PROGNOSTIC_SUBTYPES)
+    ll, rho, exc, clp = np.full(S, np.nan), np.ones(S), np.zeros(S, bool), np.zeros(S)
+    for k, sub in enumerate(PROGNOSTIC_SUBTYPES):
+        p = st["subtypes"].get(sub)
+        if p is not None and p["excess"] == "weibull":
+            exc[k], ll[k], rho[k] = True, p["log_lambda"], p["rho"]
+            clp[k] = np.array([p["center"][f] for f in factors]) @ beta
+    return _ModelArrays(factors, beta, tuple(PROGNOSTIC_SUBTYPES), ll, rho, exc, clp,
+                        model.life_table_)
+
+
+def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
+              truth: bool) -> dict[str, np.ndarray]:
+    """Event times drawn exactly from ``model`` and, with ``truth``, the model's closed forms.
+
+    For mastoprog's ``SurvivalModel`` the draw is computed here from the model's parameters
+    with the very same random stream as ``SurvivalModel.sample_event_times`` (background time by
+    ``LifeTable.sample_death_times``, then one ``standard_exponential`` per patient for the
+    Weibull excess time), so both give the same times for the same generator state (the tests
+    check it to 1e-12): the model's own method validates and classifies its input row by row,
+    which a million-patient cohort with known subtypes does not need. Any other model object is
+    used through its public methods (``sample_event_times``, ``predict_median``,
+    ``predict_survival_at``).
+    """
+    n = len(frame)
+    ma = _model_arrays(model)
+    if ma is None:
+        out = {"true_time": np.asarray(model.sample_event_times(frame, rng), dtype=float)}
+        nan = np.full(n, np.nan)
+        out["true_linear_predictor"] = nan
+        out["true_median"] = np.asarray(model.predict_median(frame), float).reshape(n) \
+            if truth else nan
+        out["true_survival_60"] = np.asarray(model.predict_survival_at(frame, _TRUTH_T),
+                                             float).reshape(n) if truth else nan
+        return out
+    from .risk import risk_features
+
+    code_of = {lab: i for i, lab in enumerate(SUBTYPE_LABELS)}
+    k_of_code = np.full(len(SUBTYPE_LABELS), -1)
+    for j, sub in enumerate(ma.subtypes):
+        k_of_code[code_of[sub]] = j
+    k = k_of_code[frame["who_subtype"].cat.codes.to_numpy()]
+    X = risk_features(frame)[ma.factors].to_numpy(dtype=float)
+    lp = X @ ma.beta - ma.center_lp[k]
+    age = frame["age"].to_numpy(dtype=float)
+    sex = frame["sex"].cat.codes.to_numpy().astype(np.int64)  # categories F, M -> 0, 1
+    year = frame["diagnosis_year"].to_numpy()
+    lt = ma.life_table
+    t_bg = lt.sample_death_times(age, sex, year, rng)
+    e = rng.standard_exponential(n)
+    exc = ma.excess[k]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        t_exc = np.where(exc, np.exp(ma.log_lambda[k] + (np.log(e) - lp) / ma.rho[k]), np.inf)
+    out = {"true_time": np.minimum(t_bg, t_exc), "true_linear_predictor": np.where(exc, lp, 0.0)}
+    if truth:
+        out["true_median"], out["true_survival_60"] = _closed_form_truth(ma, age, sex, year, k, lp)
+    else:
+        out["true_median"] = out["true_survival_60"] = np.full(n, np.nan)
+    return out
+
+
+def _closed_form_truth(ma: _ModelArrays, age: np.ndarray, sex: np.ndarray, year: np.ndarray,
+                       k: np.ndarray, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median (months) and S(60 months) of each patient's model curve.
+
+    S(t) = S_pop(t; age, sex, year) * exp(-exp(lp) (t / lambda_s) ** rho_s). Patients sharing
+    whole age, sex, year, subtype and lp share a curve: each distinct curve is solved once
+    (a cohort of 10^6 has ~10^5 of them).
+    """
+    lt = ma.life_table
+    a_int = np.floor(age).astype(np.int64)
+    lp_code, _ = pd.factorize(lp)
+    key = (((a_int * 2 + sex) * 4096 + (year.astype(np.int64) % 4096)) * 8 + k) * 4096 + lp_code
+    codes, uniq = pd.factorize(key)
+    m = len(uniq)
+    first = np.empty(m, dtype=np.int64)
+    first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)
+    ua, us, uy, uk, ulp = age[first], sex[first], year[first], k[first], lp[first]
+    exc = ma.excess[uk]
+    ll, rho = np.where(exc, ma.log_lambda[uk], 0.0), ma.rho[uk]
+
+    def surv(t: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", over="ignore"):
+            h = np.where(exc, np.exp(ulp + rho * (np.log(t) - ll)), 0.0)
+        return lt.survival(ua, us, uy, t) * np.exp(-h)
+
+    s60 = surv(np.full(m, _TRUTH_T))
+    lo, hi = np.zeros(m), np.full(m, 12.0 * 160)
+    at_hi = surv(hi)
+    for _ in range(_MEDIAN_HALVINGS):
+        mid = 0.5 * (lo + hi)
+        below = surv(mid) <= 0.5
+        hi = np.where(below, mid, hi)
+        lo = np.where(below, lo, mid)
+    med = np.where(at_hi > 0.5, np.inf, hi)
+    return med[codes], s60[codes]
+
+
+# --------------------------------------------------------------------------- censoring
+
+
+def _censoring_spec(censoring: Any, scn: Scenario) -> CensoringSpec | None:
+    if censoring is None or censoring is False:
+        return None
+    if isinstance(censoring, str):
+        if censoring != "scenario":
+            raise ValueError(f"censoring must be None, 'scenario', a mapping or a CensoringSpec; "
+                             f"got {censoring!r}")
+        return scn.censoring
+    if isinstance(censoring, CensoringSpec):
+        return censoring
+    if isinstance(censoring, Mapping):
+        r = _Reader("censoring argument")
+        cfg = {"source": "simulate_cohort argument", "evidence": "assumption",
+               "note": "set by the user", **censoring}
+        spec = _parse_censoring(r, cfg, "censoring")
+        r.raise_if_any()
+        return spec
+    raise TypeError(f"censoring must be None, 'scenario', a mapping or a CensoringSpec; "
+                    f"got {type(censoring).__name__}")
+
+
+def _censored_fraction(t: np.ndarray, admin: np.ndarray, rate_per_month: float) -> float:
+    """Expected censored share given event times ``t`` and administrative times ``admin``."""
+    by_admin = admin < t
+    return float(np.mean(np.where(by_admin, 1.0, -np.expm1(-rate_per_month * t))))
+
+
+def _apply_censoring(spec: CensoringSpec | None, t: np.ndarray, diag_year: np.ndarray,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    n = t.size
+    if spec is None:
+        return t.copy(), np.ones(n, dtype=np.int8), {
+            "censoring": "none", "censored_fraction": 0.0, "expected_censored_fraction": 0.0}
+    admin = np.full(n, np.inf)
+    u_date = rng.random(n)  # diagnosis date within its calendar year
+    if spec.study_end is not None:
+        admin = (spec.study_end - (diag_year + u_date)) * 12.0
+        if np.any(admin <= 0):
+            raise ValueError(
+                f"censoring.study_end = {spec.study_end:g} is before some diagnoses (latest "
+                f"diagnosis year {int(diag_year.max())}); expected a study end after the accrual "
+                "window (decimal calendar year)"
+            )
+    if spec.max_followup_months is not None:
+        admin = np.minimum(admin, spec.max_followup_months)
+    rate = spec.dropout_per_year / 12.0
+    if spec.target_fraction is not None:
+        from scipy.optimize import brentq
+
+        floor = _censored_fraction(t, admin, 0.0)
+        if spec.target_fraction < floor:
+            raise ValueError(
+                f"censoring.target_fraction = {spec.target_fraction:g} is below the "
+                f"{floor:.3f} already censored by the study end / maximum follow-up; "
+                "expected a larger target or a later study_end"
+            )
+        if spec.target_fraction >= 1:
+            raise ValueError("censoring.target_fraction: expected a value < 1")
+        rate = brentq(lambda r: _censored_fraction(t, admin, r) - spec.target_fraction,
+                      0.0, 1.0, xtol=1e-12) if spec.target_fraction > floor else 0.0
+    dropout = rng.standard_exponential(n) / rate if rate > 0 else np.full(n, np.inf)
+    cens = np.minimum(admin, dropout)
+    event = (t <= cens).astype(np.int8)
+    time = np.minimum(t, cens)
+    info = {
+        "censoring": {"study_end": spec.study_end, "max_followup_months": spec.max_followup_months,
+                      "dropout_per_year": rate * 12.0, "target_fraction": spec.target_fraction,
+                      "source": spec.cited.source, "evidence": spec.cited.evidence},
+        "censored_fraction": float(1.0 - event.mean()),
+        "expected_censored_fraction": _censored_fraction(t, admin, rate),
+        "administrative_censored_fraction": float(np.mean((admin < t) & (admin <= dropout))),
+    }
+    return time, event, info
+
+
+# --------------------------------------------------------------------------- missingness
+
+
+def _missing_rules(missingness: Any, scn: Scenario) -> tuple[MissingnessRule, ...]:
+    if missingness is None or missingness is False:
+        return ()
+    if isinstance(missingness, str):
+        if missingness != "scenario":
+            raise ValueError("missingness must be None, 'scenario', a mapping {column: p} (MCAR) "
+                             f"or a list of rules; got {missingness!r}")
+        return scn.missingness
+    if isinstance(missingness, Mapping):  # shorthand {column: p}, MCAR, one draw per column
+        missingness = [{"columns": [c], "p": p} for c, p in missingness.items()]
+    if isinstance(missingness, Sequence):
+        rules, r = [], _Reader("missingness argument")
+        for i, m in enumerate(missingness):
+            if isinstance(m, MissingnessRule):
+                rules.append(m)
+                continue
+            cfg = {"source": "simulate_cohort argument", "evidence": "assumption",
+                   "note": "set by the user", **(m if isinstance(m, Mapping) else {"columns": m})}
+            rules.append(_parse_missing(r, f"missingness[{i}]", cfg))
+        r.raise_if_any()
+        return tuple(rules)
+    raise TypeError(f"missingness: unsupported type {type(missingness).__name__}")
+
+
+def _apply_missingness(rules: tuple[MissingnessRule, ...], data: dict[str, Any],
+                       who: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    """Set values to unknown in place; returns the share missing per column."""
+    n = who.size
+    shares: dict[str, float] = {}
+    for rule in rules:
+        if rule.p is not None:
+            p = np.full(n, rule.p)
+        else:
+            table = np.array([rule.p_by_subtype.get(lab, 0.0) for lab in SUBTYPE_LABELS])
+            p = table[who]
+        joint = rng.random(n) < p if rule.joint else None
+        for col in rule.columns:
+            mask = joint if joint is not None else rng.random(n) < p
+            v = data[col]
+            if isinstance(v, pd.arrays.BooleanArray):
+                data[col] = pd.arrays.BooleanArray(v._data, v._mask | mask)
+            elif isinstance(v, pd.Categorical):
+                codes = np.where(mask, -1, v.codes)
+                data[col] = pd.Categorical.from_codes(codes, categories=v.categories)
+            else:
+                arr = np.asarray(v, dtype=float).copy()
+                arr[mask] = np.nan
+                data[col] = arr
+            shares[col] = float(mask.mean())
+    # sar_count summarises the three genes: unknown as soon as one of them is unknown.
+    gene_mask = np.zeros(n, bool)
+    for g in ("srsf2", "asxl1", "runx1"):
+        gene_mask |= np.asarray(data[g].isna() if hasattr(data[g], "isna") else np.isnan(data[g]))
+    if gene_mask.any():
+        count = np.asarray(data["sar_count"], dtype=float).copy()
+        count[gene_mask] = np.nan
+        data["sar_count"] = count
+        shares["sar_count"] = float(np.isnan(count).mean())
+    return shares
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def simulate_cohort(
+    n: int,
+    scenario: str | PathLike | Scenario = "lim2009",
+    seed: int | np.random.SeedSequence = 0,
+    model: Any = None,
+    censoring: Any = None,
+    missingness: Any = None,
+    *,
+    subtype: str | None = None,
+    survival: bool = True,
+    truth: bool = True,
+    assign_subtype: bool = False,
+    patient_ids: bool = False,
+) -> pd.DataFrame:
+    """Draw a synthetic cohort with a known truth.
+
+    Parameters
+    ----------
+    n : int
+        Number of patients.
+    scenario : str, path or Scenario
+        A shipped scenario (``"lim2009"``, ``"referral_advanced"``) or a TOML file of your own.
+    seed : int or numpy.random.SeedSequence
+        Seed of the single ``numpy.random.Generator`` (PCG64) used for every draw.
+    model : SurvivalModel, optional
+        Model the survival times are drawn from; default ``load_model(scenario.target_set)``.
+    censoring : None, "scenario", mapping or CensoringSpec
+        None: complete follow-up (every death observed). ``"scenario"``: the scenario's default
+        (lim2009: follow-up closes mid-2008, 2 % drop-out per year). A mapping with keys
+        ``study_end`` (decimal calendar year), ``dropout_per_year``, ``max_followup_months``,
+        ``target_fraction`` (solve the drop-out rate for this expected censored share).
+    missingness : None, "scenario", mapping or list
+        None: complete findings. ``"scenario"``: the scenario's rules (e.g. no mutation panel in
+        85 % of ISM). ``{column: p}``: MCAR per column. A list of rules (mappings with
+        ``columns``, ``p`` or ``p_by_subtype``, ``joint``).
+    subtype : str, optional
+        Draw one WHO subtype (or stratum) only, instead of the scenario's mix.
+    survival : bool
+        False skips the survival draw (``time``/``event``/``true_*`` survival columns NaN): raw
+        findings only, without loading the survival model.
+    truth : bool
+        False skips the model's closed-form truth columns (faster on very large cohorts).
+    assign_subtype : bool
+        True fills ``who_subtype`` with the true WHO 2016 subtype; by default it is left
+        unassigned so that downstream code classifies the raw findings.
+    patient_ids : bool
+        True adds ``patient_id`` ("SYN0000001", ...) as the first column.
+
+    Returns
+    -------
+    DataFrame
+        ``SIMULATION_COLUMNS`` in that order (canonical dtypes; ``diagnosis_year`` int;
+        ``true_*``: WHO 2016/2022 and ICC 2022 subtypes, SM component of SM-AHN, scenario
+        stratum, linear predictor, the patient's median survival (months), survival probability
+        at 60 months, and the uncensored death time ``true_time`` in months).
+        ``df.attrs["mastoprog"]`` holds the provenance (scenario, seed, package version, model)
+        and the censoring summary (``censored_fraction``, ``expected_censored_fraction``).
+
+    Examples
+    --------
+    >>> df = simulate_cohort(1000, seed=1, survival=False)
+    >>> df["true_subtype"].value_counts().index[0] in {"ISM", "SM-AHN"}
+    True
+    """
+    from . import __version__
+
+    n = _check_n(n)
+    scn = load_scenario(scenario)
+    if not isinstance(seed, np.random.SeedSequence) and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
+        raise ValueError(f"seed must be a non-negative whole number; got {seed!r}")
+    cens_spec = _censoring_spec(censoring, scn)
+    rules = _missing_rules(missingness, scn)
+    rng = np.random.default_rng(seed)
+
+    chosen, codes = scn.draw_strata(n, rng, subtype)
+    prog, _ = _draw_prognostic_codes(scn, chosen, codes, rng)
+    raw, truth_labels = _draw_findings(scn, chosen, codes, prog, rng)
+
+    data: dict[str, Any] = {}
+    for col in _CANONICAL_OUT:
+        if col in raw:
+            v = raw[col]
+            data[col] = _boolean(v) if isinstance(v, np.ndarray) and v.dtype == bool else v
+        elif col in prog.columns and col != "who_subtype":
+            data[col] = prog[col].array
+        elif col == "sar_count":
+            genes = np.stack([prog[g].to_numpy(dtype=bool) for g in ("srsf2", "asxl1", "runx1")])
+            data[col] = genes.sum(axis=0).astype(float)
+        elif col == "who_subtype":
+            who = truth_labels["true_subtype"]
+            data[col] = who if assign_subtype else pd.Categorical.from_codes(
+                np.full(n, -1), categories=list(SUBTYPE_LABELS))
+        elif col in ("time", "event"):
+            data[col] = np.full(n, np.nan)
+        else:  # pragma: no cover - every canonical column is handled above
+            raise AssertionError(col)
+    data["diagnosis_year"] = prog["diagnosis_year"].to_numpy()
+
+    model_name = None
+    surv_info: dict[str, Any] = {"censoring": "not simulated"}
+    sv: dict[str, np.ndarray] = {c: np.full(n, np.nan) for c in
+                                 ("true_linear_predictor", "true_median", "true_survival_60",
+                                  "true_time")}
+    if survival:
+        model = model if model is not None else _load_default_model(scn)
+        model_name = _model_name(model)
+        # The model sees the complete, true covariates (before any missingness is applied).
+        frame = pd.DataFrame({**{c: data[c] for c in _MODEL_COLUMNS if c != "who_subtype"},
+                              "who_subtype": truth_labels["true_subtype"]}, copy=False)
+        sv = _survival(model, frame, rng, truth)
+        time, event, surv_info = _apply_censoring(cens_spec, sv["true_time"],
+                                                  data["diagnosis_year"], rng)
+        data["time"], data["event"] = time, event.astype(float)
+
+    shares = _apply_missingness(rules, data, truth_labels["true_subtype"].codes, rng)
+    data.update(truth_labels)
+    data["true_variant"] = prog["variant"].array
+    data.update({c: sv[c] for c in ("true_linear_predictor", "true_median", "true_survival_60",
+                                    "true_time")})
+    # copy=False: no consolidation of same-dtype columns into 2-D blocks (a full copy per dtype).
+    df = pd.DataFrame(data, columns=list(SIMULATION_COLUMNS), copy=False)
+    if patient_ids:
+        width = max(7, len(str(n)))
+        df.insert(0, "patient_id", np.char.add("SYN", np.char.zfill(
+            np.arange(1, n + 1).astype(str), width)).astype(object))
+    df.attrs[_METADATA_KEY] = {
+        "format_version": _FORMAT_VERSION,
+        "generator": "mastoprog.simulate_cohort",
+        "mastoprog_version": __version__,
+        "scenario": scn.name,
+        "scenario_path": scn.path,
+        "subtype": subtype,
+        "n": n,
+        "seed": seed if isinstance(seed, int | np.integer) else str(seed),
+        "model": model_name,
+        "missing_fraction": shares,
+        **surv_info,
+    }
+    return df
+
+
+def simulation_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per true subtype: patients, deaths observed, censored fraction, median follow-up (months).
+
+    The last row (``all``) covers the whole cohort; provenance stays in ``df.attrs``.
+    """
+    groups = df["true_subtype"].astype(str)
+    frame = pd.DataFrame({"subtype": groups, "event": df["event"], "time": df["time"]})
+
+    def block(g: pd.DataFrame) -> pd.Series:
+        return pd.Series({"n": len(g), "deaths": float(g["event"].sum()),
+                          "censored_fraction": float(1 - g["event"].mean()),
+                          "median_time_months": float(g["time"].median())})
+
+    parts = {k: block(g) for k, g in frame.groupby("subtype", sort=True)}
+    parts["all"] = block(frame)
+    return pd.DataFrame(parts).T
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _metadata(df: pd.DataFrame) -> dict[str, Any]:
+    meta = dict(df.attrs.get(_METADATA_KEY, {}))
+    dtypes = {}
+    for c in df.columns:
+        dt = df[c].dtype
+        if isinstance(dt, pd.CategoricalDtype):
+            dtypes[c] = {"kind": "category", "categories": [str(x) for x in dt.categories]}
+        else:
+            dtypes[c] = {"kind": str(dt)}
+    meta["columns"] = dtypes
+    return meta
+
+
+def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
+    """A shallow view without ``attrs``: pandas would embed them in the Parquet schema too."""
+    view = df.copy(deep=False)
+    view.attrs = {}
+    return view
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise FileExistsError(f"{str(path)!r} exists; pass force=True to overwrite it")
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def write_cohort(df: pd.DataFrame, path: str | PathLike, force: bool = False) -> Path:
+    """Write a cohort to CSV (with a JSON sidecar ``<file>.json``) or Parquet, with provenance.
+
+    Parquet keeps the provenance (scenario, seed, mastoprog version, model, censoring) and the
+    column dtypes in its key-value metadata under ``"mastoprog"``; CSV gets them in the sidecar.
+    ``read_cohort`` restores the frame exactly (dtypes and ``attrs``).
+
+    Raises
+    ------
+    FileExistsError
+        If the file (or the CSV sidecar) exists and ``force`` is False.
+    """
+    out = Path(path)
+    suffix = out.suffix.lower()
+    meta = _metadata(df)
+    if suffix == ".csv":
+        _refuse_overwrite(out, force)
+        _refuse_overwrite(_sidecar(out), force)
+        df.to_csv(out, index=False)
+        _sidecar(out).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    elif suffix in (".parquet", ".pq"):
+        _refuse_overwrite(out, force)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(_without_attrs(df), preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               _METADATA_KEY.encode(): json.dumps(meta, default=str)})
+        pq.write_table(table, out)
+    else:
+        raise ValueError(f"cohort file {str(out)!r}: expected a .csv or .parquet suffix")
+    return out
+
+
+def read_cohort(path: str | PathLike) -> pd.DataFrame:
+    """Read a cohort written by ``write_cohort``/``simulate_cohort_to_file`` (dtypes and attrs).
+
+    A CSV without its sidecar is read with canonical dtypes for canonical columns only.
+    """
+    src = Path(path)
+    if not src.exists():
+        raise FileNotFoundError(f"cohort file not found: {str(src)!r}")
+    suffix = src.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(src)
+        # Chunked files carry the provenance in the footer's key-value metadata (written last),
+        # which read_table does not put on the schema: read the footer itself.
+        raw = (pq.read_metadata(src).metadata or {}).get(_METADATA_KEY.encode())
+        df = table.to_pandas()
+        meta = json.loads(raw) if raw else {}
+    elif suffix == ".csv":
+        side = _sidecar(src)
+        meta = json.loads(side.read_text(encoding="utf-8")) if side.exists() else {}
+        cols = meta.get("columns", {})
+        df = pd.read_csv(src, dtype={c: "string" for c, d in cols.items()
+                                     if d["kind"] in ("category", "object")},
+                         keep_default_na=True)
+        for c, d in cols.items():
+            if c not in df.columns:
+                continue
+            if d["kind"] == "category":
+                df[c] = pd.Categorical(df[c].astype(object).where(df[c].notna(), None),
+                                       categories=d["categories"])
+            elif d["kind"] == "object":
+                df[c] = df[c].astype(object).where(df[c].notna(), None)
+            else:
+                df[c] = df[c].astype(d["kind"])
+        if not cols:
+            from .findings import read_findings
+
+            df = read_findings(df)
+    else:
+        raise ValueError(f"cohort file {str(src)!r}: expected a .csv or .parquet suffix")
+    meta.pop("columns", None)
+    if meta:
+        df.attrs[_METADATA_KEY] = meta
+    return df
+
+
+def simulate_cohort_to_file(
+    path: str | PathLike,
+    n: int,
+    scenario: str | PathLike | Scenario = "lim2009",
+    seed: int = 0,
+    *,
+    chunk_size: int = 250_000,
+    force: bool = False,
+    progress: bool | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Simulate a large cohort chunk by chunk into a Parquet or CSV file, without holding it all.
+
+    Chunk ``k`` is drawn with its own generator, ``SeedSequence(seed, spawn_key=(k,))``, so the
+    file is reproducible for a given (``seed``, ``chunk_size``) and chunks are independent. The
+    file is first written as ``<path>.partial`` and renamed when complete; an interruption
+    (Ctrl-C) removes the partial file and re-raises ``KeyboardInterrupt``.
+
+    Parameters
+    ----------
+    path : str or path
+        ``.parquet`` (provenance in the key-value metadata) or ``.csv`` (with a JSON sidecar).
+    n, scenario, seed
+        As in ``simulate_cohort``.
+    chunk_size : int
+        Patients per chunk (memory grows with it; 250,000 uses ~ 0.3 GB).
+    force : bool
+        Overwrite an existing file.
+    progress : bool, optional
+        Show a tqdm progress bar (default: when more than one chunk).
+    **kwargs
+        Passed to ``simulate_cohort`` (model, censoring, missingness, truth, ...).
+
+    Returns
+    -------
+    dict
+        The provenance written with the file, plus ``path``, ``n_chunks`` and the overall
+        ``censored_fraction``.
+    """
+    from tqdm.auto import tqdm
+
+    from .scenarios import _check_n
+
+    n = _check_n(n)
+    chunk_size = _check_n(chunk_size)
+    out = Path(path)
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ValueError(f"cohort file {str(out)!r}: expected a .csv or .parquet suffix")
+    _refuse_overwrite(out, force)
+    if suffix == ".csv":
+        _refuse_overwrite(_sidecar(out), force)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative whole number; got {seed!r}")
+    scn = load_scenario(scenario)
+    if kwargs.get("survival", True) and kwargs.get("model") is None:
+        kwargs["model"] = _load_default_model(scn)  # load once, not per chunk
+    n_chunks = -(-n // chunk_size)
+    partial = out.with_name(out.name + ".partial")
+    show = progress if progress is not None else n_chunks > 1
+    writer = None
+    meta: dict[str, Any] = {}
+    events = 0.0
+    try:
+        with tqdm(total=n, unit="patients", disable=not show, desc="simulating") as bar:
+            for k in range(n_chunks):
+                m = min(chunk_size, n - k * chunk_size)
+                chunk = simulate_cohort(m, scn, np.random.SeedSequence(seed, spawn_key=(k,)),
+                                        **kwargs)
+                chunk.index = pd.RangeIndex(k * chunk_size, k * chunk_size + m)
+                if k == 0:
+                    meta = _metadata(chunk)
+                    meta.update({"n": n, "seed": seed, "chunk_size": chunk_size,
+                                 "n_chunks": n_chunks})
+                events += float(np.nansum(chunk["event"].to_numpy(dtype=float)))
+                if suffix == ".csv":
+                    chunk.to_csv(partial, index=False, header=k == 0, mode="w" if k == 0 else "a")
+                else:
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    table = pa.Table.from_pandas(_without_attrs(chunk), preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(partial, table.schema)
+                    writer.write_table(table.cast(writer.schema))
+                bar.update(m)
+        if kwargs.get("survival", True):
+            meta["censored_fraction"] = 1.0 - events / n
+            for key in ("expected_censored_fraction", "administrative_censored_fraction"):
+                meta.pop(key, None)  # per-chunk figures: not meaningful for the whole file
+        if writer is not None:
+            # Footer key-value metadata written last: it carries the whole-file figures.
+            writer.add_key_value_metadata({_METADATA_KEY: json.dumps(meta, default=str)})
+            writer.close()
+            writer = None
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        if partial.exists():
+            partial.unlink()
+        raise
+    if suffix == ".csv":
+        _sidecar(out).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    os.replace(partial, out)
+    return {**{k: v for k, v in meta.items() if k != "columns"}, "path": str(out)}
+
+
+def simulate_cohort_to_parquet(path: str | PathLike, n: int, **kwargs: Any) -> dict[str, Any]:
+    """``simulate_cohort_to_file`` for a ``.parquet`` path (see there)."""
+    if Path(path).suffix.lower() not in (".parquet", ".pq"):
+        raise ValueError(f"{str(path)!r}: expected a .parquet file")
+    return simulate_cohort_to_file(path, n, **kwargs)

@@ -1,0 +1,415 @@
+"""Synthetic cohorts: the package's proof of calibration (closed loop) and the generator's contract.
+
+Targets (Lim KH et al., Blood 2009;113:5727, via the seed review): median OS 41 months (ASM),
+24 (SM-AHN), 2 (MCL); SSM 5-year OS 85 % (ECNM registry, Sperr WR et al., ASH 2016); ISM like
+the general population (the lim2009 target set makes it a 10-year relative survival of 0.97).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mastoprog import ModelFileError, simulate_cohort
+from mastoprog.cli import main
+from mastoprog.lifetables import LifeTable
+from mastoprog.survival import load_model
+from mastoprog.synthetic import (
+    _MODEL_COLUMNS,
+    SIMULATION_COLUMNS,
+    _survival,
+    read_cohort,
+    simulate_cohort_to_file,
+    simulate_cohort_to_parquet,
+    simulation_summary,
+    write_cohort,
+)
+
+N_CLOSED_LOOP = 200_000
+CLASSIFIER_COLUMNS = (
+    "age", "skin_lesions", "bm_examined", "bm_mc_aggregates", "atypical_mc_pct", "kit_d816",
+    "kit_other", "cd2_cd25", "cd30", "tryptase", "hat", "bm_mc_infiltration_pct",
+    "mc_aspirate_pct", "kit_vaf_pct", "dysplasia_myeloproliferation", "hepatomegaly",
+    "splenomegaly", "lymphadenopathy", "hepatic_dysfunction", "hypersplenism", "malabsorption",
+    "osteolysis", "anc", "hemoglobin", "platelets", "ahn", "mc_sarcoma",
+)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("lim2009")
+
+
+@pytest.fixture(scope="module")
+def complete(model):
+    """lim2009, n = 200,000, no censoring: the closed loop."""
+    return simulate_cohort(N_CLOSED_LOOP, "lim2009", seed=2009, model=model)
+
+
+@pytest.fixture(scope="module")
+def censored(model):
+    """The same scenario with its default censoring (study end mid-2008, 2 % drop-out a year)."""
+    return simulate_cohort(N_CLOSED_LOOP, "lim2009", seed=2010, model=model, censoring="scenario")
+
+
+def _km(df: pd.DataFrame, subtype: str):
+    from lifelines import KaplanMeierFitter
+
+    d = df[df["true_subtype"] == subtype]
+    return KaplanMeierFitter().fit(d["time"], d["event"])
+
+
+# --------------------------------------------------------------------------- closed loop
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("subtype", "target"), [("ASM", 41.0), ("SM-AHN", 24.0), ("MCL", 2.0)],
+                         ids=["asm_median_41m_lim2009", "smahn_median_24m_lim2009",
+                              "mcl_median_2m_lim2009"])
+def test_closed_loop_km_median(complete, subtype, target):
+    km = _km(complete, subtype)
+    assert km.median_survival_time_ == pytest.approx(target, rel=0.03)
+
+
+@pytest.mark.slow
+def test_closed_loop_ssm_5y_os(complete):
+    """SSM 5-year OS 85 % (ECNM ASH 2016) within 2 points."""
+    s60 = float(_km(complete, "SSM").survival_function_at_times(60.0).iloc[0])
+    assert s60 == pytest.approx(0.85, abs=0.02)
+
+
+@pytest.mark.slow
+def test_closed_loop_ism_like_general_population(complete):
+    """ISM against the matched life-table expectation (Ederer I) at 10 years.
+
+    The lim2009 target set calibrates ISM to a 10-year relative survival of 0.97 (an assumption
+    inside the 0.95-1.0 range "much the same life expectancy" allows), so observed survival sits
+    ~ 2.7 points below the expectation: the observed/expected ratio is what is tested.
+    """
+    ism = complete[complete["true_subtype"] == "ISM"]
+    expected = LifeTable.hmd_us().survival(
+        ism["age"].to_numpy(), ism["sex"].cat.codes.to_numpy().astype(int),
+        ism["diagnosis_year"].to_numpy(), 120.0).mean()
+    observed = float(_km(complete, "ISM").survival_function_at_times(120.0).iloc[0])
+    assert 0.95 <= observed / expected <= 1.0
+    assert observed / expected == pytest.approx(0.97, abs=0.01)
+    assert observed == pytest.approx(expected, abs=0.035)
+
+
+@pytest.mark.slow
+def test_truth_columns_average_to_the_observed_curve(complete):
+    """Without censoring, the mean of true S(60) per subtype is the population curve at 60."""
+    for subtype in ("ISM", "SSM", "ASM", "SM-AHN"):
+        d = complete[complete["true_subtype"] == subtype]
+        km = float(_km(complete, subtype).survival_function_at_times(60.0).iloc[0])
+        assert d["true_survival_60"].mean() == pytest.approx(km, abs=0.01), subtype
+    assert (complete["event"] == 1).all()
+    assert (complete["time"] == complete["true_time"]).all()
+
+
+def test_draw_is_the_models_own(model):
+    """The fast path gives the same times as SurvivalModel.sample_event_times, same generator."""
+    df = simulate_cohort(3000, seed=3, model=model, assign_subtype=True)
+    frame = df[list(_MODEL_COLUMNS)]
+    theirs = model.sample_event_times(frame, np.random.default_rng(9))
+    ours = _survival(model, frame, np.random.default_rng(9), truth=True)
+    np.testing.assert_allclose(ours["true_time"], theirs, rtol=1e-12)
+    np.testing.assert_allclose(ours["true_median"], model.predict_median(frame).to_numpy(),
+                               rtol=1e-10)
+    np.testing.assert_allclose(ours["true_survival_60"],
+                               model.predict_survival_at(frame, 60.0).to_numpy(), atol=1e-12)
+
+
+def test_generic_model_path_uses_public_methods(model):
+    """Any object with the model's public methods works (here a wrapper around the real model)."""
+
+    class Wrapped:
+        def sample_event_times(self, frame, rng):
+            return model.sample_event_times(frame, rng)
+
+        def predict_median(self, frame):
+            return model.predict_median(frame)
+
+        def predict_survival_at(self, frame, t):
+            return model.predict_survival_at(frame, t)
+
+    a = simulate_cohort(500, seed=4, model=Wrapped())
+    b = simulate_cohort(500, seed=4, model=model)
+    np.testing.assert_allclose(a["true_time"], b["true_time"], rtol=1e-12)
+    np.testing.assert_allclose(a["true_median"], b["true_median"], rtol=1e-10)
+    assert a["true_linear_predictor"].isna().all()
+
+
+# --------------------------------------------------------------------------- censoring
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("subtype", "target", "rel"),
+                         [("ASM", 41.0, 0.03), ("SM-AHN", 24.0, 0.03), ("MCL", 2.0, 0.05)],
+                         ids=["asm_41m", "smahn_24m", "mcl_2m"])
+def test_censored_km_median_within_tolerance(censored, subtype, target, rel):
+    assert _km(censored, subtype).median_survival_time_ == pytest.approx(target, rel=rel)
+
+
+def test_censored_fraction_matches_configuration(censored):
+    info = censored.attrs["mastoprog"]
+    observed = 1 - censored["event"].mean()
+    assert info["censored_fraction"] == pytest.approx(observed)
+    # Expected share given the drawn death and study-end times (binomial sd ~ 0.001 here).
+    assert observed == pytest.approx(info["expected_censored_fraction"], abs=0.005)
+    assert 0.3 < observed < 0.7
+    # Administrative censoring: nobody followed beyond mid-2008.
+    end = (2008.5 - censored["diagnosis_year"]) * 12
+    assert (censored["time"] <= end + 1e-9).all()
+    assert (censored["time"] <= censored["true_time"]).all()
+
+
+def test_target_censored_fraction(model):
+    df = simulate_cohort(50_000, seed=5, model=model, censoring={"target_fraction": 0.30})
+    info = df.attrs["mastoprog"]
+    assert info["expected_censored_fraction"] == pytest.approx(0.30, abs=1e-6)
+    assert 1 - df["event"].mean() == pytest.approx(0.30, abs=0.01)  # sd 0.002
+    assert info["censoring"]["dropout_per_year"] > 0
+
+
+def test_censoring_errors(model):
+    with pytest.raises(ValueError, match=r"study_end = 2000 is before some diagnoses"):
+        simulate_cohort(100, seed=1, model=model, censoring={"study_end": 2000})
+    with pytest.raises(ModelFileError, match=r"censoring\.follow_up: unknown key"):
+        simulate_cohort(100, seed=1, model=model, censoring={"follow_up": 12})
+    with pytest.raises(ValueError, match=r"target_fraction = 0\.05 is below"):
+        simulate_cohort(2000, seed=1, model=model,
+                        censoring={"study_end": 2008.5, "target_fraction": 0.05})
+
+
+def test_summary_reports_censoring(censored):
+    summary = simulation_summary(censored)
+    assert summary.loc["all", "n"] == N_CLOSED_LOOP
+    assert summary.loc["all", "censored_fraction"] == pytest.approx(
+        censored.attrs["mastoprog"]["censored_fraction"])
+    assert summary.loc["ISM", "censored_fraction"] > summary.loc["MCL", "censored_fraction"]
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def test_classifier_round_trip_all_editions():
+    """Every complete-findings patient classifies as drawn, in WHO 2016, WHO 2022 and ICC 2022."""
+    from mastoprog.classification import classify
+
+    df = pd.concat([simulate_cohort(20_000, seed=6, survival=False),
+                    simulate_cohort(2_000, seed=7, survival=False, subtype="CM")],
+                   ignore_index=True)
+    assert not df[list(CLASSIFIER_COLUMNS)].isna().any().any()
+    for edition, truth in (("who2016", "true_subtype"), ("who2022", "true_subtype_who2022"),
+                           ("icc2022", "true_subtype_icc2022")):
+        got = classify(df, edition=edition)["subtype"].astype(str).to_numpy()
+        want = df[truth].astype(str).to_numpy()
+        assert (got == want).all(), (edition, pd.crosstab(want, got))
+    # The editions legitimately differ for BMM (WHO 2022) and SM-AHN (ICC 2022: SM-AMN).
+    assert (df["true_subtype_who2022"] == "BMM").sum() > 1000
+    assert (df["true_subtype_icc2022"] == "SM-AMN").sum() > 5000
+    sm_ahn = classify(df[df["true_subtype"] == "SM-AHN"])
+    assert (sm_ahn["sm_component"].astype(str).to_numpy()
+            == df.loc[df["true_subtype"] == "SM-AHN", "true_sm_component"].astype(str).to_numpy()).all()
+
+
+def test_round_trip_holds_for_complete_rows_under_missingness():
+    from mastoprog.classification import classify
+
+    df = simulate_cohort(10_000, seed=8, survival=False,
+                         missingness={"hemoglobin": 0.2, "tryptase": 0.2, "skin_lesions": 0.1})
+    result = classify(df)
+    complete = ~df[list(CLASSIFIER_COLUMNS)].isna().any(axis=1)
+    assert 0.4 < complete.mean() < 0.7
+    assert (result.loc[complete, "subtype"].astype(str)
+            == df.loc[complete, "true_subtype"].astype(str)).all()
+    # Missing findings exercise the indeterminate path, and the truth is among the candidates.
+    indet = result["subtype"] == "indeterminate"
+    assert indet.sum() > 100
+    truth = df.loc[indet, "true_subtype"].astype(str)
+    assert all(t in c for t, c in zip(truth, result.loc[indet, "candidates"], strict=True))
+
+
+def test_scenario_missingness_by_subtype():
+    df = simulate_cohort(40_000, seed=9, survival=False, missingness="scenario")
+    panel = df["srsf2"].isna()
+    assert (panel == df["asxl1"].isna()).all() and (panel == df["runx1"].isna()).all()  # joint
+    assert df["sar_count"].isna().equals(panel)
+    share = panel.groupby(df["true_subtype"].astype(str)).mean()
+    assert share["ISM"] == pytest.approx(0.85, abs=0.015)
+    assert share["SM-AHN"] == pytest.approx(0.20, abs=0.015)
+    assert df["alp"].isna().mean() == pytest.approx(0.10, abs=0.01)
+    assert df.attrs["mastoprog"]["missing_fraction"]["alp"] == pytest.approx(df["alp"].isna().mean())
+
+
+def test_findings_are_consistent_by_construction():
+    df = simulate_cohort(30_000, seed=10, survival=False)
+    sub = df["true_subtype"].astype(str)
+    ism = sub == "ISM"
+    assert (df.loc[ism, "tryptase"] < 200).all() and (df.loc[ism, "bm_mc_infiltration_pct"] < 30).all()
+    ssm = sub == "SSM"
+    assert (df.loc[ssm, "tryptase"] > 200).all() and (df.loc[ssm, "bm_mc_infiltration_pct"] > 30).all()
+    assert (df.loc[sub == "MCL", "mc_aspirate_pct"] >= 20).all()
+    assert (df.loc[sub != "MCL", "mc_aspirate_pct"] < 20).all()
+    assert (df.loc[sub == "SM-AHN", "ahn"] != "none").all()
+    assert (df.loc[sub != "SM-AHN", "ahn"] == "none").all()
+    # C findings imply their organ; KIT VAF only with the mutation.
+    assert not (df["hypersplenism"] & ~df["splenomegaly"]).any()
+    assert not (df["hepatic_dysfunction"] & ~df["hepatomegaly"]).any()
+    assert (df.loc[~df["kit_d816"].astype(bool), "kit_vaf_pct"] == 0).all()
+    # KIT D816V prevalence (Lim 2009 [P]): 78 % ISM, 82 % ASM, 60 % SM-AHN.
+    kit = df["kit_d816"].astype(float).groupby(sub).mean()
+    assert kit["ISM"] == pytest.approx(0.78, abs=0.015)
+    assert kit["SM-AHN"] == pytest.approx(0.60, abs=0.015)
+    assert kit["ASM"] == pytest.approx(0.82, abs=0.02)
+    # The mix is Lim's (342 patients).
+    mix = sub.value_counts(normalize=True)
+    assert mix["SM-AHN"] == pytest.approx(138 / 342, abs=0.01)
+    assert mix["ISM"] == pytest.approx(137 / 342, abs=0.01)
+
+
+# --------------------------------------------------------------------------- contract
+
+
+def test_schema_is_pinned(model):
+    df = simulate_cohort(200, seed=1, model=model, patient_ids=True)
+    assert list(df.columns) == ["patient_id", *SIMULATION_COLUMNS]
+    assert list(SIMULATION_COLUMNS[-10:]) == [
+        "diagnosis_year", "true_subtype", "true_subtype_who2022", "true_subtype_icc2022",
+        "true_sm_component", "true_variant", "true_linear_predictor", "true_median",
+        "true_survival_60", "true_time"]
+    assert len(SIMULATION_COLUMNS) == 47  # 37 canonical (no patient_id) + diagnosis_year + 9 truth
+    assert df["patient_id"].iloc[0] == "SYN0000001"
+    kinds = df.dtypes.astype(str)
+    assert kinds["age"] == "float64" and kinds["splenomegaly"] == "boolean"
+    assert kinds["sex"] == "category" and kinds["ahn"] == "category"
+    assert kinds["diagnosis_year"] == "int64" and kinds["event"] == "float64"
+    assert df["who_subtype"].isna().all()  # left for the classifier by default
+    assigned = simulate_cohort(200, seed=1, model=model, assign_subtype=True)
+    assert (assigned["who_subtype"] == assigned["true_subtype"]).all()
+
+
+def test_seed_reproducible_and_independent(model):
+    a = simulate_cohort(2000, seed=11, model=model, censoring="scenario", missingness="scenario")
+    b = simulate_cohort(2000, seed=11, model=model, censoring="scenario", missingness="scenario")
+    c = simulate_cohort(2000, seed=12, model=model, censoring="scenario", missingness="scenario")
+    pd.testing.assert_frame_equal(a, b)
+    assert a.attrs == b.attrs
+    assert np.corrcoef(a["age"], c["age"])[0, 1] == pytest.approx(0, abs=0.1)
+    assert not np.allclose(a["true_time"], c["true_time"])
+
+
+def test_pinned_first_patient(model):
+    """Same seed and scenario give the same cohort on any machine: values pinned (PCG64)."""
+    df = simulate_cohort(5, seed=0, model=model)
+    assert df["true_subtype"].astype(str).tolist() == ["SM-AHN", "ISM", "ISM", "ISM", "SM-AHN"]
+    first = df.iloc[0]
+    assert (first["sex"], first["diagnosis_year"]) == ("F", 1980)
+    assert first["age"] == pytest.approx(79.17779329882995, abs=1e-9)
+    assert first["tryptase"] == pytest.approx(17.201030790200544, abs=1e-9)
+    assert first["true_time"] == pytest.approx(16.580210219193486, rel=1e-9)
+    assert first["true_median"] == pytest.approx(27.204004624248192, rel=1e-9)
+    # Findings do not depend on whether survival is drawn (survival draws come last).
+    assert simulate_cohort(5, seed=0, survival=False)["tryptase"].tolist() == df["tryptase"].tolist()
+
+
+def test_contrasting_scenario(model):
+    df = simulate_cohort(20_000, "referral_advanced", seed=13, model=model, censoring="scenario")
+    lim = simulate_cohort(20_000, "lim2009", seed=13, model=model, censoring="scenario")
+    advanced = df["true_subtype"].isin(["ASM", "SM-AHN", "MCL"]).mean()
+    assert advanced > lim["true_subtype"].isin(["ASM", "SM-AHN", "MCL"]).mean() + 0.15
+    assert df["age"].median() > lim["age"].median() + 3
+    assert df.attrs["mastoprog"]["scenario"] == "referral_advanced"
+    assert df["diagnosis_year"].min() >= 2005
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match=r"seed must be a non-negative whole number"):
+        simulate_cohort(10, seed=-1, survival=False)
+    with pytest.raises(ValueError, match=r"positive whole number"):
+        simulate_cohort(0, survival=False)
+    with pytest.raises(ValueError, match=r"censoring must be None, 'scenario'"):
+        simulate_cohort(10, survival=False, censoring="yes")
+    with pytest.raises(ModelFileError, match=r"missingness\[0\]\.columns: got 'tryptse'"):
+        simulate_cohort(10, survival=False, missingness={"tryptse": 0.1})
+    with pytest.raises(ValueError, match=r"no stratum for subtype 'MCS'"):
+        simulate_cohort(10, survival=False, subtype="MCS")
+
+
+# --------------------------------------------------------------------------- files and CLI
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_file_round_trip_with_provenance(tmp_path, model, suffix):
+    df = simulate_cohort(1500, seed=14, model=model, censoring="scenario", missingness="scenario")
+    path = tmp_path / f"cohort{suffix}"
+    write_cohort(df, path)
+    back = read_cohort(path)
+    pd.testing.assert_frame_equal(back, df)
+    assert back.attrs["mastoprog"]["seed"] == 14
+    assert back.attrs["mastoprog"]["scenario"] == "lim2009"
+    assert back.attrs["mastoprog"]["mastoprog_version"]
+    assert back.attrs["mastoprog"]["model"] == "SurvivalModel(lim2009)"
+    with pytest.raises(FileExistsError, match="pass force=True"):
+        write_cohort(df, path)
+    write_cohort(df.head(10), path, force=True)
+    assert len(read_cohort(path)) == 10
+    if suffix == ".csv":
+        meta = json.loads((tmp_path / "cohort.csv.json").read_text())
+        assert meta["censoring"]["study_end"] == 2008.5
+
+
+def test_chunked_parquet(tmp_path, model):
+    path = tmp_path / "big.parquet"
+    info = simulate_cohort_to_parquet(path, 25_000, seed=15, chunk_size=10_000, model=model,
+                                      censoring="scenario", progress=False)
+    assert info["n_chunks"] == 3 and info["chunk_size"] == 10_000
+    back = read_cohort(path)
+    assert len(back) == 25_000 and list(back.columns) == list(SIMULATION_COLUMNS)
+    assert back.attrs["mastoprog"]["censored_fraction"] == pytest.approx(1 - back["event"].mean())
+    # Reproducible for a given (seed, chunk_size); the first chunk is simulate_cohort's draw.
+    first = simulate_cohort(10_000, "lim2009", np.random.SeedSequence(15, spawn_key=(0,)),
+                            model=model, censoring="scenario")
+    pd.testing.assert_frame_equal(back.iloc[:10_000].reset_index(drop=True), first,
+                                  check_categorical=False)
+    with pytest.raises(FileExistsError):
+        simulate_cohort_to_parquet(path, 100, model=model)
+    with pytest.raises(ValueError, match=r"expected a \.parquet file"):
+        simulate_cohort_to_parquet(tmp_path / "x.csv", 100, model=model)
+
+
+def test_chunked_writer_is_interruptible(tmp_path, model):
+    calls = {"n": 0}
+
+    class Interrupting:
+        """The real model, interrupted (as by Ctrl-C) while drawing the second chunk."""
+
+        def sample_event_times(self, frame, rng):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt
+            return model.sample_event_times(frame, rng)
+
+    path = tmp_path / "big.csv"
+    with pytest.raises(KeyboardInterrupt):
+        simulate_cohort_to_file(path, 3000, chunk_size=1000, model=Interrupting(), truth=False,
+                                progress=False)
+    assert not path.exists()
+    assert not (tmp_path / "big.csv.partial").exists()
+
+
+def test_cli_simulate(tmp_path, capsys):
+    out = tmp_path / "c.parquet"
+    assert main(["simulate", "-n", "800", "--seed", "3", "-o", str(out), "--no-progress"]) == 0
+    assert "wrote 800 synthetic patients" in capsys.readouterr().out
+    back = read_cohort(out)
+    assert len(back) == 800 and back.attrs["mastoprog"]["seed"] == 3
+    assert main(["simulate", "-n", "10", "-o", str(out)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert main(["simulate", "-n", "10", "-o", str(out), "--force", "--censoring", "none"]) == 0
+    assert read_cohort(out)["event"].eq(1).all()
+    assert main(["simulate", "-n", "10", "-o", str(tmp_path / "x.txt")]) == 2
