@@ -565,10 +565,13 @@ def _missing_mask(ev: dict[str, Any], ed: _Edition) -> np.ndarray:
     add("mc_sarcoma", _has(cand, "MCS"))
     skin_pt = tri["skin_lesions"][0]
     bm_pf = tri["bm_examined"][1]
+    # Skin, marrow examination and age decide CM, and (through the child rule) SM vs not SM.
     cm = _has(cand, "CM")
-    add("skin_lesions", cm | _has(cand, "none"))
-    add("bm_examined", cm & skin_pt)
-    add("age", cm & skin_pt & bm_pf)
+    mixed = (_has(cand, "CM", "MCS", "none")
+             & _has(cand, *(lab for lab in _LABELS if lab not in ("CM", "MCS", "none"))))
+    add("skin_lesions", cm | mixed | _has(cand, "none"))
+    add("bm_examined", (cm | mixed) & skin_pt)
+    add("age", (cm | mixed) & skin_pt & bm_pf)
     return out
 
 
