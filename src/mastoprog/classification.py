@@ -758,40 +758,33 @@ def classify(data: FindingsSource, edition: str = "who2016") -> pd.DataFrame | C
 
     Examples
     --------
-    >>> r = classify({"bm_mc_aggregates": True, "kit_d816": True, "tryptase": 35,
-    ...               "skin_lesions": True, "anc": 3.0, "hemoglobin": 13.5, "platelets": 250,
-    ...               "hepatomegaly": False, "splenomegaly": False, "lymphadenopathy": False,
-    ...               "dysplasia_myeloproliferation": False, "bm_mc_infiltration_pct": 10,
-    ...               "hepatic_dysfunction": False, "hypersplenism": False,
-    ...               "malabsorption": False, "osteolysis": False, "mc_aspirate_pct": 1,
-    ...               "mc_sarcoma": False})
-    >>> r.subtype, r.minor_criteria, r.b_findings
-    ('ISM', 2, ())
+    A 45-year-old with skin lesions whose marrow shows dense aggregates and KIT D816V, tryptase
+    35 ng/mL, no B or C finding:
 
-    Blood counts unknown: the C finding C1 is undecided, so ISM and ASM both remain.
+    >>> ism = {"age": 45, "skin_lesions": True, "bm_examined": True, "bm_mc_aggregates": True,
+    ...        "kit_d816": True, "tryptase": 35, "bm_mc_infiltration_pct": 10,
+    ...        "mc_aspirate_pct": 1, "dysplasia_myeloproliferation": False,
+    ...        "hepatomegaly": False, "splenomegaly": False, "lymphadenopathy": False,
+    ...        "hepatic_dysfunction": False, "hypersplenism": False, "malabsorption": False,
+    ...        "osteolysis": False, "anc": 3.0, "hemoglobin": 13.5, "platelets": 250,
+    ...        "mc_sarcoma": False}
+    >>> r = classify(ism)
+    >>> r.subtype, r.minor_criteria, r.b_findings, r.c_findings
+    ('ISM', 2, (), ())
 
-    >>> r = classify({"bm_mc_aggregates": True, "kit_d816": True, "tryptase": 35,
-    ...               "skin_lesions": True, "hepatomegaly": False, "splenomegaly": False,
-    ...               "lymphadenopathy": False, "dysplasia_myeloproliferation": False,
-    ...               "bm_mc_infiltration_pct": 10, "hepatic_dysfunction": False,
-    ...               "hypersplenism": False, "malabsorption": False, "osteolysis": False,
-    ...               "mc_aspirate_pct": 1, "mc_sarcoma": False})
+    Blood counts unknown: C1 is undecided, so ISM and ASM both remain, and the counts would decide.
+
+    >>> r = classify(ism | {"anc": None, "hemoglobin": None, "platelets": None})
     >>> r.subtype, r.candidates, r.missing
     ('indeterminate', ('ISM', 'ASM'), ('anc', 'hemoglobin', 'platelets'))
 
-    The editions disagree on the same findings (B1 reads "and/or" in WHO 2016, "and" in ICC):
+    The editions disagree on the same findings: B1 reads "and/or" in WHO 2016 (tryptase > 200
+    suffices, so B1 + B3 = SSM) but "and" in ICC 2022 (infiltration 10 % fails it: ISM).
 
     >>> import pandas as pd
-    >>> f = pd.DataFrame({"bm_mc_aggregates": [True], "kit_d816": [True], "tryptase": [250.0],
-    ...                   "bm_mc_infiltration_pct": [20.0], "hepatomegaly": [True],
-    ...                   "splenomegaly": [False], "lymphadenopathy": [False],
-    ...                   "dysplasia_myeloproliferation": [False], "skin_lesions": [True],
-    ...                   "anc": [3.0], "hemoglobin": [13.0], "platelets": [200.0],
-    ...                   "hepatic_dysfunction": [False], "hypersplenism": [False],
-    ...                   "malabsorption": [False], "osteolysis": [False],
-    ...                   "mc_aspirate_pct": [2.0], "mc_sarcoma": [False]})
-    >>> [classify(f, edition=e)["subtype"].iloc[0] for e in ("who2016", "icc2022")]
-    ['SSM', 'ISM']
+    >>> f = pd.DataFrame([ism | {"tryptase": 250, "hepatomegaly": True}])
+    >>> [classify(f, edition=e)["subtype"].iloc[0] for e in ("who2016", "who2022", "icc2022")]
+    ['SSM', 'SSM', 'ISM']
     """
     ed = _check_edition(edition)
     frame, single = ensure_findings(data, columns=COLUMNS)
