@@ -55,7 +55,7 @@ from .exceptions import CalibrationError, FindingsError, FindingsWarning, Mastop
 from .findings import CANONICAL_COLUMNS, SUBTYPE_LABELS, _to_frame, ensure_findings
 from .lifetables import LifeTable
 
-__all__ = ["PROGNOSTIC_SUBTYPES", "SurvivalModel", "load_model", "load_targets"]
+__all__ = ["PROGNOSTIC_SUBTYPES", "SurvivalModel", "excess_survival", "load_model", "load_targets"]
 
 #: Subtypes with their own excess-hazard parameters, in the model's internal order.
 PROGNOSTIC_SUBTYPES: tuple[str, ...] = ("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")
@@ -475,36 +475,82 @@ class SurvivalModel:
             log_t = np.log(t)
         return np.exp(lp[:, None] + rho * (log_t[None, :] - log_lambda))
 
+    def _background(self, P: dict, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """General-population survival for each distinct (sex, year, whole age): (U, T) and the
+        (n,) index of each patient's row. The background depends on nothing else, so a cohort of
+        100,000 patients needs only a few thousand life-table paths."""
+        lt = self.life_table_
+        s, y, a = lt._start(P["age"], P["sex"], P["year"])
+        key = (s * (lt.last_year - lt.first_year + 1) + y) * (lt.max_age + 1) + a
+        inv, uniq = pd.factorize(key)
+        first = np.zeros(uniq.size, np.int64)
+        first[inv[::-1]] = np.arange(inv.size)[::-1]  # a row index of each distinct path
+        S_u = lt.survival(
+            a[first][:, None], s[first][:, None], (y[first] + lt.first_year)[:, None], t[None, :]
+        )
+        return S_u, inv
+
     def _curves(
-        self, P: dict, t: np.ndarray, params: dict | None = None, S_pop: np.ndarray | None = None
+        self,
+        P: dict,
+        t: np.ndarray,
+        params: dict | None = None,
+        S_pop: np.ndarray | None = None,
+        envelope: bool = True,
     ) -> dict[str, np.ndarray]:
-        """Central, lower and upper survival (n, T) and the population curve, closed form."""
+        """Central (and, with ``envelope``, lower and upper) survival (n, T), closed form.
+
+        Each distinct background path and each distinct linear predictor is evaluated once
+        (risk features are binary, so a subtype has at most 24 distinct linear predictors) and
+        gathered per patient.
+        """
         arr = params or self._arrays()
         if S_pop is None:
-            S_pop = self.life_table_.survival(
-                P["age"][:, None], P["sex"][:, None], P["year"][:, None], t[None, :]
-            )
-        n, T = S_pop.shape
+            S_u, inv_bg = self._background(P, t)
+        else:
+            S_u, inv_bg = S_pop, np.arange(S_pop.shape[0])
+        n, T = P["n"], t.size
         cand = P["cand"]
-        mid = np.zeros((n, T))
-        lower = np.full((n, T), np.inf)
-        upper = np.full((n, T), -np.inf)
+        n_cand = cand.sum(axis=1)
+        single = bool(np.all(n_cand == 1))
+        mid = np.empty((n, T)) if single else np.zeros((n, T))
+        lower = upper = None
+        if envelope:
+            lower = np.full((n, T), np.inf)
+            upper = np.full((n, T), -np.inf)
         for k in range(len(PROGNOSTIC_SUBTYPES)):
             rows = np.flatnonzero(cand[:, k])
             if rows.size == 0:
                 continue
+            every = rows.size == n
+            bg = S_u[inv_bg] if every else S_u[inv_bg[rows]]
             if arr["excess"][k]:
                 ll, r = arr["log_lambda"][k], arr["rho"][k]
-                e_mid = np.exp(-self._excess_cumhaz(P["lp_mid"][rows, k], ll, r, t))
-                e_low = np.exp(-self._excess_cumhaz(P["lp_hi"][rows, k], ll, r, t))
-                e_up = np.exp(-self._excess_cumhaz(P["lp_lo"][rows, k], ll, r, t))
+                e_mid = excess_survival(P["lp_mid"][rows, k], ll, r, t)
             else:
-                e_mid = e_low = e_up = np.ones((rows.size, T))
-            mid[rows] += e_mid * S_pop[rows]
-            lower[rows] = np.minimum(lower[rows], e_low * S_pop[rows])
-            upper[rows] = np.maximum(upper[rows], e_up * S_pop[rows])
-        mid /= cand.sum(axis=1)[:, None]
-        return {"mid": mid, "lower": lower, "upper": upper, "pop": S_pop}
+                e_mid = None
+            val = bg if e_mid is None else np.multiply(e_mid, bg, out=e_mid)
+            if single and every:
+                mid = val
+            else:
+                mid[rows] += val
+            if envelope:
+                if e_mid is None:
+                    lo_v = up_v = bg
+                else:
+                    lo_v = excess_survival(P["lp_hi"][rows, k], ll, r, t) * bg
+                    up_v = excess_survival(P["lp_lo"][rows, k], ll, r, t) * bg
+                lower[rows] = np.minimum(lower[rows], lo_v)
+                upper[rows] = np.maximum(upper[rows], up_v)
+        if not single:
+            mid /= n_cand[:, None]
+        out = {"mid": mid, "lower": lower, "upper": upper}
+        if S_pop is None:
+            out["pop_u"], out["inv_bg"] = S_u, inv_bg
+        return out
+
+    def _population(self, c: dict) -> np.ndarray:
+        return c["pop_u"][c["inv_bg"]]
 
     def _frame(self, values: np.ndarray, t: np.ndarray, P: dict, what: str) -> pd.DataFrame:
         out = pd.DataFrame(values.T, index=pd.Index(t, name="months"), columns=P["labels"])
@@ -554,7 +600,7 @@ class SurvivalModel:
         """
         t = self._times(times)
         P = self._prepare(data, year, edition)
-        return self._frame(self._curves(P, t)["mid"], t, P, "survival")
+        return self._frame(self._curves(P, t, envelope=False)["mid"], t, P, "survival")
 
     def predict_survival_envelope(
         self, data: Any, times: Any = None, *, year: float | None = None, edition: str | None = None
@@ -573,7 +619,7 @@ class SurvivalModel:
             "survival": self._frame(c["mid"], t, P, "survival"),
             "lower": self._frame(c["lower"], t, P, "envelope lower"),
             "upper": self._frame(c["upper"], t, P, "envelope upper"),
-            "population": self._frame(c["pop"], t, P, "population survival"),
+            "population": self._frame(self._population(c), t, P, "population survival"),
         }
 
     def predict_survival_at(self, data: Any, t: float, **kwargs: Any) -> pd.Series:
@@ -745,7 +791,8 @@ class SurvivalModel:
             raise ValueError(f"level: expected a probability in (0, 1); got {level!r}")
         t = self._times(times)
         P = self._prepare(data, year, edition)
-        central = self._curves(P, t)
+        central = self._curves(P, t, envelope=False)
+        pop = self._population(central)
         draws = self._draw_params()
         lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
         lower = np.empty((P["n"], t.size))
@@ -757,7 +804,7 @@ class SurvivalModel:
                 for k, v in P.items()
             }
             sub["n"] = sl.stop - sl.start
-            S_pop = central["pop"][sl]
+            S_pop = pop[sl]
             lows, highs = [], []
             for params in draws:
                 sub_d = self._redo_lp(sub, params)
@@ -770,7 +817,7 @@ class SurvivalModel:
             "survival": self._frame(central["mid"], t, P, "survival"),
             "lower": self._frame(lower, t, P, f"{level:.0%} band lower"),
             "upper": self._frame(upper, t, P, f"{level:.0%} band upper"),
-            "population": self._frame(central["pop"], t, P, "population survival"),
+            "population": self._frame(pop, t, P, "population survival"),
         }
 
     def _redo_lp(self, P: dict, params: dict) -> dict:
@@ -1428,6 +1475,30 @@ class SurvivalModel:
 
 
 # --------------------------------------------------------------------------- calibration helpers
+
+
+def excess_survival(lp: np.ndarray, log_lambda: float, rho: float, t: np.ndarray) -> np.ndarray:
+    """Excess (disease) survival ``exp(-exp(lp) * (t / lambda) ** rho)``, shape (len(lp), len(t)).
+
+    Each distinct linear predictor is evaluated once and gathered (``np.take``): risk features are
+    binary, so a cohort of any size has at most a few dozen distinct ``lp`` per subtype.
+
+    Parameters
+    ----------
+    lp : ndarray (n,)
+        Linear predictors (log relative excess hazard).
+    log_lambda : float
+        Log Weibull scale, months.
+    rho : float
+        Weibull shape.
+    t : ndarray (T,)
+        Months since diagnosis.
+    """
+    inv, uniq = pd.factorize(np.asarray(lp, dtype=float))  # hash-based: faster than np.unique
+    with np.errstate(divide="ignore"):
+        log_t = np.log(t)
+    E_u = np.exp(-np.exp(uniq[:, None] + rho * (log_t[None, :] - log_lambda)))
+    return np.take(E_u, inv, axis=0)
 
 
 def _num(v: Any) -> float | None:
