@@ -412,6 +412,7 @@ def test_bootstrap_optimism_corrects_towards_external_performance():
                      tab.loc["brier", "optimism"]))
         assert (tab["ci_low"] < tab["corrected"]).all() and (tab["corrected"] < tab["ci_high"]).all()
         assert len(res.replicates) == 25 * 3 and not res.interrupted
+        assert (res.table["horizon"] == 36.0).all()
     apparent, corrected, external, slope_app, slope_corr, brier_opt = np.array(rows).mean(axis=0)
     assert apparent - external > 0.04
     assert abs(corrected - external) < 0.5 * (apparent - external)
@@ -422,10 +423,15 @@ def test_bootstrap_optimism_corrects_towards_external_performance():
 def test_bootstrap_is_deterministic_per_random_state():
     df = _overfit_data(100, seed=41, n_noise=2)
     est = CoxEstimator(["x", "z0", "z1"])
-    a = bootstrap_optimism(est, df, 24.0, n_bootstrap=5, random_state=7, progress=False)
-    b = bootstrap_optimism(est, df, 24.0, n_bootstrap=5, random_state=np.random.default_rng(7),
-                           progress=False)
-    c = bootstrap_optimism(est, df, 24.0, n_bootstrap=5, random_state=8, progress=False)
+    a = bootstrap_optimism(est, df, [12.0, 24.0], n_bootstrap=5, random_state=7, progress=False)
+    b = bootstrap_optimism(est, df, [12.0, 24.0], n_bootstrap=5,
+                           random_state=np.random.default_rng(7), progress=False)
+    c = bootstrap_optimism(est, df, [12.0, 24.0], n_bootstrap=5, random_state=8, progress=False)
+    assert len(a.table) == 6 and list(a.table["horizon"].unique()) == [12.0, 24.0]
+    # the 24-month rows equal a single-horizon run with the same seed (same resamples)
+    single = bootstrap_optimism(est, df, 24.0, n_bootstrap=5, random_state=7, progress=False)
+    pd.testing.assert_frame_equal(a.table[a.table["horizon"] == 24.0].reset_index(drop=True),
+                                  single.table)
     pd.testing.assert_frame_equal(a.table, b.table)
     assert not a.table["optimism"].equals(c.table["optimism"])
     assert not hasattr(est, "fit_")  # the estimator passed in is never mutated
@@ -454,3 +460,180 @@ def test_bootstrap_bad_input():
     df = _overfit_data(50, seed=61, n_noise=1).drop(columns="event")
     with pytest.raises(MetricInputError, match="column 'event': got 'missing column'"):
         bootstrap_optimism(CoxEstimator(["x"]), df, 24.0, n_bootstrap=5, progress=False)
+
+
+# --------------------------------------------------------------------------- validate / report / CLI
+
+
+@pytest.fixture(scope="module")
+def lim_model():
+    from mastoprog.survival import load_model
+
+    return load_model("lim2009")
+
+
+@pytest.fixture(scope="module")
+def lim_cohort(lim_model):
+    from mastoprog.synthetic import simulate_cohort
+
+    # independent censoring (2 %/year drop-out, at most 40 years): KM estimates the marginal curve
+    return simulate_cohort(1500, "lim2009", seed=5, model=lim_model, assign_subtype=True,
+                           censoring={"dropout_per_year": 0.02, "max_followup_months": 480.0})
+
+
+@pytest.fixture(scope="module")
+def lim_result(lim_model, lim_cohort):
+    from mastoprog.validation import validate
+
+    return validate(lim_model, lim_cohort, horizons=(12, 60, 120))
+
+
+def test_validate_true_model_on_its_own_cohort(lim_model, lim_cohort, lim_result):
+    """The generating model, scored on a cohort drawn from it: calibrated (slope and O/E intervals
+    contain 1, small ICI), and every subtype's KM median interval covers the predicted median."""
+    res = lim_result
+    m = res.metrics.set_index(["metric", "horizon"])
+    assert set(res.metrics["section"]) == {"discrimination", "calibration", "overall"}
+    for h in (12.0, 60.0, 120.0):
+        assert m.loc[("calibration_slope", h), "ci_low"] < 1 < m.loc[("calibration_slope", h), "ci_high"]
+        assert m.loc[("oe_ratio", h), "ci_low"] < 1 < m.loc[("oe_ratio", h), "ci_high"]
+        assert m.loc[("ici", h), "estimate"] < 0.03
+        # same number as calling the metric directly on the model's predictions
+        s = lim_model.predict_survival_at(lim_cohort, h).to_numpy()
+        direct = concordance_index(lim_cohort["time"], lim_cohort["event"], s, tau=h)
+        assert m.loc[("c_harrell", h), "estimate"] == pytest.approx(direct.estimate, abs=1e-12)
+        assert m.loc[("brier", h), "estimate"] == pytest.approx(
+            brier_score(lim_cohort["time"], lim_cohort["event"], s, h).estimate, abs=1e-12)
+    assert res.medians["covered"].all()
+    assert set(res.medians["group"]) == {"ISM", "SSM", "SM-AHN", "ASM", "MCL"}
+    assert res.data_summary.set_index("group").loc["all", "n"] == 1500
+    assert res.data_summary.set_index("group").loc["all", "deaths"] == int(lim_cohort["event"].sum())
+
+
+def test_validate_drops_horizons_beyond_followup(lim_model, lim_cohort):
+    from mastoprog.validation import validate
+
+    res = validate(lim_model, lim_cohort.iloc[:300], horizons=(12, 5000))
+    assert res.horizons == (12.0,)
+    assert "dropped" in res.notes[0]
+    with pytest.raises(MetricInputError, match="column 'time': got 'missing column'"):
+        validate(lim_model, lim_cohort.drop(columns="time"))
+
+
+def test_validation_plots_are_built_from_the_result(lim_result):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mastoprog._validation_plots import at_risk_table
+
+    ax = lim_result.plot_km("subtype")
+    groups = sorted(set(lim_result.subtype.tolist()))
+    # one KM step line and one dashed predicted line per subtype (+ the legend proxy)
+    assert len(ax.get_lines()) == 2 * len(groups) + 1
+    ticks = np.array([0.0, 60.0, 120.0])
+    table = at_risk_table(lim_result.time, lim_result.subtype, ticks)
+    for g in groups:
+        t = lim_result.time[lim_result.subtype == g]
+        assert list(table[g]) == [int((t >= x).sum()) for x in ticks]
+    ax2 = lim_result.plot_calibration(60.0)
+    line = next(ln for ln in ax2.get_lines() if ln.get_label() == "smoothed (Cox, RCS)")
+    np.testing.assert_allclose(line.get_ydata(), lim_result.calibration[60.0].curve["observed_risk"])
+    assert lim_result.plot_km("risk_group") is not None
+    plt.close("all")
+
+
+def test_html_report_is_self_contained(lim_result, tmp_path):
+    from mastoprog import RESEARCH_USE_NOTICE
+
+    out = tmp_path / "report.html"
+    text = lim_result.to_html(out, model_name="lim2009")
+    assert out.read_text(encoding="utf-8") == text
+    for section in ("1. Data", "2. Model", "3. Discrimination", "4. Calibration",
+                    "5. Internal validation"):
+        assert section in text
+    assert RESEARCH_USE_NOTICE in text
+    assert text.count("data:image/png;base64,") == 3 + 2  # 3 calibration plots + 2 KM plots
+    assert "<script" not in text and 'src="http' not in text and "<link" not in text
+
+
+def test_cli_validate_writes_report(lim_cohort, tmp_path, capsys):
+    from mastoprog.cli import main
+
+    cohort = tmp_path / "cohort.csv"
+    lim_cohort.iloc[:400].to_csv(cohort, index=False)
+    out = tmp_path / "r.html"
+    assert main(["validate", str(cohort), "-o", str(out), "--horizons", "12,60"]) == 0
+    assert "5. Internal validation" in out.read_text(encoding="utf-8")
+    assert main(["validate", str(cohort), "-o", str(out)]) == 2  # exists, no --force
+    assert "--force" in capsys.readouterr().err
+    assert main(["validate", str(cohort), "--horizons", "a,b"]) == 2
+    assert "expected comma-separated months" in capsys.readouterr().err
+    metrics = tmp_path / "m.csv"
+    assert main(["validate", str(cohort), "-o", str(metrics), "--horizons", "60"]) == 0
+    assert set(pd.read_csv(metrics)["metric"]) >= {"c_harrell", "calibration_slope", "brier"}
+
+
+# --------------------------------------------------------------------------- simulation studies
+
+
+@pytest.mark.slow
+def test_simulation_study_recovers_subtype_medians():
+    """Acceptance (reduced): 20 replicates of n = 2,000 from the lim2009 model. The KM median's
+    95 % intervals cover the true marginal subtype medians (pooled over the 5 subtypes, 100
+    intervals; binomial sd 0.022 around 0.95) and the bias is within 3 Monte Carlo SEs.
+    ``benchmarks/bench_simulation_study.py`` runs the full 200 replicates."""
+    from mastoprog.validation import simulation_study
+
+    res = simulation_study("lim2009", 2000, 20, seed=2024, truth_n=4000, progress=False)
+    km = res.summary[(res.summary["estimator"] == "km") & (res.summary["quantity"] == "median")]
+    assert set(km["group"]) == {"ISM", "SSM", "SM-AHN", "ASM", "MCL"}
+    pooled = (km["coverage"] * km["n_replicates"]).sum() / km["n_replicates"].sum()
+    assert 0.89 <= pooled <= 0.995
+    mcse = km["empirical_se"] / np.sqrt(km["n_finite"])
+    assert (km["bias"].abs() < 3 * mcse).all(), km[["group", "truth", "mean", "bias", "empirical_se"]]
+    # the generating model scored on its own cohorts: O/E unbiased for 1; the Cox-based slope is
+    # exactly 1 only under proportional hazards, which background + excess hazards are not, so
+    # a correct relative-survival model scores slightly above 1 (about 1.03 here)
+    s = res.summary[res.summary["estimator"] == "truth"]
+    oe = s[s["quantity"] == "oe_ratio"]
+    slope = s[s["quantity"] == "calibration_slope"]
+    assert list(oe["horizon"]) == [12.0, 60.0, 120.0]
+    assert (oe["bias"].abs() < 3 * oe["empirical_se"] / np.sqrt(oe["n_finite"])).all()
+    assert ((slope["mean"] - 1.0).abs() < 0.06).all()
+    assert len(res.replicates["replicate"].unique()) == 20 and not res.interrupted
+
+
+def test_simulation_study_is_deterministic_across_backends():
+    from dask.distributed import Client, LocalCluster
+
+    from mastoprog.validation import simulation_study
+
+    kw = {"n_patients": 300, "n_replicates": 3, "seed": 3, "truth_n": 1000, "progress": False}
+    serial = simulation_study("lim2009", **kw)
+    with LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        on_dask = simulation_study("lim2009", backend="dask", client=client, **kw)
+    pd.testing.assert_frame_equal(serial.replicates, on_dask.replicates)
+    other = simulation_study("lim2009", **{**kw, "seed": 4})
+    assert not serial.replicates["estimate"].equals(other.replicates["estimate"])
+
+
+def test_simulation_study_interrupt_and_bad_input(monkeypatch):
+    import mastoprog._simulation as sim
+    from mastoprog.validation import simulation_study
+
+    real = sim._one_replicate
+
+    def flaky(rep, seed, spec):
+        if rep == 2:
+            raise KeyboardInterrupt
+        return real(rep, seed, spec)
+
+    monkeypatch.setattr(sim, "_one_replicate", flaky)
+    with pytest.warns(RuntimeWarning, match="interrupted after 2 of 5"):
+        res = simulation_study("lim2009", 200, 5, seed=1, truth_n=500, progress=False)
+    assert res.interrupted and sorted(res.replicates["replicate"].unique()) == [0, 1]
+    with pytest.raises(MetricInputError, match="'backend': got 'spark'"):
+        simulation_study("lim2009", 200, 2, backend="spark")

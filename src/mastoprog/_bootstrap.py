@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -58,11 +59,12 @@ class OptimismResult:
     Attributes
     ----------
     table : DataFrame
-        One row per metric: ``metric``, ``apparent``, ``optimism``, ``corrected``, ``ci_low``,
-        ``ci_high``, ``n_bootstrap`` (replicates actually run).
+        One row per horizon and metric: ``horizon`` (months), ``metric``, ``apparent``,
+        ``optimism``, ``corrected``, ``ci_low``, ``ci_high``, ``n_bootstrap`` (replicates run).
     replicates : DataFrame
-        One row per replicate and metric: ``replicate``, ``metric``, ``bootstrap`` (performance of
-        the replicate's model on its own resample), ``original`` (on the original data),
+        One row per replicate, horizon and metric: ``replicate``, ``horizon``, ``metric``,
+        ``bootstrap`` (performance of the replicate's model on its own resample),
+        ``original`` (on the original data),
         ``optimism`` (their difference).
     interrupted : bool
         True when the run was stopped (Ctrl-C) and the table uses the finished replicates.
@@ -70,7 +72,7 @@ class OptimismResult:
 
     table: pd.DataFrame
     replicates: pd.DataFrame
-    t: float
+    horizons: tuple[float, ...]
     interrupted: bool
 
 
@@ -80,7 +82,7 @@ def _predict(fitted: Any, data: pd.DataFrame, t: float) -> np.ndarray:
     return arr.reshape(-1)
 
 
-def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: float, *,
+def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: float | Sequence[float], *,
                        duration_col: str = "time", event_col: str = "event",
                        n_bootstrap: int = 200, conf_level: float = 0.95,
                        random_state: int | np.random.Generator | np.random.SeedSequence | None = None,
@@ -105,8 +107,9 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
         deep-copied before every fit, so it is never mutated.
     data : DataFrame
         Covariates plus ``duration_col`` (months) and ``event_col`` (0/1).
-    t : float
-        Horizon (months) of the survival probabilities scored (C uses S(t) as the score).
+    t : float or sequence of float
+        Horizon(s) (months) of the survival probabilities scored (C uses S(t) as the score).
+        Every replicate's model is fitted once and scored at each horizon.
     n_bootstrap : int
         Number of resamples (Harrell suggests 200 or more).
     random_state : None, int, SeedSequence or numpy Generator
@@ -144,15 +147,15 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
                                         "an object with fit(df) -> fitted with predict_survival_at")])
     if int(n_bootstrap) < 2:
         raise MetricInputError([Problem(None, "n_bootstrap", n_bootstrap, "an integer >= 2")])
-    t = _check_horizon(t)
+    horizons = [_check_horizon(h) for h in np.atleast_1d(np.asarray(t, dtype=float))]
     time, event = _check_outcome(data[duration_col], data[event_col])
     rng = np.random.default_rng(random_state)
     n = len(data)
 
     full = copy.deepcopy(estimator).fit(data)
-    apparent = metrics_at_horizon(time, event, _predict(full, data, t), t)
+    apparent = {h: metrics_at_horizon(time, event, _predict(full, data, h), h) for h in horizons}
 
-    rows: list[tuple[int, str, float, float]] = []
+    rows: list[tuple[int, float, str, float, float]] = []
     done = 0
     interrupted = False
     bar = tqdm(total=int(n_bootstrap), desc="bootstrap", disable=not progress, leave=False)
@@ -161,9 +164,10 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
             idx = rng.integers(0, n, size=n)
             boot = data.iloc[idx].reset_index(drop=True)
             fitted = copy.deepcopy(estimator).fit(boot)
-            m_boot = metrics_at_horizon(time[idx], event[idx], _predict(fitted, boot, t), t)
-            m_orig = metrics_at_horizon(time, event, _predict(fitted, data, t), t)
-            rows.extend((b, k, m_boot[k], m_orig[k]) for k in _METRICS)
+            for h in horizons:
+                m_boot = metrics_at_horizon(time[idx], event[idx], _predict(fitted, boot, h), h)
+                m_orig = metrics_at_horizon(time, event, _predict(fitted, data, h), h)
+                rows.extend((b, h, k, m_boot[k], m_orig[k]) for k in _METRICS)
             done += 1
             bar.update(1)
     except KeyboardInterrupt:
@@ -175,19 +179,20 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
     finally:
         bar.close()
 
-    reps = pd.DataFrame(rows, columns=["replicate", "metric", "bootstrap", "original"])
+    reps = pd.DataFrame(rows, columns=["replicate", "horizon", "metric", "bootstrap", "original"])
     reps["optimism"] = reps["bootstrap"] - reps["original"]
     alpha = (1.0 - conf_level) / 2.0
     out = []
-    for k in _METRICS:
-        r = reps[reps["metric"] == k]
-        opt = float(np.nanmean(r["optimism"]))
-        corrected = apparent[k] - opt
-        boot = r["bootstrap"].to_numpy()
-        centre = float(np.nanmean(boot))
-        lo, hi = np.nanquantile(boot, [alpha, 1.0 - alpha])
-        out.append((k, apparent[k], opt, corrected, corrected + lo - centre, corrected + hi - centre,
-                    done))
-    table = pd.DataFrame(out, columns=["metric", "apparent", "optimism", "corrected", "ci_low",
-                                       "ci_high", "n_bootstrap"])
-    return OptimismResult(table, reps, t, interrupted)
+    for h in horizons:
+        for k in _METRICS:
+            r = reps[(reps["metric"] == k) & (reps["horizon"] == h)]
+            opt = float(np.nanmean(r["optimism"]))
+            corrected = apparent[h][k] - opt
+            boot = r["bootstrap"].to_numpy()
+            centre = float(np.nanmean(boot))
+            lo, hi = np.nanquantile(boot, [alpha, 1.0 - alpha])
+            out.append((h, k, apparent[h][k], opt, corrected, corrected + lo - centre,
+                        corrected + hi - centre, done))
+    table = pd.DataFrame(out, columns=["horizon", "metric", "apparent", "optimism", "corrected",
+                                       "ci_low", "ci_high", "n_bootstrap"])
+    return OptimismResult(table, reps, tuple(horizons), interrupted)

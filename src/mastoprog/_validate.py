@@ -1,0 +1,250 @@
+"""``validate``: every TRIPOD validation item for one model on one cohort, as one result object."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import Problem
+
+__all__ = ["ValidationResult", "validate"]
+
+# predicted subtype medians: mean curves on a fine grid up to 50 years, in chunks of patients
+_MEDIAN_GRID = np.unique(np.concatenate([np.arange(0.0, 24.0, 0.25), np.arange(24.0, 601.0)]))
+_CHUNK = 4000
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """What :func:`validate` found, with the data its plots are drawn from.
+
+    Attributes
+    ----------
+    metrics : DataFrame
+        Tidy: one row per metric and horizon: ``section`` (discrimination, calibration, overall),
+        ``metric``, ``horizon`` (months; NaN when not horizon-specific), ``estimate``, ``ci_low``,
+        ``ci_high``, ``note``.
+    calibration : dict of float -> Calibration
+        Per horizon: groups, smoothed curve, slope, O/E, ICI/E50/E90.
+    medians : DataFrame
+        Predicted vs Kaplan-Meier median by prognostic subtype (:func:`median_recovery`).
+    data_summary : DataFrame
+        Patients, deaths, follow-up (reverse Kaplan-Meier median) overall and per subtype.
+    optimism : OptimismResult or None
+        Bootstrap internal validation (``n_bootstrap > 0``).
+    """
+
+    metrics: pd.DataFrame
+    calibration: dict[float, Any]
+    medians: pd.DataFrame
+    data_summary: pd.DataFrame
+    optimism: Any
+    horizons: tuple[float, ...]
+    model_card: dict[str, Any] | None
+    notes: tuple[str, ...]
+    # what the plots are drawn from (positional: one entry per patient)
+    time: np.ndarray = field(repr=False)
+    event: np.ndarray = field(repr=False)
+    subtype: np.ndarray = field(repr=False)
+    risk_group: np.ndarray = field(repr=False)
+    grid: np.ndarray = field(repr=False)
+    predicted: np.ndarray = field(repr=False)  # (len(grid), n): predicted survival
+
+    def plot_calibration(self, horizon: float | None = None, ax: Any = None) -> Any:
+        """Observed vs predicted risk at ``horizon`` (default: the middle horizon)."""
+        from ._validation_plots import plot_calibration
+
+        h = self.horizons[len(self.horizons) // 2] if horizon is None else float(horizon)
+        if h not in self.calibration:
+            raise KeyError(f"horizon {horizon!r}: expected one of {list(self.calibration)} (months)")
+        return plot_calibration(self.calibration[h], ax=ax)
+
+    def plot_km(self, by: str = "subtype", ax: Any = None, at_risk: bool = True) -> Any:
+        """Kaplan-Meier (solid) vs mean predicted curve (dashed) per subtype or risk group,
+        with a number-at-risk table under the axes."""
+        from ._validation_plots import plot_km_vs_predicted
+
+        if by not in ("subtype", "risk_group"):
+            raise ValueError(f"by: expected 'subtype' or 'risk_group'; got {by!r}")
+        groups = self.subtype if by == "subtype" else self.risk_group
+        return plot_km_vs_predicted(self.time, self.event, groups, self.grid, self.predicted, ax=ax,
+                                    at_risk=at_risk, max_time=max(self.horizons))
+
+    def to_html(self, path: str | PathLike | None = None, *, title: str = "mastoprog validation report",
+                model_name: str = "") -> str:
+        """Self-contained HTML report (TRIPOD-style sections, figures inline); written if ``path``."""
+        from ._validation_report import render_html
+
+        text = render_html(self, title=title, model_name=model_name)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        return text
+
+
+def _followup_median(time: np.ndarray, event: np.ndarray) -> float:
+    """Median follow-up by the reverse Kaplan-Meier method (Schemper & Smith 1996)."""
+    from ._survstats import kaplan_meier
+
+    return kaplan_meier(time, ~event).quantile(0.5)[0]
+
+
+def _subtype_medians(model: Any, frame: pd.DataFrame, time: np.ndarray, event: np.ndarray,
+                     subtype: np.ndarray, conf_level: float) -> pd.DataFrame:
+    """KM vs predicted median per subtype; mean predicted curves accumulated chunk by chunk so
+    memory stays bounded on large cohorts."""
+    from .validation import _median_table
+
+    labels = pd.Series(subtype)
+    groups = list(pd.unique(labels.dropna()))
+    sums = {g: np.zeros(_MEDIAN_GRID.size) for g in groups}
+    for start in range(0, time.size, _CHUNK):
+        part = model.predict_survival(frame.iloc[start:start + _CHUNK], _MEDIAN_GRID).to_numpy(float)
+        lab = subtype[start:start + _CHUNK]
+        for g in groups:
+            sums[g] += part[:, lab == g].sum(axis=1)
+    counts = labels.value_counts()
+    means = {g: sums[g] / counts[g] for g in groups}
+    return _median_table(time, event, labels, _MEDIAN_GRID, means, conf_level)
+
+
+def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120), *,
+             duration_col: str = "time", event_col: str = "event", n_risk_groups: int = 4,
+             n_calibration_groups: int = 10, n_bootstrap: int = 0,
+             random_state: int | np.random.Generator | None = None, progress: bool = False,
+             conf_level: float = 0.95) -> ValidationResult:
+    """Validate a survival model on a cohort: discrimination, calibration, overall accuracy,
+    median recovery by subtype and (optionally) bootstrap internal validation.
+
+    Parameters
+    ----------
+    model : SurvivalModel or compatible
+        Needs ``predict_survival(cohort, times)`` (rows: months, columns: patients); for the
+        subtype split ``predict_details(cohort)`` (else a ``who_subtype`` column is used); for
+        internal validation ``fit(df)``.
+    cohort : DataFrame or path
+        Findings the model needs plus ``duration_col`` (months) and ``event_col`` (0/1).
+    horizons : sequence of float
+        Horizons (months). Horizons at or beyond the last follow-up time are dropped (with a note).
+    n_risk_groups : int
+        Quantile groups of predicted survival at the middle horizon for the KM-vs-predicted plot.
+    n_calibration_groups : int
+        Groups of the grouped calibration table.
+    n_bootstrap : int
+        Replicates of Harrell's bootstrap optimism correction (refits the model each time;
+        0 = skip).
+
+    Returns
+    -------
+    ValidationResult
+        ``metrics`` (tidy, with CIs), per-horizon ``calibration``, ``medians`` and plot methods.
+
+    Notes
+    -----
+    Discrimination at horizon h uses the predicted S(h) as the score (higher = longer survival) with
+    Harrell's and Uno's C truncated at tau = h, and the cumulative/dynamic AUC(h). Brier scores are
+    IPCW (Graf 1999); the integrated Brier score runs over months 1 to max(horizons).
+    """
+    from .findings import read_findings
+    from .validation import (
+        MetricInputError,
+        _check_outcome,
+        brier_score,
+        calibration_at,
+        concordance_index,
+        integrated_brier_score,
+        time_dependent_auc,
+    )
+
+    frame = cohort if isinstance(cohort, pd.DataFrame) else read_findings(cohort)
+    missing = [c for c in (duration_col, event_col) if c not in frame.columns]
+    if missing:
+        raise MetricInputError([Problem(None, c, "missing column",
+                                        "follow-up time (months) and event (0/1) for every patient")
+                                for c in missing])
+    time, event = _check_outcome(frame[duration_col], frame[event_col])
+    notes: list[str] = []
+    hs = sorted({float(h) for h in horizons})
+    keep = [h for h in hs if 0 < h < time.max() and np.any(event & (time <= h))]
+    if len(keep) < len(hs):
+        notes.append(f"horizons {[h for h in hs if h not in keep]} months dropped: no death before "
+                     f"them or beyond the last follow-up ({time.max():.1f} months)")
+    if not keep:
+        raise MetricInputError([Problem(None, "horizons", list(horizons),
+                                        f"at least one horizon inside the follow-up (0, {time.max():g}) "
+                                        "months with a death before it")])
+    hmax = max(keep)
+    grid = np.unique(np.concatenate([np.arange(0.0, hmax + 1.0), keep]))
+    pred = np.asarray(model.predict_survival(frame, grid).to_numpy(dtype=float))
+    if pred.shape != (grid.size, time.size):
+        raise MetricInputError([Problem(None, "model.predict_survival", f"shape {pred.shape}",
+                                        f"(n_times, n_patients) = ({grid.size}, {time.size})")])
+    at = {h: pred[np.searchsorted(grid, h)] for h in keep}
+
+    if hasattr(model, "predict_details"):
+        subtype = np.asarray(model.predict_details(frame)["subtype"].astype(object))
+    elif "who_subtype" in frame.columns:
+        subtype = np.asarray(frame["who_subtype"].astype(object))
+    else:
+        subtype = np.full(time.size, "all", dtype=object)
+    h_mid = keep[len(keep) // 2]
+    risk = 1.0 - at[h_mid]
+    k = max(1, int(n_risk_groups))
+    rank = pd.Series(risk).rank(method="first").to_numpy()
+    rg = np.minimum((rank - 1) * k // time.size, k - 1).astype(int)
+    risk_group = np.array([f"Q{g + 1}" + (" (lowest risk)" if g == 0 else " (highest risk)" if g == k - 1
+                                          else "") for g in rg], dtype=object)
+
+    rows = []
+    cal = {}
+    for h in keep:
+        c_h = concordance_index(time, event, at[h], tau=h, conf_level=conf_level)
+        u_h = concordance_index(time, event, at[h], method="uno", tau=h, conf_level=conf_level)
+        auc = time_dependent_auc(time, event, at[h], [h]).table["auc"].iloc[0]
+        b_h = brier_score(time, event, at[h], h, conf_level=conf_level)
+        rows += [("discrimination", "c_harrell", h, c_h.estimate, c_h.ci_low, c_h.ci_high,
+                  "score S(h), tau = h"),
+                 ("discrimination", "c_uno", h, u_h.estimate, u_h.ci_low, u_h.ci_high,
+                  "score S(h), tau = h, IPCW"),
+                 ("discrimination", "auc", h, auc, np.nan, np.nan, "cumulative/dynamic, IPCW"),
+                 ("overall", "brier", h, b_h.estimate, b_h.ci_low, b_h.ci_high, "IPCW (Graf 1999)")]
+        cal[h] = calibration_at(time, event, at[h], h, n_groups=n_calibration_groups,
+                                conf_level=conf_level)
+        for _, r in cal[h].summary().iterrows():
+            rows.append(("calibration", r["metric"], h, r["estimate"], r["ci_low"], r["ci_high"],
+                         "at horizon"))
+    ibs_grid = grid[(grid >= 1.0) & (grid <= hmax)]
+    if ibs_grid.size >= 2:
+        ibs = integrated_brier_score(time, event, pred[(grid >= 1.0) & (grid <= hmax)], ibs_grid)
+        rows.append(("overall", "integrated_brier", np.nan, ibs, np.nan, np.nan,
+                     f"months 1-{hmax:g}"))
+    metrics = pd.DataFrame(rows, columns=["section", "metric", "horizon", "estimate", "ci_low",
+                                          "ci_high", "note"])
+
+    medians = _subtype_medians(model, frame, time, event, subtype, conf_level)
+
+    labels = ["all", *sorted(pd.unique(subtype))]
+    summ = []
+    for lab in labels:
+        m = np.ones(time.size, bool) if lab == "all" else subtype == lab
+        summ.append((lab, int(m.sum()), int(event[m].sum()), float(_followup_median(time[m], event[m])),
+                     float(time[m].max())))
+    data_summary = pd.DataFrame(summ, columns=["group", "n", "deaths", "median_followup_months",
+                                               "max_followup_months"])
+
+    optimism = None
+    if n_bootstrap and int(n_bootstrap) > 0:
+        from ._bootstrap import bootstrap_optimism
+
+        optimism = bootstrap_optimism(model, frame, keep, duration_col=duration_col,
+                                      event_col=event_col, n_bootstrap=int(n_bootstrap),
+                                      conf_level=conf_level, random_state=random_state,
+                                      progress=progress)
+    card = model.card() if hasattr(model, "card") else None
+    return ValidationResult(metrics, cal, medians, data_summary, optimism, tuple(keep), card,
+                            tuple(notes), time, event, subtype, risk_group, grid, pred)
