@@ -359,17 +359,15 @@ class SurvivalModel:
     def _candidates(
         self, raw: pd.DataFrame, frame: pd.DataFrame, edition: str, labels: pd.Index
     ) -> tuple[np.ndarray, list[str]]:
-        """(n, 6) bool matrix of possible prognostic subtypes per patient, and notes."""
+        """(n, 6) bool matrix of possible prognostic subtypes per patient, and notes.
+
+        Vectorised over distinct label patterns (a cohort has only a handful), not over patients.
+        """
         group = _prognostic_group()
         usable = self._arrays()["usable"]
         n = len(frame)
-        who = frame["who_subtype"].astype(object).to_numpy()
-        given = pd.notna(who)
-        labels_per_row: list[tuple[str, ...]] = [()] * n
-        for i in np.flatnonzero(given):
-            labels_per_row[i] = (who[i],)
-        notes: list[str] = []
-        classified = None
+        who = frame["who_subtype"].astype(object)
+        given = who.notna().to_numpy()
         try:
             from .classification import classify
         except ImportError:  # pragma: no cover - classification not built yet
@@ -378,53 +376,67 @@ class SurvivalModel:
         # could contradict a given who_subtype (then warn and keep who_subtype). A frame of only
         # survival/risk columns (e.g. a synthetic cohort) skips the classifier.
         diagnostic = any(c in raw.columns and c not in _NON_DIAGNOSTIC for c in CANONICAL_COLUMNS)
-        if classify is not None and ((~given).any() or diagnostic):
-            classified = classify(raw, edition=edition)
-        elif (~given).any():  # pragma: no cover
+        if classify is None and (~given).any():  # pragma: no cover
             raise FindingsError(
                 "column 'who_subtype': missing and the classifier is not available; "
                 "give who_subtype (one of " + ", ".join(SUBTYPE_LABELS) + ")"
             )
-        if classified is not None:
-            subtype = classified["subtype"].to_numpy(object)
+        # One tuple of possible labels per patient: (who_subtype,) when given, else the
+        # classifier's subtype, or its candidates when it is undecided.
+        found = pd.Series([()] * 0, dtype=object)
+        if classify is not None and ((~given).any() or diagnostic):
+            classified = classify(raw, edition=edition)
+            sub = classified["subtype"].astype(object).to_numpy()
             cands = classified["candidates"].to_numpy(object)
-            for i in range(n):  # tuples of labels: per distinct row pattern would not be simpler
-                found = tuple(cands[i]) if subtype[i] == "indeterminate" else (subtype[i],)
-                if not given[i]:
-                    labels_per_row[i] = found
-                elif subtype[i] != "indeterminate" and group.get(subtype[i]) != group.get(who[i]):
-                    warnings.warn(
-                        f"patient {labels[i]!r}: who_subtype {who[i]!r} disagrees with the findings, "
-                        f"which classify as {subtype[i]!r} ({edition}); using who_subtype",
-                        FindingsWarning,
-                        stacklevel=4,
-                    )
-        cand = np.zeros((n, len(PROGNOSTIC_SUBTYPES)), bool)
+            decided = sub != "indeterminate"
+            found = pd.Series(cands, index=frame.index, dtype=object)
+            found[decided] = pd.Series(sub[decided]).map(lambda x: (x,)).to_numpy()
+            g_who = who.map(group).to_numpy(object)
+            g_cls = pd.Series(sub).map(group).to_numpy(object)
+            clash = given & decided & (g_who != g_cls)
+            if clash.any():
+                first = np.flatnonzero(clash)[:5]
+                what = "; ".join(
+                    f"patient {labels[i]!r}: who_subtype {who.iloc[i]!r}, findings {sub[i]!r}" for i in first
+                )
+                warnings.warn(
+                    f"who_subtype disagrees with the findings ({edition}) for {int(clash.sum())} "
+                    f"patient(s), using who_subtype: {what}",
+                    FindingsWarning,
+                    stacklevel=4,
+                )
+        per_row = np.empty(n, dtype=object)
+        if len(found):
+            per_row[:] = found.to_numpy(object)
+        per_row[given] = who[given].map(lambda x: (x,)).to_numpy()
+        codes, patterns = pd.factorize(pd.Series(per_row, dtype=object))
         index = {s: k for k, s in enumerate(PROGNOSTIC_SUBTYPES)}
+        table = np.zeros((len(patterns), len(PROGNOSTIC_SUBTYPES)), bool)
+        notes: list[str] = []
         errors = []
-        for i, labs in enumerate(labels_per_row):
+        for c, labs in enumerate(patterns):  # distinct patterns only
             groups = {group.get(lab, lab) for lab in labs}
             ok = {g for g in groups if g in index and usable[index[g]]}
-            dropped = groups - ok
+            rows = np.flatnonzero(codes == c)
             if not ok:
-                errors.append((labels[i], tuple(sorted(groups))))
+                errors.append((labels[rows[0]], tuple(sorted(groups)), rows.size))
                 continue
+            dropped = groups - ok
             if dropped:
                 notes.append(
-                    f"patient {labels[i]!r}: candidate subtype(s) {sorted(dropped)} have no "
-                    "calibrated curve and are left out of the envelope"
+                    f"{rows.size} patient(s) (first {labels[rows[0]]!r}): candidate subtype(s) "
+                    f"{sorted(dropped)} have no calibrated curve and are left out of the envelope"
                 )
-            for g in ok:
-                cand[i, index[g]] = True
+            table[c, [index[g] for g in ok]] = True
         if errors:
-            row, groups = errors[0]
+            row, groups, _ = errors[0]
+            total = sum(e[2] for e in errors)
             what = ", ".join(groups) if groups else "unknown"
-            reason = self._no_curve_reason(groups)
             raise CalibrationError(
-                f"{len(errors)} patient(s) have no calibrated survival curve; first: patient {row!r}, "
-                f"subtype {what}: {reason}"
+                f"{total} patient(s) have no calibrated survival curve; first: patient {row!r}, "
+                f"subtype {what}: {self._no_curve_reason(groups)}"
             )
-        return cand, notes
+        return table[codes], notes
 
     def _no_curve_reason(self, groups: tuple[str, ...]) -> str:
         st = self._check_ready()
@@ -532,6 +544,8 @@ class SurvivalModel:
             val = bg if e_mid is None else np.multiply(e_mid, bg, out=e_mid)
             if single and every:
                 mid = val
+            elif single:
+                mid[rows] = val  # one candidate per patient: each row is written exactly once
             else:
                 mid[rows] += val
             if envelope:
