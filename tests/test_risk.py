@@ -208,6 +208,14 @@ def test_alp_uln_default_is_documented_in_the_output():
     assert any("age < 18 y without alp_uln" in n for n in r.notes)
 
 
+def test_mastoprog_outside_sm_is_flagged():
+    r = one({"age": 8, "who_subtype": "CM"})
+    assert r.details["applicable"] is False
+    assert any("'CM' is not systemic mastocytosis" in n for n in r.notes)
+    assert one({"age": 50, "who_subtype": "BMM"}).details["applicable"] is True
+    assert one({"age": 50}).details["applicable"] is None
+
+
 def test_splenomegaly_assumption_flagged_whenever_it_enters():
     frame = pd.DataFrame({"splenomegaly": [True, None, False], "age": 50, "alp": 80, "sar_count": 0})
     out = risk_score(frame)

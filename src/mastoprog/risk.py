@@ -71,6 +71,7 @@ SCORES: tuple[str, ...] = ("mastoprog", "mars", "maps", "ipsm")
 
 _SAR_GENES = ("srsf2", "asxl1", "runx1")
 _MASTOPROG_COLUMNS = ("age", "splenomegaly", "alp", "alp_uln", *_SAR_GENES, "sar_count")
+_MASTOPROG_SCORE_COLUMNS = (*_MASTOPROG_COLUMNS, "who_subtype")
 _MARS_COLUMNS = ("age", "hemoglobin", "platelets", *_SAR_GENES, "sar_count", "who_subtype")
 _MAPS_COLUMNS = ("age", "platelets", "alp", "alp_uln", *_SAR_GENES, "sar_count", "who_subtype")
 _IPSM_COLUMNS = ("age", "alp", "tryptase", "hemoglobin", "platelets", "skin_lesions", "who_subtype")
@@ -222,6 +223,7 @@ def _mastoprog_spec() -> dict[str, Any]:
         "groups": _groups(name, table, max_points),
         "alp_uln": _default(table, "alp_uln"),
         "adult_age": _default(table, "adult_age"),
+        "sm": _subtype_sets(table)["sm"],
         "table": table,
     }
 
@@ -727,13 +729,14 @@ def _score_mastoprog(frame: pd.DataFrame) -> tuple[dict[str, Any], _Notes]:
 
     label, possible, _ = _group_columns(groups, pts.pmin, pts.pmax)
     spleen = cases.flags["splenomegaly"]
+    in_sm = _subtype_tri(frame["who_subtype"], spec["sm"])
     assumed = spleen.hi | (cases.sar.hi >= 2)
     cols = {
         **pts.core(), "group": label, "possible_groups": possible,
         "linear_predictor": np.where(determined, lmin, np.nan),
         "linear_predictor_min": lmin, "linear_predictor_max": lmax,
         **pts.cols, **lp_cols,
-        "uses_assumption": assumed, "alp_uln_used": cases.alp.uln,
+        "uses_assumption": assumed, "alp_uln_used": cases.alp.uln, "applicable": in_sm.as_boolean(),
     }
     notes = _Notes(n)
     notes.add(True, "mastoprog composite score (this package's own, not MAPS or MARS): groups "
@@ -745,6 +748,9 @@ def _score_mastoprog(frame: pd.DataFrame) -> tuple[dict[str, Any], _Notes]:
     notes.add(cases.sar.hi >= 2, f"the 2+ S/A/R genes weight (HR {s2.hr:g}) is derived from the MAPS "
                                  "adverse-mutation HR (squared, as MARS doubles the points), not published")
     _alp_notes(notes, cases.alp)
+    _subtype_label_notes(notes, frame["who_subtype"], _Tri(~in_sm.hi, ~in_sm.hi),
+                         "who_subtype '{label}' is not systemic mastocytosis: the score's factors were "
+                         "described in SM (ISM and advanced SM), so read it with caution")
     _unknown_notes(notes, {**{k: ~t.known for k, t in cases.flags.items()},
                            "S/A/R gene count": cases.sar.lo != cases.sar.hi})
     return cols, notes
@@ -887,7 +893,7 @@ def _score_ipsm(frame: pd.DataFrame, raw: pd.DataFrame) -> tuple[dict[str, Any],
     return cols, notes
 
 
-_COLUMNS = {"mastoprog": _MASTOPROG_COLUMNS, "mars": _MARS_COLUMNS, "maps": _MAPS_COLUMNS,
+_COLUMNS = {"mastoprog": _MASTOPROG_SCORE_COLUMNS, "mars": _MARS_COLUMNS, "maps": _MAPS_COLUMNS,
             "ipsm": _IPSM_COLUMNS}
 
 
