@@ -653,3 +653,20 @@ def test_cli_score_writes_and_refuses_to_overwrite(tmp_path, capsys):
     assert main(["score", "example"]) == 0
     printed = capsys.readouterr().out
     assert "not MAPS or MARS" in printed and "Research software" in printed
+
+
+def test_malformed_risk_tables_are_refused():
+    from mastoprog import ModelFileError
+    from mastoprog.risk import _factors, _groups
+
+    groups = pd.DataFrame({"kind": "group", "factor": ["low", "high"], "comparison": ">=",
+                           "threshold": [0, 0]})
+    with pytest.raises(ModelFileError, match="ascending from 0"):
+        _groups("bad.csv", groups, 5)
+    factor = pd.DataFrame({"kind": ["factor"], "factor": ["age_gt_60"], "column": ["age"],
+                           "comparison": ["=>"], "threshold": [60], "source": ["x"], "evidence": ["P"]})
+    with pytest.raises(ModelFileError, match=r"'bad.csv'.*comparison '=>'"):
+        _factors("bad.csv", factor)
+    factor = factor.assign(comparison=">", hr=[2.2], hr_low=[2.5], hr_high=[3.6])
+    with pytest.raises(ModelFileError, match="hr_low <= hr <= hr_high"):
+        _factors("bad.csv", factor)

@@ -184,6 +184,15 @@ def _factors(name: str, table: pd.DataFrame, kind: str = "factor") -> list[_Fact
     return out
 
 
+def _max_points(factors: Mapping[str, _Factor]) -> int:
+    """Most points possible: yes/no factors add up; the S/A/R count factors exclude each other."""
+    flags = sum(f.points for f in factors.values() if f.column != "sar_count")
+    counted = [f for f in factors.values() if f.column == "sar_count"]
+    best = max(sum(f.points for f in counted if _OPS[f.comparison](c, float(f.threshold)))
+               for c in range(len(_SAR_GENES) + 1))
+    return flags + best
+
+
 def _groups(name: str, table: pd.DataFrame, max_points: int) -> _Groups:
     rows = table[table["kind"] == "group"]
     lower = rows["threshold"].astype(float).to_numpy()
@@ -217,10 +226,9 @@ def _mastoprog_spec() -> dict[str, Any]:
         # best / worst cases (and the monotone point/LP ranges) assume every factor is harmful.
         if not (f.hr >= 1 and f.points >= 0):
             raise _bad_file(name, f"factor {f.name!r}: expected hr >= 1 and points >= 0")
-    max_points = sum(f.points for f in factors.values()) - factors["sar_1"].points
     return {
         "factors": factors,
-        "groups": _groups(name, table, max_points),
+        "groups": _groups(name, table, _max_points(factors)),
         "alp_uln": _default(table, "alp_uln"),
         "adult_age": _default(table, "adult_age"),
         "sm": _subtype_sets(table)["sm"],
@@ -233,14 +241,18 @@ def _mars_spec() -> dict[str, Any]:
     name = "risk_mars.csv"
     table = load_table(name)
     factors = {f.name: f for f in _factors(name, table)}
-    max_points = sum(f.points for f in factors.values()) - factors["sar_1"].points
-    groups = _groups(name, table, max_points)
+    groups = _groups(name, table, _max_points(factors))
     med = table[table["kind"] == "median_os"]
     medians: dict[str, dict[str, float]] = {}
     for rec in med.to_dict("records"):
         if rec["factor"] not in groups.labels:
             raise _bad_file(name, f"median_os row for unknown group {rec['factor']!r}")
-        medians.setdefault(rec["cohort"], {})[rec["factor"]] = float(rec["value"])
+        value = float(rec["value"])
+        if np.isnan(value) and "not reached" not in str(rec["note"]):
+            # an empty median means "not reached" only when the row says so
+            raise _bad_file(name, f"median_os row {rec['factor']!r} ({rec['cohort']}) has no value "
+                                  "and no 'not reached' note")
+        medians.setdefault(rec["cohort"], {})[rec["factor"]] = value
     return {"factors": factors, "groups": groups, "medians": medians,
             "advanced": _subtype_sets(table)["advanced"]}
 
