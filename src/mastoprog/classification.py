@@ -386,8 +386,8 @@ def _outcome(p: _Parts, ed: _Edition, tcode: Any, lin: Any, skin: Any):
 
 def _build_parts(f: pd.DataFrame, ed: _Edition) -> tuple[_Parts, dict[str, Any]]:
     tri = {c: _tri_bool(f[c]) for c in COLUMNS if f[c].dtype == "boolean"}
-    num = {c: f[c].to_numpy(dtype=float, na_value=np.nan) for c in COLUMNS
-           if c not in tri and c != "ahn"}
+    # Canonical numbers are float64 with NaN for unknown: a view, no copy.
+    num = {c: np.asarray(f[c], dtype=float) for c in COLUMNS if c not in tri and c != "ahn"}
 
     minor_a = _tri_cmp(num["atypical_mc_pct"], ed.t("minor_atypical"))
     kit_terms = [tri["kit_d816"]] + ([tri["kit_other"]] if ed.kit_other_counts else [])
@@ -584,7 +584,13 @@ def _tuple_column(codes: np.ndarray, decode) -> np.ndarray:
 
 
 def _names(mask: int, names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(nm for i, nm in enumerate(names) if mask >> i & 1)
+    out, i = [], 0
+    while mask:
+        if mask & 1:
+            out.append(names[i])
+        mask >>= 1
+        i += 1
+    return tuple(out)
 
 
 def _cand_tuple(mask: int) -> tuple[str, ...]:
@@ -788,6 +794,14 @@ def classify(data: FindingsSource, edition: str = "who2016") -> pd.DataFrame | C
     """
     ed = _check_edition(edition)
     frame, single = ensure_findings(data, columns=COLUMNS)
+    result = _classify_frame(frame, ed)
+    if single:
+        return _one(result.iloc[0])
+    return result
+
+
+def _classify_frame(frame: pd.DataFrame, ed: _Edition) -> pd.DataFrame:
+    """Rules and reporting on a frame already validated by ``ensure_findings``."""
     ev = _evaluate(frame, ed)
     n = ev["n"]
     cand = ev["cand"]
@@ -855,8 +869,6 @@ def classify(data: FindingsSource, edition: str = "who2016") -> pd.DataFrame | C
     result["rationale"] = rationale
     result["edition"] = pd.Categorical.from_codes(np.zeros(n, np.int8), categories=[ed.name])
     result["flags"] = _tuple_column(flag_mask, lambda m: _names(m, _FLAGS))
-    if single:
-        return _one(result.iloc[0])
     return result
     return result
 
