@@ -110,17 +110,33 @@ def test_truth_columns_average_to_the_observed_curve(complete):
     assert (complete["time"] == complete["true_time"]).all()
 
 
-def test_draw_is_the_models_own(model):
-    """The fast path gives the same times as SurvivalModel.sample_event_times, same generator."""
-    df = simulate_cohort(3000, seed=3, model=model, assign_subtype=True)
+def _reshaped(model, rho: dict[str, float]):
+    """The calibrated model with other Weibull shapes (as ``fit`` may give), for generality."""
+    import copy
+
+    from mastoprog.survival import SurvivalModel
+
+    other = SurvivalModel()
+    other.state_ = copy.deepcopy(model.state_)
+    for subtype, value in rho.items():
+        other.state_["subtypes"][subtype]["rho"] = value
+    return other
+
+
+@pytest.mark.parametrize("shapes", [{}, {"ASM": 1.6, "SM-AHN": 0.6, "MCL": 0.8, "ISM": 1.3}],
+                         ids=["lim2009_rho_1", "other_shapes"])
+def test_draw_is_the_models_own(model, shapes):
+    """The fast path gives the same times as SurvivalModel.sample_event_times (same generator
+    state) and the same truth as predict_median / predict_survival_at."""
+    m = _reshaped(model, shapes)
+    df = simulate_cohort(3000, seed=3, model=m, assign_subtype=True)
     frame = df[list(_MODEL_COLUMNS)]
-    theirs = model.sample_event_times(frame, np.random.default_rng(9))
-    ours = _survival(model, frame, np.random.default_rng(9), truth=True)
+    theirs = m.sample_event_times(frame, np.random.default_rng(9))
+    ours = _survival(m, frame, np.random.default_rng(9), truth=True)
     np.testing.assert_allclose(ours["true_time"], theirs, rtol=1e-12)
-    np.testing.assert_allclose(ours["true_median"], model.predict_median(frame).to_numpy(),
-                               rtol=1e-10)
+    np.testing.assert_allclose(ours["true_median"], m.predict_median(frame).to_numpy(), rtol=1e-10)
     np.testing.assert_allclose(ours["true_survival_60"],
-                               model.predict_survival_at(frame, 60.0).to_numpy(), atol=1e-12)
+                               m.predict_survival_at(frame, 60.0).to_numpy(), atol=1e-12)
 
 
 def test_generic_model_path_uses_public_methods(model):

@@ -176,6 +176,13 @@ def _recipes() -> _Recipes:
                     requires_c)
 
 
+def _categorical(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Category index by inverse CDF of uniforms ``u`` (one comparison pass per category)."""
+    from .scenarios import _inverse_cdf
+
+    return _inverse_cdf(p, u)
+
+
 def _boolean(values: np.ndarray) -> pd.arrays.BooleanArray:
     return pd.arrays.BooleanArray(np.ascontiguousarray(values, dtype=bool),
                                   np.zeros(values.shape[0], bool))
@@ -191,7 +198,7 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
     is_ahn = prof_main == FINDINGS_PROFILES.index("SM-AHN")
 
     # SM-AHN: the SM component decides the B/C findings (precedence: MCL > AHN > ASM > SSM > ISM).
-    comp_idx = np.searchsorted(np.cumsum(rec.component_p)[:-1], rng.random(n), side="right")
+    comp_idx = _categorical(rec.component_p, rng.random(n))
     comp_prof = np.array([FINDINGS_PROFILES.index(c) for c in _COMPONENTS])[comp_idx]
     prof = np.where(is_ahn, comp_prof, prof_main)
 
@@ -259,7 +266,7 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
     out["platelets"] = np.where(plt_low, value("platelets_low"), value("platelets"))
 
     # AHN entity for SM-AHN.
-    ahn_pick = np.searchsorted(np.cumsum(rec.ahn_p)[:-1], rng.random(n), side="right")
+    ahn_pick = _categorical(rec.ahn_p, rng.random(n))
     ahn_cats = ["none", *AHN_LABELS]
     ahn_code = np.where(is_ahn, np.array([ahn_cats.index(a) for a in rec.ahn_labels])[ahn_pick], 0)
     out["ahn"] = pd.Categorical.from_codes(ahn_code, categories=ahn_cats)
@@ -301,7 +308,7 @@ def _threshold(rule: str, edition: str) -> float:
 _MODEL_COLUMNS = ("age", "sex", "who_subtype", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1",
                   "runx1", "sar_count", "diagnosis_year")
 _TRUTH_T = 60.0  # months: true_survival_60
-_MEDIAN_HALVINGS = 60  # bisection on [0, 160 years], as SurvivalModel.predict_median does
+_MEDIAN_HALVINGS = 60  # at most this many Newton/bisection steps inside the median's year
 
 
 def _load_default_model(scn: Scenario):
@@ -400,46 +407,84 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
         t_exc = np.where(exc, np.exp(ma.log_lambda[k] + (np.log(e) - lp) / ma.rho[k]), np.inf)
     out = {"true_time": np.minimum(t_bg, t_exc), "true_linear_predictor": np.where(exc, lp, 0.0)}
     if truth:
-        out["true_median"], out["true_survival_60"] = _closed_form_truth(ma, age, sex, year, k, lp)
+        out["true_median"], out["true_survival_60"] = _closed_form_truth(ma, age, sex, year, k,
+                                                                          X, lp)
     else:
         out["true_median"] = out["true_survival_60"] = np.full(n, np.nan)
     return out
 
 
 def _closed_form_truth(ma: _ModelArrays, age: np.ndarray, sex: np.ndarray, year: np.ndarray,
-                       k: np.ndarray, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                       k: np.ndarray, X: np.ndarray, lp: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Median (months) and S(60 months) of each patient's model curve.
 
-    S(t) = S_pop(t; age, sex, year) * exp(-exp(lp) (t / lambda_s) ** rho_s). Patients sharing
-    whole age, sex, year, subtype and lp share a curve: each distinct curve is solved once
-    (a cohort of 10^6 has ~10^5 of them).
+    ``S(t) = S_pop(t) * exp(-c t**rho)`` with ``c = exp(lp) / lambda**rho``. Patients sharing whole
+    age, sex, calendar year, subtype and risk features share a curve, so each distinct curve is
+    solved once (a cohort of 10^6 has ~10^5). The median solves ``H_pop(t) + c t**rho = ln 2``:
+    ``H_pop`` is linear within each year since diagnosis (the life table's piecewise-constant
+    hazard), so a bisection over whole years finds the year and a bisection of the smooth
+    remainder inside it gives the root to ~1e-14 months (SurvivalModel.predict_median bisects
+    the whole horizon to the same end).
     """
     lt = ma.life_table
-    a_int = np.floor(age).astype(np.int64)
-    lp_code, _ = pd.factorize(lp)
-    key = (((a_int * 2 + sex) * 4096 + (year.astype(np.int64) % 4096)) * 8 + k) * 4096 + lp_code
-    codes, uniq = pd.factorize(key)
-    m = len(uniq)
+    # One integer per distinct curve: whole age, sex, year, subtype, feature pattern (the
+    # features of a simulated patient are complete 0/1 values).
+    pattern = (X @ (2.0 ** np.arange(X.shape[1]))).astype(np.int64)
+    y0 = int(year.min())
+    dims = (int(np.floor(age.max())) + 1, 2, int(year.max()) - y0 + 1, len(ma.subtypes),
+            2 ** X.shape[1])
+    key = np.ravel_multi_index((np.floor(age).astype(np.int64), sex, year.astype(np.int64) - y0,
+                                k, pattern), dims)
+    size = int(np.prod(dims))
+    if size <= 64_000_000:  # dense lookup: much cheaper than hashing a million keys
+        present = np.zeros(size, bool)
+        present[key] = True
+        slots = np.flatnonzero(present)
+        lookup = np.empty(size, np.int64)
+        lookup[slots] = np.arange(slots.size)
+        codes, m = lookup[key], slots.size
+    else:
+        codes, uniq = pd.factorize(key)
+        m = len(uniq)
     first = np.empty(m, dtype=np.int64)
     first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)
     ua, us, uy, uk, ulp = age[first], sex[first], year[first], k[first], lp[first]
     exc = ma.excess[uk]
-    ll, rho = np.where(exc, ma.log_lambda[uk], 0.0), ma.rho[uk]
+    rho = ma.rho[uk]
+    c = np.where(exc, np.exp(ulp - rho * np.where(exc, ma.log_lambda[uk], 0.0)), 0.0)
 
-    def surv(t: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", over="ignore"):
-            h = np.where(exc, np.exp(ulp + rho * (np.log(t) - ll)), 0.0)
-        return lt.survival(ua, us, uy, t) * np.exp(-h)
+    def total_h(t: np.ndarray) -> np.ndarray:
+        return lt.cumulative_hazard(ua, us, uy, t) + c * t ** rho
 
-    s60 = surv(np.full(m, _TRUTH_T))
-    lo, hi = np.zeros(m), np.full(m, 12.0 * 160)
-    at_hi = surv(hi)
-    for _ in range(_MEDIAN_HALVINGS):
-        mid = 0.5 * (lo + hi)
-        below = surv(mid) <= 0.5
-        hi = np.where(below, mid, hi)
-        lo = np.where(below, lo, mid)
-    med = np.where(at_hi > 0.5, np.inf, hi)
+    s60 = np.exp(-total_h(np.full(m, _TRUTH_T)))
+    ln2 = np.log(2.0)
+    horizon = 160
+    never = total_h(np.full(m, 12.0 * horizon)) < ln2  # curve above 0.5 for the whole horizon
+    lo, hi = np.zeros(m, np.int64), np.full(m, horizon - 1, np.int64)
+    while np.any(hi > lo):  # largest whole year K with H(12 K) <= ln 2
+        mid = (lo + hi + 1) // 2
+        ok = total_h(12.0 * mid) <= ln2
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid - 1)
+    t0 = 12.0 * lo
+    h0 = lt.cumulative_hazard(ua, us, uy, t0)
+    rate = lt.hazard(ua, us, uy, t0)  # per month, constant on [t0, t0 + 12)
+    # Safeguarded Newton inside the year: g(t) = h0 + rate (t - t0) + c t**rho - ln 2 is smooth
+    # and increasing there; a step leaving the bracket falls back to bisection.
+    left, right = t0, t0 + 12.0
+    t = 0.5 * (left + right)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(_MEDIAN_HALVINGS):
+            p = t ** rho
+            g = h0 + rate * (t - t0) + c * p - ln2
+            right, left = np.where(g >= 0, t, right), np.where(g >= 0, left, t)
+            step = t - g / (rate + c * rho * p / t)
+            t_new = np.where((step > left) & (step < right), step, 0.5 * (left + right))
+            done = np.all(np.abs(t_new - t) <= 1e-13 * t)
+            t = t_new
+            if done:
+                break
+    med = np.where(never, np.inf, t)
     return med[codes], s60[codes]
 
 
@@ -610,8 +655,9 @@ def simulate_cohort(
         Number of patients.
     scenario : str, path or Scenario
         A shipped scenario (``"lim2009"``, ``"referral_advanced"``) or a TOML file of your own.
-    seed : int or numpy.random.SeedSequence
-        Seed of the single ``numpy.random.Generator`` (PCG64) used for every draw.
+    seed : int, numpy.random.SeedSequence or numpy.random.Generator
+        Seed of the single ``numpy.random.Generator`` (PCG64) used for every draw (a Generator
+        is used as it is).
     model : SurvivalModel, optional
         Model the survival times are drawn from; default ``load_model(scenario.target_set)``.
     censoring : None, "scenario", mapping or CensoringSpec
@@ -656,12 +702,13 @@ def simulate_cohort(
 
     n = _check_n(n)
     scn = load_scenario(scenario)
-    if not isinstance(seed, np.random.SeedSequence) and (
+    if not isinstance(seed, np.random.SeedSequence | np.random.Generator) and (
             isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
         raise ValueError(f"seed must be a non-negative whole number; got {seed!r}")
     cens_spec = _censoring_spec(censoring, scn)
     rules = _missing_rules(missingness, scn)
-    rng = np.random.default_rng(seed)
+    # A Generator is used as given (e.g. to continue a stream); anything else seeds a new one.
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     chosen, codes = scn.draw_strata(n, rng, subtype)
     prog, _ = _draw_prognostic_codes(scn, chosen, codes, rng)
@@ -722,7 +769,7 @@ def simulate_cohort(
         "scenario_path": scn.path,
         "subtype": subtype,
         "n": n,
-        "seed": seed if isinstance(seed, int | np.integer) else str(seed),
+        "seed": int(seed) if isinstance(seed, int | np.integer) else repr(seed),
         "model": model_name,
         "missing_fraction": shares,
         **surv_info,
@@ -762,6 +809,14 @@ def _metadata(df: pd.DataFrame) -> dict[str, Any]:
             dtypes[c] = {"kind": str(dt)}
     meta["columns"] = dtypes
     return meta
+
+
+def _dictionary_columns(table: Any) -> list[str]:
+    """Dictionary-encode the categorical columns only: trying it on a million distinct floats
+    (pyarrow's default) costs more than half of the write time and gains nothing."""
+    import pyarrow as pa
+
+    return [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
 
 
 def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
@@ -808,7 +863,7 @@ def write_cohort(df: pd.DataFrame, path: str | PathLike, force: bool = False) ->
         table = pa.Table.from_pandas(_without_attrs(df), preserve_index=False)
         table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                _METADATA_KEY.encode(): json.dumps(meta, default=str)})
-        pq.write_table(table, out)
+        pq.write_table(table, out, use_dictionary=_dictionary_columns(table))
     else:
         raise ValueError(f"cohort file {str(out)!r}: expected a .csv or .parquet suffix")
     return out
@@ -944,7 +999,8 @@ def simulate_cohort_to_file(
 
                     table = pa.Table.from_pandas(_without_attrs(chunk), preserve_index=False)
                     if writer is None:
-                        writer = pq.ParquetWriter(partial, table.schema)
+                        writer = pq.ParquetWriter(partial, table.schema,
+                                                  use_dictionary=_dictionary_columns(table))
                     writer.write_table(table.cast(writer.schema))
                 bar.update(m)
         if kwargs.get("survival", True):
