@@ -627,7 +627,7 @@ def _rationale_core(key: dict[str, Any], ed: _Edition) -> tuple[str, str, bool]:
         if sub == ed.ahn_label:
             label += f" (AHN: {ahn_name}; SM component {key['comp'] or 'undetermined'})"
         elif sub == "MCL":
-            label += " (mast cells on the aspirate smear at the MCL threshold)"
+            label += f" ({ed.t('mcl_aspirate').text()} %)"
         text = f"{label}; {sm}"
         show = sub in ("ISM", "SSM", "ASM", "BMM", "MCL", ed.ahn_label)
         text += {"CM": "; skin lesions", "none": "; no skin lesions, no mast-cell sarcoma",
