@@ -595,3 +595,50 @@ def test_lifelines_weibull_aft_against_R():
     # survreg's log(scale) = -log(rho) in lifelines' parametrisation
     assert -aft.params_["rho_"]["Intercept"] == pytest.approx(ref.loc["Log(scale)", "estimate"], abs=1e-4)
     assert aft.log_likelihood_ == pytest.approx(ref.loc["loglik", "estimate"], abs=1e-4)
+
+
+def test_a_fitted_model_can_be_recalibrated_to_published_targets(fitted):
+    m, _ = fitted
+    m2 = SurvivalModel()
+    m2.state_ = json.loads(json.dumps(m.state_))
+    t = load_targets("lim2009")
+    m2.calibrate(t[t["subtype"].isin(["ASM"])], "lim2009", n=5000)
+    assert m2.state_["kind"] == "fitted, recalibrated"
+    # fitted beta and shape are kept; only the ASM scale moves to meet the Lim 2009 median
+    assert m2.beta_.equals(m.beta_)
+    assert m2.state_["subtypes"]["ASM"]["rho"] == m.state_["subtypes"]["ASM"]["rho"]
+    res = next(r for r in m2.state_["residuals"] if r["subtype"] == "ASM")
+    assert res["achieved"] == pytest.approx(41.0, abs=1e-6)
+    assert m2.state_["subtypes"]["ISM"] == m.state_["subtypes"]["ISM"]
+
+
+def test_weibull_shape_override_keeps_the_target_but_changes_the_curve():
+    t = load_targets("lim2009")
+    t = t[t["subtype"] == "ASM"]
+    cohort = {"ASM": reference_cohort("lim2009", "ASM", n=4000, seed=3)}
+    flat = SurvivalModel().calibrate(t, cohort, draws=False)
+    steep = SurvivalModel().calibrate(t, cohort, draws=False, weibull_shapes={"ASM": 0.7})
+    assert flat.state_["subtypes"]["ASM"]["rho"] == 1.0
+    assert steep.state_["subtypes"]["ASM"]["rho"] == 0.7
+    for m in (flat, steep):
+        assert next(r for r in m.state_["residuals"] if r["subtype"] == "ASM")["achieved"] == pytest.approx(
+            41.0
+        )
+    p = {"age": 60, "sex": "F", "who_subtype": "ASM", "splenomegaly": True, "alp": 200.0, "sar_count": 0}
+    # rho < 1: more early deaths and a longer tail than the constant-hazard curve
+    s_flat, s_steep = (m.predict_survival(p, [3.0, 240.0]).iloc[:, 0].to_numpy() for m in (flat, steep))
+    assert s_steep[0] < s_flat[0] and s_steep[1] > s_flat[1]
+
+
+def test_calendar_year_from_argument_or_column(model):
+    p = {"age": 70, "sex": "M", "who_subtype": "ISM", "splenomegaly": False, "alp": 80.0, "sar_count": 0}
+    # default: the life table's last year (2022); 1980 mortality was higher
+    s_default = model.predict_population_survival(p, [120.0]).iloc[0, 0]
+    s_2022 = model.predict_population_survival(p, [120.0], year=2022).iloc[0, 0]
+    s_1980 = model.predict_population_survival(p, [120.0], year=1980).iloc[0, 0]
+    assert s_default == s_2022 and s_1980 < s_2022
+    col = model.predict_population_survival({**p, "diagnosis_year": 1980}, [120.0]).iloc[0, 0]
+    assert col == s_1980
+    assert model.predict_survival({**p, "diagnosis_year": 1980}, [120.0]).iloc[0, 0] == pytest.approx(
+        model.predict_survival(p, [120.0], year=1980).iloc[0, 0], rel=1e-15
+    )

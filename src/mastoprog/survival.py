@@ -917,6 +917,7 @@ class SurvivalModel:
         n: int = 20000,
         seed: int = 20090601,
         draws: bool = True,
+        weibull_shapes: Mapping[str, float] | None = None,
     ) -> SurvivalModel:
         """Solve each subtype's Weibull scale so that the reference cohort meets its target.
 
@@ -932,6 +933,10 @@ class SurvivalModel:
             Size and seed of the reference cohorts drawn from a scenario.
         draws : bool
             Also re-calibrate ``n_draws`` parameter draws for the uncertainty bands.
+        weibull_shapes : mapping, optional
+            Override the Weibull shape of some subtypes, e.g. ``{"ASM": 0.8}`` (an assumption).
+            Otherwise a model keeps its own shapes (fitted, or from an earlier calibration) and a
+            fresh model takes them from the target set's ``weibull_shape`` rows.
 
         Returns
         -------
@@ -968,6 +973,8 @@ class SurvivalModel:
                 "assumptions": [],
             }
         st = json.loads(json.dumps(st))  # deep copy; the old state stays valid until we succeed
+        if st["kind"] not in ("calibrated",) and "recalibrated" not in st["kind"]:
+            st["kind"] = f"{st['kind']}, recalibrated"
         F = st["factors"]
         beta = np.array([st["beta"][f]["log_hr"] for f in F])
         rng = np.random.default_rng(self.random_state)
@@ -1026,12 +1033,21 @@ class SurvivalModel:
                 )
                 continue
             prev = st["subtypes"].get(s, {})
-            if s in shapes:
-                rho = float(shapes[s]["value"])
-                rho_src = {"rho_source": str(shapes[s]["source"]), "rho_evidence": str(shapes[s]["evidence"])}
+            # Shape precedence: explicit override > the model's own (fitted or earlier) > target set.
+            if weibull_shapes and s in weibull_shapes:
+                rho = float(weibull_shapes[s])
+                if not rho > 0:
+                    raise CalibrationError(f"weibull_shapes[{s!r}]: expected a shape > 0; got {rho!r}")
+                rho_src = {
+                    "rho_source": "user override (calibrate(weibull_shapes=...))",
+                    "rho_evidence": "assumption",
+                }
             elif prev.get("rho") is not None:
                 rho = float(prev["rho"])
                 rho_src = {k: prev[k] for k in ("rho_source", "rho_evidence") if k in prev}
+            elif s in shapes:
+                rho = float(shapes[s]["value"])
+                rho_src = {"rho_source": str(shapes[s]["source"]), "rho_evidence": str(shapes[s]["evidence"])}
             else:
                 raise CalibrationError(
                     f"subtype {s}: no Weibull shape (kind 'weibull_shape') in the target "
