@@ -455,20 +455,23 @@ def test_mars_file_matches_published_groups():
 
 # --------------------------------------------------------------------------- properties
 
-_BOOL = st.one_of(st.none(), st.booleans())
-_ROW = st.fixed_dictionaries({
-    "age": st.one_of(st.none(), st.floats(18, 100), st.sampled_from([59.9, 60.0, 60.1])),
-    "splenomegaly": _BOOL,
-    "alp": st.one_of(st.none(), st.floats(20, 900), st.sampled_from([99.9, 100.0, 120.0, 120.1])),
-    "alp_uln": st.one_of(st.none(), st.floats(60, 300)),
-    "hemoglobin": st.one_of(st.none(), st.floats(5, 18), st.sampled_from([9.9, 10.0, 11.0, 11.1])),
-    "platelets": st.one_of(st.none(), st.floats(5, 900), st.sampled_from([99.0, 100.0, 149.0, 150.0])),
-    "tryptase": st.one_of(st.none(), st.floats(1, 900)),
-    "skin_lesions": _BOOL,
-    "srsf2": _BOOL, "asxl1": _BOOL, "runx1": _BOOL,
-    "who_subtype": st.one_of(st.none(), st.sampled_from(["ISM", "SSM", "ASM", "SM-AHN", "MCL", "CM"])),
-})
-_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# known values per column (boundaries included); a row leaves any of them unknown (None)
+_KNOWN = {
+    "age": st.one_of(st.floats(18, 100), st.sampled_from([59.9, 60.0, 60.1])),
+    "splenomegaly": st.booleans(),
+    "alp": st.one_of(st.floats(20, 900), st.sampled_from([99.9, 100.0, 120.0, 120.1])),
+    "alp_uln": st.floats(60, 300),
+    "hemoglobin": st.one_of(st.floats(5, 18), st.sampled_from([9.9, 10.0, 11.0, 11.1])),
+    "platelets": st.one_of(st.floats(5, 900), st.sampled_from([99.0, 100.0, 149.0, 150.0])),
+    "tryptase": st.floats(1, 900),
+    "skin_lesions": st.booleans(),
+    "srsf2": st.booleans(), "asxl1": st.booleans(), "runx1": st.booleans(),
+    "who_subtype": st.sampled_from(["ISM", "SSM", "ASM", "SM-AHN", "MCL", "CM"]),
+}
+_ROW = st.fixed_dictionaries({k: st.one_of(st.none(), v) for k, v in _KNOWN.items()})
+# derandomize: the same examples on every run (fixed seed), so the suite cannot flake
+_SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
+                     suppress_health_check=[HealthCheck.too_slow])
 
 
 def _frame(rows):
@@ -506,7 +509,7 @@ def test_property_filling_a_missing_value_stays_in_range(rows, data):
         for k, v in row.items():
             # alp_uln is not "unknown" when absent: a documented default replaces it (see notes)
             if v is None and k != "alp_uln":
-                complete[k] = data.draw(_ROW.map(lambda r, k=k: r[k]).filter(lambda x: x is not None))
+                complete[k] = data.draw(_KNOWN[k], label=k)
         filled_rows.append(complete)
     filled = _frame(filled_rows)
     for score in ("mastoprog", "mars", "maps"):
