@@ -54,7 +54,7 @@ ROW = st.fixed_dictionaries(
     | {c: st.one_of(st.none(), _number(c)) for c in NUMBERS}
     | {"ahn": st.sampled_from(AHN)}
 )
-FRAMES = st.lists(ROW, min_size=1, max_size=8)
+FRAMES = st.lists(ROW, min_size=1, max_size=12)
 
 
 def _classify(rows, edition):
@@ -70,7 +70,7 @@ def _is_unknown(row, col):
     return v == "unknown" if col == "ahn" else v is None
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(FRAMES, st.sampled_from(EDITIONS))
 def test_never_crashes_and_results_are_well_formed(rows, edition):
     out = _classify(rows, edition)
@@ -91,7 +91,7 @@ def test_never_crashes_and_results_are_well_formed(rows, edition):
                                           "icc2022": "ICC 2022"}[edition])
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(FRAMES, st.sampled_from(EDITIONS), st.integers(0, 2**32 - 1))
 def test_filling_a_missing_value_yields_one_of_the_candidates(rows, edition, seed):
     rng = np.random.default_rng(seed)
