@@ -655,7 +655,9 @@ def mastoprog_coefficients() -> pd.DataFrame:
     *hybrid* model HRs [1]_ (adjusted for adverse mutations, which the score also counts); one
     S/A/R gene takes the MAPS hybrid adverse-mutation HR 2.6 (1.6-4.4), and two or more genes its
     square, because MARS [2]_ scores them as two points; splenomegaly HR 1.5 (1.0-2.25) is an
-    assumption (no independent HR is published).
+    assumption (no independent HR is published). The MAPS hybrid HRs are adjusted for advanced SM
+    and platelets, which this score leaves out: they are meant for a model whose baseline hazard
+    is per subtype (as ``survival.py``'s is), not for comparing patients across subtypes.
 
     References
     ----------
