@@ -66,6 +66,23 @@ BUILTIN_MODELS = ("lim2009", "mayo2025", "midostaurin")
 DEFAULT_TIMES = np.arange(0.0, 241.0)  # months: 0-20 years, monthly
 _Z975 = 1.959963984540054
 
+# Method-level assumptions shown in every model card.
+_METHOD_ASSUMPTIONS = (
+    "relative-survival structure: overall survival = general-population survival (life table) x "
+    "excess survival; the excess hazard is Weibull proportional hazards per prognostic subtype",
+    "the risk factors multiply the excess hazard only (not the background), with the same log HR "
+    "in every subtype (the seed review: splenomegaly and ALP predict prognosis in ISM and AdvSM)",
+    "calibration matches the population-averaged curve of a synthetic reference cohort (scenario "
+    "file) to each published figure; the cohort's covariate distributions are partly assumptions "
+    "(see the scenario file)",
+    "features are centred on the reference-cohort mean of each subtype; an unknown feature takes "
+    "that mean in the central curve, and its 0/1 range in the envelope",
+    "calendar years after the life table's last year use the last year (no projected mortality "
+    "improvement); the default prediction year is the table's last year",
+    "deaths behind a published median, when not reported, are taken as ceil(n/2) for the "
+    "uncertainty draws (the fewest consistent with a reached median: a wider band)",
+)
+
 # Columns that cannot change the classification (survival, risk-only and bookkeeping columns).
 _NON_DIAGNOSTIC = frozenset(
     {
@@ -1433,9 +1450,19 @@ class SurvivalModel:
                         "note": p.get("reason", ""),
                     }
                 )
-        assumptions = list(st.get("assumptions", []))
+        assumptions = list(_METHOD_ASSUMPTIONS) + list(st.get("assumptions", []))
         assumptions += [
             f"{q['parameter']}: {q['source']}" for q in params if q.get("evidence") == "assumption"
+        ]
+        targets = [
+            {"subtype": s, **p["target"]}
+            for s, p in st["subtypes"].items()
+            if isinstance(p.get("target"), dict)
+        ]
+        assumptions += [
+            f"{t['subtype']} target ({t['target_set']}): {t['note']}"
+            for t in targets
+            if t.get("note") and ("assum" in t["note"] or t.get("evidence") == "assumption")
         ]
         card = {
             "kind": st["kind"],
@@ -1443,6 +1470,7 @@ class SurvivalModel:
             "lp = (x - c_s) @ beta, t in months",
             "parameters": params,
             "residuals": st.get("residuals", []),
+            "targets": targets,
             "reference_cohorts": {
                 s: p.get("reference_cohort") for s, p in st["subtypes"].items() if p.get("reference_cohort")
             },
@@ -1478,6 +1506,16 @@ class SurvivalModel:
                     f"- {r['subtype']} {r['kind']}: target {r['target']:.6g}, achieved "
                     f"{r['achieved']:.6g}, residual {r['residual']:.2e}"
                 )
+        lines += ["", "## Targets", ""]
+        for t in targets:
+            when = f" at {t['time_months']:g} months" if t.get("time_months") else ""
+            val = f" {t['value']:g}" if t.get("value") is not None else ""
+            n_txt = "not reported" if t.get("n_patients") is None else f"{t['n_patients']:g}"
+            e_txt = "not reported" if t.get("events") is None else f"{t['events']:g}"
+            lines.append(
+                f"- {t['subtype']} ({t['target_set']}): {t['kind']}{val}{when}, n = {n_txt}, "
+                f"events = {e_txt}, evidence {t['evidence']}; {t['source']}. {t.get('note', '')}"
+            )
         lines += ["", "## Reference cohorts", ""]
         for s, rc in card["reference_cohorts"].items():
             lines.append(
