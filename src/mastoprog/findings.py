@@ -407,9 +407,13 @@ def _validate(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd
             continue
         s = frame[name]
         if spec.kind == "id":
-            ids = s.astype(object).where(s.notna(), None)
+            has_na = bool(s.isna().any())
+            ids = s.astype(object).where(s.notna(), None) if has_na or s.dtype != object else s
             out[name] = ids
-            dup = (ids.notna() & ids.duplicated(keep=False)).to_numpy()
+            # One hash pass when the ids are unique (the usual case); the full duplicate mask only
+            # when they are not, to name every offending row.
+            unique = (ids.dropna() if has_na else ids).is_unique
+            dup = np.zeros(n, bool) if unique else (ids.notna() & ids.duplicated(keep=False)).to_numpy()
             if dup.any():
                 pos = np.flatnonzero(dup)
                 col.count += pos.size
