@@ -217,7 +217,8 @@ def test_classifier_round_trip_all_editions():
     from mastoprog.classification import classify
 
     df = pd.concat([simulate_cohort(20_000, seed=6, survival=False),
-                    simulate_cohort(2_000, seed=7, survival=False, subtype="CM")],
+                    simulate_cohort(2_000, seed=7, survival=False, subtype="CM"),
+                    simulate_cohort(5_000, "referral_advanced", seed=8, survival=False)],
                    ignore_index=True)
     assert not df[list(CLASSIFIER_COLUMNS)].isna().any().any()
     for edition, truth in (("who2016", "true_subtype"), ("who2022", "true_subtype_who2022"),

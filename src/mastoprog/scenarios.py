@@ -317,14 +317,20 @@ def _draw_prognostic_codes(scn: Scenario, chosen: tuple[Stratum, ...], codes: np
 
     n = codes.size
 
-    def per(fn) -> np.ndarray:
-        return np.array([fn(s) for s in chosen], dtype=float)[codes]
+    def table(fn) -> np.ndarray:
+        return np.array([fn(s) for s in chosen], dtype=float)
+
+    def per(fn) -> np.ndarray:  # one value per stratum, spread over the patients
+        return table(fn).take(codes)
 
     # Age: split normal, each half truncated on its own side (median exact).
     med, sdb, sda = per(lambda s: s.age.median), per(lambda s: s.age.sd_below), \
         per(lambda s: s.age.sd_above)
-    lo_tail = ndtr((per(lambda s: s.age.min) - med) / sdb)   # Phi(a) < 0.5
-    hi_tail = ndtr((per(lambda s: s.age.max) - med) / sda)   # Phi(b) > 0.5
+    # Phi(a) < 0.5 and Phi(b) > 0.5 of the truncation points, per stratum.
+    lo_tail = ndtr((table(lambda s: s.age.min) - table(lambda s: s.age.median))
+                   / table(lambda s: s.age.sd_below)).take(codes)
+    hi_tail = ndtr((table(lambda s: s.age.max) - table(lambda s: s.age.median))
+                   / table(lambda s: s.age.sd_above)).take(codes)
     u = rng.random(n)
     lower = u < 0.5
     v = np.where(lower, u * 2.0, u * 2.0 - 1.0)
@@ -350,13 +356,21 @@ def _draw_prognostic_codes(scn: Scenario, chosen: tuple[Stratum, ...], codes: np
 
     # S/A/R: count by inverse CDF, then which genes by weighted sampling without replacement
     # (Gumbel top-k: the k largest of log w + Gumbel noise).
-    cum = np.cumsum(np.array([s.sar_count for s in chosen], dtype=float), axis=1)[codes]
-    count = (rng.random(n)[:, None] >= cum[:, :3]).sum(axis=1)
+    cum = np.cumsum(np.array([s.sar_count for s in chosen], dtype=float), axis=1)
+    u_count = rng.random(n)
+    count = np.zeros(n, dtype=np.int8)
+    for j in range(3):  # count = number of cumulative probabilities <= u (inverse CDF)
+        count += u_count >= cum[:, j].take(codes)
     keys = np.log(np.asarray(scn.sar_gene_weights)) - np.log(-np.log(rng.random((n, 3))))
     # Rank of each gene among the three (0 = largest key) by pairwise comparison: no sort needed.
-    mutated = np.empty((n, 3), dtype=bool)
+    cols = [np.ascontiguousarray(keys[:, i]) for i in range(3)]
+    mutated = np.empty((3, n), dtype=bool)
     for i in range(3):
-        mutated[:, i] = (keys > keys[:, i:i + 1]).sum(axis=1) < count
+        rank = np.zeros(n, dtype=np.int8)
+        for j in range(3):
+            if j != i:
+                rank += cols[j] > cols[i]
+        mutated[i] = rank < count
 
     first = per(lambda s: s.diagnosis_year[0])
     span = per(lambda s: s.diagnosis_year[1] - s.diagnosis_year[0] + 1)
@@ -369,7 +383,7 @@ def _draw_prognostic_codes(scn: Scenario, chosen: tuple[Stratum, ...], codes: np
         "splenomegaly": pd.arrays.BooleanArray(spleen, np.zeros(n, bool)),
         "alp": alp,
         "alp_uln": np.full(n, a.uln),
-        **{g: pd.arrays.BooleanArray(mutated[:, i].copy(), np.zeros(n, bool))
+        **{g: pd.arrays.BooleanArray(mutated[i], np.zeros(n, bool))
            for i, g in enumerate(SAR_GENES)},
         "who_subtype": pd.Categorical.from_codes(sub_code, categories=list(SUBTYPE_LABELS)),
         "diagnosis_year": year,
