@@ -186,10 +186,29 @@ def _to_frame(source: FindingsSource) -> tuple[pd.DataFrame, bool]:
 # --------------------------------------------------------------------------- column parsers
 
 
+class _RowLabels:
+    """Row label for messages: the patient_id when given, else the index label.
+
+    Computed per row on demand: building a million labels up front would cost more than the
+    validation itself, and they are only needed when something is wrong.
+    """
+
+    def __init__(self, frame: pd.DataFrame):
+        self._index = frame.index
+        self._ids = frame["patient_id"] if "patient_id" in frame.columns else None
+
+    def __getitem__(self, i: int) -> Any:
+        if self._ids is not None:
+            pid = self._ids.iloc[i]
+            if pid is not None and not (isinstance(pid, float) and np.isnan(pid)):
+                return _py(pid)
+        return _py(self._index[i])
+
+
 class _Collector:
     """Collects problems across columns so that one error lists them all."""
 
-    def __init__(self, labels: pd.Index):
+    def __init__(self, labels: _RowLabels):
         self.labels = labels
         self.problems: list[Problem] = []
         self.count = 0
@@ -393,11 +412,7 @@ def _validate(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd
     if columns is None:
         _warn_near_miss(columns_in, schema)
 
-    if "patient_id" in frame.columns:
-        pid = frame["patient_id"]
-        labels = pd.Index(np.where(pid.isna(), frame.index.astype(object), pid.astype(object)))
-    else:
-        labels = frame.index
+    labels = _RowLabels(frame)
     col = _Collector(labels)
     plaus: list[str] = []
 
@@ -499,7 +514,7 @@ def _check_fraction_percentages(out: dict[str, Any], plaus: list[str]) -> None:
                          "not a fraction (0-1): check the unit")
 
 
-def _warn_contradictions(out: dict[str, Any], labels: pd.Index) -> None:
+def _warn_contradictions(out: dict[str, Any], labels: _RowLabels) -> None:
     pairs = (("hepatic_dysfunction", "hepatomegaly"), ("hypersplenism", "splenomegaly"))
     for c_find, organ in pairs:
         if c_find in out and organ in out:

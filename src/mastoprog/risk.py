@@ -372,13 +372,6 @@ def _raw_and_single(data: FindingsSource) -> tuple[pd.DataFrame, bool]:
     return _findings._to_frame(data)
 
 
-def _labels(raw: pd.DataFrame) -> pd.Index:
-    if "patient_id" in raw.columns:
-        pid = raw["patient_id"]
-        return pd.Index(np.where(pid.isna(), raw.index.astype(object), pid.astype(object)))
-    return raw.index
-
-
 def _extra_column(raw: pd.DataFrame, name: str, like: str) -> tuple[Any, bool]:
     """A non-canonical column (``nras``, ``leukocytes``) parsed and checked like canonical ``like``.
 
@@ -393,7 +386,7 @@ def _extra_column(raw: pd.DataFrame, name: str, like: str) -> tuple[Any, bool]:
             return pd.arrays.BooleanArray(np.zeros(n, bool), np.ones(n, bool)), False
         return np.full(n, np.nan), False
     s = raw[matches[0]]
-    col = _findings._Collector(_labels(raw))
+    col = _findings._Collector(_findings._RowLabels(raw))
     plaus: list[str] = []
     if spec.kind == "bool":
         out = _findings._parse_bool(s, spec, col)
