@@ -519,8 +519,7 @@ def _missing_mask(ev: dict[str, Any], ed: _Edition) -> np.ndarray:
     out = np.zeros(ev["n"], np.int64)
 
     def add(col: str, cond: np.ndarray) -> None:
-        nonlocal out
-        out |= (na[col] & cond & indet) * bit[col]
+        np.bitwise_or(out, bit[col], out=out, where=na[col] & cond & indet)
 
     sm_open = ev["sm_pt"] & ev["sm_pf"]
     add("bm_mc_aggregates", sm_open)
@@ -575,12 +574,11 @@ def _missing_mask(ev: dict[str, Any], ed: _Edition) -> np.ndarray:
     return out
 
 
-def _tuple_column(codes: np.ndarray, decode) -> np.ndarray:
-    """Object array of tuples from integer codes, building each distinct tuple once."""
-    inv, uniq = pd.factorize(codes)
-    table = np.empty(len(uniq), dtype=object)
-    table[:] = [decode(int(u)) for u in uniq]
-    return table[inv]
+def _small_tuple_column(codes: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """Object array of name tuples for bitmask codes below ``2 ** len(names)`` (a small table)."""
+    table = np.empty(1 << len(names), dtype=object)
+    table[:] = [_names(m, names) for m in range(len(table))]
+    return table[codes]
 
 
 def _names(mask: int, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -595,6 +593,10 @@ def _names(mask: int, names: tuple[str, ...]) -> tuple[str, ...]:
 
 def _cand_tuple(mask: int) -> tuple[str, ...]:
     return tuple(lab for lab in _DISPLAY if mask & int(_BIT[lab]))
+
+
+_CAND_TUPLES = np.empty(_NMASK, dtype=object)
+_CAND_TUPLES[:] = [_cand_tuple(m) for m in range(_NMASK)]
 
 
 def _tri_state(pt: np.ndarray, pf: np.ndarray) -> np.ndarray:
@@ -676,7 +678,7 @@ def _rationales(parts: dict[str, np.ndarray], ed: _Edition, ahn_cats: list[str])
             "minor": int(parts["minor"][i]), "comp": _LABELS[comp] if comp >= 0 else None,
             "flags": int(parts["flags"][i]), "ahn_name": ahn_cats[ahn] if ahn > 0 else None,
         }, ed))
-    miss_codes, miss_u = pd.factorize(parts["missing"])
+    miss_codes, miss_u = parts["missing"]
     miss_text = [_missing_text(int(m)) for m in miss_u]
     bc = parts["b"] * 32 + parts["c"]
     combo = (core_codes.astype(np.int64) * 256 + bc) * len(miss_u) + miss_codes
@@ -842,11 +844,12 @@ def _classify_frame(frame: pd.DataFrame, ed: _Edition) -> pd.DataFrame:
     missing = _missing_mask(ev, ed)
 
     ahn_codes = frame["ahn"].cat.codes.to_numpy().astype(np.int64)
-    rationale = _rationales({
+    rationale_parts = {
         "cand": cand, "code": code.astype(np.int64) + 1, "sm": sm_state, "major": major_state,
         "minor": minor, "comp": comp_code.astype(np.int64) + 1, "flags": flag_mask,
-        "ahn": ahn_codes + 1, "missing": missing, "b": b_mask, "c": c_mask,
-    }, ed, list(frame["ahn"].cat.categories))
+        "ahn": ahn_codes + 1, "missing": pd.factorize(missing), "b": b_mask, "c": c_mask,
+    }
+    rationale = _rationales(rationale_parts, ed, list(frame["ahn"].cat.categories))
 
     def boolean(state: np.ndarray) -> pd.arrays.BooleanArray:
         return pd.arrays.BooleanArray(state == 1, state == 2)
@@ -858,17 +861,20 @@ def _classify_frame(frame: pd.DataFrame, ed: _Edition) -> pd.DataFrame:
     if "patient_id" in frame.columns:
         result["patient_id"] = frame["patient_id"].to_numpy()
     result["subtype"] = subtype
-    result["candidates"] = _tuple_column(cand, _cand_tuple)
+    result["candidates"] = _CAND_TUPLES[cand]
     result["sm_criteria_met"] = boolean(sm_state)
     result["major_criterion"] = boolean(major_state)
     result["minor_criteria"] = minor
-    result["b_findings"] = _tuple_column(b_mask, lambda m: _names(m, _B_NAMES))
-    result["c_findings"] = _tuple_column(c_mask, lambda m: _names(m, _C_NAMES))
+    result["b_findings"] = _small_tuple_column(b_mask, _B_NAMES)
+    result["c_findings"] = _small_tuple_column(c_mask, _C_NAMES)
     result["sm_component"] = comp_labels[comp_code]
-    result["missing"] = _tuple_column(missing, lambda m: _names(m, COLUMNS))
+    miss_codes, miss_u = rationale_parts["missing"]
+    miss_table = np.empty(len(miss_u), dtype=object)
+    miss_table[:] = [_names(int(m), COLUMNS) for m in miss_u]
+    result["missing"] = miss_table[miss_codes]
     result["rationale"] = rationale
     result["edition"] = pd.Categorical.from_codes(np.zeros(n, np.int8), categories=[ed.name])
-    result["flags"] = _tuple_column(flag_mask, lambda m: _names(m, _FLAGS))
+    result["flags"] = _small_tuple_column(flag_mask, _FLAGS)
     return result
     return result
 
