@@ -213,7 +213,7 @@ def test_a_mixed_cohort_gives_each_patient_its_own_curve(model):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     age=st.floats(0, 105),
-    sex=st.sampled_from(["F", "M"]),
+    sex=st.sampled_from(["F", "M", None]),
     subtype=st.sampled_from(["CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL", "BMM", "SM-AMN"]),
     spleen=st.sampled_from([True, False, None]),
     alp=st.one_of(st.none(), st.floats(20, 900)),
@@ -308,11 +308,29 @@ def test_given_subtype_that_contradicts_the_findings_warns_and_is_used(model):
     assert d["subtype"].iloc[0] == "ISM"
 
 
-def test_age_and_sex_are_required(model):
+def test_age_is_required_and_unknown_sex_is_an_envelope(model):
     from mastoprog import FindingsError
 
+    with pytest.raises(FindingsError, match="column 'age': missing"):
+        model.predict_survival({"sex": "F", "who_subtype": "ISM"})
+    base = {"age": 66, "who_subtype": "SM-AHN", "splenomegaly": True, "alp": 150.0, "sar_count": 1}
+    t = [12.0, 60.0, 120.0]
+    f = model.predict_survival({**base, "sex": "F"}, t).iloc[:, 0].to_numpy()
+    m = model.predict_survival({**base, "sex": "M"}, t).iloc[:, 0].to_numpy()
+    env = model.predict_survival_envelope(base, t)
+    assert env["survival"].attrs["envelope"] == [True]
+    assert any("without sex" in note for note in env["survival"].attrs["notes"])
+    assert np.allclose(env["lower"].iloc[:, 0], np.minimum(f, m))
+    assert np.allclose(env["upper"].iloc[:, 0], np.maximum(f, m))
+    pop_f = model.predict_population_survival({**base, "sex": "F"}, t).iloc[:, 0].to_numpy()
+    pop_m = model.predict_population_survival({**base, "sex": "M"}, t).iloc[:, 0].to_numpy()
+    assert np.allclose(model.predict_population_survival(base, t).iloc[:, 0], (pop_f + pop_m) / 2)
+    med = model.predict_median(base, interval=True).iloc[0]
+    med_f, med_m = (model.predict_median({**base, "sex": s}).iloc[0] for s in "FM")
+    assert min(med_f, med_m) < med["median_months"] < max(med_f, med_m)
+    assert med["lower"] <= min(med_f, med_m) and med["upper"] >= max(med_f, med_m)
     with pytest.raises(FindingsError, match="column 'sex': missing"):
-        model.predict_survival({"age": 50, "who_subtype": "ISM"})
+        model.sample_event_times(pd.DataFrame([base]), np.random.default_rng(0))
 
 
 # --------------------------------------------------------------------------- bands and medians

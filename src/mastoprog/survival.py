@@ -316,8 +316,14 @@ class SurvivalModel:
 
     # ------------------------------------------------------------------ input preparation
 
-    def _prepare(self, data: Any, year: float | None = None, edition: str | None = None) -> dict[str, Any]:
-        """Validated per-patient arrays: background inputs, candidate subtypes, features."""
+    def _prepare(
+        self, data: Any, year: float | None = None, edition: str | None = None, require_sex: bool = False
+    ) -> dict[str, Any]:
+        """Validated per-patient arrays: background inputs, candidate subtypes, features.
+
+        Unknown sex is allowed unless ``require_sex``: the background is then the envelope over
+        F and M (central curve: their mean), like any other missing finding.
+        """
         from .risk import risk_features
 
         arr = self._arrays()
@@ -332,7 +338,8 @@ class SurvivalModel:
                 f"column 'age': missing in row(s) {list(frame.index[np.isnan(age)][:5])}; "
                 "expected the age at diagnosis in years (needed for population mortality)"
             )
-        if sex.isna().any():
+        sex_unknown = sex.isna().to_numpy()
+        if require_sex and sex_unknown.any():
             problems.append(
                 f"column 'sex': missing in row(s) {list(frame.index[sex.isna().to_numpy()][:5])}; "
                 "expected 'F' or 'M' (needed for population mortality)"
@@ -356,10 +363,16 @@ class SurvivalModel:
         lp_mid, lp_lo, lp_hi = self._lp_ranges(X, arr)
         # A feature range matters only for candidate subtypes that have an excess hazard.
         spread = (lp_hi - lp_lo > 1e-12) & cand & arr["excess"][None, :]
-        envelope = (cand.sum(axis=1) > 1) | spread.any(axis=1)
+        envelope = (cand.sum(axis=1) > 1) | spread.any(axis=1) | sex_unknown
+        if sex_unknown.any():
+            notes.append(
+                f"{int(sex_unknown.sum())} patient(s) without sex: general-population mortality is "
+                "the range over F and M (central curve: their mean)"
+            )
         return {
             "age": age,
-            "sex": np.asarray(sex.astype(object)),
+            "sex": np.where(sex_unknown, "F", np.asarray(sex.astype(object))),
+            "sex_unknown": sex_unknown,
             "year": y,
             "cand": cand,
             "X": X,
@@ -504,20 +517,33 @@ class SurvivalModel:
             log_t = np.log(t)
         return np.exp(lp[:, None] + rho * (log_t[None, :] - log_lambda))
 
-    def _background(self, P: dict, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """General-population survival for each distinct (sex, year, whole age): (U, T) and the
-        (n,) index of each patient's row. The background depends on nothing else, so a cohort of
-        100,000 patients needs only a few thousand life-table paths."""
+    def _background(self, P: dict, t: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """General-population survival for each distinct (sex, year, whole age) path.
+
+        Returns ``({"mid", "lo", "hi"}: (U, T) arrays, (n,) row index per patient)``. The
+        background depends on nothing else, so 100,000 patients need a few thousand life-table
+        paths. For unknown sex, ``mid`` is the mean of the F and M curves and ``lo``/``hi`` their
+        pointwise minimum/maximum; for known sex the three are the same curve.
+        """
         lt = self.life_table_
+        unk = P["sex_unknown"]
         s, y, a = lt._start(P["age"], P["sex"], P["year"])
-        key = (s * (lt.last_year - lt.first_year + 1) + y) * (lt.max_age + 1) + a
+        s_key = np.where(unk, 2, s)
+        key = (s_key * (lt.last_year - lt.first_year + 1) + y) * (lt.max_age + 1) + a
         inv, uniq = pd.factorize(key)
         first = np.zeros(uniq.size, np.int64)
         first[inv[::-1]] = np.arange(inv.size)[::-1]  # a row index of each distinct path
-        S_u = lt.survival(
-            a[first][:, None], s[first][:, None], (y[first] + lt.first_year)[:, None], t[None, :]
-        )
-        return S_u, inv
+        sk, yk, ak = s_key[first], y[first] + lt.first_year, a[first]
+        S = lt.survival(ak[:, None], np.where(sk == 2, 0, sk)[:, None], yk[:, None], t[None, :])
+        out = {"mid": S, "lo": S, "hi": S}
+        u = sk == 2
+        if u.any():
+            S_m = lt.survival(ak[u][:, None], 1, yk[u][:, None], t[None, :])
+            out = {"mid": S.copy(), "lo": S.copy(), "hi": S.copy()}
+            out["mid"][u] = 0.5 * (S[u] + S_m)
+            out["lo"][u] = np.minimum(S[u], S_m)
+            out["hi"][u] = np.maximum(S[u], S_m)
+        return out, inv
 
     def _curves(
         self,
@@ -537,7 +563,7 @@ class SurvivalModel:
         if S_pop is None:
             S_u, inv_bg = self._background(P, t)
         else:
-            S_u, inv_bg = S_pop, np.arange(S_pop.shape[0])
+            S_u, inv_bg = S_pop, np.arange(P["n"])
         n, T = P["n"], t.size
         cand = P["cand"]
         n_cand = cand.sum(axis=1)
@@ -552,7 +578,8 @@ class SurvivalModel:
             if rows.size == 0:
                 continue
             every = rows.size == n
-            bg = S_u[inv_bg] if every else S_u[inv_bg[rows]]
+            idx = inv_bg if every else inv_bg[rows]
+            bg = S_u["mid"][idx]
             if arr["excess"][k]:
                 ll, r = arr["log_lambda"][k], arr["rho"][k]
                 e_mid = excess_survival(P["lp_mid"][rows, k], ll, r, t)
@@ -566,11 +593,12 @@ class SurvivalModel:
             else:
                 mid[rows] += val
             if envelope:
+                bg_lo, bg_hi = S_u["lo"][idx], S_u["hi"][idx]
                 if e_mid is None:
-                    lo_v = up_v = bg
+                    lo_v, up_v = bg_lo, bg_hi
                 else:
-                    lo_v = excess_survival(P["lp_hi"][rows, k], ll, r, t) * bg
-                    up_v = excess_survival(P["lp_lo"][rows, k], ll, r, t) * bg
+                    lo_v = excess_survival(P["lp_hi"][rows, k], ll, r, t) * bg_lo
+                    up_v = excess_survival(P["lp_lo"][rows, k], ll, r, t) * bg_hi
                 lower[rows] = np.minimum(lower[rows], lo_v)
                 upper[rows] = np.maximum(upper[rows], up_v)
         if not single:
@@ -580,8 +608,8 @@ class SurvivalModel:
             out["pop_u"], out["inv_bg"] = S_u, inv_bg
         return out
 
-    def _population(self, c: dict) -> np.ndarray:
-        return c["pop_u"][c["inv_bg"]]
+    def _population(self, c: dict, which: str = "mid") -> np.ndarray:
+        return c["pop_u"][which][c["inv_bg"]]
 
     def _frame(self, values: np.ndarray, t: np.ndarray, P: dict, what: str) -> pd.DataFrame:
         out = pd.DataFrame(values.T, index=pd.Index(t, name="months"), columns=P["labels"])
@@ -663,7 +691,10 @@ class SurvivalModel:
     def predict_population_survival(
         self, data: Any, times: Any = None, *, year: float | None = None
     ) -> pd.DataFrame:
-        """The matched general-population survival (same age, sex, calendar year) as a frame."""
+        """The matched general-population survival (same age, sex, calendar year) as a frame.
+
+        Rows: months; columns: patients. Unknown sex gives the mean of the F and M curves.
+        """
         t = self._times(times)
         raw, _ = _to_frame(data)
         frame, _ = ensure_findings(raw, columns=("patient_id", "age", "sex"))
@@ -672,18 +703,20 @@ class SurvivalModel:
         if "diagnosis_year" in raw.columns:
             yy = pd.to_numeric(raw["diagnosis_year"], errors="coerce").to_numpy(float)
             y = np.where(np.isnan(yy), y, yy)
-        S = lt.survival(
-            frame["age"].to_numpy(float)[:, None],
-            np.asarray(frame["sex"].astype(object))[:, None],
-            y[:, None],
-            t[None, :],
-        )
+        unknown = frame["sex"].isna().to_numpy()
+        P = {
+            "age": frame["age"].to_numpy(float),
+            "year": y,
+            "sex_unknown": unknown,
+            "sex": np.where(unknown, "F", np.asarray(frame["sex"].astype(object))),
+        }
+        S_u, inv = self._background(P, t)  # unknown sex: mean of the F and M curves
         labels = (
             frame["patient_id"].fillna(pd.Series(frame.index, index=frame.index))
             if "patient_id" in frame.columns
             else frame.index
         )
-        return pd.DataFrame(S.T, index=pd.Index(t, name="months"), columns=pd.Index(labels))
+        return pd.DataFrame(S_u["mid"][inv].T, index=pd.Index(t, name="months"), columns=pd.Index(labels))
 
     def predict_median(
         self, data: Any, *, interval: bool = False, year: float | None = None, edition: str | None = None
@@ -710,6 +743,7 @@ class SurvivalModel:
         rows = {
             "age": P["age"],
             "sex": P["sex"],
+            "sex_unknown": P["sex_unknown"],
             "year": P["year"],
             "cand": P["cand"],
             "ll": np.broadcast_to(arr["log_lambda"], (n, S)),
@@ -726,6 +760,7 @@ class SurvivalModel:
         rep = {
             "age": np.tile(P["age"], D),
             "sex": np.tile(P["sex"], D),
+            "sex_unknown": np.tile(P["sex_unknown"], D),
             "year": np.tile(P["year"], D),
             "cand": np.tile(P["cand"], (D, 1)),
             "ll": np.repeat(np.array([d["log_lambda"] for d in draws]), n, axis=0),
@@ -762,7 +797,14 @@ class SurvivalModel:
         return np.where(at_hi > 0.5, np.inf, hi)
 
     def _surv_rows(self, R: dict, lp: np.ndarray, which: str, t_rows: np.ndarray) -> np.ndarray:
-        S_pop = self.life_table_.survival(R["age"], R["sex"], R["year"], t_rows)
+        lt = self.life_table_
+        S_pop = lt.survival(R["age"], R["sex"], R["year"], t_rows)
+        u = R["sex_unknown"]
+        if u.any():  # unknown sex: mean (central), min (lower) or max (upper) over F and M
+            S_m = lt.survival(R["age"][u], "M", R["year"][u], t_rows[u])
+            combine = {"mid": lambda f, m: 0.5 * (f + m), "lower": np.minimum, "upper": np.maximum}[which]
+            S_pop = S_pop.copy()
+            S_pop[u] = combine(S_pop[u], S_m)
         with np.errstate(divide="ignore", over="ignore"):
             H = np.exp(lp + R["rho"] * (np.log(t_rows)[:, None] - R["ll"]))
         H = np.where(R["excess"][None, :], H, 0.0)
@@ -824,6 +866,7 @@ class SurvivalModel:
         P = self._prepare(data, year, edition)
         central = self._curves(P, t, envelope=False)
         pop = self._population(central)
+        bg = {w: self._population(central, w) for w in ("mid", "lo", "hi")}
         draws = self._draw_params()
         lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
         lower = np.empty((P["n"], t.size))
@@ -835,7 +878,7 @@ class SurvivalModel:
                 for k, v in P.items()
             }
             sub["n"] = sl.stop - sl.start
-            S_pop = pop[sl]
+            S_pop = {w: v[sl] for w, v in bg.items()}
             lows, highs = [], []
             for params in draws:
                 sub_d = self._redo_lp(sub, params)
@@ -903,7 +946,7 @@ class SurvivalModel:
         """
         if not isinstance(rng, np.random.Generator):
             raise TypeError("rng: expected a numpy.random.Generator (e.g. numpy.random.default_rng(0))")
-        P = self._prepare(frame, year)
+        P = self._prepare(frame, year, require_sex=True)
         arr = self._arrays()
         multi = P["cand"].sum(axis=1) > 1
         if multi.any():
@@ -1247,7 +1290,7 @@ class SurvivalModel:
         }
         self._compiled = None
         try:
-            P = self._prepare(raw, year, edition)
+            P = self._prepare(raw, year, edition, require_sex=True)
         finally:
             del self.state_
             self._compiled = None
