@@ -201,15 +201,24 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
     comp_idx = _categorical(rec.component_p, rng.random(n))
     comp_prof = np.array([FINDINGS_PROFILES.index(c) for c in _COMPONENTS])[comp_idx]
     prof = np.where(is_ahn, comp_prof, prof_main)
-
-    def p_of(param: str, which: np.ndarray = prof) -> np.ndarray:
-        return rec.prob[param][which]
+    # Profiles in play: a finding that every one of them fixes (p = 0 or 1, or a constant
+    # value) is set without spending random numbers on it.
+    in_play = set(prof_of_stratum.tolist())
+    if FINDINGS_PROFILES.index("SM-AHN") in in_play:
+        in_play |= {FINDINGS_PROFILES.index(c) for c in _COMPONENTS}
+    in_play_idx = np.array(sorted(in_play))
 
     def bern(param: str, which: np.ndarray = prof) -> np.ndarray:
-        return rng.random(n) < p_of(param, which)
+        table = rec.prob[param]
+        p = table.take(which)
+        if np.all((table[in_play_idx] == 0) | (table[in_play_idx] == 1)):
+            return p == 1
+        return rng.random(n) < p
 
     def value(param: str) -> np.ndarray:
-        lo, hi = rec.low[param][prof], rec.high[param][prof]
+        lo, hi = rec.low[param].take(prof), rec.high[param].take(prof)
+        if np.array_equal(rec.low[param][in_play_idx], rec.high[param][in_play_idx]):
+            return lo
         u = rng.random(n)
         x = lo + u * (hi - lo)
         if rec.log[param].any():  # log-uniform rows only where a profile asks for it
@@ -218,7 +227,7 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
             x[idx] = np.exp(llo + u[idx] * (lhi - llo))
         return x
 
-    per_stratum = lambda fn: np.array([fn(s) for s in chosen], dtype=float)[codes]  # noqa: E731
+    per_stratum = lambda fn: np.array([fn(s) for s in chosen], dtype=float).take(codes)  # noqa: E731
     spleen = prog["splenomegaly"].to_numpy(dtype=bool)
     liver = rng.random(n) < per_stratum(lambda s: s.hepatomegaly.p)
     nodes = rng.random(n) < per_stratum(lambda s: s.lymphadenopathy.p)
