@@ -107,6 +107,8 @@ def reference_candidates(r: dict[str, Any], edition: str = "who2016") -> frozens
     full = {c: r.get(c) for c in REPRESENTATIVES}
     # Data dictionary: an empty ``ahn`` means no AHN; the word "unknown" keeps it unknown.
     full["ahn"] = None if full["ahn"] == "unknown" else (full["ahn"] or "none")
+    # Likewise a sarcoma is recorded when diagnosed: empty = no, "unknown" = open.
+    full["mc_sarcoma"] = None if full["mc_sarcoma"] == "unknown" else bool(full["mc_sarcoma"])
     unknown = [c for c, v in full.items() if _unknown(v)]
     out: set[str] = set()
     for values in itertools.product(*(REPRESENTATIVES[c] for c in unknown)):

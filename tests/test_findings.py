@@ -162,3 +162,11 @@ def test_validation_is_vectorised_and_idempotent():
     once = read_findings(frame)
     pd.testing.assert_frame_equal(once, read_findings(once))
     assert once["kit_d816"].isna().sum() == (frame["kit_d816"] == "").sum()
+
+
+def test_mc_sarcoma_empty_means_not_diagnosed_unless_unknown_said():
+    # Decision (data/findings_schema.csv, empty_means): like `ahn`, a sarcoma is a diagnosis
+    # recorded when made; an empty cell means none, "unknown" keeps it open.
+    f = read_findings(pd.DataFrame({"mc_sarcoma": ["", "unknown", "yes", None]}))
+    assert [None if pd.isna(v) else bool(v) for v in f["mc_sarcoma"]] == [False, None, True, False]
+    assert read_findings({"age": 40}).loc[0, "mc_sarcoma"] == False  # noqa: E712  (absent column)

@@ -67,6 +67,7 @@ class _Spec:
     plausible_max: float
     wrong_unit_above: float
     wrong_unit_hint: str | None
+    empty_means: str | None  # "false"/"none": an empty cell records the absence of a diagnosis
 
     @property
     def unit_text(self) -> str:
@@ -99,6 +100,7 @@ def _schema() -> dict[str, _Spec]:
             plausible_max=num(rec["plausible_max"]),
             wrong_unit_above=num(rec["wrong_unit_above"]),
             wrong_unit_hint=None if pd.isna(rec["wrong_unit_hint"]) else rec["wrong_unit_hint"],
+            empty_means=None if pd.isna(rec["empty_means"]) else str(rec["empty_means"]),
         )
     return specs
 
@@ -254,6 +256,20 @@ def _boolean(values: np.ndarray, mask: np.ndarray) -> pd.arrays.BooleanArray:
 
 
 def _parse_bool(s: pd.Series, spec: _Spec, col: _Collector) -> pd.Series:
+    out = _parse_bool_raw(s, spec, col)
+    if spec.empty_means == "false":
+        # Like `ahn`, `mc_sarcoma` records a diagnosis when one is made: an empty cell means
+        # "not diagnosed". Only an explicit "unknown"/"?" keeps it open.
+        explicit_unknown = np.zeros(len(s), bool)
+        if s.dtype == object:
+            codes, norm = _factorize(s)
+            explicit_unknown = np.array([u in _AHN_UNKNOWN or u == "?" for u in norm])[codes]
+        values = np.asarray(out.fillna(False), dtype=bool)
+        return _boolean(values, explicit_unknown)
+    return out
+
+
+def _parse_bool_raw(s: pd.Series, spec: _Spec, col: _Collector) -> pd.Series:
     if s.dtype == "boolean":
         return s
     if s.dtype == bool:
@@ -384,8 +400,8 @@ def read_findings(source: FindingsSource) -> pd.DataFrame:
     --------
     >>> f = read_findings({"patient_id": "P1", "age": 54, "sex": "f", "tryptase": "35",
     ...                    "splenomegaly": "yes"})
-    >>> f.loc[0, ["sex", "tryptase", "splenomegaly"]].tolist()
-    ['F', 35.0, True]
+    >>> f.loc[0, "sex"], float(f.loc[0, "tryptase"]), bool(f.loc[0, "splenomegaly"])
+    ('F', 35.0, True)
     >>> bool(pd.isna(f.loc[0, "hemoglobin"]))
     True
     """
@@ -468,7 +484,8 @@ def _validate(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd
         elif spec.kind == "id":
             continue
         elif spec.kind == "bool":
-            data[name] = _boolean(np.zeros(n, bool), np.ones(n, bool))
+            # An absent column is unknown, except where an empty cell means "not diagnosed".
+            data[name] = _boolean(np.zeros(n, bool), np.full(n, spec.empty_means != "false"))
         elif spec.kind in {"float", "count", "event"}:
             data[name] = np.full(n, np.nan)
         else:
