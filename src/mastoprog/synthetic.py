@@ -403,7 +403,10 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
     for j, sub in enumerate(ma.subtypes):
         k_of_code[code_of[sub]] = j
     k = k_of_code[frame["who_subtype"].cat.codes.to_numpy()]
-    X = risk_features(frame)[ma.factors].to_numpy(dtype=float)
+    # Only the columns the risk features read (validation cost grows with the column count).
+    risk_cols = ("age", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1", "runx1", "sar_count")
+    X = risk_features(pd.DataFrame({c: frame[c].array for c in risk_cols}, copy=False)
+                      )[ma.factors].to_numpy(dtype=float)
     lp = X @ ma.beta - ma.center_lp[k]
     age = frame["age"].to_numpy(dtype=float)
     sex = frame["sex"].cat.codes.to_numpy().astype(np.int64)  # categories F, M -> 0, 1
