@@ -103,7 +103,11 @@ def main(n: int = 1_000_000) -> None:
         t = best_of(fn)
         print(f"{label:52s} {t:8.3f} {t / t_raw:7.1f}")
     peak = peak_mb(lambda: simulate_cohort(n, seed=1, model=model))
-    print(f"peak memory of the default call (tracemalloc): {peak:,.0f} MB")
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+    print(f"peak memory of the default call (tracemalloc): {peak:,.0f} MB; "
+          f"process peak RSS so far: {rss:,.0f} MB")
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "cohort.parquet"

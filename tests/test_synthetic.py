@@ -452,3 +452,6 @@ def test_cli_simulate(tmp_path, capsys):
     assert main(["simulate", "-n", "10", "-o", str(out), "--force", "--censoring", "none"]) == 0
     assert read_cohort(out)["event"].eq(1).all()
     assert main(["simulate", "-n", "10", "-o", str(tmp_path / "x.txt")]) == 2
+    assert main(["simulate", "-n", "10", "--subtype", "MCS", "-o", str(tmp_path / "m.csv")]) == 2
+    assert "no stratum for subtype 'MCS'" in capsys.readouterr().err
+    assert not (tmp_path / "m.csv").exists()

@@ -697,10 +697,15 @@ def simulate_cohort(
     Returns
     -------
     DataFrame
-        ``SIMULATION_COLUMNS`` in that order (canonical dtypes; ``diagnosis_year`` int;
-        ``true_*``: WHO 2016/2022 and ICC 2022 subtypes, SM component of SM-AHN, scenario
-        stratum, linear predictor, the patient's median survival (months), survival probability
-        at 60 months, and the uncensored death time ``true_time`` in months).
+        ``SIMULATION_COLUMNS`` in that order: the canonical columns (canonical dtypes; ``time``
+        in months, ``event`` 1 = death observed), ``diagnosis_year`` (int), and the truth:
+        ``true_subtype`` (WHO 2016), ``true_subtype_who2022`` (BMM where WHO 2022 splits it off),
+        ``true_subtype_icc2022`` (SM-AMN for a myeloid AHN), ``true_sm_component`` (ISM/SSM/ASM
+        of an SM-AHN), ``true_variant`` (the scenario stratum), ``true_linear_predictor`` (the
+        model's excess-hazard linear predictor, centred at the subtype's reference-cohort mean;
+        0 for CM, which has no excess hazard), ``true_median`` (months, the patient's own model
+        curve), ``true_survival_60`` (its value at 60 months) and ``true_time`` (the uncensored
+        death time, months).
         ``df.attrs["mastoprog"]`` holds the provenance (scenario, seed, package version, model)
         and the censoring summary (``censored_fraction``, ``expected_censored_fraction``).
 
