@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from mastoprog import (
     CalibrationError,
+    FindingsError,
     FindingsWarning,
     LifeTable,
     MastoprogError,
@@ -318,8 +319,6 @@ def test_given_subtype_that_contradicts_the_findings_warns_and_is_used(model):
 
 
 def test_age_is_required_and_unknown_sex_is_an_envelope(model):
-    from mastoprog import FindingsError
-
     with pytest.raises(FindingsError, match="column 'age': missing"):
         model.predict_survival({"sex": "F", "who_subtype": "ISM"})
     base = {"age": 66, "who_subtype": "SM-AHN", "splenomegaly": True, "alp": 150.0, "sar_count": 1}
@@ -669,3 +668,19 @@ def test_calendar_year_from_argument_or_column(model):
     assert model.predict_survival({**p, "diagnosis_year": 1980}, [120.0]).iloc[0, 0] == pytest.approx(
         model.predict_survival(p, [120.0], year=1980).iloc[0, 0], rel=1e-15
     )
+
+
+def test_fit_keeps_cm_at_zero_excess_and_refuses_subtypes_with_too_few_deaths():
+    cohort = _simulated_cohort(3000, seed=5)
+    cm = cohort.iloc[:200].assign(who_subtype="CM", age=20.0)
+    m = SurvivalModel(n_draws=20).fit(pd.concat([cohort, cm], ignore_index=True))
+    assert m.state_["subtypes"]["CM"]["excess"] == "none"
+    assert m.state_["fit"]["n"] == 3000  # CM rows carry no parameter: left out of the likelihood
+    p = {"age": 20, "sex": "F", "who_subtype": "CM"}
+    assert np.allclose(m.predict_survival(p, [120.0]), m.predict_population_survival(p, [120.0]))
+    few = cohort.copy()
+    mcl = few.index[:8]
+    few.loc[mcl, "who_subtype"] = "MCL"
+    few.loc[mcl, "event"] = 1
+    with pytest.raises(FindingsError, match=r"too few deaths to fit: \{'MCL': 8\}"):
+        SurvivalModel().fit(few)

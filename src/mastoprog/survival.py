@@ -1238,6 +1238,8 @@ class SurvivalModel:
         year: float | None = None,
         alpha: float = 0.05,
         edition: str | None = None,
+        zero_excess: tuple[str, ...] = ("CM",),
+        min_events: int = 10,
     ) -> SurvivalModel:
         """Fit the excess-hazard model to a cohort by maximum likelihood (lifelines).
 
@@ -1249,6 +1251,13 @@ class SurvivalModel:
             feature are refused) and optionally ``diagnosis_year``.
         year : float, optional
             Calendar year of diagnosis when there is no ``diagnosis_year`` column.
+        alpha : float
+            1 - level of the confidence intervals in ``fitter_.summary``.
+        zero_excess : tuple of str
+            Subtypes fixed at no excess hazard (default CM, as in the calibrated model): their
+            rows carry no parameter, so they are left out of the likelihood.
+        min_events : int
+            Every other subtype in the data needs at least this many deaths to be fitted.
 
         Returns
         -------
@@ -1305,18 +1314,34 @@ class SurvivalModel:
                 f"fitting needs complete risk features; row(s) {rows} have unknown ones "
                 f"({', '.join(F)}): impute or drop them first"
             )
-        k = P["cand"].argmax(axis=1)
+        k_all = P["cand"].argmax(axis=1)
+        bad_zero = sorted(set(zero_excess) - set(PROGNOSTIC_SUBTYPES))
+        if bad_zero:
+            raise ValueError(
+                f"zero_excess: {bad_zero} are not prognostic subtypes {list(PROGNOSTIC_SUBTYPES)}"
+            )
+        fixed = np.isin(k_all, [PROGNOSTIC_SUBTYPES.index(z) for z in zero_excess])
+        k, T, E = k_all[~fixed], T[~fixed], E[~fixed]
+        X = P["X"][~fixed]
+        bgP = {key: P[key][~fixed] for key in ("age", "sex", "year")}
         present = [s for j, s in enumerate(PROGNOSTIC_SUBTYPES) if (k == j).any()]
-        centers = {s: P["X"][k == PROGNOSTIC_SUBTYPES.index(s)].mean(axis=0) for s in present}
-        Xc = P["X"] - np.array([centers[PROGNOSTIC_SUBTYPES[j]] for j in k])
-        varying = [j for j in range(len(F)) if np.std(P["X"][:, j]) > 0]
+        few = {s: int(E[k == PROGNOSTIC_SUBTYPES.index(s)].sum()) for s in present}
+        few = {s: e for s, e in few.items() if e < min_events}
+        if not present or few:
+            raise FindingsError(
+                f"too few deaths to fit: {few or 'no rows outside zero_excess'} (at least {min_events} "
+                "per subtype); drop those patients, pass them in zero_excess=, or lower min_events"
+            )
+        centers = {s: X[k == PROGNOSTIC_SUBTYPES.index(s)].mean(axis=0) for s in present}
+        Xc = X - np.array([centers[PROGNOSTIC_SUBTYPES[j]] for j in k])
+        varying = [j for j in range(len(F)) if np.std(X[:, j]) > 0]
         lt = self.life_table_
         design = pd.DataFrame(
             {
                 "T": T,
                 "E": E,
-                "bg_h": lt.hazard(P["age"], P["sex"], P["year"], T),
-                "bg_H": lt.cumulative_hazard(P["age"], P["sex"], P["year"], T),
+                "bg_h": lt.hazard(bgP["age"], bgP["sex"], bgP["year"], T),
+                "bg_H": lt.cumulative_hazard(bgP["age"], bgP["sex"], bgP["year"], T),
             }
         )
         dummies = [f"is_{s}" for s in present]
@@ -1356,7 +1381,15 @@ class SurvivalModel:
                     "assumption": True,
                     "source": "not estimable: the feature does not vary in the data; fixed at 0",
                 }
-        subtypes = {}
+        subtypes = {
+            z: {
+                "excess": "none",
+                "source": "fixed at no excess hazard (fit(zero_excess=...))",
+                "evidence": "assumption",
+                "n": int((k_all == PROGNOSTIC_SUBTYPES.index(z)).sum()),
+            }
+            for z in zero_excess
+        }
         for s, name in zip(present, dummies, strict=True):
             subtypes[s] = {
                 "excess": "weibull",
