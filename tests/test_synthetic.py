@@ -159,6 +159,20 @@ def test_draw_is_the_models_own(model, shapes):
                                m.predict_survival_at(frame, 60.0).to_numpy(), atol=1e-12)
 
 
+def test_features_equal_the_risk_modules(model):
+    """The shortcut for complete covariates gives exactly risk.risk_features."""
+    from mastoprog import risk_features
+    from mastoprog.synthetic import _complete_features
+
+    df = pd.concat([simulate_cohort(20_000, seed=16, survival=False),
+                    simulate_cohort(2_000, seed=17, survival=False, subtype="CM")],
+                   ignore_index=True)
+    ours = _complete_features(df, model.factors_)
+    theirs = risk_features(df)[model.factors_].to_numpy(dtype=float)
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours[:, model.factors_.index("sar_2plus")].sum() > 100  # every factor exercised
+
+
 def test_generic_model_path_uses_public_methods(model):
     """Any object with the model's public methods works (here a wrapper around the real model)."""
 

@@ -403,10 +403,12 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
     for j, sub in enumerate(ma.subtypes):
         k_of_code[code_of[sub]] = j
     k = k_of_code[frame["who_subtype"].cat.codes.to_numpy()]
-    # Only the columns the risk features read (validation cost grows with the column count).
-    risk_cols = ("age", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1", "runx1", "sar_count")
-    X = risk_features(pd.DataFrame({c: frame[c].array for c in risk_cols}, copy=False)
-                      )[ma.factors].to_numpy(dtype=float)
+    X = _complete_features(frame, ma.factors)
+    if X is None:  # a factor this shortcut does not know: the risk module's own function
+        risk_cols = ("age", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1", "runx1",
+                     "sar_count")
+        X = risk_features(pd.DataFrame({c: frame[c].array for c in risk_cols}, copy=False)
+                          )[ma.factors].to_numpy(dtype=float)
     lp = X @ ma.beta - ma.center_lp[k]
     age = frame["age"].to_numpy(dtype=float)
     sex = frame["sex"].cat.codes.to_numpy().astype(np.int64)  # categories F, M -> 0, 1
@@ -423,6 +425,37 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
                                                                           X, lp)
     else:
         out["true_median"] = out["true_survival_60"] = np.full(n, np.nan)
+    return out
+
+
+_OPS = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
+        "==": np.equal}
+
+
+def _complete_features(frame: pd.DataFrame, factors: list[str]) -> np.ndarray | None:
+    """The risk features of patients whose findings are all known, from ``risk_mastoprog.csv``.
+
+    The same rows (column, comparison, threshold) ``risk.risk_features`` applies; for complete
+    simulated covariates no unknown-value logic is needed, so this is a handful of vectorised
+    comparisons instead of a validation pass over the frame (the tests check that both agree).
+    Returns None when a factor is not a plain comparison.
+    """
+    table = load_table("risk_mastoprog.csv")
+    rows = table[table["kind"] == "factor"].set_index("factor")
+    arrays = {c: frame[c].to_numpy(dtype=float) for c in ("age", "alp", "alp_uln")}
+    arrays["splenomegaly"] = frame["splenomegaly"].to_numpy(dtype=float)
+    arrays["sar_count"] = frame["sar_count"].to_numpy(dtype=float)
+    out = np.empty((len(frame), len(factors)))
+    for j, factor in enumerate(factors):
+        if factor not in rows.index:
+            return None
+        row = rows.loc[factor]
+        op = _OPS.get(str(row["comparison"]))
+        if op is None or row["column"] not in arrays:
+            return None
+        thr = row["threshold"]
+        rhs = arrays[thr] if isinstance(thr, str) and thr in arrays else float(thr)
+        out[:, j] = op(arrays[row["column"]], rhs)
     return out
 
 
