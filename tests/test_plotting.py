@@ -55,6 +55,8 @@ def test_plot_shows_curve_population_band_median_and_notice(model):
     texts = {t.get_gid(): t.get_text() for t in ax.texts}
     assert texts["notice"] == RESEARCH_USE_NOTICE
     assert "log relative excess hazard" in texts["score"]
+    # age 58 (0) + splenomegaly (1) + ALP > ULN (1) + one S/A/R gene (1) = 3 points, high risk
+    assert "mastoprog score 3 points (high risk)" in texts["score"]
     assert "ASM" in ax.get_title(loc="left")
     plt.close(fig)
 
@@ -64,6 +66,7 @@ def test_missing_findings_are_said_on_the_plot(model):
     ax = plot_patient_curve(model, p, times=np.arange(0.0, 61.0, 6.0))
     texts = {t.get_gid(): t.get_text() for t in ax.texts}
     assert "missing findings" in texts["score"]
+    assert "mastoprog score 0-" in texts["score"]
     assert any("range over missing findings" in t.get_text() for t in ax.get_legend().get_texts())
     plt.close(ax.figure)
 

@@ -85,14 +85,25 @@ def plot_patient_curve(
     cands = ", ".join(row["candidates"])
     subtype = row["subtype"] if row["subtype"] != "indeterminate" else f"one of {cands}"
     lp = row["linear_predictor"]
-    score = (
+    excess = (
         f"log relative excess hazard {lp:+.2f}"
         if not envelope
         else f"log relative excess hazard {row['linear_predictor_min']:+.2f} to "
         f"{row['linear_predictor_max']:+.2f} (missing findings)"
     )
+    score = f"{_score_text(patient)}\n{excess}"
     ax.set_title(f"Overall survival: {subtype}", loc="left")
-    ax.text(0.99, 0.97, score, transform=ax.transAxes, ha="right", va="top", fontsize=8, gid="score")
+    ax.text(
+        0.99,
+        0.97,
+        score,
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize=8,
+        gid="score",
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+    )
     ax.text(
         0.0,
         -0.2,
@@ -112,3 +123,18 @@ def plot_patient_curve(
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     return ax
+
+
+def _score_text(patient: Any) -> str:
+    """The mastoprog composite score of one patient, as a range when findings are missing."""
+    import pandas as pd
+
+    from .findings import _to_frame
+    from .risk import risk_score
+
+    raw, _ = _to_frame(patient)
+    r = risk_score(raw, score="mastoprog").iloc[0]
+    if pd.isna(r["points"]):
+        groups = ", ".join(r["possible_groups"])
+        return f"mastoprog score {r['points_min']}-{r['points_max']} points ({groups})"
+    return f"mastoprog score {r['points']} points ({r['group']} risk)"
