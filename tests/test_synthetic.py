@@ -435,6 +435,20 @@ def test_chunked_parquet(tmp_path, model):
         simulate_cohort_to_parquet(tmp_path / "x.csv", 100, model=model)
 
 
+def test_chunked_csv_with_sidecar(tmp_path, model):
+    path = tmp_path / "big.csv"
+    info = simulate_cohort_to_file(path, 2_500, seed=18, chunk_size=1_000, model=model,
+                                   missingness="scenario", progress=False)
+    back = read_cohort(path)
+    assert len(back) == 2_500 and info["n_chunks"] == 3
+    assert back.attrs["mastoprog"]["chunk_size"] == 1_000
+    assert back.dtypes.astype(str)["splenomegaly"] == "boolean"
+    assert back["srsf2"].isna().any()  # missingness went through
+    last = simulate_cohort(500, "lim2009", np.random.SeedSequence(18, spawn_key=(2,)), model=model,
+                           missingness="scenario")
+    pd.testing.assert_frame_equal(back.iloc[2_000:].reset_index(drop=True), last)
+
+
 def test_chunked_writer_is_interruptible(tmp_path, model):
     calls = {"n": 0}
 
