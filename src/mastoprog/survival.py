@@ -847,7 +847,7 @@ class SurvivalModel:
         level: float = 0.95,
         year: float | None = None,
         edition: str | None = None,
-        chunk: int = 2000,
+        chunk: int | None = None,
     ) -> dict[str, pd.DataFrame]:
         """Central curve with a pointwise uncertainty band (default 95 %) from the parameter draws.
 
@@ -871,6 +871,8 @@ class SurvivalModel:
         lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
         lower = np.empty((P["n"], t.size))
         upper = np.empty((P["n"], t.size))
+        if chunk is None:  # patients per pass: keep the (draws x patients x times) stack near 100 MB
+            chunk = max(1, int(1e8 / (8 * len(draws) * t.size)))
         for start in range(0, P["n"], chunk):
             sl = slice(start, min(start + chunk, P["n"]))
             sub = {
