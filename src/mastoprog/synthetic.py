@@ -9,15 +9,18 @@ the calibrated model, optional censoring and missingness, and the **truth** (``t
 Raw findings follow the recipes in ``data/synthetic_findings.csv`` (one row per profile and
 finding, each with its source, evidence level and the definition its range respects, e.g.
 "tryptase < 200 ng/mL: no B1 in any edition"). Where the editions legitimately differ the truth
-says so: ``true_subtype_who2022`` is ``BMM`` for an ISM without skin lesions, B findings or
-tryptase >= 125 ng/mL; ``true_subtype_icc2022`` is ``SM-AMN`` for SM with a myeloid AHN and the SM
+says so: ``true_subtype_who2022`` is ``BMM`` for an ISM with no skin lesions, no B finding and
+tryptase < 125 ng/mL; ``true_subtype_icc2022`` is ``SM-AMN`` for SM with a myeloid AHN and the SM
 component (ISM/SSM/ASM) for SM with a lymphoid AHN.
 
-Survival: ``model.sample_event_times(frame, rng)`` of the calibrated model (see
-``mastoprog.survival``): the minimum of a background death time, drawn by exact inversion of the
-life table's piecewise-constant hazard, and an excess (disease) death time drawn in closed form
-from the Weibull excess hazard. So the cohort's Kaplan-Meier curve converges to the model's
-population-averaged curve, not to an approximation of it.
+Survival: the exact draw of ``SurvivalModel.sample_event_times`` (see ``mastoprog.survival``):
+the minimum of a background death time, drawn by exact inversion of the life table's
+piecewise-constant hazard, and an excess (disease) death time drawn in closed form from the
+Weibull excess hazard. For mastoprog's own model it is computed here from the model's parameters
+with the same random stream (identical times for the same generator state, checked by the tests)
+because the model's public method validates and classifies its input row by row; any other model
+object is called through its public methods. So the cohort's Kaplan-Meier curve converges to the
+model's population-averaged curve, not to an approximation of it.
 
 Everything random comes from one ``numpy.random.Generator`` built from ``seed``: the same seed and
 scenario give the same frame on any machine, different seeds give independent cohorts.
