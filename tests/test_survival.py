@@ -684,3 +684,14 @@ def test_fit_keeps_cm_at_zero_excess_and_refuses_subtypes_with_too_few_deaths():
     few.loc[mcl, "event"] = 1
     with pytest.raises(FindingsError, match=r"too few deaths to fit: \{'MCL': 8\}"):
         SurvivalModel().fit(few)
+
+
+def test_embedded_model_is_up_to_date_with_targets_scenario_and_risk_coefficients(model):
+    # Fails when targets_lim2009.csv, the lim2009 scenario or the risk coefficients change without
+    # rebuilding: run `python scripts/build_default_model.py --force`.
+    fresh = SurvivalModel().calibrate("lim2009", "lim2009", draws=False)
+    for s in ("ISM", "SSM", "SM-AHN", "ASM", "MCL"):
+        assert fresh.state_["subtypes"][s]["log_lambda"] == pytest.approx(
+            model.state_["subtypes"][s]["log_lambda"], abs=1e-9
+        ), f"{s}: rebuild the embedded models (scripts/build_default_model.py)"
+    assert fresh.beta_.equals(model.beta_)
