@@ -785,7 +785,27 @@ class SurvivalModel:
         ``which``: ``"mid"`` averages the candidate subtypes' curves, ``"lower"`` takes their
         minimum and ``"upper"`` their maximum (pass the matching lp: max for lower, min for upper).
         """
-        m = R["cand"].shape[0]
+        # Patients with the same whole age, sex, year, candidates, lp and parameters share a
+        # curve: bisect each distinct curve once (a cohort of thousands has far fewer).
+        lt = self.life_table_
+        m0 = R["cand"].shape[0]
+        shape = (m0, R["cand"].shape[1])
+        key = np.column_stack(
+            [
+                np.floor(R["age"]),
+                R["sex"] == "M",
+                R["sex_unknown"],
+                np.clip(np.floor(R["year"]), lt.first_year, lt.last_year),
+                R["cand"],
+                np.nan_to_num(lp),
+                np.nan_to_num(np.broadcast_to(R["ll"], shape)),
+                np.broadcast_to(R["rho"], shape),
+            ]
+        ).astype(float)
+        _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        R = {k: (v[first] if isinstance(v, np.ndarray) and v.shape[:1] == (m0,) else v) for k, v in R.items()}
+        lp = lp[first]
+        m = first.size
         lo = np.zeros(m)
         hi = np.full(m, 12.0 * 160)
         at_hi = self._surv_rows(R, lp, which, hi)
@@ -794,7 +814,7 @@ class SurvivalModel:
             below = self._surv_rows(R, lp, which, mid) <= 0.5
             hi = np.where(below, mid, hi)
             lo = np.where(below, lo, mid)
-        return np.where(at_hi > 0.5, np.inf, hi)
+        return np.where(at_hi > 0.5, np.inf, hi)[inv.ravel()]
 
     def _surv_rows(self, R: dict, lp: np.ndarray, which: str, t_rows: np.ndarray) -> np.ndarray:
         lt = self.life_table_
