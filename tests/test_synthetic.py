@@ -173,6 +173,15 @@ def test_features_equal_the_risk_modules(model):
     assert ours[:, model.factors_.index("sar_2plus")].sum() > 100  # every factor exercised
 
 
+def test_uncalibrated_subtype_is_refused(model):
+    from mastoprog import CalibrationError
+
+    other = _reshaped(model, {})
+    other.state_["subtypes"]["MCL"]["excess"] = "uncalibrated"
+    with pytest.raises(CalibrationError, match=r"no calibrated curve for subtype\(s\) \['MCL'\]"):
+        simulate_cohort(100, seed=1, model=other, subtype="MCL")
+
+
 def test_generic_model_path_uses_public_methods(model):
     """Any object with the model's public methods works (here a wrapper around the real model)."""
 

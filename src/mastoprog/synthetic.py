@@ -351,6 +351,7 @@ class _ModelArrays:
     log_lambda: np.ndarray    # (S,) log Weibull scale, months (NaN: no excess hazard)
     rho: np.ndarray           # (S,) Weibull shape
     excess: np.ndarray        # (S,) bool: the subtype has an excess hazard
+    usable: np.ndarray        # (S,) bool: the model has a calibrated curve for the subtype
     center_lp: np.ndarray     # (S,) center_s @ beta: lp is centred at the reference-cohort mean
     life_table: Any
 
@@ -366,12 +367,14 @@ def _model_arrays(model: Any) -> _ModelArrays | None:
     beta = np.array([st["beta"][f]["log_hr"] for f in factors], dtype=float)
     S = len(PROGNOSTIC_SUBTYPES)
     ll, rho, exc, clp = np.full(S, np.nan), np.ones(S), np.zeros(S, bool), np.zeros(S)
+    usable = np.zeros(S, bool)
     for k, sub in enumerate(PROGNOSTIC_SUBTYPES):
         p = st["subtypes"].get(sub)
+        usable[k] = p is not None and p["excess"] != "uncalibrated"
         if p is not None and p["excess"] == "weibull":
             exc[k], ll[k], rho[k] = True, p["log_lambda"], p["rho"]
             clp[k] = np.array([p["center"][f] for f in factors]) @ beta
-    return _ModelArrays(factors, beta, tuple(PROGNOSTIC_SUBTYPES), ll, rho, exc, clp,
+    return _ModelArrays(factors, beta, tuple(PROGNOSTIC_SUBTYPES), ll, rho, exc, usable, clp,
                         model.life_table_)
 
 
@@ -406,6 +409,15 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
     for j, sub in enumerate(ma.subtypes):
         k_of_code[code_of[sub]] = j
     k = k_of_code[frame["who_subtype"].cat.codes.to_numpy()]
+    bad = (k < 0) | ~ma.usable[np.maximum(k, 0)]
+    if bad.any():
+        from .exceptions import CalibrationError
+
+        missing = sorted(set(frame["who_subtype"].astype(str).to_numpy()[bad]))
+        raise CalibrationError(
+            f"the survival model has no calibrated curve for subtype(s) {missing}: survival times "
+            "cannot be drawn for them (use survival=False, another model, or a scenario without them)"
+        )
     X = _complete_features(frame, ma.factors)
     if X is None:  # a factor this shortcut does not know: the risk module's own function
         risk_cols = ("age", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1", "runx1",
