@@ -85,7 +85,8 @@ def _predict(fitted: Any, data: pd.DataFrame, t: float) -> np.ndarray:
 def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: float | Sequence[float], *,
                        duration_col: str = "time", event_col: str = "event",
                        n_bootstrap: int = 200, conf_level: float = 0.95,
-                       random_state: int | np.random.Generator | np.random.SeedSequence | None = None,
+                       random_state: int | np.random.Generator | np.random.SeedSequence
+                       | np.random.RandomState | None = None,
                        progress: bool = True) -> OptimismResult:
     """Harrell's bootstrap estimate of optimism for C, calibration slope and Brier at ``t``.
 
@@ -112,8 +113,9 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
         Every replicate's model is fitted once and scored at each horizon.
     n_bootstrap : int
         Number of resamples (Harrell suggests 200 or more).
-    random_state : None, int, SeedSequence or numpy Generator
-        Seeds the resampling (scikit-learn's convention: an int gives reproducible results).
+    random_state : None, int, SeedSequence, numpy Generator or RandomState
+        Seeds the resampling (scikit-learn's convention: an int gives reproducible results, None
+        fresh entropy; a Generator is used as is, so repeated calls continue its stream).
     progress : bool
         Show a tqdm progress bar.
 
@@ -149,6 +151,8 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
         raise MetricInputError([Problem(None, "n_bootstrap", n_bootstrap, "an integer >= 2")])
     horizons = [_check_horizon(h) for h in np.atleast_1d(np.asarray(t, dtype=float))]
     time, event = _check_outcome(data[duration_col], data[event_col])
+    if isinstance(random_state, np.random.RandomState):  # scikit-learn's legacy generator
+        random_state = int(random_state.randint(0, 2**31 - 1))
     rng = np.random.default_rng(random_state)
     n = len(data)
 

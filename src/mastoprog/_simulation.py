@@ -62,7 +62,20 @@ def _group_mean_curves(model: Any, frame: pd.DataFrame, groups: np.ndarray, grid
     return {g: sums[g] / counts[g] for g in labels}
 
 
+@cache
+def _cached_truth(scenario: str, model: str, n: int, seed: int) -> pd.Series:
+    return _true_subtype_medians(scenario, model, n, seed)
+
+
 def true_subtype_medians(scenario: Any, model: Any, n: int = 20000, seed: int = 20240101) -> pd.Series:
+    """Median (months) of the generating model's population-averaged curve per subtype (cached
+    per process for built-in scenario and model names; see :func:`_true_subtype_medians`)."""
+    if isinstance(scenario, str) and isinstance(model, str):
+        return _cached_truth(scenario, model, int(n), int(seed)).copy()
+    return _true_subtype_medians(scenario, model, n, seed)
+
+
+def _true_subtype_medians(scenario: Any, model: Any, n: int, seed: int) -> pd.Series:
     """Median (months) of the generating model's population-averaged curve per subtype.
 
     Subtype s's patients are ``n`` draws of the scenario restricted to s (its strata mixed by their
@@ -230,7 +243,8 @@ def simulation_study(scenario: str = "lim2009", n_patients: int = 2000, n_replic
         ``"default"``: independent censoring, 2 % drop-out per year and at most 40 years of
         follow-up, so the Kaplan-Meier estimates the marginal curve. ``"scenario"`` uses the
         scenario's study end: censoring then depends on the calendar year of diagnosis, which also
-        drives background mortality, and the Kaplan-Meier tail is biased (see the report).
+        drives background mortality, so late in follow-up the Kaplan-Meier need not estimate the
+        marginal curve of the whole scenario population.
     horizons : tuple of float
         Months at which discrimination and calibration are scored.
     backend : {"joblib", "dask"}
