@@ -12,6 +12,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mastoprog import ModelFileError, simulate_cohort
 from mastoprog.cli import main
@@ -294,6 +296,21 @@ def test_round_trip_holds_for_complete_rows_under_missingness():
     assert indet.sum() > 100
     truth = df.loc[indet, "true_subtype"].astype(str)
     assert all(t in c for t, c in zip(truth, result.loc[indet, "candidates"], strict=True))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1),
+       stratum=st.sampled_from(["ISM-skin", "BMM", "SSM", "SM-AHN", "ASM", "MCL", "CM", None]))
+def test_any_seed_gives_valid_consistent_findings(seed, stratum):
+    """Property: for any seed and stratum the findings pass the findings layer without a
+    warning (filterwarnings=error) and classify (WHO 2016) as drawn."""
+    from mastoprog import read_findings
+    from mastoprog.classification import classify
+
+    df = simulate_cohort(150, seed=seed, survival=False, subtype=stratum)
+    read_findings(df)
+    got = classify(df)["subtype"].astype(str).to_numpy()
+    assert (got == df["true_subtype"].astype(str).to_numpy()).all()
 
 
 def test_scenario_missingness_by_subtype():
