@@ -355,6 +355,7 @@ def test_bands_contain_the_curve_and_medians_are_consistent(model):
         "sar_count": 1,
     }
     iv = model.predict_survival_interval(p, [12.0, 24.0, 60.0])
+    assert model.predict_interval(p, [12.0, 24.0, 60.0])["lower"].equals(iv["lower"])
     s, lo, up = (iv[k].iloc[:, 0].to_numpy() for k in ("survival", "lower", "upper"))
     assert np.all(lo < s) and np.all(s < up)
     med = model.predict_median(p, interval=True).iloc[0]

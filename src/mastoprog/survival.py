@@ -916,6 +916,10 @@ class SurvivalModel:
             "population": self._frame(pop, t, P, "population survival"),
         }
 
+    def predict_interval(self, data: Any, times: Any = None, **kwargs: Any) -> dict[str, pd.DataFrame]:
+        """Alias of :meth:`predict_survival_interval` (the name in docs/architecture.md)."""
+        return self.predict_survival_interval(data, times, **kwargs)
+
     def _redo_lp(self, P: dict, params: dict) -> dict:
         mid, lo, hi = self._lp_ranges(P["X"], params)
         return {**P, "lp_mid": mid, "lp_lo": lo, "lp_hi": hi}
