@@ -27,7 +27,18 @@ a median, a survival probability at a time, or a relative survival (mean S / mea
 Missing findings: unknown features give a range of ``lp``; an undecided subtype gives several
 candidate subtypes. The curve is then an *envelope* (lower/upper over the possibilities) and the
 central curve sets each unknown binary feature to its reference mean ``c_s`` (zero contribution)
-and averages the candidate subtypes' curves with equal weights. Outputs flag such patients.
+and averages the candidate subtypes' curves with equal weights; unknown sex gives the range over
+F and M (central: their mean). Outputs flag such patients (``attrs["envelope"]``, ``notes``).
+Age is required (it drives both the background and the age > 60 factor).
+
+Subtype: ``who_subtype`` when given, else ``classify`` (the model's ``edition`` or ``edition=``);
+when both exist and the classifier is decided and disagrees, a FindingsWarning is raised and
+``who_subtype`` is used. Calendar year of diagnosis: an extra ``diagnosis_year`` column, else the
+``year=`` argument, else the life table's last year.
+
+Medians: bisection of S(t) = 0.5 on [0, 160 years]; with a life table whose open age interval has
+a positive rate (HMD) every curve crosses 0.5, so ``inf`` appears only for user tables that never
+let the population curve fall below 0.5.
 
 Uncertainty bands: ``draws`` of the parameters (200 by default) stored in the model. For a calibrated
 model they come from the published inputs (lognormal hazard-ratio draws from their 95 % intervals;
