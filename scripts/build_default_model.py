@@ -5,7 +5,7 @@
 Writes ``src/mastoprog/data/models/{lim2009,mayo2025,midostaurin}.json``:
 
 * ``lim2009``: a fresh SurvivalModel calibrated on ``targets_lim2009.csv`` with the reference cohorts
-  of the ``lim2009`` scenario (``scenarios.reference_cohort(scenario, subtype, n=20000,
+  of the ``lim2009`` scenario (``scenarios.reference_cohort(scenario, subtype, n=200000,
   seed=20090601)``), the mastoprog log hazard ratios (``risk.mastoprog_coefficients``), the HMD US
   life table and 200 parameter draws (seed 20090601).
 * ``mayo2025`` and ``midostaurin``: the lim2009 model re-calibrated on those target sets, for the

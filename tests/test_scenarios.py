@@ -73,16 +73,16 @@ def test_reference_cohort_is_pinned():
     """The calibration draw must not change silently (it would invalidate the calibration)."""
     ref = reference_cohort()
     assert list(ref.columns) == list(PROGNOSTIC_COLUMNS)
-    assert len(ref) == 20000
+    assert len(ref) == 200_000
     row = ref.iloc[0]
-    assert row["age"] == pytest.approx(50.85324079287368, abs=1e-9)
-    assert (row["sex"], row["who_subtype"], row["diagnosis_year"]) == ("M", "ASM", 1994)
-    assert row["alp"] == pytest.approx(109.63863875322465, abs=1e-9)
-    assert ref["age"].sum() == pytest.approx(1148408.4290164262, rel=1e-12)
-    assert int(ref["diagnosis_year"].sum()) == 39831228
+    assert row["age"] == pytest.approx(67.43131820174943, abs=1e-9)
+    assert (row["sex"], row["who_subtype"], row["diagnosis_year"]) == ("M", "ASM", 1995)
+    assert row["alp"] == pytest.approx(292.65096402557623, abs=1e-9)
+    assert ref["age"].sum() == pytest.approx(11534324.428092476, rel=1e-12)
+    assert int(ref["diagnosis_year"].sum()) == 398303126
     counts = ref["who_subtype"].value_counts()
-    assert counts[["ISM", "SM-AHN", "ASM", "SSM", "MCL"]].tolist() == [8116, 8100, 2285, 1252, 247]
-    pd.testing.assert_frame_equal(ref, reference_cohort("lim2009", None, 20000, 20090601))
+    assert counts[["ISM", "SM-AHN", "ASM", "SSM", "MCL"]].tolist() == [80425, 80875, 23596, 12748, 2356]
+    pd.testing.assert_frame_equal(ref, reference_cohort("lim2009", None, 200_000, 20090601))
 
 
 def test_reference_cohort_dtypes():

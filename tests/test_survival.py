@@ -33,7 +33,7 @@ def model() -> SurvivalModel:
 
 
 def _population_average(model, subtype, times, scenario="lim2009"):
-    cohort = reference_cohort(scenario, subtype, n=20000, seed=20090601)
+    cohort = reference_cohort(scenario, subtype, n=200_000, seed=20090601)
     curves = model.predict_survival(cohort, times)
     pop = model.predict_population_survival(cohort, times)
     return curves.mean(axis=1).to_numpy(), pop.mean(axis=1).to_numpy()

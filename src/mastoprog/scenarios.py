@@ -460,7 +460,7 @@ def load_scenario(name_or_path: str | PathLike | Scenario = "lim2009") -> Scenar
 
 
 def reference_cohort(scenario: str | PathLike | Scenario = "lim2009", subtype: str | None = None,
-                     n: int = 20000, seed: int = 20090601) -> pd.DataFrame:
+                     n: int = 200_000, seed: int = 20090601) -> pd.DataFrame:
     """The fixed draw of prognostic covariates the survival model is calibrated on.
 
     Deterministic: ``numpy.random.default_rng(seed)`` (PCG64) and the scenario fully determine
@@ -473,7 +473,8 @@ def reference_cohort(scenario: str | PathLike | Scenario = "lim2009", subtype: s
     subtype : str, optional
         WHO subtype (or stratum name); None draws the scenario's whole mix.
     n : int
-        Number of patients (default 20,000).
+        Number of patients (default 200,000: at 20,000 the sampling error of a population-averaged
+        median was about 1 %, a visible bias in closed-loop checks; at 200,000 it is about 0.2 %).
     seed : int
         Default 20090601 (Lim 2009 was published in June 2009).
 

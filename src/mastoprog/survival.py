@@ -1011,7 +1011,7 @@ class SurvivalModel:
         targets: Any = "lim2009",
         reference_cohort: Any = "lim2009",
         *,
-        n: int = 20000,
+        n: int = 200_000,
         seed: int = 20090601,
         draws: bool = True,
         weibull_shapes: Mapping[str, float] | None = None,
