@@ -116,6 +116,14 @@ _NON_DIAGNOSTIC = frozenset(
 _LOCAL_GROUP = {label: label for label in SUBTYPE_LABELS} | {"BMM": "ISM", "SM-AMN": "SM-AHN"}
 
 
+def _as_singletons(labels: np.ndarray) -> np.ndarray:
+    """``(label,)`` per row, built once per distinct label rather than once per row."""
+    codes, uniques = pd.factorize(pd.Series(labels, dtype=object))
+    singles = np.empty(len(uniques), dtype=object)
+    singles[:] = [(u,) for u in uniques]
+    return singles[codes]
+
+
 def _prognostic_group() -> dict[str, str]:
     try:
         from .classification import PROGNOSTIC_GROUP
@@ -431,7 +439,7 @@ class SurvivalModel:
             cands = classified["candidates"].to_numpy(object)
             decided = sub != "indeterminate"
             found = pd.Series(cands, index=frame.index, dtype=object)
-            found[decided] = pd.Series(sub[decided]).map(lambda x: (x,)).to_numpy()
+            found[decided] = _as_singletons(sub[decided])
             g_who = who.map(group).to_numpy(object)
             g_cls = pd.Series(sub).map(group).to_numpy(object)
             clash = given & decided & (g_who != g_cls)
@@ -449,7 +457,7 @@ class SurvivalModel:
         per_row = np.empty(n, dtype=object)
         if len(found):
             per_row[:] = found.to_numpy(object)
-        per_row[given] = who[given].map(lambda x: (x,)).to_numpy()
+        per_row[given] = _as_singletons(who[given].to_numpy(object))
         codes, patterns = pd.factorize(pd.Series(per_row, dtype=object))
         index = {s: k for k, s in enumerate(PROGNOSTIC_SUBTYPES)}
         table = np.zeros((len(patterns), len(PROGNOSTIC_SUBTYPES)), bool)
