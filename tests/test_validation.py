@@ -637,3 +637,18 @@ def test_simulation_study_interrupt_and_bad_input(monkeypatch):
     assert res.interrupted and sorted(res.replicates["replicate"].unique()) == [0, 1]
     with pytest.raises(MetricInputError, match="'backend': got 'spark'"):
         simulation_study("lim2009", 200, 2, backend="spark")
+
+
+def test_validate_with_bootstrap_refits_the_model(lim_model, lim_cohort):
+    """Internal validation of the package's own model: the excess-hazard structure is refitted on
+    each resample (two replicates keep this quick; the numbers are checked for shape and sign)."""
+    from mastoprog.validation import validate
+
+    # the fit needs >= 10 deaths per subtype in every resample: leave out the rare MCL
+    cohort = lim_cohort[lim_cohort["who_subtype"] != "MCL"].iloc[:800]
+    res = validate(lim_model, cohort, horizons=(60,), n_bootstrap=2, random_state=0)
+    tab = res.optimism.table.set_index("metric")
+    assert list(tab.index) == ["c_index", "calibration_slope", "brier"]
+    assert (tab["n_bootstrap"] == 2).all() and (tab["horizon"] == 60.0).all()
+    assert 0.5 < tab.loc["c_index", "corrected"] < 1.0
+    assert "Harrell's bootstrap optimism correction (2 replicates)" in res.to_html()
