@@ -111,8 +111,191 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_classify)
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    from .risk import risk_score
+
+    out = check_output(args.output, args.force, (".csv", ".json", ".parquet"))
+    result = risk_score(resolve_input(args.input), score=args.score)
+    if out is None:
+        print_table(result, ["patient_id", "points", "points_min", "points_max", "group",
+                             "linear_predictor", "median_os_training", "median_os_validation"])
+        # each distinct note once, with how many patients it concerns
+        counts = result["notes"].str.split("; ").explode().value_counts(sort=False)
+        for text, k in counts.items():
+            print(f"note ({k} of {len(result)}): {text}")
+        print(RESEARCH_NOTE)
+    else:
+        write_table(result.reset_index(drop=True), out)
+        print(f"wrote {len(result)} {args.score} score(s) to {out}")
+    return EXIT_OK
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("score", help="risk score of each patient (mastoprog composite, MARS, MAPS, IPSM)")
+    p.add_argument("input", help="CSV/JSON/Parquet findings file, or 'example'")
+    p.add_argument("--score", default="mastoprog", choices=["mastoprog", "mars", "maps", "ipsm"],
+                   help="mastoprog = this package's own composite (not MAPS or MARS); default mastoprog")
+    p.add_argument("-o", "--output", help="write CSV, JSON or Parquet (by extension)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=_cmd_score)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .findings import read_findings
+    from .survival import load_model
+    from .validation import validate
+
+    out = check_output(args.output, args.force, (".html", ".htm", ".csv", ".json", ".parquet"))
+    try:
+        horizons = tuple(float(h) for h in args.horizons.split(","))
+    except ValueError:
+        raise BadInput(f"--horizons {args.horizons!r}: expected comma-separated months, e.g. 12,60,120") \
+            from None
+    cohort = read_findings(resolve_input(args.cohort))
+    model = load_model(args.model)
+    result = validate(model, cohort, horizons=horizons, n_bootstrap=args.bootstrap,
+                      random_state=args.seed, progress=args.bootstrap > 0)
+    if out is None:
+        print_table(result.metrics, ["section", "metric", "horizon", "estimate", "ci_low", "ci_high"],
+                    max_rows=60)
+        print(RESEARCH_NOTE)
+    elif out.suffix.lower() in (".html", ".htm"):
+        result.to_html(out, title=f"mastoprog validation: {Path(args.cohort).name}",
+                       model_name=str(args.model))
+        print(f"wrote validation report ({len(result.time)} patients) to {out}")
+    else:
+        write_table(result.metrics, out)
+        print(f"wrote {len(result.metrics)} metric(s) to {out}")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="validate a survival model on a cohort (discrimination, "
+                       "calibration, internal validation); HTML report")
+    p.add_argument("cohort", help="CSV/JSON/Parquet cohort: findings plus time (months) and event (0/1)")
+    p.add_argument("--model", default="lim2009", help="built-in model name or saved model file "
+                   "(default lim2009)")
+    p.add_argument("--horizons", default="12,60,120", help="months, comma-separated (default 12,60,120)")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                   help="bootstrap replicates for optimism-corrected C, slope and Brier (refits the model)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
+    p.add_argument("-o", "--output", help="write an HTML report (.html) or the metrics table "
+                   "(.csv/.json/.parquet)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=_cmd_validate)
+
+
+def _cmd_curve(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .findings import read_findings
+    from .survival import load_model
+
+    out = check_output(args.output, args.force, (".png", ".svg", ".pdf"))
+    patient = read_findings(resolve_input(args.input))
+    if len(patient) != 1:
+        raise BadInput(f"{args.input!r} holds {len(patient)} patients; 'curve' draws one (JSON object "
+                       "or one-row CSV)")
+    model = load_model(args.model)
+    if args.table or out is None:
+        months = np.array([12.0, 24.0, 60.0, 120.0])
+        iv = model.predict_survival_interval(patient, months)
+        table = pd.DataFrame({
+            "years": months / 12, "survival": iv["survival"].iloc[:, 0].to_numpy(),
+            "lower_95": iv["lower"].iloc[:, 0].to_numpy(), "upper_95": iv["upper"].iloc[:, 0].to_numpy(),
+            "population": iv["population"].iloc[:, 0].to_numpy()})
+        details = model.predict_details(patient).iloc[0]
+        med = model.predict_median(patient, interval=True).iloc[0]
+        print(f"subtype: {details['subtype']} (candidates: {', '.join(details['candidates'])}); "
+              f"model: {args.model}")
+        with pd.option_context("display.float_format", "{:.3f}".format):
+            print(table.to_string(index=False))
+        print(f"median overall survival: {med['median_months'] / 12:.1f} years "
+              f"(95 % {med['lower'] / 12:.1f}-{med['upper'] / 12:.1f})")
+        if bool(iv["survival"].attrs["envelope"][0]):
+            print("note: findings are missing, so the band includes the range over the possibilities")
+        for note in iv["survival"].attrs["notes"]:
+            print(f"note: {note}")
+        print(RESEARCH_NOTE)
+    if out is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: no display needed
+        import matplotlib.pyplot as plt
+
+        from .plotting import plot_patient_curve
+
+        ax = plot_patient_curve(model, patient)
+        ax.figure.savefig(out, bbox_inches="tight", dpi=150)
+        plt.close(ax.figure)
+        print(f"wrote the survival curve to {out}")
+    return EXIT_OK
+
+
+def _add_curve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("curve", help="one patient's survival curve with its 95 %% band and the matched "
+                       "general population")
+    p.add_argument("input", help="JSON (one patient) or one-row CSV of findings, or 'example:patient.json'")
+    p.add_argument("-o", "--output", help="write the plot (.png, .svg or .pdf)")
+    p.add_argument("--table", action="store_true", help="print survival at 1, 2, 5 and 10 years with "
+                   "95 %% bands and the population value (default when no -o is given)")
+    p.add_argument("--model", default="lim2009", help="built-in model (lim2009, mayo2025, midostaurin) "
+                   "or a saved model file (default lim2009)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=_cmd_curve)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .synthetic import simulate_cohort_to_file
+
+    out = check_output(args.output, args.force, (".csv", ".parquet"))
+    kwargs = {
+        "censoring": None if args.censoring == "none" else "scenario",
+        "missingness": None if args.missingness == "none" else "scenario",
+        "subtype": args.subtype,
+    }
+    if args.model:
+        from .survival import load_model
+
+        kwargs["model"] = load_model(args.model)
+    try:
+        info = simulate_cohort_to_file(out, args.n, scenario=args.scenario, seed=args.seed,
+                                       chunk_size=args.chunk_size, force=args.force,
+                                       progress=None if args.progress else False, **kwargs)
+    except (ValueError, FileExistsError) as exc:
+        raise BadInput(str(exc)) from None
+    print(f"wrote {args.n} synthetic patients (scenario {info['scenario']}, seed {args.seed}) to {out}; "
+          f"censored fraction {info.get('censored_fraction', 0.0):.3f}")
+    print("synthetic data drawn from a model, not patients. " + RESEARCH_NOTE)
+    return EXIT_OK
+
+
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="draw a synthetic cohort with a known truth (findings, "
+                       "survival, true_* columns)")
+    p.add_argument("-n", type=int, required=True, help="number of patients")
+    p.add_argument("--scenario", default="lim2009",
+                   help="shipped scenario (lim2009, referral_advanced) or a TOML file (default lim2009)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--censoring", choices=["none", "scenario"], default="scenario",
+                   help="follow-up censoring: the scenario's default or none (default scenario)")
+    p.add_argument("--missingness", choices=["none", "scenario"], default="none",
+                   help="missing findings: none (default) or the scenario's rules")
+    p.add_argument("--subtype", help="draw one WHO subtype only (e.g. ASM)")
+    p.add_argument("--model", help="survival model (default: the scenario's target set, e.g. lim2009)")
+    p.add_argument("--chunk-size", type=int, default=250_000, help="patients per chunk (default 250000)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("-o", "--output", required=True, help="write CSV (+ JSON sidecar) or Parquet")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=_cmd_simulate)
+
+
 # Sub-commands are added by their modules' owners: one ``_add_*`` function each.
-_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_classify]
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_classify, _add_score,
+                                                                     _add_validate, _add_curve,
+                                                                     _add_simulate]
 
 
 def _build_parser() -> argparse.ArgumentParser:

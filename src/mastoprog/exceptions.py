@@ -13,6 +13,7 @@ __all__ = [
     "FindingsError",
     "FindingsWarning",
     "MastoprogError",
+    "MetricInputError",
     "ModelFileError",
     "PlausibilityWarning",
     "Problem",
@@ -51,6 +52,14 @@ class Problem:
 _NO_VALUE = object()
 
 
+def _problem_list(header: str, problems: list[Problem], n: int, shown: int) -> str:
+    """``"N <header>s:"`` then one line per problem (at most ``shown``), then "... and K more"."""
+    lines = [f"  - {p}" for p in problems[:shown]]
+    if n > len(lines):
+        lines.append(f"  ... and {n - len(lines)} more")
+    return "\n".join([f"{n} {header}{'s' if n != 1 else ''}:", *lines])
+
+
 class FindingsError(MastoprogError, ValueError):
     """Patient findings that cannot be used: lists every problem found, not just the first.
 
@@ -72,12 +81,20 @@ class FindingsError(MastoprogError, ValueError):
             return
         self.problems = list(problems)
         self.n_problems = n_problems if n_problems is not None else len(self.problems)
-        n = self.n_problems
-        head = f"{n} invalid finding{'s' if n != 1 else ''}:"
-        lines = [f"  - {p}" for p in self.problems[: self.MAX_SHOWN]]
-        if n > len(lines):
-            lines.append(f"  ... and {n - len(lines)} more")
-        super().__init__("\n".join([head, *lines]))
+        super().__init__(_problem_list("invalid finding", self.problems, self.n_problems,
+                                       self.MAX_SHOWN))
+
+
+class MetricInputError(MastoprogError, ValueError):
+    """Survival outcomes or predictions that a metric cannot use (lists every problem)."""
+
+    MAX_SHOWN = 20
+
+    def __init__(self, problems: list[Problem], n_problems: int | None = None):
+        self.problems = list(problems)
+        self.n_problems = n_problems if n_problems is not None else len(self.problems)
+        super().__init__(_problem_list("invalid input value", self.problems, self.n_problems,
+                                       self.MAX_SHOWN))
 
 
 class CalibrationError(MastoprogError, ValueError):

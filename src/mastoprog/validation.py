@@ -32,7 +32,7 @@ from ._bootstrap import OptimismResult, SurvivalEstimator, bootstrap_optimism
 from ._simulation import SimulationResult, simulation_study
 from ._survstats import censoring_survival, dominance_sums, kaplan_meier
 from ._validate import ValidationResult, validate
-from .exceptions import MastoprogError, Problem
+from .exceptions import MetricInputError, Problem
 
 __all__ = [
     "BrierScore",
@@ -56,19 +56,6 @@ __all__ = [
 ]
 
 ArrayLike = Any
-
-
-class MetricInputError(MastoprogError, ValueError):
-    """Survival outcomes or predictions that a metric cannot use (lists every problem)."""
-
-    def __init__(self, problems: list[Problem], n_problems: int | None = None):
-        self.problems = problems
-        self.n_problems = n_problems if n_problems is not None else len(problems)
-        lines = [f"  - {p}" for p in problems[:20]]
-        if self.n_problems > len(lines):
-            lines.append(f"  ... and {self.n_problems - len(lines)} more")
-        n = self.n_problems
-        super().__init__("\n".join([f"{n} invalid input value{'s' if n != 1 else ''}:", *lines]))
 
 
 # --------------------------------------------------------------------------- input checking
