@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .exceptions import FindingsWarning, MastoprogError
@@ -64,8 +65,14 @@ def write_table(frame: pd.DataFrame, out: Path) -> None:
     """Write CSV, JSON (records) or Parquet by extension; tuples become '|'-joined strings."""
     flat = frame.copy()
     for c in flat.columns:
-        if flat[c].dtype == object and flat[c].map(lambda v: isinstance(v, tuple)).any():
-            flat[c] = flat[c].map(lambda v: "|".join(map(str, v)) if isinstance(v, tuple) else v)
+        if flat[c].dtype != object:
+            continue
+        # per distinct value, not per row: a million classifications have a few dozen tuples
+        codes, uniques = pd.factorize(flat[c], use_na_sentinel=True)
+        if any(isinstance(u, tuple) for u in uniques):
+            joined = np.array(["|".join(map(str, u)) if isinstance(u, tuple) else u for u in uniques]
+                              + [None], dtype=object)
+            flat[c] = joined[codes]
     suffix = out.suffix.lower()
     if suffix == ".csv":
         flat.to_csv(out, index=False)
@@ -75,6 +82,20 @@ def write_table(frame: pd.DataFrame, out: Path) -> None:
         flat.to_parquet(out, index=False)
     else:  # pragma: no cover - check_output filters extensions first
         raise BadInput(f"cannot write {out.suffix} files")
+
+
+TABLE_SUFFIXES = (".csv", ".json", ".parquet")
+
+
+def emit_table(result: pd.DataFrame, out: Path | None, columns: Sequence[str], what: str) -> int:
+    """Print a short table (no ``-o``) or write the whole result; both end with the research note."""
+    if out is None:
+        print_table(result, columns)
+    else:
+        write_table(result.reset_index(drop=True), out)
+        print(f"wrote {len(result)} {what} to {out}")
+    print(RESEARCH_NOTE)
+    return EXIT_OK
 
 
 def print_table(frame: pd.DataFrame, columns: Sequence[str], max_rows: int = 30) -> None:
@@ -91,15 +112,10 @@ def print_table(frame: pd.DataFrame, columns: Sequence[str], max_rows: int = 30)
 def _cmd_classify(args: argparse.Namespace) -> int:
     from .classification import classify
 
-    out = check_output(args.output, args.force, (".csv", ".json", ".parquet"))
+    out = check_output(args.output, args.force, TABLE_SUFFIXES)
     result = classify(resolve_input(args.input), edition=args.edition)
-    if out is None:
-        print_table(result, ["patient_id", "subtype", "candidates", "missing", "rationale"])
-        print(RESEARCH_NOTE)
-    else:
-        write_table(result.reset_index(drop=True), out)
-        print(f"wrote {len(result)} classification(s) to {out}")
-    return EXIT_OK
+    return emit_table(result, out, ["patient_id", "subtype", "candidates", "missing", "rationale"],
+                      "classification(s)")
 
 
 def _add_classify(sub: argparse._SubParsersAction) -> None:
@@ -114,20 +130,16 @@ def _add_classify(sub: argparse._SubParsersAction) -> None:
 def _cmd_score(args: argparse.Namespace) -> int:
     from .risk import risk_score
 
-    out = check_output(args.output, args.force, (".csv", ".json", ".parquet"))
+    out = check_output(args.output, args.force, TABLE_SUFFIXES)
     result = risk_score(resolve_input(args.input), score=args.score)
     if out is None:
-        print_table(result, ["patient_id", "points", "points_min", "points_max", "group",
-                             "linear_predictor", "median_os_training", "median_os_validation"])
         # each distinct note once, with how many patients it concerns
         counts = result["notes"].str.split("; ").explode().value_counts(sort=False)
         for text, k in counts.items():
             print(f"note ({k} of {len(result)}): {text}")
-        print(RESEARCH_NOTE)
-    else:
-        write_table(result.reset_index(drop=True), out)
-        print(f"wrote {len(result)} {args.score} score(s) to {out}")
-    return EXIT_OK
+    return emit_table(result, out, ["patient_id", "points", "points_min", "points_max", "group",
+                                     "linear_predictor", "median_os_training", "median_os_validation"],
+                      f"{args.score} score(s)")
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:
