@@ -2,7 +2,7 @@
 
 Targets (Lim KH et al., Blood 2009;113:5727, via the seed review): median OS 41 months (ASM),
 24 (SM-AHN), 2 (MCL); SSM 5-year OS 85 % (ECNM registry, Sperr WR et al., ASH 2016); ISM like
-the general population (the lim2009 target set makes it a 10-year relative survival of 0.97).
+the general population (the lim2009 target set makes it a 10-year relative survival of 0.985).
 """
 
 from __future__ import annotations
@@ -106,9 +106,10 @@ def test_closed_loop_ssm_5y_os(complete):
 def test_closed_loop_ism_like_general_population(complete):
     """ISM against the matched life-table expectation (Ederer I) at 10 years.
 
-    The lim2009 target set calibrates ISM to a 10-year relative survival of 0.97 (an assumption
+    The lim2009 target set calibrates ISM to a 10-year relative survival of 0.985 (an assumption
     inside the 0.95-1.0 range "much the same life expectancy" allows), so observed survival sits
-    ~ 2.7 points below the expectation: the observed/expected ratio is what is tested.
+    ~ 1.4 points below the expectation; with ~ 80,000 ISM patients the KM standard error at 10 years
+    is ~ 0.1 point, so the 2-point tolerance has a margin of ~ 6 standard errors.
     """
     ism = _cohort(complete, "ISM")
     expected = LifeTable.hmd_us().survival(
@@ -116,8 +117,8 @@ def test_closed_loop_ism_like_general_population(complete):
         ism["diagnosis_year"].to_numpy(), 120.0).mean()
     observed = float(_km(complete, "ISM").survival_function_at_times(120.0).iloc[0])
     assert 0.95 <= observed / expected <= 1.0
-    assert observed / expected == pytest.approx(0.97, abs=0.01)
-    assert observed == pytest.approx(expected, abs=0.035)
+    assert observed / expected == pytest.approx(0.985, abs=0.01)
+    assert observed == pytest.approx(expected, abs=0.02)  # issue 5: within 2 points
 
 
 @pytest.mark.slow
