@@ -1,0 +1,23 @@
+"""ruff (configured in pyproject.toml) is clean over the package, tests, benchmarks and scripts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_is_clean():
+    # the ruff of this environment (the [test] extra installs it) before any other on PATH
+    local = Path(sys.executable).parent / "ruff"
+    ruff = str(local) if local.exists() else shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (it is part of the [test] extra)")
+    out = subprocess.run([ruff, "check", "src", "tests", "benchmarks", "scripts"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
