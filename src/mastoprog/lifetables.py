@@ -108,11 +108,19 @@ class LifeTable:
     citation: str
     _cum: np.ndarray = field(init=False, repr=False)
     _ext: np.ndarray = field(init=False, repr=False)
+    _cum_flat: np.ndarray = field(init=False, repr=False)
+    _ext_flat: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         ext, cum = _diagonal_prefix(self.mx)
         object.__setattr__(self, "_ext", ext)
         object.__setattr__(self, "_cum", cum)
+        # Flat views for index arithmetic along a path; ``ext`` embedded in ``cum``'s shape so
+        # that one flat index reads both (cum[s, y, a] and ext[s, y, a] at the same position).
+        ext_like = np.zeros_like(cum)
+        ext_like[:, : ext.shape[1], : ext.shape[2]] = ext
+        object.__setattr__(self, "_cum_flat", cum.ravel())
+        object.__setattr__(self, "_ext_flat", ext_like.ravel())
 
     # ------------------------------------------------------------------ constructors
 
@@ -299,18 +307,41 @@ class LifeTable:
         return self._invert(s, y, a, e)
 
     def _invert(self, s: np.ndarray, y: np.ndarray, a: np.ndarray, e: np.ndarray) -> np.ndarray:
-        cum, ext = self._cum, self._ext
-        base = cum[s, y, a]
-        # Largest k in [0, H-1] with cumulative hazard of the first k years <= e (monotone in k).
-        lo = np.zeros(s.shape, np.int64)
-        hi = np.full(s.shape, _HORIZON_YEARS - 1, np.int64)
-        while np.any(hi > lo):
-            mid = (lo + hi + 1) // 2
-            ok = cum[s, y + mid, a + mid] - base <= e
-            lo = np.where(ok, mid, lo)
-            hi = np.where(ok, hi, mid - 1)
-        rest = e - (cum[s, y + lo, a + lo] - base)
-        rate = ext[s, y + lo, a + lo]
+        # Largest k in [0, H-1] whose cumulative hazard over the first k years, D(k) =
+        # cum[s, y+k, a+k] - cum[s, y, a], is <= e. D is non-decreasing in k (prefix sums of
+        # rates >= 0, minus one constant: both monotone in floating point too), so the k is
+        # unique and any exact search finds it; this one is a branchless binary search over
+        # flat indices into ``cum`` (a path's k-th year sits ``k * (width + 1)`` entries after
+        # its start, ``width`` = ages per year row), all patients in step. It reads the very
+        # same table entries and computes the same differences as the textbook bisection, so
+        # the draws are bit-for-bit those of the previous implementation.
+        cum, ext = self._cum_flat, self._ext_flat
+        stride = self._cum.shape[2] + 1
+        start = np.ravel_multi_index((s, y, a), self._cum.shape).astype(np.int64)
+        base = cum.take(start)
+        e = np.asarray(e, dtype=float)
+        # Shar's branchless search over the H candidates k = 0 .. H-1: with P the largest power
+        # of two <= H, one probe at k = H - P leaves <= P candidates, then halving steps
+        # P/2, ..., 1 (H = 160: 32, 64, 32, 16, 8, 4, 2, 1). Every probe stays inside [0, H-1].
+        n_cand = _HORIZON_YEARS
+        half = 1 << (n_cand.bit_length() - 1)
+        steps = ([n_cand - half] if n_cand > half else []) + [half >> i for i in range(1, half.bit_length())]
+        # In-place buffers and take(mode="clip") (indices are in range by construction): the
+        # search is memory-bound, so fewer temporaries matter more than fewer operations.
+        pos = start.copy()
+        val = np.empty(pos.shape)
+        past = np.empty(pos.shape, dtype=bool)
+        back = np.empty_like(pos)
+        for k in steps:
+            pos += k * stride  # probe the candidate ...
+            cum.take(pos, out=val, mode="clip")
+            np.subtract(val, base, out=val)
+            np.greater(val, e, out=past)  # ... and step back where D(k) > e (e is finite)
+            np.multiply(past, k * stride, out=back)
+            pos -= back
+        lo = (pos - start) // stride
+        rest = e - (cum.take(pos) - base)
+        rate = ext.take(pos)
         with np.errstate(divide="ignore"):
             frac = np.where(rate > 0, rest / rate, np.inf)
         return 12.0 * (lo + frac)
