@@ -284,6 +284,35 @@ class LifeTable:
         k = np.minimum(np.floor(t / 12.0), _HORIZON_YEARS - 1).astype(np.int64)
         return self._ext[s, y + k, a + k] / 12.0
 
+    def _path_start(self, age0: Any, sex: Any, year0: Any) -> np.ndarray:
+        """Flat index into the prefix-sum table of each path's start ``(sex, year0, age0)``.
+
+        With it, :meth:`_path_cumulative_hazard` and :meth:`_path_hazard` repeat
+        :meth:`cumulative_hazard` and :meth:`hazard` bit for bit without re-validating the
+        start on every call (used by solvers that evaluate one set of paths many times).
+        """
+        s, y, a = np.broadcast_arrays(*self._start(age0, sex, year0))
+        return np.ravel_multi_index((s, y, a), self._cum.shape).astype(np.int64)
+
+    def _path_cumulative_hazard(self, start: np.ndarray, t_months: np.ndarray) -> np.ndarray:
+        """``cumulative_hazard`` of the paths ``start`` (from :meth:`_path_start`) at ``t_months``.
+
+        Same operations in the same order as :meth:`cumulative_hazard` (the flat index of
+        ``(s, y + k, a + k)`` is ``start + k * (width + 1)``), so the same floating-point result.
+        """
+        years = np.asarray(t_months, dtype=float) / 12.0
+        k = np.minimum(np.floor(years), _HORIZON_YEARS - 1).astype(np.int64)
+        frac = years - k
+        pos = start + k * (self._cum.shape[2] + 1)
+        full = self._cum_flat.take(pos) - self._cum_flat.take(start)
+        return full + frac * self._ext_flat.take(pos)
+
+    def _path_hazard(self, start: np.ndarray, t_months: np.ndarray) -> np.ndarray:
+        """``hazard`` (per month) of the paths ``start`` at ``t_months``; same result."""
+        k = np.minimum(np.floor(np.asarray(t_months, dtype=float) / 12.0),
+                       _HORIZON_YEARS - 1).astype(np.int64)
+        return self._ext_flat.take(start + k * (self._cum.shape[2] + 1)) / 12.0
+
     def sample_death_times(self, age0: Any, sex: Any, year0: Any, rng: np.random.Generator) -> np.ndarray:
         """Exact draws of the time to death from general-population mortality, months.
 

@@ -219,16 +219,21 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
         return rng.random(n) < p
 
     def value(param: str) -> np.ndarray:
-        lo, hi = rec.low[param].take(prof), rec.high[param].take(prof)
-        if np.array_equal(rec.low[param][in_play_idx], rec.high[param][in_play_idx]):
-            return lo
+        lo_t, hi_t, log_t = rec.low[param], rec.high[param], rec.log[param]
+        if np.array_equal(lo_t[in_play_idx], hi_t[in_play_idx]):
+            return lo_t.take(prof)
         u = rng.random(n)
-        x = lo + u * (hi - lo)
-        if rec.log[param].any():  # log-uniform rows only where a profile asks for it
-            idx = np.flatnonzero(rec.log[param][prof])
-            llo, lhi = np.log(lo[idx]), np.log(hi[idx])
-            x[idx] = np.exp(llo + u[idx] * (lhi - llo))
-        return x
+        # Per-profile tables (widths, logs of the bounds) gathered per patient: the same
+        # doubles as computing hi - lo, log(lo), log(hi) patient by patient, at a fraction of
+        # the cost (the log-uniform bounds were two logarithms per patient).
+        if not log_t.any():
+            return lo_t.take(prof) + u * (hi_t - lo_t).take(prof)
+        llo_t, lhi_t = np.zeros_like(lo_t), np.zeros_like(hi_t)
+        llo_t[log_t], lhi_t[log_t] = np.log(lo_t[log_t]), np.log(hi_t[log_t])
+        logx = np.exp(llo_t.take(prof) + u * (lhi_t - llo_t).take(prof))
+        if log_t[in_play_idx].all():  # log-uniform for every profile in play
+            return logx
+        return np.where(log_t.take(prof), logx, lo_t.take(prof) + u * (hi_t - lo_t).take(prof))
 
     per_stratum = lambda fn: np.array([fn(s) for s in chosen], dtype=float).take(codes)  # noqa: E731
     spleen = prog["splenomegaly"].to_numpy(dtype=bool)
@@ -514,8 +519,10 @@ def _closed_form_truth(ma: _ModelArrays, age: np.ndarray, sex: np.ndarray, year:
     rho = ma.rho[uk]
     c = np.where(exc, np.exp(ulp - rho * np.where(exc, ma.log_lambda[uk], 0.0)), 0.0)
 
+    start = lt._path_start(ua, us, uy)  # validated once; same values as cumulative_hazard
+
     def total_h(t: np.ndarray) -> np.ndarray:
-        return lt.cumulative_hazard(ua, us, uy, t) + c * t ** rho
+        return lt._path_cumulative_hazard(start, t) + c * t ** rho
 
     s60 = np.exp(-total_h(np.full(m, _TRUTH_T)))
     ln2 = np.log(2.0)
@@ -527,23 +534,35 @@ def _closed_form_truth(ma: _ModelArrays, age: np.ndarray, sex: np.ndarray, year:
         ok = total_h(12.0 * mid) <= ln2
         lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid - 1)
     t0 = 12.0 * lo
-    h0 = lt.cumulative_hazard(ua, us, uy, t0)
-    rate = lt.hazard(ua, us, uy, t0)  # per month, constant on [t0, t0 + 12)
+    h0 = lt._path_cumulative_hazard(start, t0)
+    rate = lt._path_hazard(start, t0)  # per month, constant on [t0, t0 + 12)
     # Safeguarded Newton inside the year: g(t) = h0 + rate (t - t0) + c t**rho - ln 2 is smooth
-    # and increasing there; a step leaving the bracket falls back to bisection.
-    left, right = t0, t0 + 12.0
-    t = 0.5 * (left + right)
+    # and increasing there; a step leaving the bracket falls back to bisection. The loop runs
+    # until every curve's step is below 1e-13 t. A curve whose state (t, left, right) came back
+    # unchanged from a step is at a fixed point of this deterministic map and would stay there,
+    # so it leaves the working set: same iterations, same results, less work (most curves
+    # settle in a few steps while a few keep halving their bracket for ~45 more).
+    t = 0.5 * (t0 + (t0 + 12.0))
+    work = np.arange(m)
+    wt, wl, wr, wh0, wrate, wc, wrho, wt0 = t.copy(), t0, t0 + 12.0, h0, rate, c, rho, t0
     with np.errstate(divide="ignore", invalid="ignore"):
         for _ in range(_MEDIAN_HALVINGS):
-            p = t ** rho
-            g = h0 + rate * (t - t0) + c * p - ln2
-            right, left = np.where(g >= 0, t, right), np.where(g >= 0, left, t)
-            step = t - g / (rate + c * rho * p / t)
+            p = wt ** wrho
+            g = wh0 + wrate * (wt - wt0) + wc * p - ln2
+            up = g >= 0
+            right, left = np.where(up, wt, wr), np.where(up, wl, wt)
+            step = wt - g / (wrate + wc * wrho * p / wt)
             t_new = np.where((step > left) & (step < right), step, 0.5 * (left + right))
-            done = np.all(np.abs(t_new - t) <= 1e-13 * t)
-            t = t_new
+            done = np.all(np.abs(t_new - wt) <= 1e-13 * wt)
+            t[work] = t_new
             if done:
                 break
+            moving = np.flatnonzero((t_new != wt) | (left != wl) | (right != wr))
+            wt, wl, wr = t_new, left, right
+            if moving.size < 0.9 * work.size:
+                work = work[moving]
+                wt, wl, wr, wh0, wrate, wc, wrho, wt0 = (
+                    x[moving] for x in (wt, wl, wr, wh0, wrate, wc, wrho, wt0))
     med = np.where(never, np.inf, t)
     return med[codes], s60[codes]
 
