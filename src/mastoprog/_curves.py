@@ -1,0 +1,377 @@
+"""Closed-form curves of the survival model: excess survival, background, envelopes, medians.
+
+For patient i of prognostic subtype s (``t`` in months since diagnosis)::
+
+    S_i(t) = S_pop,i(t) * exp(-exp(lp_i) * (t / lambda_s) ** rho_s)
+
+No validation happens here: the per-patient arrays come from :func:`mastoprog._patients.prepare`
+and the parameters from :func:`compile_state` (a model's ``state_`` as arrays). Everything is
+vectorised over patients, and over parameter draws where a draw axis is given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import CalibrationError
+from .lifetables import LifeTable
+
+__all__ = ["PROGNOSTIC_SUBTYPES", "excess_survival"]
+
+#: Subtypes with their own excess-hazard parameters, in the model's internal order.
+PROGNOSTIC_SUBTYPES: tuple[str, ...] = ("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")
+DEFAULT_TIMES = np.arange(0.0, 241.0)  # months: 0-20 years, monthly
+_HORIZON_YEARS = 160  # medians are searched on [0, 160 years]
+_MEDIAN_STEPS = 60  # at most this many regula-falsi steps inside the year holding the median
+
+
+def compile_state(st: dict) -> dict[str, np.ndarray]:
+    """A model state (``SurvivalModel.state_``) as arrays over :data:`PROGNOSTIC_SUBTYPES`.
+
+    Keys: ``log_lambda`` (log months; NaN without excess), ``rho``, ``excess`` (bool),
+    ``usable`` (bool: a curve exists), ``center`` (subtypes x factors), ``beta``; with stored
+    draws also ``d_beta`` (draws x factors), ``d_log_lambda`` and ``d_log_rho`` (draws x subtypes).
+    """
+    F, S = st["factors"], PROGNOSTIC_SUBTYPES
+    log_lambda = np.full(len(S), np.nan)
+    rho = np.ones(len(S))
+    excess = np.zeros(len(S), bool)
+    usable = np.zeros(len(S), bool)
+    center = np.zeros((len(S), len(F)))
+    for k, s in enumerate(S):
+        p = st["subtypes"].get(s)
+        if p is None or p["excess"] == "uncalibrated":
+            continue
+        usable[k] = True
+        if p["excess"] == "weibull":
+            excess[k] = True
+            log_lambda[k] = p["log_lambda"]
+            rho[k] = p["rho"]
+            center[k] = [p["center"][f] for f in F]
+    out = {
+        "log_lambda": log_lambda,
+        "rho": rho,
+        "excess": excess,
+        "usable": usable,
+        "center": center,
+        "beta": np.array([st["beta"][f]["log_hr"] for f in F]),
+    }
+    d = st.get("draws")
+    if d:
+        out["d_beta"] = np.asarray(d["beta"], float)
+        out["d_log_lambda"] = np.array([d["log_lambda"].get(s, [np.nan] * d["n"]) for s in S], float).T
+        out["d_log_rho"] = np.array([d["log_rho"].get(s, [0.0] * d["n"]) for s in S], float).T
+        out["d_log_lambda"][:, ~excess] = np.nan
+    return out
+
+
+def require_draws(arr: dict[str, np.ndarray]) -> None:
+    """Raise :class:`CalibrationError` when the model stores no parameter draws (no band)."""
+    if "d_beta" not in arr:
+        raise CalibrationError(
+            "this model has no parameter draws, so no uncertainty band; "
+            "calibrate(..., draws=True) or fit() stores them"
+        )
+
+
+def draw_params(arr: dict[str, np.ndarray]) -> list[dict]:
+    """One parameter set per stored draw (beta, log lambda, rho), shaped like :func:`compile_state`."""
+    require_draws(arr)
+    return [
+        {
+            **arr,
+            "beta": arr["d_beta"][d],
+            "log_lambda": arr["d_log_lambda"][d],
+            "rho": np.exp(arr["d_log_rho"][d]),
+            "_draw": d,
+        }
+        for d in range(arr["d_beta"].shape[0])
+    ]
+
+
+def excess_survival(lp: np.ndarray, log_lambda: float, rho: float, t: np.ndarray) -> np.ndarray:
+    """Excess (disease) survival ``exp(-exp(lp) * (t / lambda) ** rho)``, shape (len(lp), len(t)).
+
+    Each distinct linear predictor is evaluated once and gathered (``np.take``): risk features are
+    binary, so a cohort of any size has at most a few dozen distinct ``lp`` per subtype.
+
+    Parameters
+    ----------
+    lp : ndarray (n,)
+        Linear predictors (log relative excess hazard, dimensionless).
+    log_lambda : float
+        Log Weibull scale, log months.
+    rho : float
+        Weibull shape (dimensionless, > 0).
+    t : ndarray (T,)
+        Months since diagnosis (>= 0).
+
+    Returns
+    -------
+    ndarray (n, T)
+        Probabilities in [0, 1]; 1 at ``t = 0``.
+
+    References
+    ----------
+    Weibull proportional hazards: Collett D. *Modelling Survival Data in Medical Research*,
+    3rd ed., CRC Press 2015, section 5.6 (``H(t) = exp(lp) (t / lambda) ** rho``).
+    """
+    inv, uniq = pd.factorize(np.asarray(lp, dtype=float))  # hash-based: faster than np.unique
+    with np.errstate(divide="ignore"):
+        log_t = np.log(t)
+    E_u = np.exp(-np.exp(uniq[:, None] + rho * (log_t[None, :] - log_lambda)))
+    return np.take(E_u, inv, axis=0)
+
+
+def background(lt: LifeTable, P: dict, t: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """General-population survival for each distinct (sex, year, whole age) path.
+
+    Returns ``({"mid", "lo", "hi"}: (U, T) arrays, (n,) row index per patient)``. The
+    background depends on nothing else, so 100,000 patients need a few thousand life-table
+    paths. For unknown sex, ``mid`` is the mean of the F and M curves and ``lo``/``hi`` their
+    pointwise minimum/maximum; for known sex the three are the same curve.
+    """
+    unk = P["sex_unknown"]
+    s, y, a = lt._start(P["age"], P["sex"], P["year"])
+    s_key = np.where(unk, 2, s)
+    key = (s_key * (lt.last_year - lt.first_year + 1) + y) * (lt.max_age + 1) + a
+    inv, uniq = pd.factorize(key)
+    first = np.zeros(uniq.size, np.int64)
+    first[inv[::-1]] = np.arange(inv.size)[::-1]  # a row index of each distinct path
+    sk, yk, ak = s_key[first], y[first] + lt.first_year, a[first]
+    S = lt.survival(ak[:, None], np.where(sk == 2, 0, sk)[:, None], yk[:, None], t[None, :])
+    out = {"mid": S, "lo": S, "hi": S}
+    u = sk == 2
+    if u.any():
+        S_m = lt.survival(ak[u][:, None], 1, yk[u][:, None], t[None, :])
+        out = {"mid": S.copy(), "lo": S.copy(), "hi": S.copy()}
+        out["mid"][u] = 0.5 * (S[u] + S_m)
+        out["lo"][u] = np.minimum(S[u], S_m)
+        out["hi"][u] = np.maximum(S[u], S_m)
+    return out, inv
+
+
+def curves(
+    lt: LifeTable,
+    P: dict,
+    t: np.ndarray,
+    arr: dict[str, np.ndarray],
+    S_pop: dict[str, np.ndarray] | None = None,
+    envelope: bool = True,
+) -> dict[str, np.ndarray]:
+    """Central (and, with ``envelope``, lower and upper) survival (n, T), closed form.
+
+    Each distinct background path and each distinct linear predictor is evaluated once
+    (risk features are binary, so a subtype has at most 24 distinct linear predictors) and
+    gathered per patient. ``S_pop`` (per patient ``{"mid", "lo", "hi"}``) skips the life table.
+    """
+    if S_pop is None:
+        S_u, inv_bg = background(lt, P, t)
+    else:
+        S_u, inv_bg = S_pop, np.arange(P["n"])
+    n, T = P["n"], t.size
+    cand = P["cand"]
+    n_cand = cand.sum(axis=1)
+    single = bool(np.all(n_cand == 1))
+    mid = np.empty((n, T)) if single else np.zeros((n, T))
+    lower = upper = None
+    if envelope:
+        lower = np.full((n, T), np.inf)
+        upper = np.full((n, T), -np.inf)
+    for k in range(len(PROGNOSTIC_SUBTYPES)):
+        rows = np.flatnonzero(cand[:, k])
+        if rows.size == 0:
+            continue
+        every = rows.size == n
+        idx = inv_bg if every else inv_bg[rows]
+        bg = S_u["mid"][idx]
+        if arr["excess"][k]:
+            ll, r = arr["log_lambda"][k], arr["rho"][k]
+            e_mid = excess_survival(P["lp_mid"][rows, k], ll, r, t)
+        else:
+            e_mid = None
+        val = bg if e_mid is None else np.multiply(e_mid, bg, out=e_mid)
+        if single and every:
+            mid = val
+        elif single:
+            mid[rows] = val  # one candidate per patient: each row is written exactly once
+        else:
+            mid[rows] += val
+        if envelope:
+            bg_lo, bg_hi = S_u["lo"][idx], S_u["hi"][idx]
+            if e_mid is None:
+                lo_v, up_v = bg_lo, bg_hi
+            else:
+                lo_v = excess_survival(P["lp_hi"][rows, k], ll, r, t) * bg_lo
+                up_v = excess_survival(P["lp_lo"][rows, k], ll, r, t) * bg_hi
+            lower[rows] = np.minimum(lower[rows], lo_v)
+            upper[rows] = np.maximum(upper[rows], up_v)
+    if not single:
+        mid /= n_cand[:, None]
+    out = {"mid": mid, "lower": lower, "upper": upper}
+    if S_pop is None:
+        out["pop_u"], out["inv_bg"] = S_u, inv_bg
+    return out
+
+
+def population(c: dict, which: str = "mid") -> np.ndarray:
+    """Per-patient background (n, T) from the output of :func:`curves`."""
+    return c["pop_u"][which][c["inv_bg"]]
+
+
+# --------------------------------------------------------------------------- medians
+
+_COMBINE = {
+    "mid": (lambda f, m: 0.5 * (f + m), np.add),
+    "lower": (np.minimum, np.minimum),
+    "upper": (np.maximum, np.maximum),
+}
+
+
+def curve_medians(
+    lt: LifeTable,
+    P: dict,
+    pattern: np.ndarray,
+    lp: np.ndarray,
+    log_lambda: np.ndarray,
+    rho: np.ndarray,
+    excess: np.ndarray,
+    which: str = "mid",
+    max_rows: int = 2_000_000,
+) -> np.ndarray:
+    """Median (months) of each patient's curve under each parameter draw: S(t) = 0.5.
+
+    Parameters
+    ----------
+    lt : LifeTable
+    P : dict
+        Patients from ``_patients.prepare`` (``age``, ``sex``, ``sex_unknown``, ``year``, ``cand``).
+    pattern : ndarray (n,)
+        Index of each patient's risk-feature pattern (``_patients.feature_patterns``).
+    lp : ndarray (D, n_patterns, 6)
+        Linear predictor per draw, feature pattern and prognostic subtype.
+    log_lambda, rho : ndarray (D, 6)
+        Weibull log scale (log months) and shape per draw and subtype.
+    excess : ndarray (6,) of bool
+        Subtypes with an excess hazard (the others contribute excess survival 1).
+    which : {"mid", "lower", "upper"}
+        ``"mid"``: mean over candidate subtypes and over F/M for unknown sex (the central curve);
+        ``"lower"``/``"upper"``: minimum/maximum over both (pass the matching ``lp``: the largest
+        for lower, the smallest for upper).
+
+    Returns
+    -------
+    ndarray (D, n)
+        Months; ``inf`` when the curve stays above 0.5 for the whole 160-year horizon.
+
+    Notes
+    -----
+    Patients with the same whole age, sex, calendar year, candidate subtypes and feature pattern
+    share a curve in every draw, so each distinct curve is solved once per draw. The life table's
+    cumulative hazard is linear within each year since diagnosis, so it is tabulated at whole
+    years (exact interpolation in between); a bisection over whole years finds the year holding
+    the median and the Illinois variant of regula falsi (superlinear, always bracketed) solves
+    the smooth remainder to 1e-13 relative.
+    """
+    key = np.column_stack(
+        [
+            np.floor(P["age"]),
+            P["sex"] == "M",
+            P["sex_unknown"],
+            np.clip(np.floor(P["year"]), lt.first_year, lt.last_year),
+            P["cand"],
+            pattern,
+        ]
+    ).astype(float)
+    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    D = lp.shape[0]
+    m = first.size
+    out = np.empty((D, m))
+    step = max(1, min(max_rows // D, 20_000))
+    for start in range(0, m, step):
+        rows = first[start : start + step]
+        out[:, start : start + rows.size] = _solve_medians(
+            lt, {k: P[k][rows] for k in ("age", "sex", "sex_unknown", "year", "cand")},
+            lp[:, pattern[rows], :], log_lambda, rho, excess, which,
+        )
+    return out[:, inv.ravel()]
+
+
+def _solve_medians(
+    lt: LifeTable,
+    U: dict,
+    lp: np.ndarray,
+    log_lambda: np.ndarray,
+    rho: np.ndarray,
+    excess: np.ndarray,
+    which: str,
+) -> np.ndarray:
+    """Medians (D, m) of m distinct curves (see :func:`curve_medians`)."""
+    combine_sex, combine_subtypes = _COMBINE[which]
+    m = U["age"].size
+    # Background: cumulative hazard at whole years 0..160 for each curve (and for M when sex is
+    # unknown); linear in between, as the life table defines it.
+    knots = 12.0 * np.arange(_HORIZON_YEARS + 1)
+    H_knots = [lt.cumulative_hazard(U["age"][:, None], U["sex"][:, None], U["year"][:, None], knots)]
+    if U["sex_unknown"].any():
+        H_knots.append(lt.cumulative_hazard(U["age"][:, None], "M", U["year"][:, None], knots))
+        H_knots[1][~U["sex_unknown"]] = H_knots[0][~U["sex_unknown"]]
+    rows = np.arange(m)[None, :]
+
+    def s_pop(t: np.ndarray) -> np.ndarray:
+        x = t / 12.0
+        k = np.minimum(np.floor(x), _HORIZON_YEARS - 1).astype(np.int64)
+        S = [np.exp(-(H[rows, k] + (x - k) * (H[rows, k + 1] - H[rows, k]))) for H in H_knots]
+        return S[0] if len(S) == 1 else combine_sex(S[0], S[1])
+
+    # Excess: one (curve, candidate subtype) pair per candidate, pairs of a curve contiguous.
+    pc, pk = np.nonzero(U["cand"])
+    starts = np.flatnonzero(np.r_[True, pc[1:] != pc[:-1]])
+    counts = np.diff(np.r_[starts, pc.size])
+    one_each = pc.size == m
+    has_exc = excess[pk][None, :]
+    p_lp = np.where(has_exc, lp[:, pc, pk], -np.inf)  # no excess hazard: H = 0
+    p_ll = np.where(has_exc, log_lambda[:, pk], 0.0)
+    p_rho = rho[:, pk]
+
+    def s_all(t: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", over="ignore"):
+            log_t = np.log(t)[:, pc]
+            E = np.exp(-np.exp(p_lp + p_rho * (log_t - p_ll)))
+        if one_each:
+            return s_pop(t) * E
+        exc = combine_subtypes.reduceat(E, starts, axis=1)
+        if which == "mid":
+            exc = exc / counts
+        return s_pop(t) * exc
+
+    D = lp.shape[0]
+    never = s_all(np.full((D, m), 12.0 * _HORIZON_YEARS)) > 0.5
+    # Whole years: the smallest K with S(12 K) <= 0.5 (S(0) = 1).
+    lo = np.zeros((D, m), np.int64)
+    hi = np.full((D, m), _HORIZON_YEARS, np.int64)
+    while np.any(hi - lo > 1):
+        mid = (lo + hi) // 2
+        below = s_all(12.0 * mid) <= 0.5
+        hi, lo = np.where(below, mid, hi), np.where(below, lo, mid)
+    # Inside the year: Illinois regula falsi on g = S - 0.5 (g(a) > 0 >= g(b)).
+    a, b = 12.0 * lo, 12.0 * hi
+    ga, gb = s_all(a) - 0.5, s_all(b) - 0.5
+    gb = np.where(never, -0.5, gb)  # no root: any bracket will do, the answer is inf
+    c = b
+    side = np.zeros((D, m), np.int8)
+    for _ in range(_MEDIAN_STEPS):
+        c_new = b - gb * (b - a) / (gb - ga)
+        gc = s_all(c_new) - 0.5
+        right = gc > 0  # the root lies right of c: c replaces a
+        gb = np.where(right & (side == 1), 0.5 * gb, gb)  # a replaced twice: halve g(b)
+        ga = np.where(~right & (side == -1), 0.5 * ga, ga)  # b replaced twice: halve g(a)
+        a, ga = np.where(right, c_new, a), np.where(right, gc, ga)
+        b, gb = np.where(right, b, c_new), np.where(right, gb, gc)
+        side = np.where(right, 1, -1).astype(np.int8)
+        done = np.all((np.abs(c_new - c) <= 1e-13 * c_new) | (gc == 0) | never)
+        c = c_new
+        if done:
+            break
+    return np.where(never, np.inf, c)

@@ -1,0 +1,325 @@
+"""Model files and model cards: the JSON document ``SurvivalModel.save`` writes and ``load_model`` reads.
+
+A model file is plain JSON (no pickle): ``{"format": "mastoprog-survival-model", "schema_version": 1,
+"mastoprog_version", "created", "edition", "notice", "model": <SurvivalModel.state_>}``. Reading
+validates every field the predictions use and names the first one that is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._calibration import BUILTIN_MODELS
+from ._curves import PROGNOSTIC_SUBTYPES
+from .exceptions import MastoprogError, ModelFileError
+
+SCHEMA_VERSION = 1
+FORMAT = "mastoprog-survival-model"
+
+# Method-level assumptions shown in every model card.
+_METHOD_ASSUMPTIONS = (
+    "relative-survival structure: overall survival = general-population survival (life table) x "
+    "excess survival; the excess hazard is Weibull proportional hazards per prognostic subtype",
+    "the risk factors multiply the excess hazard only (not the background), with the same log HR "
+    "in every subtype (the seed review: splenomegaly and ALP predict prognosis in ISM and AdvSM)",
+    "calibration matches the population-averaged curve of a synthetic reference cohort (scenario "
+    "file) to each published figure; the cohort's covariate distributions are partly assumptions "
+    "(see the scenario file)",
+    "features are centred on the reference-cohort mean of each subtype; an unknown feature takes "
+    "that mean in the central curve, and its 0/1 range in the envelope",
+    "calendar years after the life table's last year use the last year (no projected mortality "
+    "improvement); the default prediction year is the table's last year",
+    "deaths behind a published median, when not reported, are taken as ceil(n/2) for the "
+    "uncertainty draws (the fewest consistent with a reached median: a wider band)",
+)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def to_document(state: dict, edition: str) -> dict[str, Any]:
+    """The JSON document of a model state (what :meth:`SurvivalModel.save` writes)."""
+    from . import RESEARCH_USE_NOTICE, __version__
+
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "mastoprog_version": __version__,
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "edition": edition,
+        "notice": RESEARCH_USE_NOTICE,
+        "model": state,
+    }
+
+
+def write_document(doc: dict[str, Any], path: str | os.PathLike, overwrite: bool) -> Path:
+    """Write ``doc`` as JSON; refuse to replace a file unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise MastoprogError(f"{str(path)!r} exists; pass overwrite=True to replace it")
+    text = json.dumps(doc, indent=1, allow_nan=False, default=_json_default)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_document(name_or_path: str | os.PathLike, life_table_given: bool) -> tuple[dict, dict]:
+    """``(document, validated state)`` of a built-in model name or a JSON path.
+
+    Raises
+    ------
+    ModelFileError
+        Naming what is wrong (format, schema version, missing or invalid field), or asking for
+        the life table of a model built on a user table when ``life_table_given`` is False.
+    """
+    if isinstance(name_or_path, str) and name_or_path in BUILTIN_MODELS:
+        from ._resources import data_path
+
+        with data_path(f"models/{name_or_path}.json").open("r", encoding="utf-8") as fh:
+            text = fh.read()
+        where = f"built-in model {name_or_path!r}"
+    else:
+        path = Path(name_or_path)
+        if not path.exists():
+            raise ModelFileError(
+                f"model {str(name_or_path)!r}: expected one of {list(BUILTIN_MODELS)} or an "
+                "existing JSON file"
+            )
+        text = path.read_text(encoding="utf-8")
+        where = str(path)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{where}: not valid JSON ({exc})") from None
+    st = _validate_doc(doc, where)
+    lt_info = st["life_table"]
+    if lt_info.get("name") != "hmd_us" and not life_table_given:
+        raise ModelFileError(
+            f"{where}: built on the life table {lt_info.get('name')!r}; pass it as "
+            "load_model(..., life_table=LifeTable.from_frame(df))"
+        )
+    return doc, st
+
+
+def _validate_doc(doc: Any, where: str) -> dict:
+    def bad(msg: str) -> ModelFileError:
+        return ModelFileError(f"{where}: {msg}")
+
+    if not isinstance(doc, dict):
+        raise bad("expected a JSON object at the top level")
+    if doc.get("format") != FORMAT:
+        raise bad(f"field 'format': got {doc.get('format')!r}; expected {FORMAT!r}")
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise bad(f"field 'schema_version': got {doc.get('schema_version')!r}; expected {SCHEMA_VERSION}")
+    st = doc.get("model")
+    if not isinstance(st, dict):
+        raise bad("field 'model': missing or not an object")
+    for key in ("kind", "factors", "beta", "subtypes", "life_table"):
+        if key not in st:
+            raise bad(f"field 'model.{key}' is missing")
+    F = st["factors"]
+    if not isinstance(F, list) or not all(isinstance(f, str) for f in F):
+        raise bad("field 'model.factors': expected a list of factor names")
+    for f in F:
+        b = st["beta"].get(f) if isinstance(st["beta"], dict) else None
+        if not isinstance(b, dict) or not _finite(b.get("log_hr")):
+            raise bad(f"field 'model.beta.{f}.log_hr': missing or not a finite number")
+    if not isinstance(st["subtypes"], dict):
+        raise bad("field 'model.subtypes': expected an object")
+    for s, p in st["subtypes"].items():
+        if s not in (*PROGNOSTIC_SUBTYPES, "MCS"):
+            raise bad(f"field 'model.subtypes': unknown subtype {s!r}")
+        if not isinstance(p, dict) or p.get("excess") not in ("weibull", "none", "uncalibrated"):
+            raise bad(f"field 'model.subtypes.{s}.excess': expected 'weibull', 'none' or 'uncalibrated'")
+        if p["excess"] == "weibull":
+            if not _finite(p.get("log_lambda")):
+                raise bad(f"field 'model.subtypes.{s}.log_lambda': missing or not a finite number")
+            if not _finite(p.get("rho")) or p["rho"] <= 0:
+                raise bad(f"field 'model.subtypes.{s}.rho': expected a number > 0")
+            c = p.get("center")
+            if not isinstance(c, dict) or any(not _finite(c.get(f)) for f in F):
+                raise bad(f"field 'model.subtypes.{s}.center': expected a number for each of {F}")
+    d = st.get("draws")
+    if d is not None:
+        if not isinstance(d, dict) or not isinstance(d.get("n"), int):
+            raise bad("field 'model.draws.n': expected an integer")
+        b = np.asarray(d.get("beta"), dtype=object)
+        if b.shape != (d["n"], len(F)):
+            raise bad(f"field 'model.draws.beta': expected {d['n']} x {len(F)} numbers; got shape {b.shape}")
+        for part in ("log_lambda", "log_rho"):
+            for s, v in (d.get(part) or {}).items():
+                if not isinstance(v, list) or len(v) != d["n"] or not all(_finite(x) for x in v):
+                    raise bad(f"field 'model.draws.{part}.{s}': expected {d['n']} finite numbers")
+    return st
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# --------------------------------------------------------------------------- model card
+
+
+def model_card(st: dict) -> dict[str, Any]:
+    """Model card of a state: every parameter with source and evidence, reference cohorts,
+    residuals, life table, band method, assumptions and the research-use notice."""
+    from . import RESEARCH_USE_NOTICE
+
+    params = []
+    for f in st["factors"]:
+        b = st["beta"][f]
+        params.append(
+            {
+                "parameter": f"log HR {f}",
+                "value": b["log_hr"],
+                "se": b.get("se_log_hr"),
+                "source": b.get("source", ""),
+                "evidence": b.get("evidence", ""),
+                "assumption": b.get("assumption", False),
+            }
+        )
+    for s in (*PROGNOSTIC_SUBTYPES, "MCS"):
+        p = st["subtypes"].get(s)
+        if p is None:
+            continue
+        if p["excess"] == "weibull":
+            params.append(
+                {
+                    "parameter": f"{s} lambda (months)",
+                    "value": math.exp(p["log_lambda"]),
+                    "source": p.get("source", ""),
+                    "evidence": p.get("evidence", ""),
+                    "target": p.get("target"),
+                }
+            )
+            params.append(
+                {
+                    "parameter": f"{s} rho (Weibull shape)",
+                    "value": p["rho"],
+                    "source": p.get("rho_source", ""),
+                    "evidence": p.get("rho_evidence", ""),
+                }
+            )
+        else:
+            params.append(
+                {
+                    "parameter": f"{s} excess hazard",
+                    "value": p["excess"],
+                    "source": p.get("source", ""),
+                    "evidence": p.get("evidence", ""),
+                    "note": p.get("reason", ""),
+                }
+            )
+    assumptions = list(_METHOD_ASSUMPTIONS) + list(st.get("assumptions", []))
+    assumptions += [
+        f"{q['parameter']}: {q['source']}" for q in params if q.get("evidence") == "assumption"
+    ]
+    targets = [
+        {"subtype": s, **p["target"]}
+        for s, p in st["subtypes"].items()
+        if isinstance(p.get("target"), dict)
+    ]
+    assumptions += [
+        f"{t['subtype']} target ({t['target_set']}): {t['note']}"
+        for t in targets
+        if t.get("note") and ("assum" in t["note"] or t.get("evidence") == "assumption")
+    ]
+    card = {
+        "kind": st["kind"],
+        "structure": "S(t) = S_pop(t; age, sex, year) * exp(-exp(lp) * (t/lambda_s)^rho_s), "
+        "lp = (x - c_s) @ beta, t in months",
+        "parameters": params,
+        "residuals": st.get("residuals", []),
+        "targets": targets,
+        "reference_cohorts": {
+            s: p.get("reference_cohort") for s, p in st["subtypes"].items() if p.get("reference_cohort")
+        },
+        "life_table": st.get("life_table"),
+        "band_method": st.get("band_method"),
+        "provenance": st.get("provenance"),
+        "assumptions": assumptions,
+        "fit": {k: v for k, v in st.get("fit", {}).items() if k != "variance_matrix"} or None,
+        "notice": RESEARCH_USE_NOTICE,
+    }
+    return card
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The card of :func:`model_card` as Markdown."""
+    from . import RESEARCH_USE_NOTICE
+
+    params, targets, assumptions = card["parameters"], card["targets"], card["assumptions"]
+    lines = [
+        "# mastoprog survival model card",
+        "",
+        f"> {RESEARCH_USE_NOTICE}",
+        "",
+        f"Kind: {card['kind']}. Structure: `{card['structure']}`.",
+        "",
+        "## Parameters",
+        "",
+        "| parameter | value | evidence | source |",
+        "|---|---|---|---|",
+    ]
+    for q in params:
+        v = q["value"]
+        vs = f"{v:.4g}" if isinstance(v, float) else str(v)
+        lines.append(f"| {q['parameter']} | {vs} | {q['evidence']} | {q['source']} |")
+    lines += ["", "## Calibration residuals (achieved - target)", ""]
+    for r in card["residuals"]:
+        if r.get("target") is not None:
+            lines.append(
+                f"- {r['subtype']} {r['kind']}: target {r['target']:.6g}, achieved "
+                f"{r['achieved']:.6g}, residual {r['residual']:.2e}"
+            )
+    lines += ["", "## Targets", ""]
+    for t in targets:
+        when = f" at {t['time_months']:g} months" if t.get("time_months") else ""
+        val = f" {t['value']:g}" if t.get("value") is not None else ""
+        n_txt = "not reported" if t.get("n_patients") is None else f"{t['n_patients']:g}"
+        e_txt = "not reported" if t.get("events") is None else f"{t['events']:g}"
+        lines.append(
+            f"- {t['subtype']} ({t['target_set']}): {t['kind']}{val}{when}, n = {n_txt}, "
+            f"events = {e_txt}, evidence {t['evidence']}; {t['source']}. {t.get('note', '')}"
+        )
+    lines += ["", "## Reference cohorts", ""]
+    for s, rc in card["reference_cohorts"].items():
+        lines.append(
+            f"- {s}: scenario {rc['scenario']}, n = {rc['n']}, seed {rc['seed']}, "
+            f"median age {rc['age_median']:.1f} y"
+        )
+    lt = card["life_table"] or {}
+    lines += [
+        "",
+        "## Life table",
+        "",
+        f"{lt.get('citation', '')}",
+        "",
+        f"Rule: {lt.get('rule', '')}",
+        "",
+        "## Uncertainty band",
+        "",
+        str(card["band_method"]),
+        "",
+        "## Assumptions",
+        "",
+    ]
+    lines += [f"- {a}" for a in assumptions]
+    return "\n".join(lines) + "\n"

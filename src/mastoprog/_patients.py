@@ -1,0 +1,275 @@
+"""Patients as the survival model sees them: validated arrays, candidate subtypes, lp ranges.
+
+:func:`prepare` turns findings into the per-patient arrays every prediction uses (keys listed in
+:class:`Patients`). Missing findings become ranges: an undecided subtype gives several candidate
+subtypes, an unknown binary risk feature a range of the linear predictor, unknown sex a range of
+the background (see the ``mastoprog.survival`` module docstring for the policy).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, TypedDict
+
+import numpy as np
+import pandas as pd
+
+from ._curves import PROGNOSTIC_SUBTYPES
+from .classification import COLUMNS as CLASSIFIER_COLUMNS
+from .classification import PROGNOSTIC_GROUP, classify
+from .exceptions import CalibrationError, FindingsError, FindingsWarning
+from .findings import _to_frame, ensure_findings
+from .lifetables import LifeTable
+
+# Findings the classifier reads that could contradict a given ``who_subtype``. Age is one of them
+# (WHO/ICC child rule: age < 18 with skin lesions and no marrow examination is CM), but it never
+# decides a classification on its own (that rule also needs skin_lesions and bm_examined), so a
+# frame whose only classifier column is age (e.g. a cohort of survival and risk columns) skips
+# the classifier: it could only answer "indeterminate", which never contradicts who_subtype.
+_DIAGNOSTIC_ALONE = tuple(c for c in CLASSIFIER_COLUMNS if c != "age")
+
+
+class Patients(TypedDict):
+    """Per-patient arrays from :func:`prepare` (n patients, 6 prognostic subtypes, F factors)."""
+
+    age: np.ndarray  # (n,) years at diagnosis
+    sex: np.ndarray  # (n,) "F"/"M" (unknown sex stored as "F", see sex_unknown)
+    sex_unknown: np.ndarray  # (n,) bool
+    year: np.ndarray  # (n,) calendar year of diagnosis
+    cand: np.ndarray  # (n, 6) bool: possible prognostic subtypes
+    X: np.ndarray  # (n, F) risk features 0/1, NaN = unknown
+    lp_mid: np.ndarray  # (n, 6) central linear predictor per candidate subtype
+    lp_lo: np.ndarray  # (n, 6) smallest over the unknown features
+    lp_hi: np.ndarray  # (n, 6) largest over the unknown features
+    envelope: np.ndarray  # (n,) bool: the curve is a range
+    labels: pd.Index  # patient_id where given, else the row index
+    single: bool  # one patient given as a mapping
+    notes: list[str]
+    n: int
+
+
+def prepare(
+    data: Any,
+    *,
+    arr: dict[str, np.ndarray],
+    state: dict,
+    factors: list[str],
+    life_table: LifeTable,
+    edition: str,
+    year: float | None = None,
+    require_sex: bool = False,
+) -> Patients:
+    """Validated per-patient arrays: background inputs, candidate subtypes, features.
+
+    Unknown sex is allowed unless ``require_sex``: the background is then the envelope over
+    F and M (central curve: their mean), like any other missing finding.
+    """
+    from .risk import risk_features
+
+    raw, single = _to_frame(data)
+    frame, _ = ensure_findings(raw, columns=("patient_id", "age", "sex", "who_subtype"))
+    n = len(frame)
+    age = frame["age"].to_numpy(float)
+    sex = frame["sex"]
+    problems = []
+    if np.isnan(age).any():
+        problems.append(
+            f"column 'age': missing in row(s) {list(frame.index[np.isnan(age)][:5])}; "
+            "expected the age at diagnosis in years (needed for population mortality)"
+        )
+    sex_unknown = sex.isna().to_numpy()
+    if require_sex and sex_unknown.any():
+        problems.append(
+            f"column 'sex': missing in row(s) {list(frame.index[sex_unknown][:5])}; "
+            "expected 'F' or 'M' (needed for population mortality)"
+        )
+    if problems:
+        raise FindingsError("; ".join(problems))
+    default_year = float(life_table.last_year if year is None else year)
+    if "diagnosis_year" in raw.columns:
+        y = pd.to_numeric(raw["diagnosis_year"], errors="coerce").to_numpy(float)
+        y = np.where(np.isnan(y), default_year, y)
+    else:
+        y = np.full(n, default_year)
+    if "patient_id" in frame.columns:
+        pid = frame["patient_id"]
+        labels = pd.Index(np.where(pid.isna(), frame.index.astype(object), pid.astype(object)))
+    else:
+        labels = frame.index
+    cand, notes = candidates(raw, frame, edition, labels, arr["usable"], state)
+    X = risk_features(raw)[factors].to_numpy(float)
+    lp_mid, lp_lo, lp_hi = lp_ranges(X, arr["beta"], arr["center"], factors)
+    # A feature range matters only for candidate subtypes that have an excess hazard.
+    spread = (lp_hi - lp_lo > 1e-12) & cand & arr["excess"][None, :]
+    envelope = (cand.sum(axis=1) > 1) | spread.any(axis=1) | sex_unknown
+    if sex_unknown.any():
+        notes.append(
+            f"{int(sex_unknown.sum())} patient(s) without sex: general-population mortality is "
+            "the range over F and M (central curve: their mean)"
+        )
+    return {
+        "age": age,
+        "sex": np.where(sex_unknown, "F", np.asarray(sex.astype(object))),
+        "sex_unknown": sex_unknown,
+        "year": y,
+        "cand": cand,
+        "X": X,
+        "lp_mid": lp_mid,
+        "lp_lo": lp_lo,
+        "lp_hi": lp_hi,
+        "envelope": envelope,
+        "labels": labels,
+        "single": single,
+        "notes": notes,
+        "n": n,
+    }
+
+
+def candidates(
+    raw: pd.DataFrame,
+    frame: pd.DataFrame,
+    edition: str,
+    labels: pd.Index,
+    usable: np.ndarray,
+    state: dict,
+) -> tuple[np.ndarray, list[str]]:
+    """(n, 6) bool matrix of possible prognostic subtypes per patient, and notes.
+
+    Vectorised over distinct label patterns (a cohort has only a handful), not over patients.
+    """
+    group = dict(PROGNOSTIC_GROUP)
+    n = len(frame)
+    who = frame["who_subtype"].astype(object)
+    given = who.notna().to_numpy()
+    # Classify when a subtype is missing, or when the input carries findings that could
+    # contradict a given who_subtype (then warn and keep who_subtype).
+    diagnostic = any(c in raw.columns for c in _DIAGNOSTIC_ALONE)
+    # One tuple of possible labels per patient: (who_subtype,) when given, else the
+    # classifier's subtype, or its candidates when it is undecided.
+    per_row = np.empty(n, dtype=object)
+    if (~given).any() or diagnostic:
+        classified = classify(raw, edition=edition)
+        sub = classified["subtype"].astype(object).to_numpy()
+        decided = sub != "indeterminate"
+        per_row[:] = classified["candidates"].to_numpy(object)
+        per_row[decided] = _as_singletons(sub[decided])
+        g_who = who.map(group).to_numpy(object)
+        g_cls = pd.Series(sub).map(group).to_numpy(object)
+        clash = given & decided & (g_who != g_cls)
+        if clash.any():
+            first = np.flatnonzero(clash)[:5]
+            what = "; ".join(
+                f"patient {labels[i]!r}: who_subtype {who.iloc[i]!r}, findings {sub[i]!r}" for i in first
+            )
+            warnings.warn(
+                f"who_subtype disagrees with the findings ({edition}) for {int(clash.sum())} "
+                f"patient(s), using who_subtype: {what}",
+                FindingsWarning,
+                stacklevel=5,
+            )
+    per_row[given] = _as_singletons(who[given].to_numpy(object))
+    codes, patterns = pd.factorize(pd.Series(per_row, dtype=object))
+    index = {s: k for k, s in enumerate(PROGNOSTIC_SUBTYPES)}
+    table = np.zeros((len(patterns), len(PROGNOSTIC_SUBTYPES)), bool)
+    notes: list[str] = []
+    errors = []
+    for c, labs in enumerate(patterns):  # distinct patterns only
+        groups = {group.get(lab, lab) for lab in labs}
+        ok = {g for g in groups if g in index and usable[index[g]]}
+        rows = np.flatnonzero(codes == c)
+        if not ok:
+            errors.append((labels[rows[0]], tuple(sorted(groups)), rows.size))
+            continue
+        dropped = groups - ok
+        if dropped:
+            notes.append(
+                f"{rows.size} patient(s) (first {labels[rows[0]]!r}): candidate subtype(s) "
+                f"{sorted(dropped)} have no calibrated curve and are left out of the envelope"
+            )
+        table[c, [index[g] for g in ok]] = True
+    if errors:
+        row, groups, _ = errors[0]
+        total = sum(e[2] for e in errors)
+        what = ", ".join(groups) if groups else "unknown"
+        raise CalibrationError(
+            f"{total} patient(s) have no calibrated survival curve; first: patient {row!r}, "
+            f"subtype {what}: {_no_curve_reason(groups, state)}"
+        )
+    return table[codes], notes
+
+
+def _no_curve_reason(groups: tuple[str, ...], state: dict) -> str:
+    if "MCS" in groups:
+        p = state["subtypes"].get("MCS") or {}
+        return p.get("reason", "no confirmed survival target exists for mast-cell sarcoma (MCS)")
+    if "none" in groups:
+        return "the findings give no mastocytosis ('none'); the model covers mastocytosis only"
+    return "no calibrated parameters for this subtype in this model"
+
+
+def _as_singletons(labels: np.ndarray) -> np.ndarray:
+    """``(label,)`` per row, built once per distinct label rather than once per row."""
+    codes, uniques = pd.factorize(pd.Series(labels, dtype=object))
+    singles = np.empty(len(uniques), dtype=object)
+    singles[:] = [(u,) for u in uniques]
+    return singles[codes]
+
+
+def lp_ranges(
+    X: np.ndarray, beta: np.ndarray, center: np.ndarray, factors: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear predictors per prognostic subtype: central, minimum and maximum over unknown features.
+
+    Parameters
+    ----------
+    X : ndarray (n, F)
+        Risk features 0/1, NaN = unknown.
+    beta : ndarray (F,) or (D, F)
+        Log hazard ratios (one set, or one per parameter draw).
+    center : ndarray (6, F)
+        Reference means per subtype: an unknown feature takes it in the central value.
+    factors : list of str
+        Factor names; ``sar_1``/``sar_2plus`` are mutually exclusive indicators.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(mid, lo, hi)``, each (n, 6), or (D, n, 6) for a stack of ``beta``.
+    """
+    stacked = np.ndim(beta) == 2
+    B = np.atleast_2d(beta)  # (D, F)
+    known = ~np.isnan(X)
+    groups: list[list[int]] = []
+    sar = [factors.index(f) for f in ("sar_1", "sar_2plus") if f in factors]
+    if len(sar) == 2:
+        groups.append(sar)
+    groups += [[j] for j in range(len(factors)) if j not in (sar if len(sar) == 2 else [])]
+    n, S, D = X.shape[0], center.shape[0], B.shape[0]
+    mid = np.zeros((D, n, S))
+    lo = np.zeros((D, n, S))
+    hi = np.zeros((D, n, S))
+    for g in groups:
+        # Options for the group's 0/1 values (mutually exclusive indicators for S/A/R).
+        opts = np.eye(len(g)) if len(g) > 1 else np.array([[1.0]])
+        opts = np.vstack([np.zeros((1, len(g))), opts])  # (n_opt, |g|)
+        xg = X[:, g]
+        consistent = np.all(~known[:, None, g] | (xg[:, None, :] == opts[None, :, :]), axis=2)  # (n, n_opt)
+        for k in range(S):
+            contrib_opt = (opts - center[k, g]) @ B[:, g].T  # (n_opt, D)
+            c = np.where(consistent[:, :, None], contrib_opt[None, :, :], np.nan)  # (n, n_opt, D)
+            lo[:, :, k] += np.nanmin(c, axis=1).T
+            hi[:, :, k] += np.nanmax(c, axis=1).T
+            filled = np.where(known[:, g], xg, center[k, g])
+            mid[:, :, k] += ((filled - center[k, g]) @ B[:, g].T).T
+    if stacked:
+        return mid, lo, hi
+    return mid[0], lo[0], hi[0]
+
+
+def feature_patterns(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, first)``: each patient's distinct feature pattern and a row of each pattern.
+
+    Risk features are binary (or unknown), so a cohort has a few dozen patterns at most.
+    """
+    _, first, codes = np.unique(np.nan_to_num(X, nan=-1.0), axis=0, return_index=True, return_inverse=True)
+    return codes.ravel(), first
