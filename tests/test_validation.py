@@ -651,4 +651,4 @@ def test_validate_with_bootstrap_refits_the_model(lim_model, lim_cohort):
     assert list(tab.index) == ["c_index", "calibration_slope", "brier"]
     assert (tab["n_bootstrap"] == 2).all() and (tab["horizon"] == 60.0).all()
     assert 0.5 < tab.loc["c_index", "corrected"] < 1.0
-    assert "Harrell's bootstrap optimism correction (2 replicates)" in res.to_html()
+    assert "Harrell's bootstrap optimism correction (2 replicates used)" in res.to_html()

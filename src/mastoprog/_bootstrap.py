@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -20,6 +20,7 @@ from .exceptions import Problem
 __all__ = ["OptimismResult", "SurvivalEstimator", "bootstrap_optimism", "metrics_at_horizon"]
 
 _METRICS = ("c_index", "calibration_slope", "brier")
+_FAILURE_COLUMNS = ["replicate", "stage", "error", "message"]
 
 
 @runtime_checkable
@@ -60,7 +61,8 @@ class OptimismResult:
     ----------
     table : DataFrame
         One row per horizon and metric: ``horizon`` (months), ``metric``, ``apparent``,
-        ``optimism``, ``corrected``, ``ci_low``, ``ci_high``, ``n_bootstrap`` (replicates run).
+        ``optimism``, ``corrected``, ``ci_low``, ``ci_high``, ``n_bootstrap`` (resamples used),
+        ``n_failed`` (resamples skipped because the refit or scoring failed; see ``failures``).
     replicates : DataFrame
         One row per replicate, horizon and metric: ``replicate``, ``horizon``, ``metric``,
         ``bootstrap`` (performance of the replicate's model on its own resample),
@@ -68,12 +70,40 @@ class OptimismResult:
         ``optimism`` (their difference).
     interrupted : bool
         True when the run was stopped (Ctrl-C) and the table uses the finished replicates.
+    failures : DataFrame
+        One row per resample skipped because fitting or scoring failed: ``replicate``, ``stage``
+        (``"fit"`` or ``"score"``), ``error`` (exception type) and ``message``. A resample on which
+        the model cannot be fitted (e.g. ``SurvivalModel.fit`` needs >= 10 deaths per subtype, and
+        a resample of a cohort with few MCL deaths may have fewer) is skipped and counted, never
+        silently dropped.
+    n_requested : int
+        Resamples requested (``n_bootstrap``); ``n_bootstrap`` in the table counts those used.
     """
 
     table: pd.DataFrame
     replicates: pd.DataFrame
     horizons: tuple[float, ...]
     interrupted: bool
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_FAILURE_COLUMNS))
+    n_requested: int = 0
+
+    @property
+    def n_failed(self) -> int:
+        """Number of resamples skipped because the estimator (or scoring) failed."""
+        return len(self.failures)
+
+    def summary(self) -> str:
+        """One paragraph: replicates used, failed (with the commonest error) and interruption."""
+        used = int(self.table["n_bootstrap"].iloc[0]) if len(self.table) else 0
+        text = f"{used} of {self.n_requested} bootstrap resamples used"
+        if self.n_failed:
+            top = self.failures["message"].value_counts().index[0]
+            text += (f"; {self.n_failed} skipped because the refit or scoring failed (e.g. "
+                     f"{top!r}). Skipping conditions on resamples where the model can be fitted, "
+                     "so the optimism describes those")
+        if self.interrupted:
+            text += "; interrupted (Ctrl-C) before the requested number ran"
+        return text + "."
 
 
 def _predict(fitted: Any, data: pd.DataFrame, t: float) -> np.ndarray:
@@ -87,7 +117,8 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
                        n_bootstrap: int = 200, conf_level: float = 0.95,
                        random_state: int | np.random.Generator | np.random.SeedSequence
                        | np.random.RandomState | None = None,
-                       progress: bool = True) -> OptimismResult:
+                       progress: bool = True, on_error: str = "skip",
+                       max_failed_fraction: float = 0.05) -> OptimismResult:
     """Harrell's bootstrap estimate of optimism for C, calibration slope and Brier at ``t``.
 
     1. Fit on all of ``data``; its performance on ``data`` is the *apparent* performance.
@@ -118,12 +149,27 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
         fresh entropy; a Generator is used as is, so repeated calls continue its stream).
     progress : bool
         Show a tqdm progress bar.
+    on_error : {"skip", "raise"}
+        What to do when refitting or scoring a resample raises an ``Exception`` (e.g. too few
+        deaths in a subtype for ``SurvivalModel.fit``). ``"skip"`` (default): the resample is left
+        out, recorded in ``OptimismResult.failures`` and counted in the table's ``n_failed``; a
+        ``RuntimeWarning`` is issued when more than ``max_failed_fraction`` of the resamples fail
+        (the optimism then describes only resamples on which the model could be fitted, which
+        can be a selected subset). ``"raise"``: the first failure propagates. The fit on the full
+        data is never skipped: its failure always raises.
+    max_failed_fraction : float
+        Share of failed resamples above which a warning is issued (default 5 %).
 
     Returns
     -------
     OptimismResult
         Ctrl-C stops after the current replicate and returns what was done (with a
         ``RuntimeWarning``) when at least two replicates finished.
+
+    Raises
+    ------
+    MetricInputError
+        Bad input, or fewer than two resamples succeeded.
 
     References
     ----------
@@ -149,6 +195,8 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
                                         "an object with fit(df) -> fitted with predict_survival_at")])
     if int(n_bootstrap) < 2:
         raise MetricInputError([Problem(None, "n_bootstrap", n_bootstrap, "an integer >= 2")])
+    if on_error not in ("skip", "raise"):
+        raise MetricInputError([Problem(None, "on_error", on_error, "'skip' or 'raise'")])
     horizons = [_check_horizon(h) for h in np.atleast_1d(np.asarray(t, dtype=float))]
     time, event = _check_outcome(data[duration_col], data[event_col])
     if isinstance(random_state, np.random.RandomState):  # scikit-learn's legacy generator
@@ -160,19 +208,32 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
     apparent = {h: metrics_at_horizon(time, event, _predict(full, data, h), h) for h in horizons}
 
     rows: list[tuple[int, float, str, float, float]] = []
+    failures: list[tuple[int, str, str, str]] = []
     done = 0
     interrupted = False
     bar = tqdm(total=int(n_bootstrap), desc="bootstrap", disable=not progress, leave=False)
     try:
         for b in range(int(n_bootstrap)):
+            # the resample is drawn before anything can fail, so a skipped resample does not
+            # shift the later ones: results stay reproducible per random_state
             idx = rng.integers(0, n, size=n)
             boot = data.iloc[idx].reset_index(drop=True)
-            fitted = copy.deepcopy(estimator).fit(boot)
-            for h in horizons:
-                m_boot = metrics_at_horizon(time[idx], event[idx], _predict(fitted, boot, h), h)
-                m_orig = metrics_at_horizon(time, event, _predict(fitted, data, h), h)
-                rows.extend((b, h, k, m_boot[k], m_orig[k]) for k in _METRICS)
-            done += 1
+            stage = "fit"
+            try:
+                fitted = copy.deepcopy(estimator).fit(boot)
+                stage = "score"
+                new = []
+                for h in horizons:
+                    m_boot = metrics_at_horizon(time[idx], event[idx], _predict(fitted, boot, h), h)
+                    m_orig = metrics_at_horizon(time, event, _predict(fitted, data, h), h)
+                    new.extend((b, h, k, m_boot[k], m_orig[k]) for k in _METRICS)
+            except Exception as exc:  # any estimator failure is counted (see on_error), not hidden
+                if on_error == "raise":
+                    raise
+                failures.append((b, stage, type(exc).__name__, str(exc)[:300]))
+            else:
+                rows.extend(new)
+                done += 1
             bar.update(1)
     except KeyboardInterrupt:
         if done < 2:
@@ -182,6 +243,19 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
                       "optimism uses those", RuntimeWarning, stacklevel=2)
     finally:
         bar.close()
+
+    fails = pd.DataFrame(failures, columns=_FAILURE_COLUMNS)
+    if done < 2:
+        raise MetricInputError([Problem(None, "estimator", f"{len(fails)} of {len(fails) + done} "
+                                        "resamples failed" + (f" (e.g. {fails['message'].iloc[0]!r})"
+                                                               if len(fails) else ""),
+                                        "an estimator that can be fitted on at least two resamples")])
+    attempted = done + len(fails)
+    if len(fails) > max_failed_fraction * attempted:
+        warnings.warn(f"bootstrap: {len(fails)} of {attempted} resamples failed and were skipped "
+                      f"(e.g. {fails['error'].iloc[0]}: {fails['message'].iloc[0]}); the optimism "
+                      f"uses the {done} that succeeded, a possibly selected subset",
+                      RuntimeWarning, stacklevel=2)
 
     reps = pd.DataFrame(rows, columns=["replicate", "horizon", "metric", "bootstrap", "original"])
     reps["optimism"] = reps["bootstrap"] - reps["original"]
@@ -196,7 +270,7 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
             centre = float(np.nanmean(boot))
             lo, hi = np.nanquantile(boot, [alpha, 1.0 - alpha])
             out.append((h, k, apparent[h][k], opt, corrected, corrected + lo - centre,
-                        corrected + hi - centre, done))
+                        corrected + hi - centre, done, len(fails)))
     table = pd.DataFrame(out, columns=["horizon", "metric", "apparent", "optimism", "corrected",
-                                       "ci_low", "ci_high", "n_bootstrap"])
-    return OptimismResult(table, reps, tuple(horizons), interrupted)
+                                       "ci_low", "ci_high", "n_bootstrap", "n_failed"])
+    return OptimismResult(table, reps, tuple(horizons), interrupted, fails, int(n_bootstrap))

@@ -18,6 +18,26 @@ __all__ = ["ValidationResult", "validate"]
 _MEDIAN_GRID = np.unique(np.concatenate([np.arange(0.0, 24.0, 0.25), np.arange(24.0, 601.0)]))
 _CHUNK = 4000
 
+# how each interval of the metrics table is obtained, or why there is none (``ci_note`` column)
+_CI_NOTES = {
+    "c_harrell": "Wald; infinitesimal-jackknife SE (as R survival::concordance)",
+    "c_uno": "Wald; infinitesimal-jackknife SE with the IPC weights treated as fixed (their "
+             "estimation variability is ignored)",
+    "brier": "Wald; SE of the per-patient IPCW terms, censoring weights treated as fixed",
+    "integrated_brier": "Wald; SE of the per-patient integrated IPCW terms, censoring weights "
+                        "treated as fixed",
+    "observed_risk": "1 - Kaplan-Meier log-log (Greenwood) interval",
+    "expected_risk": "no CI: mean of the model's own predictions on this cohort, not an estimate "
+                     "from outcomes (the model's parameter uncertainty is predict_interval's)",
+    "oe_ratio": "log-scale interval from the Kaplan-Meier Greenwood SE; predictions fixed",
+    "calibration_slope": "Wald (Cox). Caveat: background + excess hazards are not proportional, "
+                         "so a correct model scores about 1.03, not exactly 1",
+    "ici": "no CI: no analytic variance (Austin et al. 2020 bootstrap the smoothed curve; not run)",
+    "e50": "no CI: no analytic variance (Austin et al. 2020 bootstrap the smoothed curve; not run)",
+    "e90": "no CI: no analytic variance (Austin et al. 2020 bootstrap the smoothed curve; not run)",
+    "emax": "no CI: no analytic variance; the maximum is unstable (Austin et al. 2020)",
+}
+
 
 @dataclass(frozen=True)
 class ValidationResult:
@@ -28,7 +48,8 @@ class ValidationResult:
     metrics : DataFrame
         Tidy: one row per metric and horizon: ``section`` (discrimination, calibration, overall),
         ``metric``, ``horizon`` (months; NaN when not horizon-specific), ``estimate``, ``ci_low``,
-        ``ci_high``, ``note``.
+        ``ci_high``, ``note`` and ``ci_note``: how the interval was obtained and what it ignores,
+        or, where ``ci_low``/``ci_high`` are NaN, why there is none (starts with ``"no CI:"``).
     calibration : dict of float -> Calibration
         Per horizon: groups, smoothed curve, slope, O/E, ICI/E50/E90.
     medians : DataFrame
@@ -117,7 +138,7 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
              duration_col: str = "time", event_col: str = "event", n_risk_groups: int = 4,
              n_calibration_groups: int = 10, n_bootstrap: int = 0,
              random_state: int | np.random.Generator | None = None, progress: bool = False,
-             conf_level: float = 0.95) -> ValidationResult:
+             conf_level: float = 0.95, auc_bootstrap: int = 200) -> ValidationResult:
     """Validate a survival model on a cohort: discrimination, calibration, overall accuracy,
     median recovery by subtype and (optionally) bootstrap internal validation.
 
@@ -137,7 +158,12 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
         Groups of the grouped calibration table.
     n_bootstrap : int
         Replicates of Harrell's bootstrap optimism correction (refits the model each time;
-        0 = skip).
+        0 = skip). Resamples on which the refit fails (e.g. fewer than 10 deaths in a subtype)
+        are skipped and counted (``optimism.failures``, ``n_failed``; warning above 5 %).
+    random_state : None, int or numpy Generator
+        Seeds the bootstrap resampling (optimism and the AUC interval; the AUC uses 0 if None).
+    auc_bootstrap : int
+        Resamples for the percentile interval of AUC(h) (0: no interval, stated in ``ci_note``).
 
     Returns
     -------
@@ -149,15 +175,28 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
     Discrimination at horizon h uses the predicted S(h) as the score (higher = longer survival) with
     Harrell's and Uno's C truncated at tau = h, and the cumulative/dynamic AUC(h). Brier scores are
     IPCW (Graf 1999); the integrated Brier score runs over months 1 to max(horizons).
+
+    Intervals (see ``metrics["ci_note"]``): C indices, Brier and integrated Brier use
+    influence-function/Wald standard errors in which Uno's and the Brier scores' estimated
+    censoring weights are treated as fixed; AUC(h) uses the percentile bootstrap (weights
+    re-estimated per resample); O/E and the observed risk use the Kaplan-Meier Greenwood SE;
+    the calibration slope is a Cox Wald interval. Expected risk and ICI/E50/E90/Emax have none.
+
+    **Calibration slope caveat.** The slope (Cox coefficient of log(-log S(h))) is exactly 1 for
+    correct predictions only when hazards are proportional on that scale. mastoprog's curves are
+    background (life table) x excess survival, whose hazards are not proportional, so a correct
+    model scores slightly above 1 (about 1.03 for lim2009 on its own cohorts): judge the slope
+    against that, not against exactly 1 (the report repeats this).
     """
     from .findings import read_findings
     from .validation import (
         MetricInputError,
         _check_outcome,
+        _integrated_brier_terms,
+        _z,
         brier_score,
         calibration_at,
         concordance_index,
-        integrated_brier_score,
         time_dependent_auc,
     )
 
@@ -202,29 +241,41 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
 
     rows = []
     cal = {}
+    auc_res = time_dependent_auc(time, event, np.vstack([at[h] for h in keep]), keep,
+                                 conf_level=conf_level, n_bootstrap=int(auc_bootstrap),
+                                 random_state=random_state if random_state is not None else 0)
+    auc_tab = auc_res.table.set_index("time")
+    auc_note = (f"percentile bootstrap ({int(auc_bootstrap)} resamples of patients; censoring "
+                "weights re-estimated in each; predictions held fixed)" if int(auc_bootstrap) > 0
+                else "no CI: auc_bootstrap=0")
     for h in keep:
         c_h = concordance_index(time, event, at[h], tau=h, conf_level=conf_level)
         u_h = concordance_index(time, event, at[h], method="uno", tau=h, conf_level=conf_level)
-        auc = time_dependent_auc(time, event, at[h], [h]).table["auc"].iloc[0]
         b_h = brier_score(time, event, at[h], h, conf_level=conf_level)
+        a_h = auc_tab.loc[h]
         rows += [("discrimination", "c_harrell", h, c_h.estimate, c_h.ci_low, c_h.ci_high,
-                  "score S(h), tau = h"),
+                  "score S(h), tau = h", _CI_NOTES["c_harrell"]),
                  ("discrimination", "c_uno", h, u_h.estimate, u_h.ci_low, u_h.ci_high,
-                  "score S(h), tau = h, IPCW"),
-                 ("discrimination", "auc", h, auc, np.nan, np.nan, "cumulative/dynamic, IPCW"),
-                 ("overall", "brier", h, b_h.estimate, b_h.ci_low, b_h.ci_high, "IPCW (Graf 1999)")]
+                  "score S(h), tau = h, IPCW", _CI_NOTES["c_uno"]),
+                 ("discrimination", "auc", h, a_h["auc"], a_h["ci_low"], a_h["ci_high"],
+                  "cumulative/dynamic, IPCW", auc_note),
+                 ("overall", "brier", h, b_h.estimate, b_h.ci_low, b_h.ci_high, "IPCW (Graf 1999)",
+                  _CI_NOTES["brier"])]
         cal[h] = calibration_at(time, event, at[h], h, n_groups=n_calibration_groups,
                                 conf_level=conf_level)
         for _, r in cal[h].summary().iterrows():
             rows.append(("calibration", r["metric"], h, r["estimate"], r["ci_low"], r["ci_high"],
-                         "at horizon"))
+                         "at horizon", _CI_NOTES[r["metric"]]))
     ibs_grid = grid[(grid >= 1.0) & (grid <= hmax)]
     if ibs_grid.size >= 2:
-        ibs = integrated_brier_score(time, event, pred[(grid >= 1.0) & (grid <= hmax)], ibs_grid)
-        rows.append(("overall", "integrated_brier", np.nan, ibs, np.nan, np.nan,
-                     f"months 1-{hmax:g}"))
+        terms = _integrated_brier_terms(time, event, pred[(grid >= 1.0) & (grid <= hmax)], ibs_grid)
+        ibs = float(terms.mean())
+        se = float(terms.std(ddof=1) / np.sqrt(terms.size)) if terms.size > 1 else float("nan")
+        z = _z(conf_level)
+        rows.append(("overall", "integrated_brier", np.nan, ibs, ibs - z * se, ibs + z * se,
+                     f"months 1-{hmax:g}", _CI_NOTES["integrated_brier"]))
     metrics = pd.DataFrame(rows, columns=["section", "metric", "horizon", "estimate", "ci_low",
-                                          "ci_high", "note"])
+                                          "ci_high", "note", "ci_note"])
 
     medians = _subtype_medians(model, frame, time, event, subtype, conf_level)
 

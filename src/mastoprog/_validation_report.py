@@ -94,7 +94,8 @@ def render_html(result: Any, *, title: str, model_name: str = "") -> str:
     # 3. discrimination
     parts.append("<h2>3. Discrimination</h2><p>Score at horizon h: the predicted survival S(h) "
                  "(higher = longer survival). Harrell's and Uno's C truncated at h (Wald 95% CI, "
-                 "infinitesimal-jackknife SE), cumulative/dynamic AUC(h) with IPCW.</p>")
+                 "infinitesimal-jackknife SE), cumulative/dynamic AUC(h) with IPCW (percentile "
+                 "bootstrap CI).</p>")
     parts.append(_table(m[m["section"] == "discrimination"].drop(columns="section")))
     parts.append("<h3>Overall accuracy</h3>")
     parts.append(_table(m[m["section"] == "overall"].drop(columns="section"), 4))
@@ -103,7 +104,15 @@ def render_html(result: Any, *, title: str, model_name: str = "") -> str:
     parts.append("<h2>4. Calibration</h2><p>Calibration-in-the-large (observed 1 - KM(h) vs mean "
                  "predicted risk, O/E ratio), calibration slope (Cox coefficient of log(-log S(h))), "
                  "and ICI/E50/E90 from a smoothed Cox/restricted-cubic-spline calibration curve "
-                 "(Austin, Harrell &amp; van Klaveren, Stat Med 2020).</p>")
+                 "(Austin, Harrell &amp; van Klaveren, Stat Med 2020).</p>"
+                 "<p class='notice'><strong>Calibration slope caveat:</strong> the slope is exactly "
+                 "1 for correct predictions only when hazards are proportional on the log(-log) "
+                 "scale. mastoprog's curves combine a background (life-table) hazard with an "
+                 "excess hazard, which are not proportional, so a correct model scores slightly "
+                 "above 1 (about 1.03 for lim2009 on its own simulated cohorts). Judge the slope "
+                 "against that, not against exactly 1.</p>"
+                 "<p class='note'>Every row states in <code>ci_note</code> how its interval was "
+                 "obtained or why there is none.</p>")
     parts.append(_table(m[m["section"] == "calibration"].drop(columns="section")))
     for h in result.horizons:
         parts.append(_figure(lambda ax, h=h: result.plot_calibration(h, ax=ax),
@@ -134,12 +143,12 @@ def render_html(result: Any, *, title: str, model_name: str = "") -> str:
     else:
         opt = result.optimism
         parts.append(f"<p>Harrell's bootstrap optimism correction ({int(opt.table['n_bootstrap'].iloc[0])} "
-                     "replicates): the model structure is refitted on each resample and scored on "
+                     "replicates used): the model structure is refitted on each resample and scored on "
                      "the resample and on the original cohort. Intervals: percentile interval of the "
                      "bootstrap performance re-centred on the corrected estimate (approximate; Noma "
                      "et al., Stat Med 2021).</p>")
-        if opt.interrupted:
-            parts.append("<p class='notice'>Interrupted: fewer replicates than requested.</p>")
+        if opt.interrupted or int(opt.table["n_failed"].iloc[0]) > 0:
+            parts.append(f"<p class='notice'>{html.escape(opt.summary())}</p>")
         parts.append(_table(opt.table))
     parts.append(f"<hr><p class='note'>{html.escape(RESEARCH_USE_NOTICE)}</p></body></html>")
     return "\n".join(parts)
