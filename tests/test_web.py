@@ -6,11 +6,15 @@ called on the same findings (the shipped example ASM patient, EX04-ASM).
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
+import os
 import re
+import signal
 import threading
+import time
 import urllib.request
 from importlib import resources
 from types import SimpleNamespace
@@ -119,14 +123,30 @@ def test_result_for_the_example_asm_patient_matches_the_api(app, model):
     assert 'id="envelope"' not in page  # complete findings: no envelope message
 
 
-def test_unknown_ahn_gives_the_envelope_message(app):
-    values = _form_values(EXAMPLE)
+def test_unknown_ahn_gives_the_envelope_message_and_warnings_are_shown(app):
+    values = dict(_form_values(EXAMPLE), tryptase="15000")  # possible but implausible: a warning
     del values["ahn"]  # not given on the form = unknown (not "none")
     status, _, page = post_form(app, values)
     assert status == 200
     assert 'id="envelope"' in page
     assert mp.classify(dict(EXAMPLE, ahn="unknown")).candidates == ("ASM", "SM-AHN")
     assert "one of ASM, SM-AHN" in page and "Findings that would decide the subtype: ahn" in page
+    with pytest.warns(mp.PlausibilityWarning) as caught:
+        mp.read_findings(dict(EXAMPLE, tryptase=15000))
+    assert "Plausibility warnings" in page
+    assert html.escape(str(caught[0].message)) in page
+
+
+def test_model_and_edition_choices_reach_the_model(app):
+    query = urlencode(dict(_form_values(EXAMPLE), model="midostaurin", edition="who2022"))
+    status, _, page = call(app, "GET", "/result", query=query)  # the bookmarkable variant
+    assert status == 200
+    mido = mp.load_model("midostaurin")
+    s5 = mido.predict_survival_at(EXAMPLE, 60, edition="who2022").iloc[0]
+    assert f"<td>5 years</td><td>{pct(s5)}</td>" in page
+    assert "edition who2022" in page and "midostaurin (Gotlib 2016)" in page
+    lim = mp.load_model("lim2009").predict_survival_at(EXAMPLE, 60).iloc[0]
+    assert pct(lim) != pct(s5)  # the choice matters for this patient, so the check above can fail
 
 
 def test_hemoglobin_in_g_per_l_sends_the_form_back_with_the_hint(app):
@@ -236,6 +256,25 @@ def test_served_on_loopback_end_to_end():
             started[0].shutdown()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_ctrl_c_stops_the_server_cleanly(caplog):
+    """SIGINT (Ctrl-C) asks the loop to stop; the previous handler is restored afterwards."""
+    before = signal.getsignal(signal.SIGINT)
+    safety: list[threading.Timer] = []
+
+    def on_ready(server):
+        safety.append(threading.Timer(10, server.shutdown))  # bounded even if the handler failed
+        safety[0].start()
+        os.kill(os.getpid(), signal.SIGINT)  # serve's own handler is installed by now
+
+    start = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="mastoprog.web"):
+        serve("127.0.0.1", 0, ready=on_ready)
+    safety[0].cancel()
+    assert time.monotonic() - start < 5
+    assert f"signal {int(signal.SIGINT)}: stopping" in caplog.text
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_cli_web_prints_the_url_and_the_note(monkeypatch, capsys):

@@ -25,6 +25,7 @@ import io
 import json
 import logging
 import math
+import signal
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -49,9 +50,9 @@ EDITIONS: tuple[tuple[str, str], ...] = (
 )
 #: Built-in survival models offered (the names ``mp.load_model`` accepts).
 MODELS: tuple[tuple[str, str], ...] = (
-    ("lim2009", "lim2009: Lim et al., Blood 2009 medians (default)"),
-    ("mayo2025", "mayo2025: Mayo Clinic cohort of 910 patients, 2025"),
-    ("midostaurin", "midostaurin: advanced SM on midostaurin, Gotlib et al., NEJM 2016"),
+    ("lim2009", "lim2009 (Lim 2009; default)"),
+    ("mayo2025", "mayo2025 (Mayo Clinic 2025)"),
+    ("midostaurin", "midostaurin (Gotlib 2016)"),
 )
 #: Horizons of the survival table (years since diagnosis).
 HORIZONS_YEARS: tuple[int, ...] = (1, 2, 5, 10)
@@ -212,7 +213,9 @@ def _problems(exc: mp.FindingsError) -> tuple[dict[str, list[str]], list[dict[st
     listed = []
     for p in getattr(exc, "problems", []):
         text = str(p)
-        by_field.setdefault(p.column or "", []).append(text)
+        # beside the field, the row and column are obvious: value, expected range and hint only
+        short = f"got {p.value!r}; expected {p.expected}" + (f" (hint: {p.hint})" if p.hint else "")
+        by_field.setdefault(p.column or "", []).append(short if p.column else text)
         listed.append({"column": p.column, "value": _clean(p.value) if isinstance(p.value, (int, float, str))
                        else None, "expected": p.expected, "hint": p.hint, "message": text})
     return by_field, listed
@@ -340,7 +343,7 @@ table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #e3e6eb;
 text-align:right}th:first-child,td:first-child{text-align:left}
 .envelope{background:#eef4ff;border:1px solid #7a9cd6;border-radius:6px;padding:.6rem 1rem;margin-bottom:1rem}
 .muted{color:#5a6475;font-size:.88rem}
-svg{max-width:100%;height:auto}
+#curve{margin:0}#curve svg{width:100%;max-width:860px;height:auto}
 ul{margin:.3rem 0;padding-left:1.2rem}
 """
 
@@ -488,6 +491,9 @@ def _result_page(r: Mapping[str, Any], values: Mapping[str, str]) -> str:
             f'<th>Matched population</th></tr></thead><tbody>{rows}</tbody></table>'
             f'<p id="median"><strong>Median overall survival:</strong> {_months(m["months"])}; 95 % '
             f'{_months(m["lower"])} to {_months(m["upper"])}</p>'
+            '<p class="muted">Band: the model\'s parameter uncertainty (95 %), widened to the range over '
+            "the possibilities when findings are missing. Matched population: the general population of "
+            "the same age, sex and calendar year (Human Mortality Database, US period life tables).</p>"
             + ("<ul class=\"muted\">" + "".join(f"<li>{_e(n)}</li>" for n in r["model_notes"]) + "</ul>"
                if r.get("model_notes") else "")
             + "</div>")
@@ -569,6 +575,9 @@ def make_app(load_model: ModelLoader | None = None) -> Callable[..., Iterable[by
             if path == "/" and method in ("GET", "HEAD"):
                 return respond(start_response, 200, _form_page(_flat(environ.get("QUERY_STRING", ""))),
                                "text/html")
+            if path == "/favicon.ico":
+                start_response("204 No Content", [("Content-Length", "0")])
+                return [b""]
             if path == "/result" and method in ("GET", "POST"):
                 values = (_flat(_read_body(environ).decode("utf-8", "replace")) if method == "POST"
                           else _flat(environ.get("QUERY_STRING", "")))
@@ -639,7 +648,7 @@ def _make_server(host: str, port: int, app: Callable | None = None) -> _Server:
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, ready: Callable[[Any], None] | None = None,
           app: Callable | None = None) -> None:
-    """Serve the clinician page until interrupted (Ctrl-C) or ``server.shutdown()``.
+    """Serve the clinician page until Ctrl-C, SIGTERM or ``server.shutdown()``.
 
     Parameters
     ----------
@@ -655,12 +664,24 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, ready: Callable[[Any], N
         Default :func:`make_app` ``()``.
     """
     server = _make_server(host, port, app)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        # wsgiref's handler swallows a KeyboardInterrupt raised while it answers a request, so
+        # Ctrl-C (and SIGTERM) ask the loop to stop instead: the current page is finished first.
+        def stop(signum: int, frame: Any) -> None:
+            log.info("signal %d: stopping", signum)
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop)
     try:
         if ready is not None:
             ready(server)
         server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C while stopping, or another handler raised it
         log.info("interrupted; stopping")
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.server_close()
 
