@@ -318,6 +318,29 @@ def test_given_subtype_that_contradicts_the_findings_warns_and_is_used(model):
     assert d["subtype"].iloc[0] == "ISM"
 
 
+def test_a_child_whose_findings_give_cm_contradicting_who_subtype_warns(model):
+    # WHO 2016 / ICC 2022 paediatric rule (classification.py): a child (age < 18) with skin lesions
+    # and no marrow examination is CM. Age is diagnostic here: the same findings at 40 are
+    # indeterminate (CM or SM), which contradicts nothing.
+    child = {"age": 10, "sex": "F", "skin_lesions": True, "bm_examined": False, "who_subtype": "ISM"}
+    with pytest.warns(FindingsWarning, match=r"patient 0: who_subtype 'ISM', findings 'CM'"):
+        d = model.predict_details(child)
+    assert d["subtype"].iloc[0] == "ISM"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert model.predict_details({**child, "age": 40})["subtype"].iloc[0] == "ISM"
+
+
+def test_age_alone_never_decides_the_classification():
+    # The model skips the classifier when age is the only classifier column in the input (a
+    # cohort of survival and risk columns); that is safe only while age alone decides nothing.
+    from mastoprog import classify
+
+    for edition in ("who2016", "who2022", "icc2022"):
+        out = classify(pd.DataFrame({"age": [5.0, 17.9, 18.0, 40.0, 90.0]}), edition=edition)
+        assert (out["subtype"] == "indeterminate").all(), edition
+
+
 def test_age_is_required_and_unknown_sex_is_an_envelope(model):
     with pytest.raises(FindingsError, match="column 'age': missing"):
         model.predict_survival({"sex": "F", "who_subtype": "ISM"})
@@ -361,6 +384,36 @@ def test_bands_contain_the_curve_and_medians_are_consistent(model):
     med = model.predict_median(p, interval=True).iloc[0]
     assert med["lower"] < med["median_months"] < med["upper"]
     assert float(model.predict_survival_at(p, med["median_months"]).iloc[0]) == pytest.approx(0.5, abs=1e-9)
+
+
+def test_vectorised_draw_medians_solve_each_draws_envelope_curve(model):
+    # curve_medians solves every draw at once; check draws one by one against brentq on the
+    # envelope curve of that draw's parameters (unknown sex and S/A/R count: a real envelope).
+    from scipy.optimize import brentq
+
+    from mastoprog import _curves
+    from mastoprog._patients import feature_patterns, lp_ranges
+
+    p = {"age": 71.5, "who_subtype": "SM-AHN", "splenomegaly": True, "alp": 150.0, "alp_uln": 120.0}
+    P = model._prepare(p)
+    arr = model._arrays()
+    lt = model.life_table_
+    codes, first = feature_patterns(P["X"])
+    _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr["d_beta"], arr["center"], model.factors_)
+    draws = (arr["d_log_lambda"], np.exp(arr["d_log_rho"]))
+    lows = _curves.curve_medians(lt, P, codes, lp_hi, *draws, arr["excess"], "lower")[:, 0]
+    highs = _curves.curve_medians(lt, P, codes, lp_lo, *draws, arr["excess"], "upper")[:, 0]
+    for d, params in enumerate(_curves.draw_params(arr)[:8]):
+        Pd = model._redo_lp(P, params)
+        for which, got in (("lower", lows[d]), ("upper", highs[d])):
+
+            def f(t, which=which, Pd=Pd, params=params):
+                return _curves.curves(lt, Pd, np.array([t]), params)[which][0, 0] - 0.5
+
+            assert got == pytest.approx(brentq(f, 1e-6, 1920.0, xtol=1e-12), rel=1e-10)
+    med = model.predict_median(p, interval=True).iloc[0]
+    assert med["lower"] == pytest.approx(np.percentile(lows, 2.5), rel=1e-12)
+    assert med["upper"] == pytest.approx(np.percentile(highs, 97.5), rel=1e-12)
 
 
 def test_sample_event_times_follow_the_model(model):
