@@ -375,7 +375,7 @@ def _field_html(column: str, label: str, value: str, errors: list[str]) -> str:
     if kind == "bool":
         widget = select((("unknown", "unknown"), ("yes", "yes"), ("no", "no")))
     elif kind == "sex":
-        widget = select((("", "unknown"), ("F", "F"), ("M", "M")))
+        widget = select((("", "unknown"), ("F", "female (F)"), ("M", "male (M)")))
     elif kind == "ahn":
         widget = select((("unknown", "unknown"), ("none", "none"), *((a, a) for a in AHN_LABELS)))
     elif kind == "subtype":
@@ -453,9 +453,10 @@ def _result_page(r: Mapping[str, Any], values: Mapping[str, str]) -> str:
             f"one of {_list(c['candidates'])}; the score is {score_range} points; the band around the "
             "curve also covers the range over what the missing findings "
             f"could be. Findings that would decide the subtype: {_list(c['missing'])}.</div>")
-    subtype = c["subtype"] if c["subtype"] != "indeterminate" else "indeterminate"
+    subtype = c["subtype"]
+    edition = dict(EDITIONS).get(r["edition"], r["edition"])
     parts.append(
-        '<div class="cols"><div class="card"><h2>WHO subtype</h2>'
+        f'<div class="cols"><div class="card"><h2>Subtype ({_e(edition)})</h2>'
         f'<div class="subtype" id="subtype">{_e(subtype)}</div>'
         f'<p>Candidates: {_list(c["candidates"])}<br>SM criteria met: {_yes_no(c["sm_criteria_met"])} '
         f'(major criterion: {_yes_no(c["major_criterion"])}; minor criteria met for sure: '
