@@ -304,10 +304,35 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_simulate)
 
 
+def _cmd_web(args: argparse.Namespace) -> int:
+    import logging
+
+    from .web import serve
+
+    # request lines and server-side errors (with tracebacks) go to stderr; the page shows none
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        serve(args.host, args.port, ready=lambda server: print(
+            f"serving the clinician page at {server.url} (Ctrl-C stops it)\n{RESEARCH_NOTE}", flush=True))
+    except OSError as exc:  # port taken, address not available
+        raise BadInput(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    print("stopped")
+    return EXIT_OK
+
+
+def _add_web(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("web", help="the clinician page: a local web page for one patient's subtype, score "
+                       "and curve")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this "
+                   "machine only; the page has no login)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 = any free port)")
+    p.set_defaults(func=_cmd_web)
+
+
 # Sub-commands are added by their modules' owners: one ``_add_*`` function each.
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_classify, _add_score,
                                                                      _add_validate, _add_curve,
-                                                                     _add_simulate]
+                                                                     _add_simulate, _add_web]
 
 
 def _build_parser() -> argparse.ArgumentParser:
