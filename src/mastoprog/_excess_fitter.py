@@ -59,8 +59,8 @@ class ExcessHazardFitter(ParametricRegressionFitter):
         *,
         bg_hazard_col: str,
         bg_cumhaz_col: str,
-        regressors: dict,
-        initial_point=None,
+        regressors: dict[str, list[str]],
+        initial_point: dict[str, np.ndarray] | None = None,
         show_progress: bool = False,
         fit_options: dict | None = None,
     ) -> ExcessHazardFitter:
@@ -70,10 +70,25 @@ class ExcessHazardFitter(ParametricRegressionFitter):
         ----------
         df : DataFrame
             Durations (months), events (0/1), the two background columns and the regressors.
+        duration_col, event_col : str
+            Names of the duration (months, > 0) and event (0/1) columns.
         bg_hazard_col, bg_cumhaz_col : str
             Background hazard per month at the row's duration, and cumulative hazard up to it.
         regressors : dict
             ``{"log_lambda_": [subtype dummies], "log_rho_": [subtype dummies], "beta_": [covariates]}``.
+        initial_point, show_progress, fit_options
+            Passed to lifelines' ``ParametricRegressionFitter.fit``.
+
+        Returns
+        -------
+        self
+            With lifelines' ``params_``, ``variance_matrix_``, ``summary``, ``log_likelihood_``,
+            ``AIC_``; ``log_lambda_`` in log months.
+
+        References
+        ----------
+        Esteve J et al. Relative survival and the estimation of net survival. Stat Med
+        1990;9:529-38. doi:10.1002/sim.4780090506
         """
         df = df.copy()
         self._bg_hazard = df.pop(bg_hazard_col).to_numpy(dtype=float)

@@ -120,7 +120,7 @@ class SurvivalModel:
         edition: str = "who2016",
         n_draws: int = 200,
         random_state: int = 20090601,
-    ):
+    ) -> None:
         self.life_table = life_table
         self.edition = edition
         self.n_draws = n_draws
@@ -431,6 +431,13 @@ class SurvivalModel:
 
     def predict_interval(self, data: Any, times: Any = None, **kwargs: Any) -> dict[str, pd.DataFrame]:
         """Alias of :meth:`predict_survival_interval` (the name in docs/architecture.md).
+
+        Parameters
+        ----------
+        data, times
+            As in :meth:`predict_survival` (times in months).
+        **kwargs
+            ``level``, ``year``, ``edition``, ``chunk`` as in :meth:`predict_survival_interval`.
 
         Returns
         -------
@@ -763,7 +770,7 @@ class SurvivalModel:
     # ------------------------------------------------------------------ persistence and card
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document :meth:`save` writes.
+        """The JSON document :meth:`save` writes (times in it are months, ages years).
 
         Returns
         -------
