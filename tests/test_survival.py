@@ -386,6 +386,15 @@ def test_bands_contain_the_curve_and_medians_are_consistent(model):
     assert float(model.predict_survival_at(p, med["median_months"]).iloc[0]) == pytest.approx(0.5, abs=1e-9)
 
 
+def test_survival_docstring_examples_run():
+    import doctest
+
+    import mastoprog.survival
+
+    result = doctest.testmod(mastoprog.survival, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_vectorised_draw_medians_solve_each_draws_envelope_curve(model):
     # curve_medians solves every draw at once; check draws one by one against brentq on the
     # envelope curve of that draw's parameters (unknown sex and S/A/R count: a real envelope).

@@ -259,6 +259,8 @@ def curve_medians(
         ``"mid"``: mean over candidate subtypes and over F/M for unknown sex (the central curve);
         ``"lower"``/``"upper"``: minimum/maximum over both (pass the matching ``lp``: the largest
         for lower, the smallest for upper).
+    max_rows : int
+        Curves x draws solved per pass (bounds memory).
 
     Returns
     -------
@@ -267,56 +269,77 @@ def curve_medians(
 
     Notes
     -----
-    Patients with the same whole age, sex, calendar year, candidate subtypes and feature pattern
-    share a curve in every draw, so each distinct curve is solved once per draw. The life table's
-    cumulative hazard is linear within each year since diagnosis, so it is tabulated at whole
-    years (exact interpolation in between); a bisection over whole years finds the year holding
-    the median and the Illinois variant of regula falsi (superlinear, always bracketed) solves
-    the smooth remainder to 1e-13 relative.
+    Patients with the same background path (whole age, sex, calendar year), candidate subtypes
+    and feature pattern share a curve in every draw, so each distinct curve is solved once per
+    draw. The life table's cumulative hazard is linear within each year since diagnosis, so it is
+    tabulated at whole years once per background path (exact interpolation in between); a
+    bisection over whole years finds the year holding the median and the Illinois variant of
+    regula falsi (superlinear, always bracketed) solves the smooth remainder to 1e-13 relative.
     """
-    key = np.column_stack(
-        [
-            np.floor(P["age"]),
-            P["sex"] == "M",
-            P["sex_unknown"],
-            np.clip(np.floor(P["year"]), lt.first_year, lt.last_year),
-            P["cand"],
-            pattern,
-        ]
-    ).astype(float)
-    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    D = lp.shape[0]
-    m = first.size
+    # Background paths, as the life table resolves them (whole age, sex, clipped year).
+    s_code, y_code, a_code = lt._start(P["age"], P["sex"], P["year"])
+    n_years, n_ages = lt.last_year - lt.first_year + 1, lt.max_age + 1
+    path_key = ((np.where(P["sex_unknown"], 2, s_code) * n_years + y_code) * n_ages + a_code)
+    path, paths = pd.factorize(path_key)
+    path_first = _first_rows(path, paths.size)
+    H_paths = _knots(lt, P, path_first)
+    # Distinct curves: background path x candidate subtypes x feature pattern.
+    cand_bits = P["cand"] @ (1 << np.arange(P["cand"].shape[1]))
+    n_pat = lp.shape[1]
+    curve, curves_u = pd.factorize((path.astype(np.int64) * 64 + cand_bits) * n_pat + pattern)
+    first = _first_rows(curve, curves_u.size)
+    D, m = lp.shape[0], first.size
     out = np.empty((D, m))
-    step = max(1, min(max_rows // D, 20_000))
+    step = max(1, max_rows // D)
     for start in range(0, m, step):
         rows = first[start : start + step]
         out[:, start : start + rows.size] = _solve_medians(
-            lt, {k: P[k][rows] for k in ("age", "sex", "sex_unknown", "year", "cand")},
-            lp[:, pattern[rows], :], log_lambda, rho, excess, which,
+            [H[path[rows]] for H in H_paths],
+            P["cand"][rows],
+            lp[:, pattern[rows], :],
+            log_lambda,
+            rho,
+            excess,
+            which,
         )
-    return out[:, inv.ravel()]
+    return out[:, curve]
+
+
+def _first_rows(codes: np.ndarray, size: int) -> np.ndarray:
+    """A row index of each code 0..size-1 (the first occurrence)."""
+    first = np.zeros(size, np.int64)
+    first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)
+    return first
+
+
+def _knots(lt: LifeTable, P: dict, rows: np.ndarray) -> list[np.ndarray]:
+    """Cumulative hazard at whole years 0..160 after diagnosis, (paths, 161), for the patients'
+    sex, and also for M when some sex is unknown (equal to the first for known sex)."""
+    knots = 12.0 * np.arange(_HORIZON_YEARS + 1)
+    age, year, unknown = P["age"][rows][:, None], P["year"][rows][:, None], P["sex_unknown"][rows]
+    H = [lt.cumulative_hazard(age, P["sex"][rows][:, None], year, knots)]
+    if unknown.any():
+        H.append(H[0].copy())
+        H[1][unknown] = lt.cumulative_hazard(age[unknown], "M", year[unknown], knots)
+    return H
 
 
 def _solve_medians(
-    lt: LifeTable,
-    U: dict,
+    H_knots: list[np.ndarray],
+    cand: np.ndarray,
     lp: np.ndarray,
     log_lambda: np.ndarray,
     rho: np.ndarray,
     excess: np.ndarray,
     which: str,
 ) -> np.ndarray:
-    """Medians (D, m) of m distinct curves (see :func:`curve_medians`)."""
+    """Medians (D, m) of m distinct curves (see :func:`curve_medians`).
+
+    ``H_knots``: the background's cumulative hazard at whole years, (m, 161) per sex (one array,
+    or F/known and M for unknown sex); linear in between, as the life table defines it.
+    """
     combine_sex, combine_subtypes = _COMBINE[which]
-    m = U["age"].size
-    # Background: cumulative hazard at whole years 0..160 for each curve (and for M when sex is
-    # unknown); linear in between, as the life table defines it.
-    knots = 12.0 * np.arange(_HORIZON_YEARS + 1)
-    H_knots = [lt.cumulative_hazard(U["age"][:, None], U["sex"][:, None], U["year"][:, None], knots)]
-    if U["sex_unknown"].any():
-        H_knots.append(lt.cumulative_hazard(U["age"][:, None], "M", U["year"][:, None], knots))
-        H_knots[1][~U["sex_unknown"]] = H_knots[0][~U["sex_unknown"]]
+    m = cand.shape[0]
     rows = np.arange(m)[None, :]
 
     def s_pop(t: np.ndarray) -> np.ndarray:
@@ -326,7 +349,7 @@ def _solve_medians(
         return S[0] if len(S) == 1 else combine_sex(S[0], S[1])
 
     # Excess: one (curve, candidate subtype) pair per candidate, pairs of a curve contiguous.
-    pc, pk = np.nonzero(U["cand"])
+    pc, pk = np.nonzero(cand)
     starts = np.flatnonzero(np.r_[True, pc[1:] != pc[:-1]])
     counts = np.diff(np.r_[starts, pc.size])
     one_each = pc.size == m

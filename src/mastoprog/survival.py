@@ -36,9 +36,10 @@ when both exist and the classifier is decided and disagrees, a FindingsWarning i
 ``who_subtype`` is used. Calendar year of diagnosis: an extra ``diagnosis_year`` column, else the
 ``year=`` argument, else the life table's last year.
 
-Medians: bisection of S(t) = 0.5 on [0, 160 years]; with a life table whose open age interval has
-a positive rate (HMD) every curve crosses 0.5, so ``inf`` appears only for user tables that never
-let the population curve fall below 0.5.
+Medians: the root of S(t) = 0.5 on [0, 160 years] (the year by bisection, then regula falsi inside
+it; 1e-13 relative), solved once per distinct curve and draw; with a life table whose open age
+interval has a positive rate (HMD) every curve crosses 0.5, so ``inf`` appears only for user tables
+that never let the population curve fall below 0.5.
 
 Uncertainty bands: ``draws`` of the parameters (200 by default) stored in the model. For a calibrated
 model they come from the published inputs (lognormal hazard-ratio draws from their 95 % intervals;
