@@ -199,6 +199,49 @@ def test_time_dependent_auc_matches_sksurv(sksurv_metrics, weibull_small):
                                atol=1e-10)
 
 
+def test_time_dependent_auc_bootstrap_interval_has_nominal_coverage():
+    """Known truth: Weibull PH with score -x. The true AUC(t) comes from 200,000 uncensored
+    patients (no weights needed; Monte Carlo SE < 0.002). Over 60 independent censored cohorts
+    (n = 400) the bootstrap SE matches the spread of the estimates and the 95 % percentile
+    intervals cover the truth (binomial sd of the coverage 0.028 around 0.95)."""
+    times = [12.0, 36.0]
+    # uncensored truth: the same model without censoring
+    rng = np.random.default_rng(7)
+    x_all = rng.normal(size=200_000)
+    t_all = 40.0 * (-np.log(rng.uniform(size=200_000)) * np.exp(-0.8 * x_all)) ** (1 / 1.2)
+    truth = time_dependent_auc(t_all, np.ones(t_all.size, bool), -x_all, times,
+                               n_bootstrap=0).table["auc"].to_numpy()
+    est, se, hit = [], [], []
+    for r in range(60):
+        time, event, x, _ = _weibull_ph_cohort(400, seed=5000 + r)
+        tab = time_dependent_auc(time, event, -x, times, n_bootstrap=200, random_state=r).table
+        est.append(tab["auc"].to_numpy())
+        se.append(tab["se"].to_numpy())
+        hit.append(((tab["ci_low"] <= truth) & (truth <= tab["ci_high"])).to_numpy())
+        assert (tab["n_bootstrap"] == 200).all()
+    ratio = np.mean(se, axis=0) / np.std(est, axis=0, ddof=1)
+    # an SD from 60 draws has a relative SE of ~9 %: bounds at about +-4 SE. (Over 300 cohorts
+    # of n = 400 / 1,500 the ratios were 0.95-1.11 and the coverage 0.93-0.96 at 12/36/60 months.)
+    assert np.all((ratio > 0.7) & (ratio < 1.4)), ratio
+    coverage = np.mean(hit, axis=0)
+    assert np.all((coverage >= 0.85) & (coverage <= 1.0)), coverage
+    assert abs(np.mean(est, axis=0) - truth).max() < 0.01
+
+
+def test_time_dependent_auc_interval_is_reproducible_and_optional(weibull_small):
+    time, event, x, _ = weibull_small
+    a = time_dependent_auc(time, event, -x, [24.0, 48.0])
+    b = time_dependent_auc(time, event, -x, [24.0, 48.0], random_state=0)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert a.mean_auc_ci[0] < a.mean_auc < a.mean_auc_ci[1]
+    assert ((a.table["ci_low"] < a.table["auc"]) & (a.table["auc"] < a.table["ci_high"])).all()
+    none = time_dependent_auc(time, event, -x, [24.0, 48.0], n_bootstrap=0)
+    np.testing.assert_array_equal(none.table["auc"], a.table["auc"])
+    assert none.table[["se", "ci_low", "ci_high"]].isna().all().all()
+    with pytest.raises(MetricInputError, match="'n_bootstrap': got -1"):
+        time_dependent_auc(time, event, -x, [24.0], n_bootstrap=-1)
+
+
 def test_brier_and_ibs_match_sksurv(sksurv_metrics, weibull_small):
     time, event, _, surv = weibull_small
     y = _surv_array(event, time)
@@ -456,6 +499,75 @@ def test_bootstrap_interrupt_returns_finished_replicates():
     assert res.interrupted and (res.table["n_bootstrap"] == 3).all()
 
 
+class _FragileCox(CoxEstimator):
+    """Refuses to fit with fewer than ``min_rare`` deaths among the rare ``flag == 1`` patients,
+    like ``SurvivalModel.fit`` with too few MCL deaths."""
+
+    def __init__(self, covariates: list[str], min_rare: int):
+        super().__init__(covariates)
+        self.min_rare = min_rare
+
+    def fit(self, df: pd.DataFrame) -> CoxEstimator:
+        rare = int(df.loc[df["flag"] == 1, "event"].sum())
+        if rare < self.min_rare:
+            raise ValueError(f"too few deaths in the rare group: {rare}")
+        return super().fit(df)
+
+
+def _fragile_data() -> pd.DataFrame:
+    df = _overfit_data(150, seed=71, n_noise=1)
+    df["flag"] = 0
+    rare_dead = np.flatnonzero(df["event"].to_numpy() == 1)[:8]  # 8 deaths in the rare group
+    df.loc[rare_dead, "flag"] = 1
+    return df
+
+
+def test_bootstrap_skips_and_counts_failed_resamples():
+    """A resample in which the estimator cannot be fitted is skipped, counted and reported, never
+    silently dropped: exactly the resamples with fewer than 8 rare deaths fail (replayed here
+    from the same seed; each resample is drawn before fitting, so skips do not shift the rest)."""
+    df = _fragile_data()
+    with pytest.warns(RuntimeWarning, match=r"bootstrap: \d+ of 30 resamples failed"):
+        res = bootstrap_optimism(_FragileCox(["x", "z0"], min_rare=8), df, 24.0, n_bootstrap=30,
+                                 random_state=3, progress=False)
+    rng = np.random.default_rng(3)
+    flag, event = df["flag"].to_numpy(), df["event"].to_numpy()
+    expected_fail = [b for b in range(30)
+                     if (lambda i: int(event[i][flag[i] == 1].sum()))(rng.integers(0, 150, 150)) < 8]
+    assert 3 <= len(expected_fail) <= 27  # the test exercises both outcomes
+    assert list(res.failures["replicate"]) == expected_fail
+    assert set(res.failures["stage"]) == {"fit"} and set(res.failures["error"]) == {"ValueError"}
+    used = sorted(res.replicates["replicate"].unique())
+    assert sorted(used + expected_fail) == list(range(30))
+    assert (res.table["n_bootstrap"] == len(used)).all()
+    assert (res.table["n_failed"] == len(expected_fail)).all()
+    assert res.n_failed == len(expected_fail) and res.n_requested == 30
+    assert f"{len(used)} of 30 bootstrap resamples used; {len(expected_fail)} skipped" in res.summary()
+    # below the warning threshold: counted, no warning (filterwarnings=error would fail the test)
+    quiet = bootstrap_optimism(_FragileCox(["x", "z0"], min_rare=8), df, 24.0, n_bootstrap=30,
+                               random_state=3, progress=False, max_failed_fraction=1.0)
+    assert quiet.n_failed == len(expected_fail)
+    with pytest.raises(ValueError, match="too few deaths in the rare group"):
+        bootstrap_optimism(_FragileCox(["x", "z0"], min_rare=8), df, 24.0, n_bootstrap=30,
+                           random_state=3, progress=False, on_error="raise")
+    with pytest.raises(MetricInputError, match="3 of 3 resamples failed"):  # nothing to average
+        _raise_all_fail(df)
+
+
+def _raise_all_fail(df: pd.DataFrame) -> None:
+    class _Never(CoxEstimator):
+        calls = 0
+
+        def fit(self, d):
+            type(self).calls += 1
+            if type(self).calls > 1:  # the full-data fit works, every resample fails
+                raise np.linalg.LinAlgError("singular")
+            return super().fit(d)
+
+    bootstrap_optimism(_Never(["x"]), df, 24.0, n_bootstrap=3, random_state=0, progress=False,
+                       max_failed_fraction=1.0)
+
+
 def test_bootstrap_bad_input():
     df = _overfit_data(50, seed=61, n_noise=1).drop(columns="event")
     with pytest.raises(MetricInputError, match="column 'event': got 'missing column'"):
@@ -510,6 +622,35 @@ def test_validate_true_model_on_its_own_cohort(lim_model, lim_cohort, lim_result
     assert res.data_summary.set_index("group").loc["all", "deaths"] == int(lim_cohort["event"].sum())
 
 
+def test_validate_every_metric_has_an_interval_or_says_why_not(lim_cohort, lim_result):
+    """Every row of the tidy table carries a ``ci_note``: how its interval was obtained, or (when
+    ``ci_low``/``ci_high`` are NaN) why there is none. Rows with an interval bracket the estimate."""
+    from mastoprog._survstats import kaplan_meier
+
+    m = lim_result.metrics
+    assert (m["ci_note"].str.len() > 10).all()
+    has_ci = m["ci_low"].notna() & m["ci_high"].notna()
+    assert (has_ci | m["ci_note"].str.startswith("no CI:")).all()
+    assert (~has_ci | ~m["ci_note"].str.startswith("no CI:")).all()
+    ok = m[has_ci]
+    assert ((ok["ci_low"] <= ok["estimate"]) & (ok["estimate"] <= ok["ci_high"])).all(), ok
+    by = m.set_index(["metric", "horizon"])
+    assert set(m.loc[~has_ci, "metric"]) == {"expected_risk", "ici", "e50", "e90", "emax"}
+    assert "weights treated as fixed" in by.loc[("c_uno", 60.0), "ci_note"]
+    assert "bootstrap" in by.loc[("auc", 60.0), "ci_note"]
+    assert "not proportional" in by.loc[("calibration_slope", 60.0), "ci_note"]
+    # the observed risk's interval is 1 - the Kaplan-Meier band at the horizon
+    lo, hi = kaplan_meier(lim_cohort["time"].to_numpy(), lim_cohort["event"].to_numpy(bool)).ci_at(60.0)
+    assert by.loc[("observed_risk", 60.0), "ci_low"] == pytest.approx(1 - hi, abs=1e-12)
+    assert by.loc[("observed_risk", 60.0), "ci_high"] == pytest.approx(1 - lo, abs=1e-12)
+    # the AUC row is the function's own bootstrap interval (random_state 0 when None)
+    s = np.vstack([lim_result.predicted[np.searchsorted(lim_result.grid, h)]
+                   for h in lim_result.horizons])
+    auc = time_dependent_auc(lim_result.time, lim_result.event, s, list(lim_result.horizons),
+                             random_state=0).table.set_index("time")
+    assert by.loc[("auc", 60.0), "ci_low"] == pytest.approx(auc.loc[60.0, "ci_low"], abs=1e-12)
+
+
 def test_validate_drops_horizons_beyond_followup(lim_model, lim_cohort):
     from mastoprog.validation import validate
 
@@ -556,6 +697,13 @@ def test_html_report_is_self_contained(lim_result, tmp_path):
     assert RESEARCH_USE_NOTICE in text
     assert text.count("data:image/png;base64,") == 3 + 2  # 3 calibration plots + 2 KM plots
     assert "<script" not in text and 'src="http' not in text and "<link" not in text
+    # the calibration-slope caveat (background + excess hazards are not proportional) is visible
+    # in the report and in the docstrings
+    assert "Calibration slope caveat" in text and "not proportional" in text
+    from mastoprog.validation import validate
+
+    for doc in (validate.__doc__, calibration_at.__doc__):
+        assert "not proportional" in " ".join(doc.split())
 
 
 def test_cli_validate_writes_report(lim_cohort, tmp_path, capsys):
@@ -605,16 +753,34 @@ def test_simulation_study_recovers_subtype_medians():
     assert len(res.replicates["replicate"].unique()) == 20 and not res.interrupted
 
 
-def test_simulation_study_is_deterministic_across_backends():
+def test_simulation_study_is_deterministic_across_backends(monkeypatch):
+    """Identical replicates serially and on a 2-worker Dask cluster; and a KeyboardInterrupt inside
+    a Dask task (which would otherwise kill the worker and be retried until ``KilledWorker``)
+    stops the study cleanly with the finished replicates."""
     from dask.distributed import Client, LocalCluster
 
+    import mastoprog._simulation as sim
     from mastoprog.validation import simulation_study
 
     kw = {"n_patients": 300, "n_replicates": 3, "seed": 3, "truth_n": 1000, "progress": False}
     serial = simulation_study("lim2009", **kw)
+    real = sim._one_replicate
+
+    def flaky(rep, seed, spec):
+        if rep == 5:
+            raise KeyboardInterrupt
+        return real(rep, seed, spec)
+
     with LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         on_dask = simulation_study("lim2009", backend="dask", client=client, **kw)
+        monkeypatch.setattr(sim, "_one_replicate", flaky)
+        with pytest.warns(RuntimeWarning, match=r"interrupted after \d+ of 10"):
+            cut = simulation_study("lim2009", backend="dask", client=client,
+                                   **{**kw, "n_replicates": 10, "n_patients": 150})
+        monkeypatch.setattr(sim, "_one_replicate", real)
+        assert cut.interrupted and 5 not in set(cut.replicates["replicate"])
+        assert not client.processing() or not any(client.processing().values())
     pd.testing.assert_frame_equal(serial.replicates, on_dask.replicates)
     other = simulation_study("lim2009", **{**kw, "seed": 4})
     assert not serial.replicates["estimate"].equals(other.replicates["estimate"])
@@ -639,16 +805,132 @@ def test_simulation_study_interrupt_and_bad_input(monkeypatch):
         simulation_study("lim2009", 200, 2, backend="spark")
 
 
+def test_simulation_study_joblib_interrupt_returns_finished_replicates(monkeypatch):
+    """Ctrl-C reaching a joblib worker (a KeyboardInterrupt inside replicate 5) stops the study:
+    the pool is aborted, the finished replicates are returned with a warning, as serially. (With
+    2 workers, replicate 5 starts only after 4 others finished, so there are results to keep.)"""
+    import time
+
+    import mastoprog._simulation as sim
+    from mastoprog.validation import simulation_study
+
+    real = sim._one_replicate
+
+    def flaky(rep, seed, spec):  # a local function: joblib ships it to the workers by value
+        if rep == 5:
+            raise KeyboardInterrupt
+        return real(rep, seed, spec)
+
+    monkeypatch.setattr(sim, "_one_replicate", flaky)
+    kw = {"seed": 1, "truth_n": 500, "progress": False, "horizons": (60.0,), "auc_bootstrap": 0}
+    start = time.perf_counter()
+    with pytest.warns(RuntimeWarning, match=r"interrupted after \d+ of 40"):
+        res = simulation_study("lim2009", 150, 40, n_jobs=2, **kw)
+    done = sorted(res.replicates["replicate"].unique())
+    assert res.interrupted and 5 not in done and 4 <= len(done) < 40
+    assert any("interrupted after" in n for n in res.notes)
+    assert time.perf_counter() - start < 60  # queued replicates were not run
+
+
+class _NeedsMCLPatients:
+    """Like ``SurvivalModel.fit`` with too few MCL deaths: refuses cohorts with fewer than ``k``
+    MCL patients; otherwise returns the generating model (picklable for worker processes)."""
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def fit(self, df: pd.DataFrame):
+        from mastoprog.survival import load_model
+
+        n_mcl = int((df["true_subtype"] == "MCL").sum())
+        if n_mcl < self.k:
+            raise ValueError(f"only {n_mcl} MCL patients")
+        return load_model("lim2009")
+
+
+def test_simulation_study_skips_and_counts_failed_estimators():
+    """An estimator that fails in some replicates is skipped there and counted (summary
+    ``n_failed``, ``failures``, ``notes``, a warning above 5 %); the other estimators and the KM
+    medians of those replicates are kept. Which replicates fail is checked against the MCL
+    counts the study itself reports (``n_in_group``)."""
+    from mastoprog.validation import simulation_study
+
+    kw = {"n_patients": 150, "n_replicates": 8, "seed": 12, "truth_n": 500, "progress": False,
+          "horizons": (60.0,), "auc_bootstrap": 0}
+    with pytest.warns(RuntimeWarning, match=r"estimator 'fragile' failed in \d+ of 8 replicates "
+                                             r"\(e\.g\. ValueError: only \d+ MCL patients\)"):
+        res = simulation_study("lim2009", estimators={"truth": "truth", "fragile": _NeedsMCLPatients(3)},
+                               **kw)
+    reps = res.replicates
+    mcl = reps[(reps["estimator"] == "km") & (reps["group"] == "MCL")].set_index("replicate")["n_in_group"]
+    mcl = mcl.reindex(range(8), fill_value=0)
+    expected = sorted(mcl.index[mcl < 3])
+    assert 1 <= len(expected) <= 7, mcl.to_dict()
+    assert list(res.failures["replicate"]) == expected
+    assert set(res.failures["estimator"]) == {"fragile"} and set(res.failures["stage"]) == {"fit"}
+    assert set(reps.loc[reps["estimator"] == "fragile", "replicate"]) == set(range(8)) - set(expected)
+    assert set(reps.loc[reps["estimator"] == "truth", "replicate"]) == set(range(8))
+    s = res.summary
+    assert (s.loc[s["estimator"] == "fragile", "n_failed"] == len(expected)).all()
+    assert (s.loc[s["estimator"] != "fragile", "n_failed"] == 0).all()
+    assert any(f"failed in {len(expected)} of 8" in n for n in res.notes)
+    with pytest.raises(ValueError, match="MCL patients"):
+        simulation_study("lim2009", estimators={"fragile": _NeedsMCLPatients(3)}, on_error="raise",
+                         **kw)
+
+
+def test_simulation_study_scenario_censoring_counts_reached_medians():
+    """With the scenario's study end as censoring, ISM's median (about 390 months) is reached in
+    only some replicates: ``n_reached`` counts them and bias, SE and coverage are computed over
+    those only (and the summary's note says so) instead of averaging infinities or mixing them."""
+    from mastoprog.validation import simulation_study
+
+    res = simulation_study("lim2009", 400, 6, seed=11, truth_n=1000, censoring="scenario",
+                           horizons=(60.0,), auc_bootstrap=0, progress=False)
+    reps = res.replicates
+    km = reps[(reps["estimator"] == "km") & (reps["group"] == "ISM")]
+    reached = np.isfinite(km["estimate"].to_numpy())
+    assert 1 <= reached.sum() < 6  # some, not all (seeded)
+    row = res.summary.set_index(["estimator", "quantity", "group"]).loc[("km", "median", "ISM")]
+    assert row["n_reached"] == reached.sum() and row["n_replicates"] == 6
+    truth = res.truth["ISM"]
+    assert row["bias"] == pytest.approx(km["estimate"][reached].mean() - truth, rel=1e-12)
+    sub = km[reached]
+    assert row["coverage"] == pytest.approx(
+        ((sub["ci_low"] <= truth) & (truth <= sub["ci_high"])).mean(), abs=1e-12)
+    assert f"median reached in {reached.sum()} of 6 replicates" in row["note"]
+    assert any("ISM: median reached in" in n for n in res.notes)
+    # subtypes whose median is always reached: n_reached == n_replicates and no note
+    asm = res.summary.set_index(["estimator", "quantity", "group"]).loc[("km", "median", "ASM")]
+    assert asm["n_reached"] == 6 and asm["note"] == ""
+    assert res.summary.loc[res.summary["quantity"] != "median", "n_reached"].isna().all()
+
+
 def test_validate_with_bootstrap_refits_the_model(lim_model, lim_cohort):
     """Internal validation of the package's own model: the excess-hazard structure is refitted on
-    each resample (two replicates keep this quick; the numbers are checked for shape and sign)."""
+    each resample. ``SurvivalModel.fit`` needs >= 10 deaths per subtype and these 600 patients
+    have exactly 10 MCL deaths, so resamples with fewer fail: they are skipped, counted in the
+    table, the result's summary and the report, with a warning (more than 5 % failed)."""
     from mastoprog.validation import validate
 
-    # the fit needs >= 10 deaths per subtype in every resample: leave out the rare MCL
-    cohort = lim_cohort[lim_cohort["who_subtype"] != "MCL"].iloc[:800]
-    res = validate(lim_model, cohort, horizons=(60,), n_bootstrap=2, random_state=0)
-    tab = res.optimism.table.set_index("metric")
+    cohort = lim_cohort.iloc[:600]
+    mcl = cohort["who_subtype"] == "MCL"
+    assert int(cohort.loc[mcl, "event"].sum()) == 10
+    with pytest.warns(RuntimeWarning, match=r"2 of 4 resamples failed .*FindingsError: too few "
+                                             r"deaths to fit: \{'MCL'"):
+        res = validate(lim_model, cohort, horizons=(60,), n_bootstrap=4, random_state=0)
+    opt = res.optimism
+    tab = opt.table.set_index("metric")
     assert list(tab.index) == ["c_index", "calibration_slope", "brier"]
-    assert (tab["n_bootstrap"] == 2).all() and (tab["horizon"] == 60.0).all()
+    assert (tab["n_bootstrap"] == 2).all() and (tab["n_failed"] == 2).all()
+    assert (tab["horizon"] == 60.0).all()
     assert 0.5 < tab.loc["c_index", "corrected"] < 1.0
-    assert "Harrell's bootstrap optimism correction (2 replicates used)" in res.to_html()
+    assert set(opt.failures["error"]) == {"FindingsError"} and set(opt.failures["stage"]) == {"fit"}
+    # the failed resamples really had fewer than 10 MCL deaths (replayed from the same seed)
+    rng = np.random.default_rng(0)
+    dead_mcl = (mcl & (cohort["event"] == 1)).to_numpy()
+    short = [b for b in range(4) if dead_mcl[rng.integers(0, 600, 600)].sum() < 10]
+    assert list(opt.failures["replicate"]) == short
+    text = res.to_html()
+    assert "Harrell's bootstrap optimism correction (2 replicates used)" in text
+    assert "2 of 4 bootstrap resamples used; 2 skipped" in text

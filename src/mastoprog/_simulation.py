@@ -263,7 +263,8 @@ def _summarise(reps: pd.DataFrame, z: float, failed: Mapping[str, int] | None = 
             hit = (lo_all[has_ci] <= truth) & (truth <= hi_all[has_ci])
             cover = float(hit.mean())
             mcse = float(np.sqrt(cover * (1 - cover) / hit.size))
-        width = hi_all - lo_all
+        with np.errstate(invalid="ignore"):  # inf - inf (median and its CI not reached)
+            width = hi_all - lo_all
         wfin = np.isfinite(width)
         n_reached = int(fin.sum()) if is_median else pd.NA
         note = ""
@@ -423,7 +424,13 @@ def simulation_study(scenario: str = "lim2009", n_patients: int = 2000, n_replic
                     if not collect(out):
                         break
             finally:
-                gen.close()  # aborts the pool's queued and running tasks if we stopped early
+                # aborts the pool's queued and running tasks if we stopped early; joblib's own
+                # "tasks ... have been cancelled" warning is replaced by ours below
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=r".*tasks which were still being "
+                                            "processed by the workers have been cancelled",
+                                            category=UserWarning)
+                    gen.close()
         if stopped:
             raise KeyboardInterrupt
     except KeyboardInterrupt:

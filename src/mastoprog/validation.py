@@ -687,8 +687,9 @@ def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: A
 
     The calibration slope is the coefficient of x alone in the same Cox model (Wald interval). It
     is exactly 1 for correct predictions only when hazards are proportional on that scale over
-    [0, t]; a correct relative-survival model (background + excess hazard, as mastoprog's) scores
-    slightly above 1 (about 1.03 in simulations of the lim2009 model on its own cohorts). And
+    [0, t]. **Caveat:** in a relative-survival model (background + excess hazard, as mastoprog's)
+    the two hazards are not proportional, so a *correct* model scores slightly above 1 (about
+    1.03 in simulations of the lim2009 model on its own cohorts); judge the slope against that. And
     calibration-in-the-large compares 1 - KM(t) with the mean predicted risk (O/E with a log-scale
     interval from the Greenwood SE; Riley et al. 2024).
 
