@@ -386,6 +386,20 @@ def test_bands_contain_the_curve_and_medians_are_consistent(model):
     assert float(model.predict_survival_at(p, med["median_months"]).iloc[0]) == pytest.approx(0.5, abs=1e-9)
 
 
+def test_median_is_infinite_only_for_a_curve_that_never_reaches_one_half(model):
+    # A user life table of zero death rates: CM (no excess hazard) stays at S = 1, so its median
+    # and interval are inf (no NaN, no warning); ASM still reaches 0.5 through its excess hazard.
+    table = LifeTable.hmd_us().to_frame().assign(mx=0.0)
+    zero = SurvivalModel(life_table=LifeTable.from_frame(table, name="zero"))
+    zero.state_ = model.state_
+    df = pd.DataFrame({"age": [30, 40, 50], "sex": ["F", None, "M"], "who_subtype": ["CM", "CM", "ASM"]})
+    med = zero.predict_median(df, interval=True)
+    assert np.isinf(med.iloc[:2, :3].to_numpy()).all()
+    assert np.isfinite(med.iloc[2, :3].to_numpy(float)).all()
+    at_median = zero.predict_survival_at(df.iloc[[2]], med["median_months"].iloc[2])
+    assert float(at_median.iloc[0]) == pytest.approx(0.5, abs=1e-9)
+
+
 def test_survival_docstring_examples_run():
     import doctest
 

@@ -507,8 +507,8 @@ class SurvivalModel:
         return pd.DataFrame(
             {
                 "median_months": med,
-                "lower": np.percentile(lows, 2.5, axis=0),
-                "upper": np.percentile(highs, 97.5, axis=0),
+                "lower": _percentile(lows, 2.5),
+                "upper": _percentile(highs, 97.5),
                 "envelope": P["envelope"],
             },
             index=P["labels"],
@@ -827,6 +827,13 @@ class SurvivalModel:
         """
         card = _model_file.model_card(self._check_ready())
         return _model_file.card_markdown(card) if markdown else card
+
+
+def _percentile(values: np.ndarray, q: float) -> np.ndarray:
+    """Percentile over draws (axis 0) of medians that may be infinite (a curve never at 0.5)."""
+    with np.errstate(invalid="ignore"):
+        p = np.percentile(values, q, axis=0)
+    return np.where(np.isnan(p), np.inf, p)  # interpolating next to an infinite median: inf - inf
 
 
 def load_model(
