@@ -582,12 +582,12 @@ def _small_tuple_column(codes: np.ndarray, names: tuple[str, ...]) -> np.ndarray
 
 
 def _names(mask: int, names: tuple[str, ...]) -> tuple[str, ...]:
-    out, i = [], 0
+    # Visits only the set bits, lowest first (mask & -mask isolates the lowest one).
+    mask, out = int(mask), []
     while mask:
-        if mask & 1:
-            out.append(names[i])
-        mask >>= 1
-        i += 1
+        low = mask & -mask
+        out.append(names[low.bit_length() - 1])
+        mask ^= low
     return tuple(out)
 
 
@@ -656,8 +656,7 @@ def _findings_text(bc: int) -> str:
 _FINDINGS_TEXT = tuple(_findings_text(bc) for bc in range(1 << (len(_B_NAMES) + len(_C_NAMES))))
 
 
-def _missing_text(mask: int) -> str:
-    cols = _names(mask, COLUMNS)
+def _missing_text(cols: tuple[str, ...]) -> str:
     return f"; unknown findings that would decide: {', '.join(cols)}" if cols else ""
 
 
@@ -678,8 +677,8 @@ def _rationales(parts: dict[str, np.ndarray], ed: _Edition, ahn_cats: list[str])
             "minor": int(parts["minor"][i]), "comp": _LABELS[comp] if comp >= 0 else None,
             "flags": int(parts["flags"][i]), "ahn_name": ahn_cats[ahn] if ahn > 0 else None,
         }, ed))
-    miss_codes, miss_u = parts["missing"]
-    miss_text = [_missing_text(int(m)) for m in miss_u]
+    miss_codes, miss_u, miss_names = parts["missing"]
+    miss_text = [_missing_text(cols) for cols in miss_names]
     bc = parts["b"] * 32 + parts["c"]
     combo = (core_codes.astype(np.int64) * 256 + bc) * len(miss_u) + miss_codes
     combo_codes, combo_u = pd.factorize(combo)
@@ -844,10 +843,12 @@ def _classify_frame(frame: pd.DataFrame, ed: _Edition) -> pd.DataFrame:
     missing = _missing_mask(ev, ed)
 
     ahn_codes = frame["ahn"].cat.codes.to_numpy().astype(np.int64)
+    miss_codes, miss_u = pd.factorize(missing)
+    miss_names = [_names(m, COLUMNS) for m in miss_u]  # once, for the column and the rationale
     rationale_parts = {
         "cand": cand, "code": code.astype(np.int64) + 1, "sm": sm_state, "major": major_state,
         "minor": minor, "comp": comp_code.astype(np.int64) + 1, "flags": flag_mask,
-        "ahn": ahn_codes + 1, "missing": pd.factorize(missing), "b": b_mask, "c": c_mask,
+        "ahn": ahn_codes + 1, "missing": (miss_codes, miss_u, miss_names), "b": b_mask, "c": c_mask,
     }
     rationale = _rationales(rationale_parts, ed, list(frame["ahn"].cat.categories))
 
@@ -855,27 +856,28 @@ def _classify_frame(frame: pd.DataFrame, ed: _Edition) -> pd.DataFrame:
         return pd.arrays.BooleanArray(state == 1, state == 2)
 
     comp_labels = np.array([*_LABELS, None], dtype=object)
-    result = pd.DataFrame(index=frame.index)
-    # Columns are inserted one by one: pandas then keeps one block per column instead of copying
-    # every object column into one consolidated block (a quarter of a second per million rows).
-    if "patient_id" in frame.columns:
-        result["patient_id"] = frame["patient_id"].to_numpy()
-    result["subtype"] = subtype
-    result["candidates"] = _CAND_TUPLES[cand]
-    result["sm_criteria_met"] = boolean(sm_state)
-    result["major_criterion"] = boolean(major_state)
-    result["minor_criteria"] = minor
-    result["b_findings"] = _small_tuple_column(b_mask, _B_NAMES)
-    result["c_findings"] = _small_tuple_column(c_mask, _C_NAMES)
-    result["sm_component"] = comp_labels[comp_code]
-    miss_codes, miss_u = rationale_parts["missing"]
     miss_table = np.empty(len(miss_u), dtype=object)
-    miss_table[:] = [_names(int(m), COLUMNS) for m in miss_u]
-    result["missing"] = miss_table[miss_codes]
-    result["rationale"] = rationale
-    result["edition"] = pd.Categorical.from_codes(np.zeros(n, np.int8), categories=[ed.name])
-    result["flags"] = _small_tuple_column(flag_mask, _FLAGS)
-    return result
+    miss_table[:] = miss_names
+    cols: dict[str, Any] = {}
+    if "patient_id" in frame.columns:
+        cols["patient_id"] = frame["patient_id"].to_numpy().copy()  # not a view of the input
+    cols.update({
+        "subtype": subtype,
+        "candidates": _CAND_TUPLES[cand],
+        "sm_criteria_met": boolean(sm_state),
+        "major_criterion": boolean(major_state),
+        "minor_criteria": minor,
+        "b_findings": _small_tuple_column(b_mask, _B_NAMES),
+        "c_findings": _small_tuple_column(c_mask, _C_NAMES),
+        "sm_component": comp_labels[comp_code],
+        "missing": miss_table[miss_codes],
+        "rationale": rationale,
+        "edition": pd.Categorical.from_codes(np.zeros(n, np.int8), categories=[ed.name]),
+        "flags": _small_tuple_column(flag_mask, _FLAGS),
+    })
+    # Every array above is new, so the frame takes them as they are (copy=False): one block
+    # per column, no copy and no consolidation of the object columns into one 2-D block.
+    result = pd.DataFrame(cols, index=frame.index, copy=False)
     return result
 
 

@@ -424,7 +424,7 @@ def _validate(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd
         schema = {k: v for k, v in schema.items() if k in columns or k == "patient_id"}
     n = len(frame)
     columns_in = [str(c) for c in frame.columns]
-    frame = frame.set_axis(columns_in, axis=1)
+    frame = frame.set_axis(columns_in, axis=1, copy=False)  # read only here: no data copy
     if columns is None:
         _warn_near_miss(columns_in, schema)
 
