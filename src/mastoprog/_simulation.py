@@ -115,13 +115,15 @@ def _score(name: str, fitted: Any, df: pd.DataFrame, time: np.ndarray, event: np
     if hs:
         grid = np.asarray(hs, dtype=float)
         pred = fitted.predict_survival(df, grid).to_numpy(float)
+        # all horizons in one call: the resamples' censoring weights are computed once
+        aucs = time_dependent_auc(time, event, pred, hs, n_bootstrap=n_auc_boot,
+                                  random_state=auc_seed).table
         for k, h in enumerate(hs):
             s = pred[k]
             c = concordance_index(time, event, s, tau=h)
             b = brier_score(time, event, s, h)
             cal = calibration_at(time, event, s, h)
-            auc = time_dependent_auc(time, event, s, [h], n_bootstrap=n_auc_boot,
-                                     random_state=auc_seed).table.iloc[0]
+            auc = aucs.iloc[k]
             rows += [(rep, name, "c_harrell", "all", h, c.estimate, c.ci_low, c.ci_high),
                      (rep, name, "auc", "all", h, auc["auc"], auc["ci_low"], auc["ci_high"]),
                      (rep, name, "brier", "all", h, b.estimate, b.ci_low, b.ci_high),
