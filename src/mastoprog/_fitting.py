@@ -16,6 +16,7 @@ full-likelihood excess-hazard model with a known background hazard).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,7 @@ def fit_state(
     min_events: int,
     n_draws: int,
     random_state: int,
-) -> tuple[dict, object]:
+) -> tuple[dict, Any]:
     """``(state, fitter)`` of the excess-hazard model fitted to prepared patients.
 
     ``T`` (months > 0) and ``E`` (0/1) per patient; ``F`` the factor names (``P["X"]`` columns).
