@@ -386,7 +386,8 @@ def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarr
 
 def time_dependent_auc(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
                        times: Sequence[float], *, conf_level: float = 0.95, n_bootstrap: int = 200,
-                       random_state: int | np.random.Generator | None = 0) -> TimeDependentAUC:
+                       random_state: int | np.random.Generator | np.random.RandomState | None = 0
+                       ) -> TimeDependentAUC:
     """Cumulative/dynamic time-dependent AUC with IPCW (Uno et al. 2007; Hung & Chiang 2010),
     with bootstrap confidence intervals.
 
@@ -418,7 +419,7 @@ def time_dependent_auc(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
         Level of the percentile intervals.
     n_bootstrap : int
         Bootstrap resamples (0: no interval; ``ci_low``/``ci_high``/``se`` are NaN).
-    random_state : None, int or numpy Generator
+    random_state : None, int, numpy Generator or RandomState
         Seeds the resampling. The default 0 makes repeated calls give the same interval; None
         draws fresh entropy.
 
@@ -454,6 +455,8 @@ def time_dependent_auc(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
     n_ok = np.zeros(ts.size, dtype=int)
     mean_ci = (float("nan"), float("nan"))
     if n_b > 0:
+        if isinstance(random_state, np.random.RandomState):  # scikit-learn's legacy generator
+            random_state = int(random_state.randint(0, 2**31 - 1))
         rng = np.random.default_rng(random_state)
         chunks_auc, chunks_mean = [], []
         for start in range(0, n_b, 64):  # bounded memory: 64 resamples x n at a time
