@@ -5,13 +5,18 @@ Each replicate draws a cohort from a scenario with :func:`mastoprog.synthetic.si
 
 * ``"km"``: Kaplan-Meier median per subtype with its 95 % Brookmeyer-Crowley interval;
 * every *estimator*: either the generating model itself (``"truth"``) scored as it is, or an
-  object with ``fit(df)`` refitted on the replicate; each is scored by Harrell's C, AUC, Brier,
-  calibration slope, O/E and ICI at the horizons, and by its subtype medians (median of the
-  subtype's mean predicted curve over the replicate's patients).
+  object with ``fit(df)`` refitted on the replicate; each is scored by Harrell's C, AUC (with a
+  bootstrap interval), Brier, calibration slope, O/E and ICI at the horizons, and by its subtype
+  medians (median of the subtype's mean predicted curve over the replicate's patients). An
+  estimator that fails in a replicate is skipped there and counted (``failures``, ``n_failed``).
 
 The truth: each subtype's marginal median is the median of the generating model's
 population-averaged curve over a large draw (``truth_n`` patients per subtype) of the scenario's
 patients of that subtype; the calibration slope and O/E of the generating model are 1.
+
+Interrupts: a KeyboardInterrupt inside a replicate is turned into a marker by :func:`_guarded`, so
+the serial loop, joblib's pool and Dask workers all stop the same way (queued work cancelled, the
+finished replicates returned).
 
 Determinism: replicate r uses ``SeedSequence(seed).spawn(n_replicates)[r]`` whatever the backend or
 number of workers, so results are identical serially, with joblib and on a Dask cluster.
