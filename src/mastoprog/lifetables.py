@@ -228,11 +228,15 @@ class LifeTable:
 
     def _start(self, age0: Any, sex: Any, year0: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         age = np.asarray(age0, dtype=float)
-        if np.any(np.isnan(age)) or np.any(age < 0):
+        if not np.all(age >= 0):  # one pass: NaN (unknown) compares False, like a negative age
             raise FindingsError("age: expected a known age >= 0 years for general-population mortality")
         a = np.minimum(np.floor(age).astype(np.int64), self.max_age)
         s = _sex_codes(sex)
-        y = np.asarray(year0, dtype=float)
+        y = np.asarray(year0)
+        if y.dtype.kind in "iu":  # whole years already: floor and the NaN check are no-ops
+            y = np.clip(y.astype(np.int64, copy=False), self.first_year, self.last_year)
+            return s, y - self.first_year, a
+        y = np.asarray(y, dtype=float)
         if np.any(np.isnan(y)):
             raise FindingsError("diagnosis_year: expected a calendar year (no missing values)")
         y = np.clip(np.floor(y).astype(np.int64), self.first_year, self.last_year) - self.first_year
@@ -308,6 +312,15 @@ class LifeTable:
         pos = start + k * (self._cum.shape[2] + 1)
         full = self._cum_flat.take(pos) - self._cum_flat.take(start)
         return full + frac * self._ext_flat.take(pos)
+
+    def _path_whole_years(self, start: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """``cumulative_hazard`` at ``t = 12 k`` months for whole years ``0 <= k < 160``.
+
+        There ``frac = 0``, so :meth:`cumulative_hazard` returns ``full + 0.0 * rate`` = ``full``
+        (``full >= 0``): the same value, up to the sign of a zero, without the fractional term.
+        """
+        pos = start + k * (self._cum.shape[2] + 1)
+        return self._cum_flat.take(pos) - self._cum_flat.take(start)
 
     def _path_hazard(self, start: np.ndarray, t_months: np.ndarray) -> np.ndarray:
         """``hazard`` (per month) of the paths ``start`` at ``t_months``; same result."""
@@ -393,7 +406,7 @@ class LifeTable:
 def _sex_codes(sex: Any) -> np.ndarray:
     raw = np.asarray(sex)
     if raw.dtype.kind in "iub":
-        return raw.astype(np.int64)
+        return raw.astype(np.int64, copy=False)  # read only by the callers
     arr = np.asarray(sex, dtype=object)
     flat = arr.ravel()
     codes = pd.Series(flat).map({"F": 0, "M": 1, 0: 0, 1: 1, "f": 0, "m": 1})

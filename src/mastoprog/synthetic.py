@@ -533,7 +533,8 @@ def _closed_form_truth(ma: _ModelArrays, age: np.ndarray, sex: np.ndarray, year:
     lo, hi = np.zeros(m, np.int64), np.full(m, horizon - 1, np.int64)
     while np.any(hi > lo):  # largest whole year K with H(12 K) <= ln 2
         mid = (lo + hi + 1) // 2
-        ok = total_h(12.0 * mid) <= ln2
+        t_mid = 12.0 * mid
+        ok = lt._path_whole_years(start, mid) + c * t_mid ** rho <= ln2  # = total_h(t_mid)
         lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid - 1)
     t0 = 12.0 * lo
     h0 = lt._path_cumulative_hazard(start, t0)
