@@ -558,25 +558,30 @@ def _closed_form_truth(ma: _ModelArrays, age: np.ndarray, sex: np.ndarray, year:
     # settle in a few steps while a few keep halving their bracket for ~45 more).
     t = 0.5 * (t0 + (t0 + 12.0))
     work = np.arange(m)
+    # c * rho is loop-invariant: (c * rho) * p / t below is the same product as before.
     wt, wl, wr, wh0, wrate, wc, wrho, wt0 = t.copy(), t0, t0 + 12.0, h0, rate, c, rho, t0
+    wcr = wc * wrho
     with np.errstate(divide="ignore", invalid="ignore"):
         for _ in range(_MEDIAN_HALVINGS):
             p = wt ** wrho
             g = wh0 + wrate * (wt - wt0) + wc * p - ln2
             up = g >= 0
             right, left = np.where(up, wt, wr), np.where(up, wl, wt)
-            step = wt - g / (wrate + wc * wrho * p / wt)
+            step = wt - g / (wrate + wcr * p / wt)
             t_new = np.where((step > left) & (step < right), step, 0.5 * (left + right))
             done = np.all(np.abs(t_new - wt) <= 1e-13 * wt)
-            t[work] = t_new
-            if done:
-                break
-            moving = np.flatnonzero((t_new != wt) | (left != wl) | (right != wr))
+            moving = None if done else np.flatnonzero(
+                (t_new != wt) | (left != wl) | (right != wr))
             wt, wl, wr = t_new, left, right
-            if moving.size < 0.9 * work.size:
+            if done or moving.size < 0.9 * work.size:
+                t[work] = wt  # curves leaving the working set keep their (final) state
+                if done:
+                    break
                 work = work[moving]
-                wt, wl, wr, wh0, wrate, wc, wrho, wt0 = (
-                    x[moving] for x in (wt, wl, wr, wh0, wrate, wc, wrho, wt0))
+                wt, wl, wr, wh0, wrate, wc, wcr, wrho, wt0 = (
+                    x[moving] for x in (wt, wl, wr, wh0, wrate, wc, wcr, wrho, wt0))
+        else:
+            t[work] = wt
     med = np.where(never, np.inf, t)
     return med[codes], s60[codes]
 
