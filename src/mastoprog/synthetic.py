@@ -237,7 +237,9 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
         # doubles as computing hi - lo, log(lo), log(hi) patient by patient, at a fraction of
         # the cost (the log-uniform bounds were two logarithms per patient).
         if not log_t.any():
-            return lo_t.take(prof) + u * (hi_t - lo_t).take(prof)
+            u *= (hi_t - lo_t).take(prof)  # in place: lo + u * (hi - lo), one temporary fewer
+            u += lo_t.take(prof)
+            return u
         llo_t, lhi_t = np.zeros_like(lo_t), np.zeros_like(hi_t)
         llo_t[log_t], lhi_t[log_t] = np.log(lo_t[log_t]), np.log(hi_t[log_t])
         logx = np.exp(llo_t.take(prof) + u * (lhi_t - llo_t).take(prof))
@@ -288,9 +290,12 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
     hb_low |= c1 & ~(hb_low | plt_low | anc_low)
     out["hepatic_dysfunction"], out["osteolysis"] = c2, c3
     out["hypersplenism"], out["malabsorption"] = c4, c5
-    out["anc"] = np.where(anc_low, value("anc_low"), value("anc"))
-    out["hemoglobin"] = np.where(hb_low, value("hemoglobin_low"), value("hemoglobin"))
-    out["platelets"] = np.where(plt_low, value("platelets_low"), value("platelets"))
+    # The low value where the cytopenia was drawn (both drawn for everyone, low first: the
+    # random stream is fixed); copyto in place of np.where, same values.
+    for col, low in (("anc", anc_low), ("hemoglobin", hb_low), ("platelets", plt_low)):
+        low_value = value(f"{col}_low")
+        out[col] = value(col)
+        np.copyto(out[col], low_value, where=low)
 
     # AHN entity for SM-AHN.
     ahn_pick = _categorical(rec.ahn_p, rng.random(n))
@@ -440,16 +445,17 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
                      "sar_count")
         X = risk_features(pd.DataFrame({c: frame[c].array for c in risk_cols}, copy=False)
                           )[ma.factors].to_numpy(dtype=float)
-    lp = X @ ma.beta - ma.center_lp[k]
+    lp = X @ ma.beta - ma.center_lp.take(k)
     age = frame["age"].to_numpy(dtype=float)
     sex = frame["sex"].cat.codes.to_numpy().astype(np.int64)  # categories F, M -> 0, 1
     year = frame["diagnosis_year"].to_numpy()
     lt = ma.life_table
     t_bg = lt.sample_death_times(age, sex, year, rng)
     e = rng.standard_exponential(n)
-    exc = ma.excess[k]
+    exc = ma.excess.take(k)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        t_exc = np.where(exc, np.exp(ma.log_lambda[k] + (np.log(e) - lp) / ma.rho[k]), np.inf)
+        t_exc = np.where(exc, np.exp(ma.log_lambda.take(k) + (np.log(e) - lp) / ma.rho.take(k)),
+                         np.inf)
     out = {"true_time": np.minimum(t_bg, t_exc), "true_linear_predictor": np.where(exc, lp, 0.0)}
     if truth:
         out["true_median"], out["true_survival_60"] = _closed_form_truth(ma, age, sex, year, k,
