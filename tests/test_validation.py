@@ -1,7 +1,7 @@
 """Validation metrics, each cross-checked against an independent implementation on the same data.
 
 Reference implementations: lifelines (Harrell's C, Kaplan-Meier, Cox), scikit-survival (Uno's C,
-cumulative/dynamic AUC, Brier, integrated Brier; a test-only dependency, skipped if absent) and
+cumulative/dynamic AUC, Brier, integrated Brier; installed by the [test] extra, so required here) and
 R's ``survival`` package (values stored in ``tests/data/validation_R_reference.csv``, R code in
 the docstrings of the ``..._against_R`` tests). Data: lifelines' Rossi recidivism data
 (``tests/data/validation_rossi.csv``) and a seeded synthetic set
@@ -159,8 +159,10 @@ def test_tau_truncation_drops_late_deaths(synth):
 
 @pytest.fixture(scope="module")
 def sksurv_metrics():
-    return pytest.importorskip("sksurv.metrics",
-                               reason="scikit-survival (test-only reference) is not installed")
+    # scikit-survival is in the [test] extra: a missing reference must fail, not skip silently in CI
+    import sksurv.metrics
+
+    return sksurv.metrics
 
 
 @pytest.fixture(scope="module")
