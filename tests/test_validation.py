@@ -668,13 +668,33 @@ def test_validation_plots_are_built_from_the_result(lim_result):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from lifelines import KaplanMeierFitter
 
     from mastoprog._validation_plots import at_risk_table
 
+    def check_km_lines(ax, labels):
+        # one KM step line and one dashed predicted line per group (+ the legend proxy); each step
+        # line is lifelines' Kaplan-Meier of that group (independent estimator), each dashed line the
+        # mean of the group's predicted curves on the grid
+        lines = ax.get_lines()
+        assert len(lines) == 2 * len(set(labels.tolist())) + 1
+        tmax = max(lim_result.horizons)
+        in_grid = lim_result.grid <= tmax
+        for k, g in enumerate(sorted(set(labels.tolist()), key=str)):
+            m = labels == g
+            step, dashed = lines[2 * k], lines[2 * k + 1]
+            assert step.get_label() == f"{g} (n={int(m.sum())})"
+            km = KaplanMeierFitter().fit(lim_result.time[m], lim_result.event[m])
+            x = np.asarray(step.get_xdata(), float)
+            np.testing.assert_allclose(step.get_ydata(), km.survival_function_at_times(x).to_numpy(),
+                                       rtol=1e-10)
+            np.testing.assert_allclose(dashed.get_xdata(), lim_result.grid[in_grid])
+            np.testing.assert_allclose(dashed.get_ydata(),
+                                       lim_result.predicted[in_grid][:, m].mean(axis=1), rtol=1e-12)
+
     ax = lim_result.plot_km("subtype")
+    check_km_lines(ax, lim_result.subtype)
     groups = sorted(set(lim_result.subtype.tolist()))
-    # one KM step line and one dashed predicted line per subtype (+ the legend proxy)
-    assert len(ax.get_lines()) == 2 * len(groups) + 1
     ticks = np.array([0.0, 60.0, 120.0])
     table = at_risk_table(lim_result.time, lim_result.subtype, ticks)
     for g in groups:
@@ -683,7 +703,7 @@ def test_validation_plots_are_built_from_the_result(lim_result):
     ax2 = lim_result.plot_calibration(60.0)
     line = next(ln for ln in ax2.get_lines() if ln.get_label() == "smoothed (Cox, RCS)")
     np.testing.assert_allclose(line.get_ydata(), lim_result.calibration[60.0].curve["observed_risk"])
-    assert lim_result.plot_km("risk_group") is not None
+    check_km_lines(lim_result.plot_km("risk_group"), lim_result.risk_group)
     plt.close("all")
 
 
