@@ -752,17 +752,25 @@ def test_cli_validate_writes_report(lim_cohort, tmp_path, capsys):
 def test_simulation_study_recovers_subtype_medians():
     """Acceptance (reduced): 20 replicates of n = 2,000 from the lim2009 model. The KM median's
     95 % intervals cover the true marginal subtype medians (pooled over the 5 subtypes, 100
-    intervals; binomial sd 0.022 around 0.95) and the bias is within 3 Monte Carlo SEs.
-    ``benchmarks/bench_simulation_study.py`` runs the full 200 replicates."""
+    intervals; binomial sd 0.022 around 0.95) and the bias is within 4.5 Monte Carlo SEs.
+    ``benchmarks/bench_simulation_study.py`` runs the full 200 replicates.
+
+    Margins (seed 2024): pooled coverage 0.97; |bias| / MCSE at most 1.0 (medians) and 2.3 (O/E).
+    An MCSE from 20 replicates is itself noisy, so bias / MCSE is ~ t with 19 df: P(|t| > 3) =
+    0.0074 per check, ~ 6 % over the 8 checks below, too seed-lucky; P(|t| > 4.5) = 0.00025 per
+    check, ~ 0.2 % over 8."""
     from mastoprog.validation import simulation_study
 
     res = simulation_study("lim2009", 2000, 20, seed=2024, truth_n=4000, progress=False)
     km = res.summary[(res.summary["estimator"] == "km") & (res.summary["quantity"] == "median")]
     assert set(km["group"]) == {"ISM", "SSM", "SM-AHN", "ASM", "MCL"}
     pooled = (km["coverage"] * km["n_replicates"]).sum() / km["n_replicates"].sum()
-    assert 0.89 <= pooled <= 0.995
+    # lower bound 2.7 binomial sd below 0.95 (P(<= 88 of 100 | 0.95) = 0.004). No upper bound:
+    # the KM median intervals are conservative (0.97 here) and at 0.97 all 100 intervals cover in
+    # 4.8 % of seeds, so the old "<= 0.995" was a coin toss away from flaking.
+    assert pooled >= 0.89, pooled
     mcse = km["empirical_se"] / np.sqrt(km["n_finite"])
-    assert (km["bias"].abs() < 3 * mcse).all(), km[["group", "truth", "mean", "bias", "empirical_se"]]
+    assert (km["bias"].abs() < 4.5 * mcse).all(), km[["group", "truth", "mean", "bias", "empirical_se"]]
     # the generating model scored on its own cohorts: O/E unbiased for 1; the Cox-based slope is
     # exactly 1 only under proportional hazards, which background + excess hazards are not, so
     # a correct relative-survival model scores slightly above 1 (about 1.03 here)
@@ -770,8 +778,10 @@ def test_simulation_study_recovers_subtype_medians():
     oe = s[s["quantity"] == "oe_ratio"]
     slope = s[s["quantity"] == "calibration_slope"]
     assert list(oe["horizon"]) == [12.0, 60.0, 120.0]
-    assert (oe["bias"].abs() < 3 * oe["empirical_se"] / np.sqrt(oe["n_finite"])).all()
-    assert ((slope["mean"] - 1.0).abs() < 0.06).all()
+    assert (oe["bias"].abs() < 4.5 * oe["empirical_se"] / np.sqrt(oe["n_finite"])).all()
+    # mean slopes 1.012 / 1.020 / 1.035 at 12 / 60 / 120 months, MCSE 0.013 / 0.008 / 0.007: 0.07
+    # leaves >= 4.5 MCSE at each horizon (0.06 left only 3.6 at 120 months)
+    assert ((slope["mean"] - 1.0).abs() < 0.07).all(), slope[["horizon", "mean", "empirical_se"]]
     assert len(res.replicates["replicate"].unique()) == 20 and not res.interrupted
 
 
