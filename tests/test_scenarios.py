@@ -99,7 +99,8 @@ def test_reference_cohort_dtypes():
 @pytest.mark.parametrize(("stratum", "median"), [("ISM-skin", 48), ("BMM", 45), ("SSM", 64)],
                          ids=["ism_other_48y", "bmm_45y", "ssm_64y"])
 def test_age_median_is_the_published_one(stratum, median):
-    """Pardanani 2010 median ages; the split normal keeps the median exact (se ~ 0.15 y here)."""
+    """Pardanani 2010 median ages; the split normal keeps the median exact (sample-median sd
+    0.085-0.10 y over 60 seeds at n = 20,000, so 0.6 y is ~6 sd)."""
     ref = reference_cohort(subtype=stratum, n=20000, seed=7)
     assert ref["age"].median() == pytest.approx(median, abs=0.6)
     assert ref["age"].between(18, 95).all()
@@ -134,7 +135,12 @@ def test_ism_draws_both_strata_in_proportion():
 def test_cm_has_a_reference_stratum_of_weight_zero():
     ref = reference_cohort(subtype="CM", n=5000, seed=2)
     assert (ref["who_subtype"] == "CM").all()
-    assert ref["age"].median() == pytest.approx(8, abs=0.7)
+    # Median 8 y with sd 6 below (truncated at 0) and 22 above: the density just above the median
+    # is ~0.018 / y, so the sample median's upper spread is ~0.39 y and "within 0.7 y" failed for
+    # ~4 % of seeds. The exact statement of the median is the share below it: binomial 0.5, se
+    # 0.0071 at n = 5,000, tolerance 0.032 = 4.5 se.
+    assert (ref["age"] < 8).mean() == pytest.approx(0.5, abs=0.032)
+    assert ref["age"].min() >= 0 and ref["age"].max() <= 90
     assert not ref["splenomegaly"].any()
 
 
