@@ -582,8 +582,10 @@ def test_risk_features_transformer_in_a_pipeline_recovers_a_known_truth():
                      ("model", LogisticRegression())])
     pipe.fit(df, y)
     coef = pipe.named_steps["model"].coef_[0, 0]
-    assert coef == pytest.approx(1.0, abs=0.08)  # se ~ 0.025 at n = 20000
-    assert pipe.named_steps["model"].intercept_[0] == pytest.approx(-2.0, abs=0.12)
+    # Fisher-information se at the truth, n = 20000: slope 0.018, intercept 0.034 (observed z 0.7 and
+    # 0.9 at this seed); tolerances 4.3 and 4.4 se (the intercept's 0.12 was 3.5 se)
+    assert coef == pytest.approx(1.0, abs=0.08)
+    assert pipe.named_steps["model"].intercept_[0] == pytest.approx(-2.0, abs=0.15)
 
 
 class _LastColumn:
