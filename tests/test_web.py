@@ -107,7 +107,6 @@ def test_result_for_the_example_asm_patient_matches_the_api(app, model):
     assert status == 200
     assert mp.RESEARCH_USE_NOTICE in page
     assert re.search(r'id="subtype">ASM<', page)
-    assert "<svg" in page and "</svg>" in page
     # survival and band at 1/2/5/10 years exactly as the public API gives them
     iv = model.predict_survival_interval(EXAMPLE, list(HORIZONS_MONTHS))
     for i, t in enumerate(HORIZONS_MONTHS):
@@ -121,6 +120,13 @@ def test_result_for_the_example_asm_patient_matches_the_api(app, model):
     score = mp.risk_score(EXAMPLE)
     assert f'id="score">{score.points} points, {score.group} risk<' in page
     assert 'id="envelope"' not in page  # complete findings: no envelope message
+    # the inline SVG is plot_patient_curve (its data are checked in test_plotting): the drawn
+    # elements keep their ids, and its labels carry this patient's score and median
+    svg = page[page.index("<svg"):page.index("</svg>")]
+    for gid in ("patient", "population", "band", "median", "notice", "score"):
+        assert f'<g id="{gid}">' in svg, gid
+    assert f"mastoprog score {score.points} points ({score.group} risk)" in svg
+    assert f"median {med['median_months'] / 12:.1f} y" in svg
 
 
 def test_unknown_ahn_gives_the_envelope_message_and_warnings_are_shown(app):
