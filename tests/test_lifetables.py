@@ -54,6 +54,12 @@ def test_broadcasting_and_survival(lt):
     assert np.all(S[:, 0] == 1.0)
     assert np.all(np.diff(S, axis=1) < 0)
     assert S[1, 2] < S[0, 2]  # an 85-year-old man dies faster than a 40-year-old woman
+    # the values themselves, summed by hand along the diagonal (2022 is the last table year, so
+    # every later year reuses it): exp(-(m40 + ... + m44)) and exp(-(m85 + ... + m94))
+    f40 = np.exp(-sum(_mx(lt, "F", 2022, a) for a in range(40, 45)))
+    m85 = np.exp(-sum(_mx(lt, "M", 2022, a) for a in range(85, 95)))
+    assert S[0, 1] == pytest.approx(f40, rel=1e-12)
+    assert S[1, 2] == pytest.approx(m85, rel=1e-12)
 
 
 def test_hazard_is_piecewise_constant_per_year(lt):
