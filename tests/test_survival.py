@@ -188,7 +188,10 @@ def test_older_patient_curve_differs_for_the_right_reason(model):
     s = model.predict_survival(pd.DataFrame([young, old]), [120.0]).iloc[0].to_numpy()
     pop = model.predict_population_survival(pd.DataFrame([young, old]), [120.0]).iloc[0].to_numpy()
     assert s[1] < s[0] and pop[1] < pop[0]
-    assert s[0] / pop[0] > s[1] / pop[1]  # age > 60 also raises the excess hazard (MAPS HR 2.2)
+    # age > 60 also multiplies the excess hazard by the MAPS HR 2.2 (Pardanani 2018, hybrid
+    # model): the patients differ in nothing else, so their excess cumulative hazards
+    # -log(S / S_pop) at 10 years stand in exactly that ratio
+    assert math.log(s[1] / pop[1]) / math.log(s[0] / pop[0]) == pytest.approx(2.2, rel=1e-9)
 
 
 def test_a_mixed_cohort_gives_each_patient_its_own_curve(model):
@@ -614,7 +617,7 @@ def fitted():
     return SurvivalModel().fit(cohort), cohort
 
 
-def test_fit_recovers_known_parameters_within_their_95_percent_intervals(fitted):
+def test_fit_recovers_known_parameters_within_four_standard_errors(fitted):
     m, _ = fitted
     summ = m.fitter_.summary
     truth = _truth_model().state_
@@ -626,9 +629,15 @@ def test_fit_recovers_known_parameters_within_their_95_percent_intervals(fitted)
         b = np.array(list(v["log_hr"] for v in truth["beta"].values()))
         expected[("log_lambda_", f"is_{s}")] = p["log_lambda"] - (c @ b) / p["rho"]
         expected[("log_rho_", f"is_{s}")] = math.log(p["rho"])
+    # Every one of 9 parameters inside its own 95 % interval holds for only 0.95^9 = 63 % of seeds
+    # (this seed passed by luck of the draw). Each estimate is within 4 standard errors of the
+    # truth instead: P(some |z| > 4) ~ 9 x 6e-5 = 6e-4. Observed |z| at seed 2024: at most 1.5.
     for key, value in expected.items():
-        lo, hi = summ.loc[key, "coef lower 95%"], summ.loc[key, "coef upper 95%"]
-        assert lo <= value <= hi, (key, value, lo, hi)
+        z = (summ.loc[key, "coef"] - value) / summ.loc[key, "se(coef)"]
+        assert abs(z) < 4, (key, value, summ.loc[key, "coef"], z)
+    # the standard errors are the ones that make 95 % Wald intervals (so the bound above means it)
+    half = (summ["coef upper 95%"] - summ["coef lower 95%"]) / 2
+    np.testing.assert_allclose(half, 1.959964 * summ["se(coef)"], rtol=1e-5)
     assert np.isfinite(m.fitter_.AIC_) and m.fitter_.variance_matrix_.shape == (9, 9)
 
 
