@@ -279,6 +279,12 @@ def test_missing_findings_give_an_envelope(model):
     lo, up = env["lower"], env["upper"]
     assert np.allclose(lo["known"], up["known"])
     assert np.all(lo["no-spleen-no-genes"] < up["no-spleen-no-genes"] - 0.05)
+    # the envelope is exactly the extremes over the ways the missing findings could be filled in
+    filled = pd.DataFrame([{**known, "patient_id": f"{sp}-{k}", "splenomegaly": sp, "sar_count": k}
+                           for sp in (False, True) for k in range(4)])
+    curves = model.predict_survival(filled, [24.0, 60.0]).to_numpy()
+    np.testing.assert_allclose(lo["no-spleen-no-genes"], curves.min(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(up["no-spleen-no-genes"], curves.max(axis=1), rtol=1e-12)
     details = model.predict_details(pd.DataFrame([known, unknown]))
     assert (
         details.loc["no-spleen-no-genes", "linear_predictor_min"] < details.loc["known", "linear_predictor"]
