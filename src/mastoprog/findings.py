@@ -143,16 +143,29 @@ def _read_file(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"findings file not found: {str(path)!r}")
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise FindingsError(f"cannot read {str(path)!r}: it is a folder; expected a .csv, .tsv, "
+                            ".json or .parquet file")
     if suffix in {".csv", ".tsv", ".txt"}:
         # dtype=str: no type guessing by pandas; every column is parsed by our rules below.
-        return pd.read_csv(path, dtype=str, keep_default_na=False,
-                           sep="\t" if suffix == ".tsv" else ",")
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False,
+                               sep="\t" if suffix == ".tsv" else ",")
+        except UnicodeDecodeError as exc:
+            raise FindingsError(f"{str(path)!r} is not UTF-8 text ({exc.reason} at byte "
+                                f"{exc.start}); expected a UTF-8 {suffix} file") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise FindingsError(f"{str(path)!r} is not a readable {suffix} table: "
+                                f"{str(exc).strip()}") from None
     if suffix == ".json":
         with path.open(encoding="utf-8") as fh:
             try:
                 obj = json.load(fh)
             except json.JSONDecodeError as exc:
                 raise FindingsError(f"{str(path)!r} is not valid JSON: {exc}") from None
+            except UnicodeDecodeError as exc:
+                raise FindingsError(f"{str(path)!r} is not UTF-8 text ({exc.reason} at byte "
+                                    f"{exc.start}); expected a UTF-8 JSON file") from None
         if isinstance(obj, Mapping) and "patients" in obj:
             obj = obj["patients"]
         if isinstance(obj, Mapping):
@@ -164,7 +177,11 @@ def _read_file(path: Path) -> pd.DataFrame:
             )
         return pd.DataFrame.from_records(obj)
     if suffix in {".parquet", ".pq"}:
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FindingsError(f"{str(path)!r} is not a readable Parquet file: {first}") from None
     raise FindingsError(
         f"cannot read {str(path)!r}: expected a .csv, .tsv, .json or .parquet file"
     )
@@ -176,6 +193,14 @@ def _to_frame(source: FindingsSource) -> tuple[pd.DataFrame, bool]:
     if isinstance(source, pd.Series):
         return source.to_frame().T.infer_objects(), True
     if isinstance(source, Mapping):
+        # A mapping is one patient: each value must be one cell. A dict of lists is the usual
+        # mistake (several patients), which pandas would otherwise store as list-valued cells.
+        nested = [k for k, v in source.items() if not pd.api.types.is_scalar(v)]
+        if nested:
+            k = nested[0]
+            raise FindingsError([Problem(None, str(k), source[k],
+                                         "a single value (a mapping is one patient)",
+                                         "for several patients pass pd.DataFrame(...) instead")])
         return pd.DataFrame([dict(source)]), True
     if isinstance(source, str | PathLike):
         return _read_file(Path(source)), False
@@ -274,6 +299,9 @@ def _parse_bool_raw(s: pd.Series, spec: _Spec, col: _Collector) -> pd.Series:
         return s
     if s.dtype == bool:
         return s.astype("boolean")
+    if pd.api.types.is_complex_dtype(s.dtype):
+        col.add(s.notna().to_numpy(), spec.column, s, "true/false, yes/no or 1/0, not a complex number")
+        return _boolean(np.zeros(len(s), bool), np.ones(len(s), bool))
     if pd.api.types.is_numeric_dtype(s.dtype):
         v = s.to_numpy(dtype=float, na_value=np.nan)
         bad = ~np.isnan(v) & (v != 0) & (v != 1)
@@ -291,6 +319,10 @@ def _parse_bool_raw(s: pd.Series, spec: _Spec, col: _Collector) -> pd.Series:
 def _parse_number(s: pd.Series, spec: _Spec, col: _Collector) -> np.ndarray:
     if s.dtype == bool or s.dtype == "boolean":
         col.add(np.ones(len(s), bool), spec.column, s, f"{spec.range_text()}, not true/false")
+        return np.full(len(s), np.nan)
+    if pd.api.types.is_complex_dtype(s.dtype):
+        # Casting to float would silently drop the imaginary part: a number from nonsense.
+        col.add(s.notna().to_numpy(), spec.column, s, f"{spec.range_text()} (a real number, not complex)")
         return np.full(len(s), np.nan)
     if pd.api.types.is_numeric_dtype(s.dtype):
         return s.to_numpy(dtype=float, na_value=np.nan)
@@ -423,6 +455,13 @@ def _validate(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd
             raise ValueError(f"not canonical columns: {sorted(unknown)}")
         schema = {k: v for k, v in schema.items() if k in columns or k == "patient_id"}
     n = len(frame)
+    not_str = [c for c in frame.columns if not isinstance(c, str)]
+    if not_str:
+        shown = ", ".join(f"{c!r} ({type(c).__name__})" for c in not_str[:5])
+        raise FindingsError(
+            f"column labels must be strings (data-dictionary names such as 'age'); got {shown}"
+            f"{' ...' if len(not_str) > 5 else ''} (was the table read without its header row?)"
+        )
     columns_in = [str(c) for c in frame.columns]
     frame = frame.set_axis(columns_in, axis=1, copy=False)  # read only here: no data copy
     if columns is None:
@@ -437,6 +476,8 @@ def _validate(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd
         if name not in frame.columns:
             continue
         s = frame[name]
+        if s.dtype == object:
+            s = _single_values(s, name, col)
         if spec.kind == "id":
             has_na = bool(s.isna().any())
             ids = s.astype(object).where(s.notna(), None) if has_na or s.dtype != object else s
@@ -504,6 +545,22 @@ def _validate(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd
     if extras:
         result = pd.concat([result, frame[extras]], axis=1)
     return result
+
+
+def _single_values(s: pd.Series, name: str, col: _Collector) -> pd.Series:
+    """``s`` with list/dict/array cells reported and blanked (they would crash the parsers).
+
+    Tried with one hash pass first (``pd.factorize`` fails only when a cell is unhashable), so
+    the per-cell check runs only on columns that hold such a cell.
+    """
+    try:
+        pd.factorize(s)
+        return s
+    except TypeError:
+        pass
+    bad = np.fromiter((not pd.api.types.is_scalar(v) for v in s), bool, len(s))
+    col.add(bad, name, s, "a single value per cell, not a list or mapping")
+    return s.where(~bad, None)
 
 
 def _owned(v: Any) -> Any:
