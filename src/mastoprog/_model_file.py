@@ -59,11 +59,15 @@ def to_document(state: dict, edition: str) -> dict[str, Any]:
     }
 
 
+class ModelFileExistsError(MastoprogError, FileExistsError):
+    """The target of :meth:`SurvivalModel.save` exists and ``overwrite`` is False."""
+
+
 def write_document(doc: dict[str, Any], path: str | os.PathLike, overwrite: bool) -> Path:
     """Write ``doc`` as JSON; refuse to replace a file unless ``overwrite``."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise MastoprogError(f"{str(path)!r} exists; pass overwrite=True to replace it")
+        raise ModelFileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
     text = json.dumps(doc, indent=1, allow_nan=False, default=_json_default)
     path.write_text(text + "\n", encoding="utf-8")
     return path
@@ -96,14 +100,25 @@ def read_document(name_or_path: str | os.PathLike, life_table_given: bool) -> tu
             text = fh.read()
         where = f"built-in model {name_or_path!r}"
     else:
+        if not isinstance(name_or_path, str | os.PathLike):
+            raise TypeError(
+                f"The 'name_or_path' parameter of load_model must be one of {list(BUILTIN_MODELS)} "
+                f"or the path of a saved model (str or os.PathLike). Got {name_or_path!r} instead."
+            )
         path = Path(name_or_path)
         if not path.exists():
             raise ModelFileError(
                 f"model {str(name_or_path)!r}: expected one of {list(BUILTIN_MODELS)} or an "
                 "existing JSON file"
             )
-        text = path.read_text(encoding="utf-8")
         where = str(path)
+        if path.is_dir():
+            raise ModelFileError(f"{where}: is a folder; expected a saved model JSON file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ModelFileError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                 "expected a saved model JSON file") from None
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -18,7 +18,7 @@ from ._curves import PROGNOSTIC_SUBTYPES
 from .classification import COLUMNS as CLASSIFIER_COLUMNS
 from .classification import PROGNOSTIC_GROUP, classify
 from .exceptions import CalibrationError, FindingsError, FindingsWarning
-from .findings import _to_frame, ensure_findings
+from .findings import _py, _to_frame, ensure_findings
 from .lifetables import LifeTable
 
 # Findings the classifier reads that could contradict a given ``who_subtype``. Age is one of them
@@ -85,9 +85,27 @@ def prepare(
         )
     if problems:
         raise FindingsError("; ".join(problems))
+    if year is not None and (isinstance(year, bool | np.bool_)
+                             or not isinstance(year, int | float | np.integer | np.floating)
+                             or not np.isfinite(year) or year < life_table.first_year):
+        raise ValueError(f"The 'year' parameter must be a calendar year >= {life_table.first_year} "
+                         f"(the life table's first year). Got {year!r} instead.")
     default_year = float(life_table.last_year if year is None else year)
     if "diagnosis_year" in raw.columns:
-        y = pd.to_numeric(raw["diagnosis_year"], errors="coerce").to_numpy(float)
+        given = raw["diagnosis_year"]
+        y = pd.to_numeric(given, errors="coerce").to_numpy(float)
+        # Empty cells take the default year; text or years before the life table are refused
+        # (the life table would silently clamp them to its first year).
+        blank = given.isna().to_numpy() | given.astype(str).str.strip().isin(["", "nan", "NaN"]).to_numpy()
+        with np.errstate(invalid="ignore"):
+            bad = (np.isnan(y) & ~blank) | np.isinf(y) | (y < life_table.first_year)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise FindingsError(
+                f"{int(bad.sum())} invalid diagnosis_year value(s); first: row {frame.index[i]!r}, "
+                f"column 'diagnosis_year': got {_py(given.iloc[i])!r}; expected a calendar year >= "
+                f"{life_table.first_year} (empty = the default year)"
+            )
         y = np.where(np.isnan(y), default_year, y)
     else:
         y = np.full(n, default_year)

@@ -80,10 +80,14 @@ from ._model_file import FORMAT as FORMAT
 from ._model_file import SCHEMA_VERSION as SCHEMA_VERSION
 from ._patients import Patients, feature_patterns, lp_ranges, prepare
 from .exceptions import CalibrationError, FindingsError, MastoprogError
-from .findings import _to_frame, ensure_findings
+from .findings import _to_frame, column_spec, ensure_findings
 from .lifetables import LifeTable
 
 __all__ = ["PROGNOSTIC_SUBTYPES", "SurvivalModel", "excess_survival", "load_model", "load_targets"]
+
+
+class NotFittedError(MastoprogError, ValueError, AttributeError):
+    """A model used before it has parameters (both builtins, like scikit-learn's NotFittedError)."""
 
 
 class SurvivalModel:
@@ -171,7 +175,7 @@ class SurvivalModel:
 
     def _check_ready(self) -> dict:
         if not hasattr(self, "state_"):
-            raise MastoprogError(
+            raise NotFittedError(
                 "this SurvivalModel has no parameters yet: use load_model(), calibrate() or fit() first"
             )
         return self.state_
@@ -194,6 +198,13 @@ class SurvivalModel:
         self, data: Any, year: float | None = None, edition: str | None = None, require_sex: bool = False
     ) -> Patients:
         """Validated per-patient arrays (:func:`mastoprog._patients.prepare`)."""
+        from .classification import EDITIONS
+
+        if edition is not None and (not isinstance(edition, str) or edition not in EDITIONS):
+            # Checked even when who_subtype is given (the classifier then never sees it).
+            allowed = "{" + ", ".join(repr(e) for e in sorted(EDITIONS)) + "}"
+            raise ValueError(f"The 'edition' parameter of SurvivalModel must be one of {allowed}. "
+                             f"Got {edition!r} instead.")
         return prepare(
             data,
             arr=self._arrays(),
@@ -227,9 +238,23 @@ class SurvivalModel:
 
     @staticmethod
     def _times(times: Any) -> np.ndarray:
-        t = DEFAULT_TIMES if times is None else np.atleast_1d(np.asarray(times, dtype=float))
-        if t.ndim != 1 or np.any(np.isnan(t)) or np.any(t < 0):
+        if times is None:
+            return DEFAULT_TIMES
+        raw = np.atleast_1d(np.asarray(times))
+        # Booleans, strings and complex numbers are not months; refuse them instead of casting.
+        if raw.dtype == bool or raw.dtype.kind not in "iuf":
+            raise ValueError(f"times: expected a 1-D list of months >= 0 (real numbers); got {times!r}")
+        t = raw.astype(float)
+        if t.ndim != 1 or not np.all(np.isfinite(t)) or np.any(t < 0):
             raise ValueError(f"times: expected a 1-D list of months >= 0; got {times!r}")
+        # Same bound and hint as the `time` column of the data dictionary (findings_schema.csv):
+        # beyond it the times are almost surely days, and the curve would be a silent ~0.
+        spec = column_spec("time")
+        if np.any(t > spec["max"]):
+            raise ValueError(
+                f"times: got {float(t.max()):g}; expected months >= 0 and <= {spec['max']:g} "
+                "(hint: looks like days; times are months)"
+            )
         return t
 
     # ------------------------------------------------------------------ curves
@@ -315,6 +340,9 @@ class SurvivalModel:
         Series
             Indexed by patient, named ``survival_at_<t>_months``.
         """
+        if isinstance(t, bool | np.bool_) or not isinstance(t, int | float | np.integer | np.floating):
+            raise ValueError(f"The 't' parameter of predict_survival_at must be a number of months "
+                             f">= 0. Got {t!r} instead.")
         curve = self.predict_survival(data, [float(t)], **kwargs)
         s = curve.iloc[0].rename(f"survival_at_{float(t):g}_months")
         s.attrs = dict(curve.attrs)
