@@ -350,6 +350,16 @@ def _load_default_model(scn: Scenario):
     return load_model(scn.target_set)
 
 
+def _check_model(model: Any, truth: bool) -> None:
+    """Refuse a model that lacks the methods the simulation calls (instead of an AttributeError)."""
+    needed = ("sample_event_times", "predict_median", "predict_survival_at")[: 3 if truth else 1]
+    if not all(callable(getattr(model, m, None)) for m in needed):
+        raise TypeError(
+            "The 'model' parameter of simulate_cohort must be a SurvivalModel (e.g. "
+            f"load_model('lim2009')) or an object with {', '.join(needed)}. Got {model!r} instead."
+        )
+
+
 def _model_name(model: Any) -> str:
     """A short name for provenance: the last calibration's target set, e.g. ``lim2009``."""
     st = getattr(model, "state_", None)
@@ -850,6 +860,7 @@ def simulate_cohort(
                                   "true_time")}
     if survival:
         model = model if model is not None else _load_default_model(scn)
+        _check_model(model, truth)
         model_name = _model_name(model)
         # The model sees the complete, true covariates (before any missingness is applied).
         frame = pd.DataFrame({**{c: data[c] for c in _MODEL_COLUMNS if c != "who_subtype"},
@@ -1069,7 +1080,10 @@ def simulate_cohort_to_file(
     from .scenarios import _check_n
 
     n = _check_n(n)
-    chunk_size = _check_n(chunk_size)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer) or chunk_size < 1:
+        raise ValueError("The 'chunk_size' parameter of simulate_cohort_to_file must be a positive "
+                         f"whole number of patients. Got {chunk_size!r} instead.")
+    chunk_size = int(chunk_size)
     out = Path(path)
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
