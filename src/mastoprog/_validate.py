@@ -134,6 +134,22 @@ def _subtype_medians(model: Any, frame: pd.DataFrame, time: np.ndarray, event: n
     return _median_table(time, event, labels, _MEDIAN_GRID, means, conf_level)
 
 
+def _check_arguments(model: Any, n_bootstrap: Any, random_state: Any) -> None:
+    """scikit-learn-style parameter checks, before any work (and before numpy's own errors)."""
+    if not callable(getattr(model, "predict_survival", None)):
+        raise TypeError("The 'model' parameter of validate must be a SurvivalModel (e.g. "
+                        f"load_model('lim2009')) or have predict_survival. Got {model!r} instead.")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int | np.integer) or n_bootstrap < 0:
+        raise ValueError("The 'n_bootstrap' parameter of validate must be a whole number >= 0. "
+                         f"Got {n_bootstrap!r} instead.")
+    ok_seed = random_state is None or isinstance(random_state, np.random.Generator) or (
+        isinstance(random_state, int | np.integer) and not isinstance(random_state, bool)
+        and random_state >= 0)
+    if not ok_seed:
+        raise ValueError("The 'random_state' parameter of validate must be None, a whole number "
+                         f">= 0 or a numpy Generator. Got {random_state!r} instead.")
+
+
 def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120), *,
              duration_col: str = "time", event_col: str = "event", n_risk_groups: int = 4,
              n_calibration_groups: int = 10, n_bootstrap: int = 0,
@@ -200,6 +216,7 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
         time_dependent_auc,
     )
 
+    _check_arguments(model, n_bootstrap, random_state)
     frame = cohort if isinstance(cohort, pd.DataFrame) else read_findings(cohort)
     missing = [c for c in (duration_col, event_col) if c not in frame.columns]
     if missing:

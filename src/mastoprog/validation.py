@@ -326,7 +326,15 @@ def _per_horizon(predicted: ArrayLike, n: int, times: np.ndarray, name: str, *,
 
 
 def _check_times(times: ArrayLike, t: np.ndarray, name: str = "times") -> np.ndarray:
-    ts = np.atleast_1d(np.asarray(times, dtype=float))
+    raw = np.atleast_1d(np.asarray(times, dtype=object))
+    try:
+        if any(isinstance(v, bool | np.bool_ | str | bytes) for v in raw.ravel()):
+            raise TypeError
+        ts = raw.astype(float)
+    except (TypeError, ValueError):
+        # Text or booleans are not horizons: say so instead of numpy's "could not convert".
+        raise MetricInputError([Problem(None, name, times, "horizons in months (numbers > 0)")]) \
+            from None
     problems = [Problem(None, name, v, "horizons > 0 (months), strictly increasing, below the "
                         f"largest follow-up time ({t.max():g})")
                 for v in ts if not (np.isfinite(v) and 0 < v < t.max())]
