@@ -348,14 +348,18 @@ def test_cox_helper_matches_lifelines():
 def test_calibration_of_true_model_is_near_perfect():
     time, event, _, surv = _weibull_ph_cohort(5000, seed=21)
     cal = calibration_at(time, event, surv(36.0), 36.0)
-    assert cal.slope_low < 1.0 < cal.slope_high
-    assert cal.oe_low < 1.0 < cal.oe_high
-    assert cal.ici < 0.02 and cal.e90 < 0.04
-    # every group's KM interval contains the mean prediction (10 groups of 500)
+    # Bounds from 81 seeds of this design (100-179 and 21): "95 % interval contains 1" failed for
+    # the O/E in 7.5 % of seeds, ">= 9 of 10 group intervals cover" in ~9 %, and ICI < 0.02 once
+    # in 40 (ICI mean 0.008, sd 0.005; E90 mean 0.013, sd 0.008, max 0.031). Now: slope and O/E
+    # within 4 se of 1 (largest |z| seen 2.1 / 2.7), each group within 4.5 KM se of its mean
+    # prediction (largest of 10 seen 3.1), ICI < 0.03, E90 < 0.05 (a doubled log HR gives ICI 0.10).
+    for est, lo, hi in ((cal.slope, cal.slope_low, cal.slope_high), (cal.oe_ratio, cal.oe_low, cal.oe_high)):
+        assert abs(est - 1) < 4 * (hi - lo) / 3.92, (est, lo, hi)
+    assert cal.ici < 0.03 and cal.e90 < 0.05
     g = cal.groups
     assert len(g) == 10 and g["n"].sum() == 5000
-    assert ((g["observed_low"] <= g["predicted_survival"])
-            & (g["predicted_survival"] <= g["observed_high"])).mean() >= 0.9
+    se = (g["observed_high"] - g["observed_low"]) / 3.92
+    assert ((g["observed_survival"] - g["predicted_survival"]).abs() < 4.5 * se).all(), g
 
 
 def test_calibration_slope_recovers_known_overfit():
@@ -363,7 +367,9 @@ def test_calibration_slope_recovers_known_overfit():
     true slope on that scale is exactly 1/2."""
     time, event, _, surv = _weibull_ph_cohort(5000, seed=22)
     cal = calibration_at(time, event, surv(36.0, coef=1.6), 36.0)
-    assert cal.slope == pytest.approx(0.5, abs=0.04)
+    # over 40 seeds: mean slope 0.507, sd 0.011 (the smoother's small upward bias); 0.05 leaves
+    # 3.8 sd (0.04 left 2.9)
+    assert cal.slope == pytest.approx(0.5, abs=0.05)
     assert cal.slope_high < 0.6
     assert cal.ici > 0.03
 
@@ -603,14 +609,22 @@ def lim_result(lim_model, lim_cohort):
 
 
 def test_validate_true_model_on_its_own_cohort(lim_model, lim_cohort, lim_result):
-    """The generating model, scored on a cohort drawn from it: calibrated (slope and O/E intervals
-    contain 1, small ICI), and every subtype's KM median interval covers the predicted median."""
+    """The generating model, scored on a cohort drawn from it: calibrated (slope and O/E within 4
+    standard errors of 1, small ICI), and every subtype's KM median within 4.5 standard errors of
+    the predicted median.
+
+    Not "every 95 % interval contains the truth": that is 11 intervals (slope and O/E at 3
+    horizons, 5 medians), and over seeds 5-12 of this cohort 3 of 8 seeds had one miss (slope at
+    120 months z = 2.4, 2.2; a median interval missed). Over seeds 5-24 the largest |z| were 2.4
+    (slope/O-E; se = CI width / 3.92) and 3.5 (medians, MCL's 22 patients), the largest ICI 0.023.
+    """
     res = lim_result
     m = res.metrics.set_index(["metric", "horizon"])
     assert set(res.metrics["section"]) == {"discrimination", "calibration", "overall"}
     for h in (12.0, 60.0, 120.0):
-        assert m.loc[("calibration_slope", h), "ci_low"] < 1 < m.loc[("calibration_slope", h), "ci_high"]
-        assert m.loc[("oe_ratio", h), "ci_low"] < 1 < m.loc[("oe_ratio", h), "ci_high"]
+        for metric in ("calibration_slope", "oe_ratio"):
+            est, lo, hi = m.loc[(metric, h), ["estimate", "ci_low", "ci_high"]]
+            assert abs(est - 1) < 4 * (hi - lo) / 3.92, (metric, h, est, lo, hi)
         assert m.loc[("ici", h), "estimate"] < 0.03
         # same number as calling the metric directly on the model's predictions
         s = lim_model.predict_survival_at(lim_cohort, h).to_numpy()
@@ -618,7 +632,11 @@ def test_validate_true_model_on_its_own_cohort(lim_model, lim_cohort, lim_result
         assert m.loc[("c_harrell", h), "estimate"] == pytest.approx(direct.estimate, abs=1e-12)
         assert m.loc[("brier", h), "estimate"] == pytest.approx(
             brier_score(lim_cohort["time"], lim_cohort["event"], s, h).estimate, abs=1e-12)
-    assert res.medians["covered"].all()
+    med = res.medians
+    se = (med["km_median_high"] - med["km_median_low"]) / 3.92
+    assert (med["difference"].abs() < 4.5 * se).all(), med
+    assert med["covered"].tolist() == ((med["km_median_low"] <= med["predicted_median"])
+                                       & (med["predicted_median"] <= med["km_median_high"])).tolist()
     assert set(res.medians["group"]) == {"ISM", "SSM", "SM-AHN", "ASM", "MCL"}
     assert res.data_summary.set_index("group").loc["all", "n"] == 1500
     assert res.data_summary.set_index("group").loc["all", "deaths"] == int(lim_cohort["event"].sum())
