@@ -301,3 +301,31 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, a
     assert re.search(match, lines[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert (tmp_path / "keep.csv").read_text() == "patient_id,age\nA,50\n"
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+@pytest.fixture(scope="module")
+def small_cohort():
+    return mp.simulate_cohort(40, seed=5, truth=False)
+
+
+@pytest.mark.parametrize("drop", ["time", "event"])
+def test_fit_names_the_missing_outcome_column(small_cohort, drop):
+    with pytest.raises(FindingsError, match=rf"column\(s\) \['{drop}'\] missing: fitting needs the "
+                                            r"follow-up time \('time', months\) and the event"):
+        mp.SurvivalModel().fit(small_cohort.drop(columns=[drop]))
+
+
+def test_fit_with_own_column_names_checks_event_and_time(small_cohort):
+    df = small_cohort.rename(columns={"time": "months", "event": "status"})
+    bad_event = df.copy()
+    bad_event.loc[bad_event.index[0], "status"] = 2  # used to be fitted as a death weight of 2
+    with pytest.raises(FindingsError, match=r"row 0, column 'status': got 2.0; expected 0 "
+                                            r"\(censored\) or 1 \(death observed\)"):
+        mp.SurvivalModel().fit(bad_event, duration_col="months", event_col="status")
+    in_days = df.assign(months=df["months"] * 30.4375 + 1300)
+    with pytest.raises(FindingsError, match=r"column 'months': got .*; expected a number >= 0 and "
+                                            r"<= 1200 months \(hint: looks like days"):
+        mp.SurvivalModel().fit(in_days, duration_col="months", event_col="status")

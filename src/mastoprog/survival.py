@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -755,23 +756,31 @@ class SurvivalModel:
         from .risk import mastoprog_coefficients
 
         raw, _ = _to_frame(df)
-        timing, _ = ensure_findings(raw, columns=("patient_id", "time", "event"))
-        T = (
-            timing[duration_col].to_numpy(float)
-            if duration_col in timing
-            else pd.to_numeric(raw[duration_col]).to_numpy(float)
-        )
-        E = (
-            timing[event_col].to_numpy(float)
-            if event_col in timing
-            else pd.to_numeric(raw[event_col]).to_numpy(float)
-        )
+        missing = [c for c in (duration_col, event_col) if c not in raw.columns]
+        if missing:
+            raise FindingsError(
+                f"column(s) {missing} missing: fitting needs the follow-up time ({duration_col!r}, "
+                f"months) and the event ({event_col!r}: 0 = censored, 1 = death) of every patient"
+            )
+        # Validated as the data dictionary's `time` (months, days hint) and `event` (0/1), also
+        # under other column names; messages name the user's columns.
+        keep = [c for c in ("patient_id",) if c in raw.columns and c not in (duration_col, event_col)]
+        sub = pd.DataFrame({**{c: raw[c] for c in keep}, "time": raw[duration_col],
+                            "event": raw[event_col]}, index=raw.index)
+        try:
+            timing, _ = ensure_findings(sub, columns=("patient_id", "time", "event"))
+        except FindingsError as exc:
+            back = {"time": duration_col, "event": event_col}
+            raise FindingsError([replace(q, column=back.get(q.column, q.column)) for q in exc.problems],
+                                exc.n_problems) from None
+        T = timing["time"].to_numpy(float)
+        E = timing["event"].to_numpy(float)
         bad = np.isnan(T) | (T <= 0) | np.isnan(E)
         if bad.any():
             i = np.flatnonzero(bad)[0]
             raise FindingsError(
-                f"row {timing.index[i]!r}: fitting needs time > 0 months and event 0/1 in "
-                f"every row; got time={T[i]!r}, event={E[i]!r}"
+                f"row {timing.index[i]!r}: fitting needs {duration_col} > 0 months and {event_col} "
+                f"0/1 in every row; got {duration_col}={float(T[i])!r}, {event_col}={float(E[i])!r}"
             )
         F = list(mastoprog_coefficients().index)
         # Reuse the prediction path for subtype and features (a temporary state: no excess at all).
