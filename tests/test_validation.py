@@ -226,8 +226,14 @@ def test_time_dependent_auc_bootstrap_interval_has_nominal_coverage():
     # of n = 400 / 1,500 the ratios were 0.95-1.11 and the coverage 0.93-0.96 at 12/36/60 months.)
     assert np.all((ratio > 0.7) & (ratio < 1.4)), ratio
     coverage = np.mean(hit, axis=0)
-    assert np.all((coverage >= 0.85) & (coverage <= 1.0)), coverage
-    assert abs(np.mean(est, axis=0) - truth).max() < 0.01
+    # 0.85 is 3.6 binomial sd below 0.95 (no upper bound: at 0.95, 60 of 60 happens in 5 % of
+    # seeds; over-wide intervals are caught by the SE ratio above)
+    assert np.all(coverage >= 0.85), coverage
+    # Mean of 60 estimates vs the truth. Its Monte Carlo se is sd / sqrt(60) = 0.0037 / 0.0027 at
+    # 12 / 36 months (plus the truth's own < 0.002); the old fixed 0.01 was 2.7 / 3.7 se and, with
+    # the estimator's small-sample bias (-0.003 / -0.005 here), only 1.8 se from failing at 36.
+    mcse = np.hypot(np.std(est, axis=0, ddof=1) / np.sqrt(len(est)), 0.002)
+    assert np.all(np.abs(np.mean(est, axis=0) - truth) < 4.5 * mcse), (np.mean(est, axis=0), truth, mcse)
 
 
 def test_time_dependent_auc_interval_is_reproducible_and_optional(weibull_small):
