@@ -112,7 +112,8 @@ def test_sar_genes_contradicting_count_is_an_error():
     with pytest.raises(FindingsError, match=r"sar_count.*got 0.0.*number of S/A/R genes marked"):
         read_findings({"asxl1": True, "runx1": False, "srsf2": False, "sar_count": 0})
     # consistent, or consistent with what is unknown: fine
-    read_findings({"asxl1": True, "runx1": None, "srsf2": False, "sar_count": 2})
+    f = read_findings({"asxl1": True, "runx1": None, "srsf2": False, "sar_count": 2})
+    assert f.loc[0, "sar_count"] == 2 and pd.isna(f.loc[0, "runx1"])  # kept as given, not "fixed"
 
 
 def test_implausible_values_warn_not_raise():
