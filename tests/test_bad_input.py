@@ -217,6 +217,12 @@ def test_chunk_size_is_named_in_its_own_error(tmp_path, chunk):
     assert not (tmp_path / "c.csv").exists()
 
 
+def test_missingness_of_the_wrong_type_says_what_is_accepted():
+    with pytest.raises(TypeError, match=r"missingness must be None, 'scenario', a mapping \{column: "
+                                        r"p\} \(MCAR\) or a list of rules; got float"):
+        mp.simulate_cohort(5, missingness=0.2)
+
+
 # --------------------------------------------------------------------------- validation metrics
 
 TIME = np.array([1.0, 2, 3, 4, 5, 6])
@@ -303,7 +309,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, a
     assert (tmp_path / "keep.csv").read_text() == "patient_id,age\nA,50\n"
 
 
-# --------------------------------------------------------------------------- fitting
+# ------------------------------------------------------------ survival model: fit, intervals, calibrate
 
 
 @pytest.fixture(scope="module")
@@ -329,3 +335,17 @@ def test_fit_with_own_column_names_checks_event_and_time(small_cohort):
     with pytest.raises(FindingsError, match=r"column 'months': got .*; expected a number >= 0 and "
                                             r"<= 1200 months \(hint: looks like days"):
         mp.SurvivalModel().fit(in_days, duration_col="months", event_col="status")
+
+
+@pytest.mark.parametrize("level", ["x", None, True], ids=["string", "none", "boolean"])
+def test_interval_level_must_be_a_probability(model, level):
+    with pytest.raises(ValueError, match=r"level: expected a probability in \(0, 1\); got "):
+        model.predict_survival_interval(CURVE_PATIENT, [12], level=level)
+
+
+@pytest.mark.parametrize("targets", [None, 5], ids=["none", "int"])
+def test_calibrate_targets_argument_type(targets):
+    with pytest.raises(TypeError, match=r"The 'targets' parameter must be one of \['lim2009', "
+                                        r"'mayo2025', 'midostaurin'\], a targets DataFrame or the "
+                                        r"path of a targets CSV\. Got .* instead\."):
+        mp.SurvivalModel().calibrate(targets)

@@ -86,6 +86,11 @@ def load_targets(name_or_path: str | os.PathLike | pd.DataFrame = "lim2009") -> 
     elif isinstance(name_or_path, str) and name_or_path in BUILTIN_MODELS:
         table, where = load_table(f"targets_{name_or_path}.csv"), f"targets_{name_or_path}.csv"
     else:
+        if not isinstance(name_or_path, str | os.PathLike):
+            raise TypeError(
+                f"The 'targets' parameter must be one of {list(BUILTIN_MODELS)}, a targets "
+                f"DataFrame or the path of a targets CSV. Got {name_or_path!r} instead."
+            )
         path = Path(name_or_path)
         if not path.exists():
             raise ModelFileError(

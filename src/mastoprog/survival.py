@@ -432,7 +432,8 @@ class SurvivalModel:
         CalibrationError
             If the model stores no parameter draws.
         """
-        if not 0 < level < 1:
+        real = isinstance(level, int | float | np.integer | np.floating)
+        if isinstance(level, bool | np.bool_) or not real or not 0 < level < 1:
             raise ValueError(f"level: expected a probability in (0, 1); got {level!r}")
         t = self._times(times)
         P = self._prepare(data, year, edition)

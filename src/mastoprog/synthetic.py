@@ -704,7 +704,8 @@ def _missing_rules(missingness: Any, scn: Scenario) -> tuple[MissingnessRule, ..
             rules.append(_parse_missing(r, f"missingness[{i}]", cfg))
         r.raise_if_any()
         return tuple(rules)
-    raise TypeError(f"missingness: unsupported type {type(missingness).__name__}")
+    raise TypeError("missingness must be None, 'scenario', a mapping {column: p} (MCAR) or a list "
+                    f"of rules; got {type(missingness).__name__}")
 
 
 def _apply_missingness(rules: tuple[MissingnessRule, ...], data: dict[str, Any],
