@@ -1,8 +1,9 @@
 """Load the package's data files (published constants, schemas, scenarios) once, validated.
 
 Convention for every citable CSV under ``mastoprog/data/`` (see ``data/README.md``): one row per
-constant with non-empty ``source`` (author, journal, year) and ``evidence`` (``P``, ``S``, ``U`` or
-``assumption``, as in ``published_figures.md``) columns. ``load_table`` refuses a file that breaks it.
+constant with non-empty ``source`` (author, journal, year) and ``evidence`` (``P``, ``S``, ``U``,
+``assumption``, as in ``published_figures.md``, or ``definition`` for schema entries and definitions)
+columns. ``load_table`` refuses a file that breaks it.
 """
 
 from __future__ import annotations
