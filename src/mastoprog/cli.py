@@ -7,6 +7,7 @@ Each sub-command is one ``_cmd_*`` function registered in ``_build_parser``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -58,6 +59,12 @@ def check_output(path: str | None, force: bool, allowed: Sequence[str]) -> Path 
         raise BadInput(f"output {path!r} exists; pass --force to overwrite it")
     if not out.parent.exists():
         raise BadInput(f"output folder {str(out.parent)!r} does not exist")
+    if not out.parent.is_dir():
+        raise BadInput(f"output folder {str(out.parent)!r} is a file, not a folder")
+    if not os.access(out.parent, os.W_OK):
+        raise BadInput(f"output folder {str(out.parent)!r} is not writable")
+    if out.is_dir():
+        raise BadInput(f"output {path!r} is a folder; expected a file name")
     return out
 
 
@@ -163,6 +170,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except ValueError:
         raise BadInput(f"--horizons {args.horizons!r}: expected comma-separated months, e.g. 12,60,120") \
             from None
+    for flag, value in (("--bootstrap", args.bootstrap), ("--seed", args.seed)):
+        if value < 0:
+            raise BadInput(f"{flag} {value}: expected a whole number >= 0")
     cohort = read_findings(resolve_input(args.cohort))
     model = load_model(args.model)
     result = validate(model, cohort, horizons=horizons, n_bootstrap=args.bootstrap,
@@ -310,6 +320,8 @@ def _cmd_web(args: argparse.Namespace) -> int:
     from .web import serve
 
     # request lines and server-side errors (with tracebacks) go to stderr; the page shows none
+    if not 0 <= args.port <= 65535:
+        raise BadInput(f"--port {args.port}: expected a TCP port from 0 to 65535 (0 = any free port)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         serve(args.host, args.port, ready=lambda server: print(
