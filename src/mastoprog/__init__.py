@@ -14,6 +14,8 @@ from .exceptions import (
     MastoprogError,
     MetricInputError,
     ModelFileError,
+    ModelFileExistsError,
+    NotFittedError,
     PlausibilityWarning,
     UnknownColumnWarning,
 )
@@ -55,6 +57,8 @@ __all__ = [
     "MastoprogError",
     "MetricInputError",
     "ModelFileError",
+    "ModelFileExistsError",
+    "NotFittedError",
     "PlausibilityWarning",
     "RESEARCH_USE_NOTICE",
     "RiskResult",

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._calibration import BUILTIN_MODELS
 from ._curves import PROGNOSTIC_SUBTYPES
-from .exceptions import MastoprogError, ModelFileError
+from .exceptions import ModelFileError, ModelFileExistsError
 
 SCHEMA_VERSION = 1
 FORMAT = "mastoprog-survival-model"
@@ -57,10 +57,6 @@ def to_document(state: dict, edition: str) -> dict[str, Any]:
         "notice": RESEARCH_USE_NOTICE,
         "model": state,
     }
-
-
-class ModelFileExistsError(MastoprogError, FileExistsError):
-    """The target of :meth:`SurvivalModel.save` exists and ``overwrite`` is False."""
 
 
 def write_document(doc: dict[str, Any], path: str | os.PathLike, overwrite: bool) -> Path:

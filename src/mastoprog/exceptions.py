@@ -15,6 +15,8 @@ __all__ = [
     "MastoprogError",
     "MetricInputError",
     "ModelFileError",
+    "ModelFileExistsError",
+    "NotFittedError",
     "PlausibilityWarning",
     "Problem",
     "UnknownColumnWarning",
@@ -103,6 +105,14 @@ class CalibrationError(MastoprogError, ValueError):
 
 class ModelFileError(MastoprogError, ValueError):
     """A saved model, scenario or data file is malformed or of an unsupported schema version."""
+
+
+class NotFittedError(MastoprogError, ValueError, AttributeError):
+    """A model used before it has parameters (both builtins, like scikit-learn's NotFittedError)."""
+
+
+class ModelFileExistsError(MastoprogError, FileExistsError):
+    """The target of :meth:`SurvivalModel.save` exists and ``overwrite`` is False."""
 
 
 class FindingsWarning(UserWarning):

@@ -80,15 +80,11 @@ from ._curves import DEFAULT_TIMES, PROGNOSTIC_SUBTYPES, excess_survival
 from ._model_file import FORMAT as FORMAT
 from ._model_file import SCHEMA_VERSION as SCHEMA_VERSION
 from ._patients import Patients, feature_patterns, lp_ranges, prepare
-from .exceptions import CalibrationError, FindingsError, MastoprogError
+from .exceptions import CalibrationError, FindingsError, NotFittedError
 from .findings import _to_frame, column_spec, ensure_findings
 from .lifetables import LifeTable
 
 __all__ = ["PROGNOSTIC_SUBTYPES", "SurvivalModel", "excess_survival", "load_model", "load_targets"]
-
-
-class NotFittedError(MastoprogError, ValueError, AttributeError):
-    """A model used before it has parameters (both builtins, like scikit-learn's NotFittedError)."""
 
 
 class SurvivalModel:
