@@ -25,14 +25,13 @@ import math
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ._curves import PROGNOSTIC_SUBTYPES
-from ._resources import load_table
+from ._resources import existing_path, load_table
 from .exceptions import CalibrationError, ModelFileError
 from .lifetables import LifeTable
 
@@ -83,21 +82,18 @@ def load_targets(name_or_path: str | os.PathLike | pd.DataFrame = "lim2009") -> 
     """
     if isinstance(name_or_path, pd.DataFrame):
         table, where = name_or_path.copy(), "targets frame"
-    elif isinstance(name_or_path, str) and name_or_path in BUILTIN_MODELS:
-        table, where = load_table(f"targets_{name_or_path}.csv"), f"targets_{name_or_path}.csv"
     else:
-        if not isinstance(name_or_path, str | os.PathLike):
-            raise TypeError(
-                f"The 'targets' parameter must be one of {list(BUILTIN_MODELS)}, a targets "
-                f"DataFrame or the path of a targets CSV. Got {name_or_path!r} instead."
-            )
-        path = Path(name_or_path)
-        if not path.exists():
-            raise ModelFileError(
-                f"target set {str(name_or_path)!r}: expected one of {list(BUILTIN_MODELS)} "
-                "or an existing CSV file"
-            )
-        table, where = pd.read_csv(path), str(path)
+        path = existing_path(
+            name_or_path, BUILTIN_MODELS,
+            type_message=f"The 'targets' parameter must be one of {list(BUILTIN_MODELS)}, a targets "
+            "DataFrame or the path of a targets CSV. Got {got} instead.",
+            missing_message="target set {got}: expected one of " + str(list(BUILTIN_MODELS))
+            + " or an existing CSV file",
+        )
+        if path is None:
+            table, where = load_table(f"targets_{name_or_path}.csv"), f"targets_{name_or_path}.csv"
+        else:
+            table, where = pd.read_csv(path), str(path)
     need = ["subtype", "kind", "value", "time_months", "source", "evidence"]
     missing = [c for c in need if c not in table.columns]
     if missing:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ._calibration import BUILTIN_MODELS
 from ._curves import PROGNOSTIC_SUBTYPES
+from ._resources import data_path, existing_path
 from .exceptions import ModelFileError, ModelFileExistsError
 
 SCHEMA_VERSION = 1
@@ -89,24 +90,18 @@ def read_document(name_or_path: str | os.PathLike, life_table_given: bool) -> tu
         Naming what is wrong (format, schema version, missing or invalid field), or asking for
         the life table of a model built on a user table when ``life_table_given`` is False.
     """
-    if isinstance(name_or_path, str) and name_or_path in BUILTIN_MODELS:
-        from ._resources import data_path
-
+    path = existing_path(
+        name_or_path, BUILTIN_MODELS,
+        type_message=f"The 'name_or_path' parameter of load_model must be one of {list(BUILTIN_MODELS)} "
+        "or the path of a saved model (str or os.PathLike). Got {got} instead.",
+        missing_message="model {got}: expected one of " + str(list(BUILTIN_MODELS))
+        + " or an existing JSON file",
+    )
+    if path is None:
         with data_path(f"models/{name_or_path}.json").open("r", encoding="utf-8") as fh:
             text = fh.read()
         where = f"built-in model {name_or_path!r}"
     else:
-        if not isinstance(name_or_path, str | os.PathLike):
-            raise TypeError(
-                f"The 'name_or_path' parameter of load_model must be one of {list(BUILTIN_MODELS)} "
-                f"or the path of a saved model (str or os.PathLike). Got {name_or_path!r} instead."
-            )
-        path = Path(name_or_path)
-        if not path.exists():
-            raise ModelFileError(
-                f"model {str(name_or_path)!r}: expected one of {list(BUILTIN_MODELS)} or an "
-                "existing JSON file"
-            )
         where = str(path)
         if path.is_dir():
             raise ModelFileError(f"{where}: is a folder; expected a saved model JSON file")

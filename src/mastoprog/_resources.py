@@ -8,9 +8,12 @@ columns. ``load_table`` refuses a file that breaks it.
 
 from __future__ import annotations
 
+import os
 import tomllib
+from collections.abc import Collection
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -58,3 +61,21 @@ def _load_toml_cached(name: str) -> dict[str, Any]:
 def load_toml(name: str) -> dict[str, Any]:
     """A parsed TOML data file (deep copies are the caller's business; treat as read-only)."""
     return _load_toml_cached(name)
+
+
+def existing_path(name_or_path: object, builtins: Collection[str], *, type_message: str,
+                  missing_message: str) -> Path | None:
+    """None when ``name_or_path`` names a built-in, else the existing ``Path`` it points to.
+
+    ``type_message`` (a TypeError, for something that is neither a name nor a path) and
+    ``missing_message`` (a ModelFileError, for a path that does not exist) are the caller's own
+    wording; ``{got}`` in them is replaced by the argument's repr.
+    """
+    if isinstance(name_or_path, str) and name_or_path in builtins:
+        return None
+    if not isinstance(name_or_path, str | os.PathLike):
+        raise TypeError(type_message.format(got=repr(name_or_path)))
+    path = Path(name_or_path)
+    if not path.exists():
+        raise ModelFileError(missing_message.format(got=repr(str(name_or_path))))
+    return path
