@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from classify_reference import reference_candidates, reference_complete
 
 from mastoprog import classify
-from mastoprog.classification import COLUMNS, _check_edition, _classify_frame, _evaluate
+from mastoprog.classification._engine import COLUMNS, _check_edition, _classify_frame, _evaluate
 from mastoprog.exceptions import PlausibilityWarning
 from mastoprog.findings import ensure_findings
 

@@ -98,7 +98,7 @@ def best_of(fn, repeat: int = 3) -> float:
 
 def main(n: int = 1_000_000) -> None:
     from mastoprog.findings import ensure_findings
-    from mastoprog.risk import _COLUMNS, _score_mastoprog
+    from mastoprog.risk._scores import _COLUMNS, _score_mastoprog
 
     frame = cohort(n)
     no_id = frame.drop(columns="patient_id")

@@ -26,7 +26,7 @@ def best_of(fn, repeats: int = 3) -> tuple[float, object]:
 def main(n: int = 100_000) -> None:
     from lifelines.utils import concordance_index as lifelines_c
 
-    from mastoprog.validation import brier_score, concordance_index, time_dependent_auc
+    from mastoprog.metrics import brier_score, concordance_index, time_dependent_auc
 
     rng = np.random.default_rng(2024)
     x = rng.normal(size=n)

@@ -347,7 +347,8 @@ def test_same_answer_row_by_row_and_in_bulk():
 
 def test_thresholds_come_from_the_data_file(monkeypatch):
     """Change the C1 hemoglobin threshold in the loaded table: the rule follows it."""
-    from mastoprog import _resources, classification
+    from mastoprog import _resources
+    from mastoprog.classification import _engine as classification
 
     original = _resources.load_table
 

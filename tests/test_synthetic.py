@@ -20,15 +20,14 @@ from mastoprog.cli import main
 from mastoprog.lifetables import LifeTable
 from mastoprog.survival import load_model
 from mastoprog.synthetic import (
-    _MODEL_COLUMNS,
     SIMULATION_COLUMNS,
-    _survival,
     read_cohort,
     simulate_cohort_to_file,
     simulate_cohort_to_parquet,
     simulation_summary,
     write_cohort,
 )
+from mastoprog.synthetic.cohort import _MODEL_COLUMNS, _survival
 
 N_CLOSED_LOOP = 200_000
 CLASSIFIER_COLUMNS = (
@@ -172,7 +171,7 @@ def test_draw_is_the_models_own(model, shapes):
 def test_features_equal_the_risk_modules(model):
     """The shortcut for complete covariates gives exactly risk.risk_features."""
     from mastoprog import risk_features
-    from mastoprog.synthetic import _complete_features
+    from mastoprog.synthetic.cohort import _complete_features
 
     df = pd.concat([simulate_cohort(20_000, seed=16, survival=False),
                     simulate_cohort(2_000, seed=17, survival=False, subtype="CM")],

@@ -19,9 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mastoprog.validation import (
-    MetricInputError,
-    bootstrap_optimism,
+from mastoprog.exceptions import MetricInputError
+from mastoprog.metrics import (
     brier_score,
     calibration_at,
     concordance_index,
@@ -29,6 +28,7 @@ from mastoprog.validation import (
     median_recovery,
     time_dependent_auc,
 )
+from mastoprog.validation import bootstrap_optimism
 
 DATA = Path(__file__).parent / "data"
 
@@ -288,7 +288,7 @@ def test_ibs_checks_index_against_times(weibull_small):
 def test_kaplan_meier_against_R(rossi, r_ref):
     """R: ``fit <- survfit(Surv(week, arrest) ~ 1, data=r, conf.type="log-log");
     summary(fit, times=c(10, 26, 52))`` -> surv, std.err, lower, upper."""
-    from mastoprog._survstats import kaplan_meier
+    from mastoprog.metrics import kaplan_meier
 
     km = kaplan_meier(rossi["week"], rossi["arrest"])
     weeks = [10, 26, 52]
@@ -336,7 +336,7 @@ def test_median_recovery_of_true_curves():
 def test_cox_helper_matches_lifelines():
     from lifelines import CoxPHFitter
 
-    from mastoprog._cox import cox_fit
+    from mastoprog.metrics._cox import cox_fit
 
     time, event, x, _ = _weibull_ph_cohort(600, seed=5)
     z = np.random.default_rng(6).normal(size=600)
@@ -430,7 +430,7 @@ class CoxEstimator:
         self.covariates = covariates
 
     def fit(self, df: pd.DataFrame) -> CoxEstimator:
-        from mastoprog._cox import cox_fit
+        from mastoprog.metrics._cox import cox_fit
 
         self.fit_ = cox_fit(df["time"].to_numpy(), df["event"].to_numpy(bool),
                             df[self.covariates].to_numpy())
@@ -651,7 +651,7 @@ def test_validate_true_model_on_its_own_cohort(lim_model, lim_cohort, lim_result
 def test_validate_every_metric_has_an_interval_or_says_why_not(lim_cohort, lim_result):
     """Every row of the tidy table carries a ``ci_note``: how its interval was obtained, or (when
     ``ci_low``/``ci_high`` are NaN) why there is none. Rows with an interval bracket the estimate."""
-    from mastoprog._survstats import kaplan_meier
+    from mastoprog.metrics import kaplan_meier
 
     m = lim_result.metrics
     assert (m["ci_note"].str.len() > 10).all()
@@ -694,7 +694,7 @@ def test_validation_plots_are_built_from_the_result(lim_result):
     import matplotlib.pyplot as plt
     from lifelines import KaplanMeierFitter
 
-    from mastoprog._validation_plots import at_risk_table
+    from mastoprog.validation._plots import at_risk_table
 
     def check_km_lines(ax, labels):
         # one KM step line and one dashed predicted line per group (+ the legend proxy); each step
@@ -815,7 +815,7 @@ def test_simulation_study_is_deterministic_across_backends(monkeypatch):
     stops the study cleanly with the finished replicates."""
     from dask.distributed import Client, LocalCluster
 
-    import mastoprog._simulation as sim
+    import mastoprog.validation._simulation as sim
     from mastoprog.validation import simulation_study
 
     kw = {"n_patients": 300, "n_replicates": 3, "seed": 3, "truth_n": 1000, "progress": False}
@@ -843,7 +843,7 @@ def test_simulation_study_is_deterministic_across_backends(monkeypatch):
 
 
 def test_simulation_study_interrupt_and_bad_input(monkeypatch):
-    import mastoprog._simulation as sim
+    import mastoprog.validation._simulation as sim
     from mastoprog.validation import simulation_study
 
     real = sim._one_replicate
@@ -867,7 +867,7 @@ def test_simulation_study_joblib_interrupt_returns_finished_replicates(monkeypat
     2 workers, replicate 5 starts only after 4 others finished, so there are results to keep.)"""
     import time
 
-    import mastoprog._simulation as sim
+    import mastoprog.validation._simulation as sim
     from mastoprog.validation import simulation_study
 
     real = sim._one_replicate

@@ -4,8 +4,7 @@ Findings -> WHO subtype (``classify``) and risk score (``risk_score``) -> calibr
 (``load_model``) -> curves and reports; ``simulate_cohort`` draws synthetic cohorts from a known truth.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ._about import RESEARCH_USE_NOTICE, __version__
 from .classification import Classification, classify
 from .exceptions import (
     CalibrationError,
@@ -21,31 +20,19 @@ from .exceptions import (
 )
 from .findings import CANONICAL_COLUMNS, SUBTYPE_LABELS, read_findings
 from .lifetables import LifeTable
-from .risk import RiskResult, mastoprog_coefficients, risk_features, risk_score
-from .scenarios import Scenario, load_scenario, reference_cohort
-from .survival import SurvivalModel, load_model
-from .synthetic import simulate_cohort, simulate_cohort_to_parquet
-from .validation import (
-    bootstrap_optimism,
+from .metrics import (
     brier_score,
     calibration_at,
     concordance_index,
     integrated_brier_score,
     median_recovery,
-    simulation_study,
     time_dependent_auc,
-    validate,
 )
-
-try:
-    __version__ = version("mastoprog")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0+unknown"
-
-RESEARCH_USE_NOTICE = (
-    "Research software, not a medical device: estimates are for research and discussion, "
-    "not for individual treatment decisions."
-)
+from .risk import RiskResult, mastoprog_coefficients, risk_features, risk_score
+from .scenarios import Scenario, load_scenario, reference_cohort
+from .survival import SurvivalModel, load_model
+from .synthetic import simulate_cohort, simulate_cohort_to_parquet
+from .validation import bootstrap_optimism, simulation_study, validate
 
 __all__ = [
     "CANONICAL_COLUMNS",

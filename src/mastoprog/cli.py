@@ -348,7 +348,7 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_classif
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._about import __version__
 
     parser = argparse.ArgumentParser(
         prog="mastoprog",

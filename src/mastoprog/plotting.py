@@ -50,7 +50,7 @@ def plot_patient_curve(
     """
     import matplotlib.pyplot as plt
 
-    from . import RESEARCH_USE_NOTICE
+    from ._about import RESEARCH_USE_NOTICE
 
     t = PLOT_TIMES if times is None else np.asarray(times, dtype=float)
     res = model.predict_survival_interval(patient, t, level=level, year=year)

@@ -72,6 +72,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..exceptions import CalibrationError, FindingsError, NotFittedError
+from ..findings import _to_frame, column_spec, ensure_findings
+from ..lifetables import LifeTable
 from . import _curves, _model_file
 from ._calibration import BUILTIN_MODELS as BUILTIN_MODELS  # re-exported names: "X as X"
 from ._calibration import TARGET_KINDS as TARGET_KINDS
@@ -80,9 +83,6 @@ from ._curves import DEFAULT_TIMES, PROGNOSTIC_SUBTYPES, excess_survival
 from ._model_file import FORMAT as FORMAT
 from ._model_file import SCHEMA_VERSION as SCHEMA_VERSION
 from ._patients import Patients, feature_patterns, lp_ranges, prepare
-from .exceptions import CalibrationError, FindingsError, NotFittedError
-from .findings import _to_frame, column_spec, ensure_findings
-from .lifetables import LifeTable
 
 __all__ = ["PROGNOSTIC_SUBTYPES", "SurvivalModel", "excess_survival", "load_model", "load_targets"]
 
@@ -195,7 +195,7 @@ class SurvivalModel:
         self, data: Any, year: float | None = None, edition: str | None = None, require_sex: bool = False
     ) -> Patients:
         """Validated per-patient arrays (:func:`mastoprog._patients.prepare`)."""
-        from .classification import EDITIONS
+        from ..classification import EDITIONS
 
         if edition is not None and (not isinstance(edition, str) or edition not in EDITIONS):
             # Checked even when who_subtype is given (the classifier then never sees it).
@@ -749,8 +749,8 @@ class SurvivalModel:
         Esteve J et al. Relative survival and the estimation of net survival. Stat Med
         1990;9:529-38. doi:10.1002/sim.4780090506 (full-likelihood excess-hazard model).
         """
+        from ..risk import mastoprog_coefficients
         from ._fitting import fit_state
-        from .risk import mastoprog_coefficients
 
         raw, _ = _to_frame(df)
         missing = [c for c in (duration_col, event_col) if c not in raw.columns]

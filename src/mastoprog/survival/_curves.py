@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .exceptions import CalibrationError
-from .lifetables import LifeTable
+from ..exceptions import CalibrationError
+from ..lifetables import LifeTable
 
 __all__ = ["PROGNOSTIC_SUBTYPES", "excess_survival"]
 

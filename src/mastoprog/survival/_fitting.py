@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..exceptions import FindingsError
+from ..lifetables import LifeTable
 from ._curves import PROGNOSTIC_SUBTYPES
-from .exceptions import FindingsError
-from .lifetables import LifeTable
 
 _DRAWS_METHOD = (
     "fitted: multivariate normal draws from lifelines' variance_matrix_ "

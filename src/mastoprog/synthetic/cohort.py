@@ -40,10 +40,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._resources import load_table
-from .exceptions import ModelFileError
-from .findings import AHN_LABELS, CANONICAL_COLUMNS, SUBTYPE_LABELS, ahn_lineage
-from .scenarios import (
+from .._resources import load_table
+from ..exceptions import ModelFileError
+from ..findings import AHN_LABELS, CANONICAL_COLUMNS, SUBTYPE_LABELS, ahn_lineage
+from ..scenarios import (
     FINDINGS_PROFILES,
     CensoringSpec,
     MissingnessRule,
@@ -185,7 +185,7 @@ def _categorical(p: np.ndarray, u: np.ndarray) -> np.ndarray:
     The number of cumulative probabilities <= u, exactly as ``scenarios._inverse_cdf`` counts
     it, but in one-byte integers (an eighth of the memory traffic for a handful of categories).
     """
-    from .scenarios import _inverse_cdf
+    from ..scenarios import _inverse_cdf
 
     cum = np.cumsum(np.asarray(p, dtype=float))[:-1]
     if cum.size > 100:  # pragma: no cover - no recipe has that many categories
@@ -345,7 +345,7 @@ _MEDIAN_HALVINGS = 60  # at most this many Newton/bisection steps inside the med
 
 
 def _load_default_model(scn: Scenario):
-    from .survival import load_model
+    from ..survival import load_model
 
     return load_model(scn.target_set)
 
@@ -389,7 +389,7 @@ class _ModelArrays:
 
 def _model_arrays(model: Any) -> _ModelArrays | None:
     """Arrays of a mastoprog ``SurvivalModel``; None for any other model object (duck-typed)."""
-    from .survival import PROGNOSTIC_SUBTYPES, SurvivalModel
+    from ..survival import PROGNOSTIC_SUBTYPES, SurvivalModel
 
     if not isinstance(model, SurvivalModel):
         return None
@@ -433,7 +433,7 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
         out["true_survival_60"] = np.asarray(model.predict_survival_at(frame, _TRUTH_T),
                                              float).reshape(n) if truth else nan
         return out
-    from .risk import risk_features
+    from ..risk import risk_features
 
     code_of = {lab: i for i, lab in enumerate(SUBTYPE_LABELS)}
     k_of_code = np.full(len(SUBTYPE_LABELS), -1)
@@ -442,7 +442,7 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
     k = k_of_code[frame["who_subtype"].cat.codes.to_numpy()]
     bad = (k < 0) | ~ma.usable[np.maximum(k, 0)]
     if bad.any():
-        from .exceptions import CalibrationError
+        from ..exceptions import CalibrationError
 
         missing = sorted(set(frame["who_subtype"].astype(str).to_numpy()[bad]))
         raise CalibrationError(
@@ -818,7 +818,7 @@ def simulate_cohort(
     >>> df["true_subtype"].value_counts().index[0] in {"ISM", "SM-AHN"}
     True
     """
-    from . import __version__
+    from .._about import __version__
 
     n = _check_n(n)
     scn = load_scenario(scenario)
@@ -1026,7 +1026,7 @@ def read_cohort(path: str | PathLike) -> pd.DataFrame:
             else:
                 df[c] = df[c].astype(d["kind"])
         if not cols:
-            from .findings import read_findings
+            from ..findings import read_findings
 
             df = read_findings(df)
     else:
@@ -1078,7 +1078,7 @@ def simulate_cohort_to_file(
     """
     from tqdm.auto import tqdm
 
-    from .scenarios import _check_n
+    from ..scenarios import _check_n
 
     n = _check_n(n)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer) or chunk_size < 1:

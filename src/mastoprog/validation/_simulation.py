@@ -46,7 +46,7 @@ _FAILURE_COLUMNS = ["replicate", "estimator", "stage", "error", "message"]
 @cache
 def _builtin_model(name: str) -> Any:
     # one load per worker process: loading a calibrated model takes about a second
-    from .survival import load_model
+    from ..survival import load_model
 
     return load_model(name)
 
@@ -88,9 +88,9 @@ def _true_subtype_medians(scenario: Any, model: Any, n: int, seed: int) -> pd.Se
     weights); the curve is the mean of their model curves, solved on a fine grid (0.25 months
     below 2 years, then monthly) with linear interpolation.
     """
-    from .scenarios import load_scenario
-    from .synthetic import simulate_cohort
-    from .validation import _curve_median
+    from ..metrics import curve_median
+    from ..scenarios import load_scenario
+    from ..synthetic import simulate_cohort
 
     scn = load_scenario(scenario)
     model = _resolve_model(model)
@@ -100,18 +100,18 @@ def _true_subtype_medians(scenario: Any, model: Any, n: int, seed: int) -> pd.Se
     for sub, ss in zip(subtypes, seeds, strict=True):
         frame = simulate_cohort(n, scn, seed=ss, subtype=sub, survival=False, assign_subtype=True)
         curve = _group_mean_curves(model, frame, np.full(n, sub, dtype=object), _MEDIAN_GRID)[sub]
-        out[sub] = _curve_median(_MEDIAN_GRID, curve)
+        out[sub] = curve_median(_MEDIAN_GRID, curve)
     return pd.Series(out, name="true_median_months")
 
 
 def _score(name: str, fitted: Any, df: pd.DataFrame, time: np.ndarray, event: np.ndarray,
            subtype: np.ndarray, horizons: tuple[float, ...], rep: int, n_auc_boot: int = 0,
            auc_seed: Any = None) -> list[tuple]:
-    from .validation import (
-        _curve_median,
+    from ..metrics import (
         brier_score,
         calibration_at,
         concordance_index,
+        curve_median,
         time_dependent_auc,
     )
 
@@ -137,7 +137,7 @@ def _score(name: str, fitted: Any, df: pd.DataFrame, time: np.ndarray, event: np
                      (rep, name, "ici", "all", h, cal.ici, np.nan, np.nan)]
     means = _group_mean_curves(fitted, df, subtype, _MEDIAN_GRID)
     for g, curve in means.items():
-        rows.append((rep, name, "median", g, np.nan, _curve_median(_MEDIAN_GRID, curve), np.nan, np.nan))
+        rows.append((rep, name, "median", g, np.nan, curve_median(_MEDIAN_GRID, curve), np.nan, np.nan))
     return rows
 
 
@@ -167,8 +167,8 @@ def _one_replicate(rep: int, seed: np.random.SeedSequence, spec: dict[str, Any]
     """One replicate: simulate, then KM medians and every estimator's scores (a pure function of
     ``seed`` and ``spec``). Returns the rows and the estimators that failed (``on_error="skip"``):
     ``(replicate, estimator, stage, error type, message)``."""
-    from ._survstats import kaplan_meier
-    from .synthetic import simulate_cohort
+    from ..metrics import kaplan_meier
+    from ..synthetic import simulate_cohort
 
     truth_model = _resolve_model(spec["model"])
     df = simulate_cohort(spec["n_patients"], spec["scenario"], seed=seed, model=truth_model,
@@ -365,8 +365,7 @@ def simulation_study(scenario: str = "lim2009", n_patients: int = 2000, n_replic
     from scipy.stats import norm
     from tqdm.auto import tqdm
 
-    from .exceptions import Problem
-    from .validation import MetricInputError
+    from ..exceptions import MetricInputError, Problem
 
     problems = []
     if int(n_replicates) < 1:

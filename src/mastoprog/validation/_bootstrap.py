@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from .exceptions import Problem
+from ..exceptions import Problem
 
 __all__ = ["OptimismResult", "SurvivalEstimator", "bootstrap_optimism", "metrics_at_horizon"]
 
@@ -41,8 +41,8 @@ class SurvivalEstimator(Protocol):
 
 def metrics_at_horizon(time: np.ndarray, event: np.ndarray, s_at_t: np.ndarray, t: float) -> dict[str, float]:
     """Harrell's C of S(t), the calibration slope at t and the IPCW Brier score at t."""
-    from ._cox import cox_fit
-    from .validation import brier_score, concordance_index
+    from ..metrics import brier_score, concordance_index
+    from ..metrics._cox import cox_fit
 
     c = concordance_index(time, event, s_at_t).estimate
     ec = np.asarray(event, dtype=bool) & (np.asarray(time) <= t)
@@ -181,7 +181,8 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
     """
     from tqdm.auto import tqdm
 
-    from .validation import MetricInputError, _check_horizon, _check_outcome
+    from ..exceptions import MetricInputError
+    from ..metrics import check_horizon, check_outcome
 
     if not isinstance(data, pd.DataFrame):
         raise MetricInputError([Problem(None, "data", type(data).__name__, "a pandas DataFrame")])
@@ -197,8 +198,8 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
         raise MetricInputError([Problem(None, "n_bootstrap", n_bootstrap, "an integer >= 2")])
     if on_error not in ("skip", "raise"):
         raise MetricInputError([Problem(None, "on_error", on_error, "'skip' or 'raise'")])
-    horizons = [_check_horizon(h) for h in np.atleast_1d(np.asarray(t, dtype=float))]
-    time, event = _check_outcome(data[duration_col], data[event_col])
+    horizons = [check_horizon(h) for h in np.atleast_1d(np.asarray(t, dtype=float))]
+    time, event = check_outcome(data[duration_col], data[event_col])
     if isinstance(random_state, np.random.RandomState):  # scikit-learn's legacy generator
         random_state = int(random_state.randint(0, 2**31 - 1))
     rng = np.random.default_rng(random_state)

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from .._resources import data_path, existing_path
+from ..exceptions import ModelFileError, ModelFileExistsError
 from ._calibration import BUILTIN_MODELS
 from ._curves import PROGNOSTIC_SUBTYPES
-from ._resources import data_path, existing_path
-from .exceptions import ModelFileError, ModelFileExistsError
 
 SCHEMA_VERSION = 1
 FORMAT = "mastoprog-survival-model"
@@ -47,7 +47,7 @@ _METHOD_ASSUMPTIONS = (
 
 def to_document(state: dict, edition: str) -> dict[str, Any]:
     """The JSON document of a model state (what :meth:`SurvivalModel.save` writes)."""
-    from . import RESEARCH_USE_NOTICE, __version__
+    from .._about import RESEARCH_USE_NOTICE, __version__
 
     return {
         "format": FORMAT,
@@ -186,7 +186,7 @@ def _finite(v: Any) -> bool:
 def model_card(st: dict) -> dict[str, Any]:
     """Model card of a state: every parameter with source and evidence, reference cohorts,
     residuals, life table, band method, assumptions and the research-use notice."""
-    from . import RESEARCH_USE_NOTICE
+    from .._about import RESEARCH_USE_NOTICE
 
     params = []
     for f in st["factors"]:
@@ -269,7 +269,7 @@ def model_card(st: dict) -> dict[str, Any]:
 
 def card_markdown(card: dict[str, Any]) -> str:
     """The card of :func:`model_card` as Markdown."""
-    from . import RESEARCH_USE_NOTICE
+    from .._about import RESEARCH_USE_NOTICE
 
     params, targets, assumptions = card["parameters"], card["targets"], card["assumptions"]
     lines = [

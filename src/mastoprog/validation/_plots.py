@@ -58,7 +58,7 @@ def plot_km_vs_predicted(time: np.ndarray, event: np.ndarray, groups: np.ndarray
                          max_time: float | None = None, n_ticks: int = 6) -> Any:
     """Kaplan-Meier per group (solid steps, 95% band) vs the group's mean predicted curve
     (dashed); a number-at-risk table is written under the axes when ``at_risk``."""
-    from ._survstats import kaplan_meier
+    from ..metrics import kaplan_meier
 
     ax = _axes(ax)
     tmax = float(max_time if max_time is not None else np.max(time))

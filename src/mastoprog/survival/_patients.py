@@ -14,12 +14,12 @@ from typing import Any, TypedDict
 import numpy as np
 import pandas as pd
 
+from ..classification import COLUMNS as CLASSIFIER_COLUMNS
+from ..classification import PROGNOSTIC_GROUP, classify
+from ..exceptions import CalibrationError, FindingsError, FindingsWarning
+from ..findings import _py, _to_frame, ensure_findings
+from ..lifetables import LifeTable
 from ._curves import PROGNOSTIC_SUBTYPES
-from .classification import COLUMNS as CLASSIFIER_COLUMNS
-from .classification import PROGNOSTIC_GROUP, classify
-from .exceptions import CalibrationError, FindingsError, FindingsWarning
-from .findings import _py, _to_frame, ensure_findings
-from .lifetables import LifeTable
 
 # Findings the classifier reads that could contradict a given ``who_subtype``. Age is one of them
 # (WHO/ICC child rule: age < 18 with skin lesions and no marrow examination is CM), but it never
@@ -64,7 +64,7 @@ def prepare(
     Unknown sex is allowed unless ``require_sex``: the background is then the envelope over
     F and M (central curve: their mean), like any other missing finding.
     """
-    from .risk import risk_features
+    from ..risk import risk_features
 
     raw, single = _to_frame(data)
     frame, _ = ensure_findings(raw, columns=("patient_id", "age", "sex", "who_subtype"))

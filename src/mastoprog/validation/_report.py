@@ -56,7 +56,7 @@ def _figure(draw, caption: str, figsize=(6.4, 5.0)) -> str:
 
 def render_html(result: Any, *, title: str, model_name: str = "") -> str:
     """The report as one HTML string (no external files, scripts or fonts)."""
-    from . import RESEARCH_USE_NOTICE, __version__
+    from .._about import RESEARCH_USE_NOTICE, __version__
 
     m = result.metrics
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}"

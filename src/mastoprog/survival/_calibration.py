@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._resources import existing_path, load_table
+from ..exceptions import CalibrationError, ModelFileError
+from ..lifetables import LifeTable
 from ._curves import PROGNOSTIC_SUBTYPES
-from ._resources import existing_path, load_table
-from .exceptions import CalibrationError, ModelFileError
-from .lifetables import LifeTable
 
 TARGET_KINDS = ("median", "survival_at", "relative_survival_at", "zero_excess", "weibull_shape", "no_target")
 BUILTIN_MODELS = ("lim2009", "mayo2025", "midostaurin")
@@ -289,7 +289,7 @@ def calibrate_state(
 
 def _fresh_state() -> dict:
     """A state with the published mastoprog log hazard ratios and no subtype yet."""
-    from .risk import mastoprog_coefficients
+    from ..risk import mastoprog_coefficients
 
     coef = mastoprog_coefficients()
     return {
@@ -364,7 +364,7 @@ def reference_frame(reference_cohort: Any, subtype: str, n: int, seed: int) -> p
             )
         frame = reference_cohort[subtype]
         return frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
-    from .scenarios import reference_cohort as draw
+    from ..scenarios import reference_cohort as draw
 
     return draw(reference_cohort, subtype, n=n, seed=seed)
 
@@ -373,7 +373,7 @@ def _reference_arrays(
     cohort: pd.DataFrame, F: list[str], lt: LifeTable
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(center, centred features, (age, sex, year))`` of a reference cohort."""
-    from .risk import risk_features
+    from ..risk import risk_features
 
     X = risk_features(cohort)[F].to_numpy(float)
     known = ~np.isnan(X)

@@ -49,10 +49,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from . import findings as _findings
-from ._resources import load_table
-from .exceptions import ModelFileError, PlausibilityWarning
-from .findings import FindingsSource, ensure_findings
+from .. import findings as _findings
+from .._resources import load_table
+from ..exceptions import ModelFileError, PlausibilityWarning
+from ..findings import FindingsSource, ensure_findings
 
 __all__ = [
     "MASTOPROG_FACTORS",
@@ -974,13 +974,3 @@ def risk_score(data: FindingsSource, score: str = "mastoprog") -> pd.DataFrame |
     else:
         cols, notes = _score_ipsm(frame, raw)
     return _finish(frame, cols, notes, single, score)
-
-
-def __getattr__(name: str) -> Any:
-    # The scikit-learn transformer lives in its own module so that ``import mastoprog`` does not
-    # import scikit-learn; ``mastoprog.risk.RiskFeatures`` loads it on first use.
-    if name == "RiskFeatures":
-        from ._risk_sklearn import RiskFeatures
-
-        return RiskFeatures
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

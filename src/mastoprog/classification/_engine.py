@@ -75,8 +75,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._resources import load_table
-from .findings import SUBTYPE_LABELS, FindingsSource, ahn_lineage, ensure_findings
+from .._resources import load_table
+from ..findings import SUBTYPE_LABELS, FindingsSource, ahn_lineage, ensure_findings
 
 __all__ = [
     "COLUMNS",

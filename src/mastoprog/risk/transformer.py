@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .risk import MASTOPROG_FACTORS, _feature_matrix, mastoprog_coefficients
+from ._scores import MASTOPROG_FACTORS, _feature_matrix, mastoprog_coefficients
 
 _MISSING = ("nan", "best", "worst")
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .exceptions import Problem
+from ..exceptions import Problem
 
 __all__ = ["ValidationResult", "validate"]
 
@@ -78,7 +78,7 @@ class ValidationResult:
 
     def plot_calibration(self, horizon: float | None = None, ax: Any = None) -> Any:
         """Observed vs predicted risk at ``horizon`` (default: the middle horizon)."""
-        from ._validation_plots import plot_calibration
+        from ._plots import plot_calibration
 
         h = self.horizons[len(self.horizons) // 2] if horizon is None else float(horizon)
         if h not in self.calibration:
@@ -88,7 +88,7 @@ class ValidationResult:
     def plot_km(self, by: str = "subtype", ax: Any = None, at_risk: bool = True) -> Any:
         """Kaplan-Meier (solid) vs mean predicted curve (dashed) per subtype or risk group,
         with a number-at-risk table under the axes."""
-        from ._validation_plots import plot_km_vs_predicted
+        from ._plots import plot_km_vs_predicted
 
         if by not in ("subtype", "risk_group"):
             raise ValueError(f"by: expected 'subtype' or 'risk_group'; got {by!r}")
@@ -99,7 +99,7 @@ class ValidationResult:
     def to_html(self, path: str | PathLike | None = None, *, title: str = "mastoprog validation report",
                 model_name: str = "") -> str:
         """Self-contained HTML report (TRIPOD-style sections, figures inline); written if ``path``."""
-        from ._validation_report import render_html
+        from ._report import render_html
 
         text = render_html(self, title=title, model_name=model_name)
         if path is not None:
@@ -110,7 +110,7 @@ class ValidationResult:
 
 def _followup_median(time: np.ndarray, event: np.ndarray) -> float:
     """Median follow-up by the reverse Kaplan-Meier method (Schemper & Smith 1996)."""
-    from ._survstats import kaplan_meier
+    from ..metrics import kaplan_meier
 
     return kaplan_meier(time, ~event).quantile(0.5)[0]
 
@@ -119,7 +119,7 @@ def _subtype_medians(model: Any, frame: pd.DataFrame, time: np.ndarray, event: n
                      subtype: np.ndarray, conf_level: float) -> pd.DataFrame:
     """KM vs predicted median per subtype; mean predicted curves accumulated chunk by chunk so
     memory stays bounded on large cohorts."""
-    from .validation import _median_table
+    from ..metrics import median_table
 
     labels = pd.Series(subtype)
     groups = list(pd.unique(labels.dropna()))
@@ -131,7 +131,7 @@ def _subtype_medians(model: Any, frame: pd.DataFrame, time: np.ndarray, event: n
             sums[g] += part[:, lab == g].sum(axis=1)
     counts = labels.value_counts()
     means = {g: sums[g] / counts[g] for g in groups}
-    return _median_table(time, event, labels, _MEDIAN_GRID, means, conf_level)
+    return median_table(time, event, labels, _MEDIAN_GRID, means, conf_level)
 
 
 def _check_arguments(model: Any, n_bootstrap: Any, random_state: Any) -> None:
@@ -204,15 +204,15 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
     model scores slightly above 1 (about 1.03 for lim2009 on its own cohorts): judge the slope
     against that, not against exactly 1 (the report repeats this).
     """
-    from .findings import read_findings
-    from .validation import (
-        MetricInputError,
-        _check_outcome,
-        _integrated_brier_terms,
-        _z,
+    from ..exceptions import MetricInputError
+    from ..findings import read_findings
+    from ..metrics import (
         brier_score,
         calibration_at,
+        check_outcome,
         concordance_index,
+        integrated_brier_terms,
+        normal_quantile,
         time_dependent_auc,
     )
 
@@ -223,7 +223,7 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
         raise MetricInputError([Problem(None, c, "missing column",
                                         "follow-up time (months) and event (0/1) for every patient")
                                 for c in missing])
-    time, event = _check_outcome(frame[duration_col], frame[event_col])
+    time, event = check_outcome(frame[duration_col], frame[event_col])
     notes: list[str] = []
     hs = sorted({float(h) for h in horizons})
     keep = [h for h in hs if 0 < h < time.max() and np.any(event & (time <= h))]
@@ -285,10 +285,10 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
                          "at horizon", _CI_NOTES[r["metric"]]))
     ibs_grid = grid[(grid >= 1.0) & (grid <= hmax)]
     if ibs_grid.size >= 2:
-        terms = _integrated_brier_terms(time, event, pred[(grid >= 1.0) & (grid <= hmax)], ibs_grid)
+        terms = integrated_brier_terms(time, event, pred[(grid >= 1.0) & (grid <= hmax)], ibs_grid)
         ibs = float(terms.mean())
         se = float(terms.std(ddof=1) / np.sqrt(terms.size)) if terms.size > 1 else float("nan")
-        z = _z(conf_level)
+        z = normal_quantile(conf_level)
         rows.append(("overall", "integrated_brier", np.nan, ibs, ibs - z * se, ibs + z * se,
                      f"months 1-{hmax:g}", _CI_NOTES["integrated_brier"]))
     metrics = pd.DataFrame(rows, columns=["section", "metric", "horizon", "estimate", "ci_low",

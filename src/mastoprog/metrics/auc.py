@@ -1,0 +1,174 @@
+"""Time-dependent (cumulative/dynamic) AUC with IPCW weights and a bootstrap interval."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import MetricInputError, Problem
+from ._checks import _check_times, _per_horizon, check_outcome, normal_quantile
+
+ArrayLike = Any
+
+# --------------------------------------------------------------------------- time-dependent AUC
+
+
+@dataclass(frozen=True)
+class TimeDependentAUC:
+    """Cumulative/dynamic AUC per horizon (``table``, with bootstrap ``se``/``ci_low``/``ci_high``)
+    and its KM-weighted mean over the horizons (``mean_auc``, percentile interval ``mean_auc_ci``)."""
+
+    table: pd.DataFrame
+    mean_auc: float
+    mean_auc_ci: tuple[float, float] = (float("nan"), float("nan"))
+
+
+def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarray,
+                       counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AUC(t) per horizon and the KM-weighted mean AUC for each row of bootstrap ``counts``.
+
+    A resample is represented by how often each patient was drawn (a row of ``counts``, shape
+    (B, n)), so the censoring Kaplan-Meier, the IPC weights and the case/control sums of every
+    resample are computed at once with cumulative sums (no loop over resamples or patients).
+    Returns ``(auc, mean_auc)`` of shapes (B, len(ts)) and (B,).
+    """
+    order = np.argsort(t, kind="stable")
+    ts_sorted = t[order]
+    uniq, first = np.unique(ts_sorted, return_index=True)
+    inv = np.searchsorted(uniq, t)
+    c_sorted = counts[:, order]
+    ev_sorted = e[order]
+    dev = np.add.reduceat(c_sorted * ev_sorted, first, axis=1)   # deaths per distinct time
+    cen = np.add.reduceat(c_sorted * ~ev_sorted, first, axis=1)  # censorings per distinct time
+    at_risk = np.cumsum((dev + cen)[:, ::-1], axis=1)[:, ::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # censoring KM: deaths leave the risk set before censorings at the same time
+        g = np.cumprod(1.0 - np.where(cen > 0, cen / (at_risk - dev), 0.0), axis=1)
+        km = np.cumprod(1.0 - np.where(dev > 0, dev / at_risk, 0.0), axis=1)
+    g_left = np.concatenate([np.ones((counts.shape[0], 1)), g[:, :-1]], axis=1)[:, inv]  # G(T_i-)
+    b = counts.shape[0]
+    auc = np.empty((b, ts.size))
+    for k, h in enumerate(ts):  # loop over horizons only
+        case = e & (t <= h)
+        ctrl = np.flatnonzero(t > h)
+        ctrl_order = ctrl[np.argsort(p[k][ctrl], kind="stable")]
+        sc = p[k][ctrl_order]
+        cum = np.concatenate([np.zeros((b, 1)), np.cumsum(counts[:, ctrl_order], axis=1)], axis=1)
+        n_ctrl = cum[:, -1]
+        pc = p[k][case]
+        right = np.searchsorted(sc, pc, side="right")
+        left = np.searchsorted(sc, pc, side="left")
+        above = n_ctrl[:, None] - cum[:, right]
+        ties = cum[:, right] - cum[:, left]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wc = counts[:, case] / g_left[:, case]
+            auc[:, k] = np.sum(wc * (above + 0.5 * ties), axis=1) / (np.sum(wc, axis=1) * n_ctrl)
+    idx = np.searchsorted(uniq, ts, side="right") - 1
+    s = np.where(idx >= 0, km[:, np.clip(idx, 0, None)], 1.0)
+    d = -np.diff(np.concatenate([np.ones((b, 1)), s], axis=1), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_auc = np.sum(auc * d, axis=1) / (1.0 - s[:, -1])
+    return auc, mean_auc
+
+
+def time_dependent_auc(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
+                       times: Sequence[float], *, conf_level: float = 0.95, n_bootstrap: int = 200,
+                       random_state: int | np.random.Generator | np.random.RandomState | None = 0
+                       ) -> TimeDependentAUC:
+    """Cumulative/dynamic time-dependent AUC with IPCW (Uno et al. 2007; Hung & Chiang 2010),
+    with bootstrap confidence intervals.
+
+    At horizon t, cases are patients who died by t (T_i <= t, weighted 1/G(T_i-)) and controls
+    are patients still at risk after t (T_j > t). AUC(t) is the weighted probability that a case
+    has a **lower** ``predicted`` value than a control (higher = longer survival, lifelines'
+    convention); ties count one half. Equivalent to scikit-survival's
+    ``cumulative_dynamic_auc`` with ``estimate = -predicted``.
+
+    **Uncertainty: nonparametric bootstrap** (``n_bootstrap`` resamples of patients, drawn with
+    replacement). In every resample the censoring distribution G is re-estimated, so the interval
+    includes the variability of the IPC weights (an influence-function variance that treats the
+    weights as fixed would not). The interval is the percentile interval; ``se`` is the standard
+    deviation of the bootstrap estimates. The predictions are held fixed (the model is not
+    refitted): this is the uncertainty of AUC(t) for *this* model on patients like these. The
+    resamples are evaluated at once from the draw counts (vectorised; memory about
+    ``8 * min(n_bootstrap, 64) * n`` bytes at a time).
+
+    Parameters
+    ----------
+    time, event : array-like, shape (n,)
+        Follow-up (months) and event indicator.
+    predicted : array-like, shape (n,) or (len(times), n)
+        One score per patient, or one per horizon and patient (rows: horizons, columns: patients,
+        e.g. ``model.predict_survival(cohort, times).to_numpy()``).
+    times : sequence of float
+        Increasing horizons (months) inside the follow-up range.
+    conf_level : float
+        Level of the percentile intervals.
+    n_bootstrap : int
+        Bootstrap resamples (0: no interval; ``ci_low``/``ci_high``/``se`` are NaN).
+    random_state : None, int, numpy Generator or RandomState
+        Seeds the resampling. The default 0 makes repeated calls give the same interval; None
+        draws fresh entropy.
+
+    Returns
+    -------
+    TimeDependentAUC
+        ``table`` with columns ``time``, ``auc``, ``se``, ``ci_low``, ``ci_high``, ``n_cases``,
+        ``n_controls``, ``n_bootstrap`` (resamples with a defined AUC); ``mean_auc`` (the mean
+        weighted by the KM decrements over the horizons, scikit-survival's definition) with
+        ``mean_auc_ci``.
+
+    References
+    ----------
+    Uno H, Cai T, Tian L, Wei LJ. Evaluating prediction rules for t-year survivors with censored
+    regression models. JASA 2007;102:527-37. doi:10.1198/016214507000000149.
+    Hung H, Chiang CT. Estimation methods for time-dependent AUC models with survival data.
+    Can J Stat 2010;38:8-26. doi:10.1002/cjs.10046.
+    Efron B, Tibshirani RJ. An Introduction to the Bootstrap. Chapman & Hall, 1993 (ch. 13).
+    """
+    t, e = check_outcome(time, event)
+    ts = _check_times(times, t)
+    p = _per_horizon(predicted, t.size, ts, "predicted", probability=False)
+    if int(n_bootstrap) < 0:
+        raise MetricInputError([Problem(None, "n_bootstrap", n_bootstrap, "an integer >= 0")])
+    z = normal_quantile(conf_level)  # validates conf_level
+    del z
+    for h in ts:
+        if not np.any(e & (t <= h)):
+            raise MetricInputError([Problem(None, "times", h, "a horizon after the first death")])
+    auc0, mean0 = _weighted_auc_boot(t, e, p, ts, np.ones((1, t.size)))
+    n_b = int(n_bootstrap)
+    se = lo = hi = np.full(ts.size, np.nan)
+    n_ok = np.zeros(ts.size, dtype=int)
+    mean_ci = (float("nan"), float("nan"))
+    if n_b > 0:
+        if isinstance(random_state, np.random.RandomState):  # scikit-learn's legacy generator
+            random_state = int(random_state.randint(0, 2**31 - 1))
+        rng = np.random.default_rng(random_state)
+        chunks_auc, chunks_mean = [], []
+        for start in range(0, n_b, 64):  # bounded memory: 64 resamples x n at a time
+            size = min(64, n_b - start)
+            counts = rng.multinomial(t.size, np.full(t.size, 1.0 / t.size), size=size).astype(float)
+            a, m = _weighted_auc_boot(t, e, p, ts, counts)
+            chunks_auc.append(a)
+            chunks_mean.append(m)
+        boot = np.vstack(chunks_auc)
+        boot_mean = np.concatenate(chunks_mean)
+        alpha = (1.0 - conf_level) / 2.0
+        # a resample without cases or controls at a horizon has no AUC there: left out, counted
+        n_ok = np.isfinite(boot).sum(axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column -> NaN, on purpose
+            se = np.nanstd(boot, axis=0, ddof=1)
+            lo, hi = np.nanquantile(boot, [alpha, 1.0 - alpha], axis=0)
+            mlo, mhi = np.nanquantile(boot_mean, [alpha, 1.0 - alpha])
+        mean_ci = (float(mlo), float(mhi))
+    table = pd.DataFrame({"time": ts, "auc": auc0[0], "se": se, "ci_low": lo, "ci_high": hi,
+                          "n_cases": [int(np.sum(e & (t <= h))) for h in ts],
+                          "n_controls": [int(np.sum(t > h)) for h in ts], "n_bootstrap": n_ok})
+    return TimeDependentAUC(table, float(mean0[0]), mean_ci)

@@ -1,0 +1,9 @@
+"""The calibrated relative-survival model: S(t) = S_pop(t | age, sex, year) x S_excess(t).
+
+:class:`SurvivalModel` owns the model's maths (curves, medians, bands, fit, save);
+:func:`load_model` reads a built-in or a saved model.
+"""
+
+from .model import PROGNOSTIC_SUBTYPES, SurvivalModel, excess_survival, load_model, load_targets
+
+__all__ = ["PROGNOSTIC_SUBTYPES", "SurvivalModel", "excess_survival", "load_model", "load_targets"]
