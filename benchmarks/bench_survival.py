@@ -55,8 +55,8 @@ def main() -> None:
     X = risk_features(patients)[F].to_numpy(float)
     k = PROGNOSTIC_SUBTYPES.index("ASM")
     arr = model._arrays()
-    beta, center = arr["beta"], arr["center"][k]
-    log_lambda, rho = arr["log_lambda"][k], arr["rho"][k]
+    beta, center = arr.beta, arr.center[k]
+    log_lambda, rho = arr.log_lambda[k], arr.rho[k]
 
     # --- lifelines with the same parameters, set by hand on a fitted WeibullAFTFitter
     rng = np.random.default_rng(0)

@@ -141,14 +141,12 @@ def test_truth_columns_average_to_the_observed_curve(complete):
 
 def _reshaped(model, rho: dict[str, float]):
     """The calibrated model with other Weibull shapes (as ``fit`` may give), for generality."""
-    import copy
-
     from mastoprog.survival import SurvivalModel
 
     other = SurvivalModel()
-    other.state_ = copy.deepcopy(model.state_)
+    other.state_ = model.state_
     for subtype, value in rho.items():
-        other.state_["subtypes"][subtype]["rho"] = value
+        other.state_ = other.state_.with_subtype(subtype, rho=value)
     return other
 
 
@@ -186,7 +184,7 @@ def test_uncalibrated_subtype_is_refused(model):
     from mastoprog import CalibrationError
 
     other = _reshaped(model, {})
-    other.state_["subtypes"]["MCL"]["excess"] = "uncalibrated"
+    other.state_ = other.state_.with_subtype("MCL", excess="uncalibrated")
     with pytest.raises(CalibrationError, match=r"no calibrated curve for subtype\(s\) \['MCL'\]"):
         simulate_cohort(100, seed=1, model=other, subtype="MCL")
 

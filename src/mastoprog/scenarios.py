@@ -44,6 +44,7 @@ __all__ = [
     "Scenario",
     "Stratum",
     "available_scenarios",
+    "inverse_cdf",
     "load_scenario",
     "reference_cohort",
 ]
@@ -281,7 +282,7 @@ class Scenario:
         if len(chosen) == 1:
             return chosen, np.zeros(n, dtype=np.intp)
         # Inverse-CDF on one uniform per patient: cheap and stable across numpy versions.
-        return chosen, _inverse_cdf(probs, rng.random(n))
+        return chosen, inverse_cdf(probs, rng.random(n))
 
     def draw_prognostic(self, n: int, rng: np.random.Generator,
                         subtype: str | None = None) -> pd.DataFrame:
@@ -770,14 +771,37 @@ def _parse_missing(r: _Reader, key: str, t: Any) -> MissingnessRule:
     return MissingnessRule(tuple(cols), p, by, joint, r.cited(t, key))
 
 
-def _inverse_cdf(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+def inverse_cdf(p: np.ndarray, u: np.ndarray, dtype: Any = np.intp) -> np.ndarray:
     """Index of the category of each uniform: the number of cumulative probabilities <= u.
 
     Same result as ``searchsorted(cumsum(p)[:-1], u, side="right")``; a comparison pass per
     category is faster than a binary search per value for the few categories used here.
+
+    Parameters
+    ----------
+    p : array_like (K,)
+        Category probabilities (summing to 1).
+    u : ndarray (n,)
+        Uniforms in [0, 1).
+    dtype : numpy integer type
+        Of the codes; a small type (``np.int8`` for fewer than 128 categories) moves less memory
+        on cohort-sized arrays. Wider types are used when K does not fit.
+
+    Returns
+    -------
+    ndarray (n,)
+        Category index 0..K-1 per uniform.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> inverse_cdf([0.2, 0.5, 0.3], np.array([0.1, 0.2, 0.69, 0.7, 0.99])).tolist()
+    [0, 1, 1, 2, 2]
     """
     cum = np.cumsum(np.asarray(p, dtype=float))[:-1]
-    codes = np.zeros(u.size, dtype=np.intp)
+    if cum.size >= np.iinfo(dtype).max:
+        dtype = np.intp
+    codes = np.zeros(u.size, dtype=dtype)
     for c in cum:
         codes += u >= c
     return codes

@@ -19,7 +19,7 @@ from ..classification import PROGNOSTIC_GROUP, classify
 from ..exceptions import CalibrationError, FindingsError, FindingsWarning
 from ..findings import _py, _to_frame, ensure_findings
 from ..lifetables import LifeTable
-from ._curves import PROGNOSTIC_SUBTYPES
+from ._state import PROGNOSTIC_SUBTYPES, ModelArrays, ModelState
 
 # Findings the classifier reads that could contradict a given ``who_subtype``. Age is one of them
 # (WHO/ICC child rule: age < 18 with skin lesions and no marrow examination is CM), but it never
@@ -51,8 +51,8 @@ class Patients(TypedDict):
 def prepare(
     data: Any,
     *,
-    arr: dict[str, np.ndarray],
-    state: dict,
+    arr: ModelArrays,
+    state: ModelState,
     factors: list[str],
     life_table: LifeTable,
     edition: str,
@@ -114,11 +114,11 @@ def prepare(
         labels = pd.Index(np.where(pid.isna(), frame.index.astype(object), pid.astype(object)))
     else:
         labels = frame.index
-    cand, notes = candidates(raw, frame, edition, labels, arr["usable"], state)
+    cand, notes = candidates(raw, frame, edition, labels, arr.usable, state)
     X = risk_features(raw)[factors].to_numpy(float)
-    lp_mid, lp_lo, lp_hi = lp_ranges(X, arr["beta"], arr["center"], factors)
+    lp_mid, lp_lo, lp_hi = lp_ranges(X, arr.beta, arr.center, factors)
     # A feature range matters only for candidate subtypes that have an excess hazard.
-    spread = (lp_hi - lp_lo > 1e-12) & cand & arr["excess"][None, :]
+    spread = (lp_hi - lp_lo > 1e-12) & cand & arr.excess[None, :]
     envelope = (cand.sum(axis=1) > 1) | spread.any(axis=1) | sex_unknown
     if sex_unknown.any():
         notes.append(
@@ -149,7 +149,7 @@ def candidates(
     edition: str,
     labels: pd.Index,
     usable: np.ndarray,
-    state: dict,
+    state: ModelState,
 ) -> tuple[np.ndarray, list[str]]:
     """(n, 6) bool matrix of possible prognostic subtypes per patient, and notes.
 
@@ -216,10 +216,11 @@ def candidates(
     return table[codes], notes
 
 
-def _no_curve_reason(groups: tuple[str, ...], state: dict) -> str:
+def _no_curve_reason(groups: tuple[str, ...], state: ModelState) -> str:
     if "MCS" in groups:
-        p = state["subtypes"].get("MCS") or {}
-        return p.get("reason", "no confirmed survival target exists for mast-cell sarcoma (MCS)")
+        p = state.subtypes.get("MCS")
+        default = "no confirmed survival target exists for mast-cell sarcoma (MCS)"
+        return str(p.info.get("reason", default)) if p is not None else default
     if "none" in groups:
         return "the findings give no mastocytosis ('none'); the model covers mastocytosis only"
     return "no calibrated parameters for this subtype in this model"

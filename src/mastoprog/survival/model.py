@@ -83,6 +83,7 @@ from ._curves import DEFAULT_TIMES, PROGNOSTIC_SUBTYPES, excess_survival
 from ._model_file import FORMAT as FORMAT
 from ._model_file import SCHEMA_VERSION as SCHEMA_VERSION
 from ._patients import Patients, feature_patterns, lp_ranges, prepare
+from ._state import Coefficient, ModelArrays, ModelState, SubtypeParameters
 
 __all__ = ["PROGNOSTIC_SUBTYPES", "SurvivalModel", "excess_survival", "load_model", "load_targets"]
 
@@ -105,7 +106,8 @@ class SurvivalModel:
     -----
     ``__init__`` stores its arguments only (scikit-learn convention). Get a usable model with
     :func:`load_model` (calibrated default), :meth:`calibrate` or :meth:`fit`. Fitted state lives in
-    ``state_`` (a JSON-able dict, exactly what :meth:`save` writes).
+    ``state_``, a frozen :class:`~mastoprog.survival.ModelState` (:meth:`save` writes its
+    ``to_dict()``).
 
     Examples
     --------
@@ -138,13 +140,13 @@ class SurvivalModel:
     @property
     def factors_(self) -> list[str]:
         """Risk-factor names, in the order of the ``beta_`` coefficients."""
-        return list(self._check_ready()["factors"])
+        return list(self._check_ready().factors)
 
     @property
     def beta_(self) -> pd.Series:
         """Log hazard ratios of the excess hazard, indexed by factor (dimensionless)."""
         st = self._check_ready()
-        return pd.Series([st["beta"][f]["log_hr"] for f in st["factors"]], index=st["factors"], name="log_hr")
+        return pd.Series(st.log_hr, index=list(st.factors), name="log_hr")
 
     @property
     def parameters_(self) -> pd.DataFrame:
@@ -153,43 +155,35 @@ class SurvivalModel:
         st = self._check_ready()
         rows = []
         for s in (*PROGNOSTIC_SUBTYPES, "MCS"):
-            p = st["subtypes"].get(s)
+            p = st.subtypes.get(s)
             if p is None:
                 continue
-            log_lambda = p.get("log_lambda")
             rows.append(
                 {
                     "subtype": s,
-                    "excess": p["excess"],
-                    "log_lambda": log_lambda,
-                    "lambda_months": float(np.exp(log_lambda)) if log_lambda is not None else None,
-                    "rho": p.get("rho"),
-                    "source": p.get("source"),
-                    "evidence": p.get("evidence"),
+                    "excess": p.excess,
+                    "log_lambda": p.log_lambda,
+                    "lambda_months": float(np.exp(p.log_lambda)) if p.log_lambda is not None else None,
+                    "rho": p.rho,
+                    "source": p.source,
+                    "evidence": p.evidence,
                 }
             )
         return pd.DataFrame(rows).set_index("subtype")
 
-    def _check_ready(self) -> dict:
+    def _check_ready(self) -> ModelState:
         if not hasattr(self, "state_"):
             raise NotFittedError(
                 "this SurvivalModel has no parameters yet: use load_model(), calibrate() or fit() first"
             )
         return self.state_
 
-    def _set_state(self, st: dict) -> None:
+    def _set_state(self, st: ModelState) -> None:
         self.state_ = st
-        self._compiled = None
 
-    def _arrays(self) -> dict[str, np.ndarray]:
-        """``state_`` as arrays (``_curves.compile_state``), cached until the state changes."""
-        st = self._check_ready()
-        cached = getattr(self, "_compiled", None)
-        if cached is not None and cached[0] is st:
-            return cached[1]
-        out = _curves.compile_state(st)
-        self._compiled = (st, out)
-        return out
+    def _arrays(self) -> ModelArrays:
+        """``state_`` as arrays (:attr:`ModelState.arrays`, computed once per state)."""
+        return self._check_ready().arrays
 
     def _prepare(
         self, data: Any, year: float | None = None, edition: str | None = None, require_sex: bool = False
@@ -213,9 +207,9 @@ class SurvivalModel:
             require_sex=require_sex,
         )
 
-    def _redo_lp(self, P: Patients, params: dict) -> Patients:
+    def _redo_lp(self, P: Patients, params: ModelArrays) -> Patients:
         """``P`` with the linear predictors of another parameter set (a draw)."""
-        mid, lo, hi = lp_ranges(P["X"], params["beta"], params["center"], self.factors_)
+        mid, lo, hi = lp_ranges(P["X"], params.beta, params.center, self.factors_)
         return {**P, "lp_mid": mid, "lp_lo": lo, "lp_hi": hi}
 
     @staticmethod
@@ -436,7 +430,7 @@ class SurvivalModel:
         lt = self.life_table_
         central = _curves.curves(lt, P, t, self._arrays(), envelope=False)
         bg = {w: _curves.population(central, w) for w in ("mid", "lo", "hi")}
-        draws = _curves.draw_params(self._arrays())
+        draws = self._arrays().draws()
         lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
         lower = np.empty((P["n"], t.size))
         upper = np.empty((P["n"], t.size))
@@ -520,16 +514,17 @@ class SurvivalModel:
         arr = self._arrays()
         lt = self.life_table_
         codes, first = feature_patterns(P["X"])
-        one = (arr["log_lambda"][None], arr["rho"][None])
-        med = _curves.curve_medians(lt, P, codes, P["lp_mid"][first][None], *one, arr["excess"], "mid")[0]
+        one = (arr.log_lambda[None], arr.rho[None])
+        med = _curves.curve_medians(lt, P, codes, P["lp_mid"][first][None], *one, arr.excess, "mid")[0]
         if not interval:
             return pd.Series(med, index=P["labels"], name="median_months")
-        _curves.require_draws(arr)
+        arr.require_draws()
+        assert arr.d_beta is not None and arr.d_log_lambda is not None and arr.d_log_rho is not None
         # Every draw at once: (draws, feature patterns, subtypes) linear predictors.
-        _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr["d_beta"], arr["center"], self.factors_)
-        draws = (arr["d_log_lambda"], np.exp(arr["d_log_rho"]))
-        lows = _curves.curve_medians(lt, P, codes, lp_hi, *draws, arr["excess"], "lower")
-        highs = _curves.curve_medians(lt, P, codes, lp_lo, *draws, arr["excess"], "upper")
+        _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, self.factors_)
+        draws = (arr.d_log_lambda, np.exp(arr.d_log_rho))
+        lows = _curves.curve_medians(lt, P, codes, lp_hi, *draws, arr.excess, "lower")
+        highs = _curves.curve_medians(lt, P, codes, lp_lo, *draws, arr.excess, "upper")
         return pd.DataFrame(
             {
                 "median_months": med,
@@ -630,7 +625,7 @@ class SurvivalModel:
         e = rng.standard_exponential(P["n"])
         with np.errstate(over="ignore", invalid="ignore"):
             t_exc = np.where(
-                arr["excess"][k], np.exp(arr["log_lambda"][k] + (np.log(e) - lp) / arr["rho"][k]), np.inf
+                arr.excess[k], np.exp(arr.log_lambda[k] + (np.log(e) - lp) / arr.rho[k]), np.inf
             )
         t = np.minimum(t_bg, t_exc)
         if return_cause:
@@ -683,8 +678,9 @@ class SurvivalModel:
         Lim KH et al., Blood 2009;113:5727-36 (the default targets: median OS 41 months ASM, 24
         SM-AHN, 2 MCL); each target row carries its own source (``data/targets_*.csv``).
         """
+        old = getattr(self, "state_", None)
         st = calibrate_state(
-            getattr(self, "state_", None),
+            old.to_dict() if old is not None else None,
             targets,
             reference_cohort,
             life_table=self.life_table_,
@@ -695,7 +691,7 @@ class SurvivalModel:
             n_draws=self.n_draws,
             random_state=self.random_state,
         )
-        self._set_state(st)
+        self._set_state(ModelState.from_dict(st))
         return self
 
     def fit(
@@ -782,19 +778,17 @@ class SurvivalModel:
         F = list(mastoprog_coefficients().index)
         # Reuse the prediction path for subtype and features (a temporary state: no excess at all).
         self._set_state(
-            {
-                "kind": "fitting",
-                "factors": F,
-                "subtypes": {s: {"excess": "none"} for s in PROGNOSTIC_SUBTYPES},
-                "beta": {f: {"log_hr": 0.0} for f in F},
-                "draws": None,
-            }
+            ModelState(
+                kind="fitting",
+                factors=tuple(F),
+                subtypes={s: SubtypeParameters("none") for s in PROGNOSTIC_SUBTYPES},
+                beta={f: Coefficient(0.0) for f in F},
+            )
         )
         try:
             P = self._prepare(raw, year, edition, require_sex=True)
         finally:
             del self.state_
-            self._compiled = None
         st, self.fitter_ = fit_state(
             P,
             T,
@@ -807,7 +801,7 @@ class SurvivalModel:
             n_draws=self.n_draws,
             random_state=self.random_state,
         )
-        self._set_state(st)
+        self._set_state(ModelState.from_dict(st))
         return self
 
     # ------------------------------------------------------------------ persistence and card
@@ -821,7 +815,7 @@ class SurvivalModel:
             ``format``, ``schema_version``, ``mastoprog_version``, ``created`` (UTC), ``edition``,
             ``notice`` and ``model`` (``state_``).
         """
-        return _model_file.to_document(self._check_ready(), self.edition)
+        return _model_file.to_document(self._check_ready().to_dict(), self.edition)
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the model as JSON (no pickle). Refuses to replace a file unless ``overwrite``.
@@ -859,7 +853,7 @@ class SurvivalModel:
         dict or str
             Lambdas are in months; targets carry their time in months and their citation.
         """
-        card = _model_file.model_card(self._check_ready())
+        card = _model_file.model_card(self._check_ready().to_dict())
         return _model_file.card_markdown(card) if markdown else card
 
 
@@ -899,10 +893,11 @@ def load_model(
     ``mayo2025`` and ``midostaurin``: see :func:`load_targets` and the model card.
     """
     doc, st = _model_file.read_document(name_or_path, life_table_given=life_table is not None)
+    state = ModelState.from_dict(st)
     model = SurvivalModel(
         life_table=life_table,
         edition=doc.get("edition", "who2016"),
-        n_draws=(st.get("draws") or {}).get("n", 200),
+        n_draws=state.draws.n if state.draws is not None else 200,
     )
-    model._set_state(st)
+    model._set_state(state)
     return model

@@ -53,8 +53,10 @@ from ..scenarios import (
     _parse_censoring,
     _parse_missing,
     _Reader,
+    inverse_cdf,
     load_scenario,
 )
+from ..survival import PROGNOSTIC_SUBTYPES, ModelState, SurvivalModel, load_model, point_medians
 
 __all__ = [
     "SIMULATION_COLUMNS",
@@ -179,23 +181,6 @@ def _recipes() -> _Recipes:
                     requires_c)
 
 
-def _categorical(p: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Category index by inverse CDF of uniforms ``u`` (one comparison pass per category).
-
-    The number of cumulative probabilities <= u, exactly as ``scenarios._inverse_cdf`` counts
-    it, but in one-byte integers (an eighth of the memory traffic for a handful of categories).
-    """
-    from ..scenarios import _inverse_cdf
-
-    cum = np.cumsum(np.asarray(p, dtype=float))[:-1]
-    if cum.size > 100:  # pragma: no cover - no recipe has that many categories
-        return _inverse_cdf(p, u)
-    codes = np.zeros(u.size, dtype=np.int8)
-    for c in cum:
-        codes += u >= c
-    return codes
-
-
 def _boolean(values: np.ndarray) -> pd.arrays.BooleanArray:
     return pd.arrays.BooleanArray(np.ascontiguousarray(values, dtype=bool),
                                   np.zeros(values.shape[0], bool))
@@ -211,7 +196,7 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
     is_ahn = prof_main == FINDINGS_PROFILES.index("SM-AHN")
 
     # SM-AHN: the SM component decides the B/C findings (precedence: MCL > AHN > ASM > SSM > ISM).
-    comp_idx = _categorical(rec.component_p, rng.random(n))
+    comp_idx = inverse_cdf(rec.component_p, rng.random(n), np.int8)
     comp_prof = np.array([FINDINGS_PROFILES.index(c) for c in _COMPONENTS])[comp_idx]
     prof = np.where(is_ahn, comp_prof, prof_main)
     # Profiles in play: a finding that every one of them fixes (p = 0 or 1, or a constant
@@ -298,7 +283,7 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
         np.copyto(out[col], low_value, where=low)
 
     # AHN entity for SM-AHN.
-    ahn_pick = _categorical(rec.ahn_p, rng.random(n))
+    ahn_pick = inverse_cdf(rec.ahn_p, rng.random(n), np.int8)
     ahn_cats = ["none", *AHN_LABELS]
     ahn_code = np.where(is_ahn, np.array([ahn_cats.index(a) for a in rec.ahn_labels])[ahn_pick], 0)
     out["ahn"] = pd.Categorical.from_codes(ahn_code, categories=ahn_cats)
@@ -341,12 +326,9 @@ def _threshold(rule: str, edition: str) -> float:
 _MODEL_COLUMNS = ("age", "sex", "who_subtype", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1",
                   "runx1", "sar_count", "diagnosis_year")
 _TRUTH_T = 60.0  # months: true_survival_60
-_MEDIAN_HALVINGS = 60  # at most this many Newton/bisection steps inside the median's year
 
 
-def _load_default_model(scn: Scenario):
-    from ..survival import load_model
-
+def _load_default_model(scn: Scenario) -> SurvivalModel:
     return load_model(scn.target_set)
 
 
@@ -363,50 +345,9 @@ def _check_model(model: Any, truth: bool) -> None:
 def _model_name(model: Any) -> str:
     """A short name for provenance: the last calibration's target set, e.g. ``lim2009``."""
     st = getattr(model, "state_", None)
-    if isinstance(st, Mapping):
-        cal = (st.get("provenance") or {}).get("calibrations") or []
-        if cal and isinstance(cal[-1], Mapping) and isinstance(cal[-1].get("targets"), str):
-            return f"{type(model).__name__}({cal[-1]['targets']})"
-        if st.get("kind"):
-            return f"{type(model).__name__}({st['kind']})"
+    if isinstance(st, ModelState):
+        return f"{type(model).__name__}({st.last_target_set or st.kind})"
     return type(model).__name__
-
-
-@dataclass(frozen=True)
-class _ModelArrays:
-    """A calibrated ``SurvivalModel``'s parameters as arrays (from its saved state ``state_``)."""
-
-    factors: list[str]
-    beta: np.ndarray          # (F,) log hazard ratios of the excess hazard
-    subtypes: tuple[str, ...]
-    log_lambda: np.ndarray    # (S,) log Weibull scale, months (NaN: no excess hazard)
-    rho: np.ndarray           # (S,) Weibull shape
-    excess: np.ndarray        # (S,) bool: the subtype has an excess hazard
-    usable: np.ndarray        # (S,) bool: the model has a calibrated curve for the subtype
-    center_lp: np.ndarray     # (S,) center_s @ beta: lp is centred at the reference-cohort mean
-    life_table: Any
-
-
-def _model_arrays(model: Any) -> _ModelArrays | None:
-    """Arrays of a mastoprog ``SurvivalModel``; None for any other model object (duck-typed)."""
-    from ..survival import PROGNOSTIC_SUBTYPES, SurvivalModel
-
-    if not isinstance(model, SurvivalModel):
-        return None
-    st = model.state_
-    factors = list(st["factors"])
-    beta = np.array([st["beta"][f]["log_hr"] for f in factors], dtype=float)
-    S = len(PROGNOSTIC_SUBTYPES)
-    ll, rho, exc, clp = np.full(S, np.nan), np.ones(S), np.zeros(S, bool), np.zeros(S)
-    usable = np.zeros(S, bool)
-    for k, sub in enumerate(PROGNOSTIC_SUBTYPES):
-        p = st["subtypes"].get(sub)
-        usable[k] = p is not None and p["excess"] != "uncalibrated"
-        if p is not None and p["excess"] == "weibull":
-            exc[k], ll[k], rho[k] = True, p["log_lambda"], p["rho"]
-            clp[k] = np.array([p["center"][f] for f in factors]) @ beta
-    return _ModelArrays(factors, beta, tuple(PROGNOSTIC_SUBTYPES), ll, rho, exc, usable, clp,
-                        model.life_table_)
 
 
 def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
@@ -423,8 +364,7 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
     ``predict_survival_at``).
     """
     n = len(frame)
-    ma = _model_arrays(model)
-    if ma is None:
+    if not isinstance(model, SurvivalModel):
         out = {"true_time": np.asarray(model.sample_event_times(frame, rng), dtype=float)}
         nan = np.full(n, np.nan)
         out["true_linear_predictor"] = nan
@@ -435,9 +375,11 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
         return out
     from ..risk import risk_features
 
+    ma = model.state_.arrays
+    factors = list(model.state_.factors)
     code_of = {lab: i for i, lab in enumerate(SUBTYPE_LABELS)}
     k_of_code = np.full(len(SUBTYPE_LABELS), -1)
-    for j, sub in enumerate(ma.subtypes):
+    for j, sub in enumerate(PROGNOSTIC_SUBTYPES):
         k_of_code[code_of[sub]] = j
     k = k_of_code[frame["who_subtype"].cat.codes.to_numpy()]
     bad = (k < 0) | ~ma.usable[np.maximum(k, 0)]
@@ -449,17 +391,17 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
             f"the survival model has no calibrated curve for subtype(s) {missing}: survival times "
             "cannot be drawn for them (use survival=False, another model, or a scenario without them)"
         )
-    X = _complete_features(frame, ma.factors)
+    X = _complete_features(frame, factors)
     if X is None:  # a factor this shortcut does not know: the risk module's own function
         risk_cols = ("age", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1", "runx1",
                      "sar_count")
         X = risk_features(pd.DataFrame({c: frame[c].array for c in risk_cols}, copy=False)
-                          )[ma.factors].to_numpy(dtype=float)
+                          )[factors].to_numpy(dtype=float)
     lp = X @ ma.beta - ma.center_lp.take(k)
     age = frame["age"].to_numpy(dtype=float)
     sex = frame["sex"].cat.codes.to_numpy().astype(np.int64)  # categories F, M -> 0, 1
     year = frame["diagnosis_year"].to_numpy()
-    lt = ma.life_table
+    lt = model.life_table_
     t_bg = lt.sample_death_times(age, sex, year, rng)
     e = rng.standard_exponential(n)
     exc = ma.excess.take(k)
@@ -468,7 +410,7 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
                          np.inf)
     out = {"true_time": np.minimum(t_bg, t_exc), "true_linear_predictor": np.where(exc, lp, 0.0)}
     if truth:
-        out["true_median"], out["true_survival_60"] = _closed_form_truth(ma, age, sex, year, k,
+        out["true_median"], out["true_survival_60"] = _closed_form_truth(model, age, sex, year, k,
                                                                           X, lp)
     else:
         out["true_median"] = out["true_survival_60"] = np.full(n, np.nan)
@@ -508,25 +450,21 @@ def _complete_features(frame: pd.DataFrame, factors: list[str]) -> np.ndarray | 
     return out.astype(float)
 
 
-def _closed_form_truth(ma: _ModelArrays, age: np.ndarray, sex: np.ndarray, year: np.ndarray,
+def _closed_form_truth(model: Any, age: np.ndarray, sex: np.ndarray, year: np.ndarray,
                        k: np.ndarray, X: np.ndarray, lp: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Median (months) and S(60 months) of each patient's model curve.
 
-    ``S(t) = S_pop(t) * exp(-c t**rho)`` with ``c = exp(lp) / lambda**rho``. Patients sharing whole
-    age, sex, calendar year, subtype and risk features share a curve, so each distinct curve is
-    solved once (a cohort of 10^6 has ~10^5). The median solves ``H_pop(t) + c t**rho = ln 2``:
-    ``H_pop`` is linear within each year since diagnosis (the life table's piecewise-constant
-    hazard), so a bisection over whole years finds the year and a bisection of the smooth
-    remainder inside it gives the root to ~1e-14 months (SurvivalModel.predict_median bisects
-    the whole horizon to the same end).
+    Patients sharing whole age, sex, calendar year, subtype and risk features share a curve, so
+    each distinct curve (a cohort of 10^6 has ~10^5) is solved once by the survival model's own
+    solver (:func:`mastoprog.survival.point_medians`) and gathered.
     """
-    lt = ma.life_table
+    ma = model.state_.arrays
     # One integer per distinct curve: whole age, sex, year, subtype, feature pattern (the
     # features of a simulated patient are complete 0/1 values).
     pattern = (X @ (2.0 ** np.arange(X.shape[1]))).astype(np.int64)
     y0 = int(year.min())
-    dims = (int(np.floor(age.max())) + 1, 2, int(year.max()) - y0 + 1, len(ma.subtypes),
+    dims = (int(np.floor(age.max())) + 1, 2, int(year.max()) - y0 + 1, len(PROGNOSTIC_SUBTYPES),
             2 ** X.shape[1])
     key = np.ravel_multi_index((np.floor(age).astype(np.int64), sex, year.astype(np.int64) - y0,
                                 k, pattern), dims)
@@ -543,62 +481,10 @@ def _closed_form_truth(ma: _ModelArrays, age: np.ndarray, sex: np.ndarray, year:
         m = len(uniq)
     first = np.empty(m, dtype=np.int64)
     first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)
-    ua, us, uy, uk, ulp = age[first], sex[first], year[first], k[first], lp[first]
-    exc = ma.excess[uk]
-    rho = ma.rho[uk]
-    c = np.where(exc, np.exp(ulp - rho * np.where(exc, ma.log_lambda[uk], 0.0)), 0.0)
-
-    start = lt._path_start(ua, us, uy)  # validated once; same values as cumulative_hazard
-
-    def total_h(t: np.ndarray) -> np.ndarray:
-        return lt._path_cumulative_hazard(start, t) + c * t ** rho
-
-    s60 = np.exp(-total_h(np.full(m, _TRUTH_T)))
-    ln2 = np.log(2.0)
-    horizon = 160
-    never = total_h(np.full(m, 12.0 * horizon)) < ln2  # curve above 0.5 for the whole horizon
-    lo, hi = np.zeros(m, np.int64), np.full(m, horizon - 1, np.int64)
-    while np.any(hi > lo):  # largest whole year K with H(12 K) <= ln 2
-        mid = (lo + hi + 1) // 2
-        t_mid = 12.0 * mid
-        ok = lt._path_whole_years(start, mid) + c * t_mid ** rho <= ln2  # = total_h(t_mid)
-        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid - 1)
-    t0 = 12.0 * lo
-    h0 = lt._path_cumulative_hazard(start, t0)
-    rate = lt._path_hazard(start, t0)  # per month, constant on [t0, t0 + 12)
-    # Safeguarded Newton inside the year: g(t) = h0 + rate (t - t0) + c t**rho - ln 2 is smooth
-    # and increasing there; a step leaving the bracket falls back to bisection. The loop runs
-    # until every curve's step is below 1e-13 t. A curve whose state (t, left, right) came back
-    # unchanged from a step is at a fixed point of this deterministic map and would stay there,
-    # so it leaves the working set: same iterations, same results, less work (most curves
-    # settle in a few steps while a few keep halving their bracket for ~45 more).
-    t = 0.5 * (t0 + (t0 + 12.0))
-    work = np.arange(m)
-    # c * rho is loop-invariant: (c * rho) * p / t below is the same product as before.
-    wt, wl, wr, wh0, wrate, wc, wrho, wt0 = t.copy(), t0, t0 + 12.0, h0, rate, c, rho, t0
-    wcr = wc * wrho
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(_MEDIAN_HALVINGS):
-            p = wt ** wrho
-            g = wh0 + wrate * (wt - wt0) + wc * p - ln2
-            up = g >= 0
-            right, left = np.where(up, wt, wr), np.where(up, wl, wt)
-            step = wt - g / (wrate + wcr * p / wt)
-            t_new = np.where((step > left) & (step < right), step, 0.5 * (left + right))
-            done = np.all(np.abs(t_new - wt) <= 1e-13 * wt)
-            moving = None if done else np.flatnonzero(
-                (t_new != wt) | (left != wl) | (right != wr))
-            wt, wl, wr = t_new, left, right
-            if done or moving.size < 0.9 * work.size:
-                t[work] = wt  # curves leaving the working set keep their (final) state
-                if done:
-                    break
-                work = work[moving]
-                wt, wl, wr, wh0, wrate, wc, wcr, wrho, wt0 = (
-                    x[moving] for x in (wt, wl, wr, wh0, wrate, wc, wcr, wrho, wt0))
-        else:
-            t[work] = wt
-    med = np.where(never, np.inf, t)
+    uk = k[first]
+    med, s60 = point_medians(model.life_table_, age[first], sex[first], year[first], lp[first],
+                             ma.log_lambda[uk], ma.rho[uk], ma.excess[uk], survival_at=_TRUTH_T)
+    assert s60 is not None
     return med[codes], s60[codes]
 
 
