@@ -108,7 +108,8 @@ def main() -> None:
     model = load_model("lim2009")
     per = args.n // 5
     subtypes = ("ISM", "SSM", "ASM", "SM-AHN", "MCL")
-    df = pd.concat([reference_cohort("lim2009", s, n=per, seed=3) for s in subtypes], ignore_index=True)
+    df = pd.concat([reference_cohort("lim2009", s, n=per, random_state=3) for s in subtypes],
+                   ignore_index=True)
     keep = ["age", "sex", "who_subtype", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1", "runx1",
             "sar_count", "diagnosis_year"]
     df = df[[c for c in keep if c in df.columns]]
@@ -133,7 +134,7 @@ def main() -> None:
     print(f"vectorised (now):   {best_new:8.3f} s   ratio {best_old / best_new:.1f}x")
     print(f"largest relative difference of lower/upper: {diff:.2e}")
     # Point medians of a large cohort (issue 9: "point medians 100k").
-    big = pd.concat([reference_cohort("lim2009", s, n=args.n_point // 5, seed=4) for s in subtypes],
+    big = pd.concat([reference_cohort("lim2009", s, n=args.n_point // 5, random_state=4) for s in subtypes],
                     ignore_index=True)[df.columns]
     best_point = np.inf
     for _ in range(args.rounds):

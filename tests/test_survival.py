@@ -33,8 +33,8 @@ def model() -> SurvivalModel:
 
 
 def _population_average(model, subtype, times, scenario="lim2009"):
-    cohort = reference_cohort(scenario, subtype, n=200_000, seed=20090601)
-    curves = model.predict_survival(cohort, times)
+    cohort = reference_cohort(scenario, subtype, n=200_000, random_state=20090601)
+    curves = model.predict_survival_function(cohort, times)
     pop = model.predict_population_survival(cohort, times)
     return curves.mean(axis=1).to_numpy(), pop.mean(axis=1).to_numpy()
 
@@ -81,7 +81,7 @@ def test_cm_has_no_excess_hazard(model):
     p = {"age": 30, "sex": "F", "who_subtype": "CM"}
     t = [0.0, 60.0, 240.0]
     assert np.allclose(
-        model.predict_survival(p, t).iloc[:, 0], model.predict_population_survival(p, t).iloc[:, 0]
+        model.predict_survival_function(p, t).iloc[:, 0], model.predict_population_survival(p, t).iloc[:, 0]
     )
 
 
@@ -137,10 +137,10 @@ def test_calibrate_on_a_small_user_cohort_hits_the_target_exactly():
     targets.loc[targets["kind"] == "median", "value"] = 30.0
     m = SurvivalModel().calibrate(targets, {"ASM": cohort}, draws=False)
     times = np.linspace(25, 35, 1001)
-    curve = m.predict_survival(cohort, times).mean(axis=1).to_numpy()
+    curve = m.predict_survival_function(cohort, times).mean(axis=1).to_numpy()
     assert _crossing(times, curve) == pytest.approx(30.0, abs=0.01)
     with pytest.raises(CalibrationError, match="no parameter draws"):
-        m.predict_survival_interval(cohort.iloc[:1], [12.0])
+        m.predict(cohort.iloc[:1], [12.0])
 
 
 def test_unreachable_target_raises():
@@ -169,8 +169,8 @@ def test_factor_positive_indolent_patient_has_the_documented_excess_hazard(model
     }
     pos = {**free, "splenomegaly": True, "alp": 200.0}
     t = np.array([12.0, 60.0, 120.0])
-    s_free = model.predict_survival(free, t).iloc[:, 0].to_numpy()
-    s_pos = model.predict_survival(pos, t).iloc[:, 0].to_numpy()
+    s_free = model.predict_survival_function(free, t).iloc[:, 0].to_numpy()
+    s_pos = model.predict_survival_function(pos, t).iloc[:, 0].to_numpy()
     pop = model.predict_population_survival(free, t).iloc[:, 0].to_numpy()
     assert np.all(s_pos < s_free)
     # Excess cumulative hazards differ by exactly the hazard ratio of splenomegaly x ALP > ULN
@@ -185,7 +185,7 @@ def test_factor_positive_indolent_patient_has_the_documented_excess_hazard(model
 def test_older_patient_curve_differs_for_the_right_reason(model):
     young = {"age": 40, "sex": "F", "who_subtype": "ISM", "splenomegaly": False, "alp": 80.0, "sar_count": 0}
     old = {**young, "age": 85}
-    s = model.predict_survival(pd.DataFrame([young, old]), [120.0]).iloc[0].to_numpy()
+    s = model.predict_survival_function(pd.DataFrame([young, old]), [120.0]).iloc[0].to_numpy()
     pop = model.predict_population_survival(pd.DataFrame([young, old]), [120.0]).iloc[0].to_numpy()
     assert s[1] < s[0] and pop[1] < pop[0]
     # age > 60 also multiplies the excess hazard by the MAPS HR 2.2 (Pardanani 2018, hybrid
@@ -209,8 +209,8 @@ def test_a_mixed_cohort_gives_each_patient_its_own_curve(model):
         ]
     ]
     t = [0.0, 12.0, 60.0, 120.0]
-    together = model.predict_survival(pd.DataFrame(rows), t).to_numpy()
-    alone = np.column_stack([model.predict_survival(r, t).to_numpy()[:, 0] for r in rows])
+    together = model.predict_survival_function(pd.DataFrame(rows), t).to_numpy()
+    alone = np.column_stack([model.predict_survival_function(r, t).to_numpy()[:, 0] for r in rows])
     assert np.array_equal(together, alone)
 
 
@@ -240,8 +240,8 @@ def test_curves_start_at_one_never_increase_and_stay_below_the_population(
         "diagnosis_year": year,
     }
     t = np.concatenate([[0.0], np.geomspace(0.01, 1200, 60)])
-    env = model.predict_survival_envelope(p, t)
-    pop = env["population"].iloc[:, 0].to_numpy()
+    env = model.predict(p, t, interval=False)
+    pop = env.population.iloc[:, 0].to_numpy()
     # With sex unknown the upper envelope may reach the longer-lived sex's population curve.
     pop_hi = (
         pop
@@ -251,12 +251,12 @@ def test_curves_start_at_one_never_increase_and_stay_below_the_population(
         )
     )
     for key in ("survival", "lower", "upper"):
-        s = env[key].iloc[:, 0].to_numpy()
+        s = getattr(env, key).iloc[:, 0].to_numpy()
         assert s[0] == 1.0
         assert np.all(np.diff(s) <= 1e-15)
         assert np.all(s <= (pop_hi if key == "upper" else pop) + 1e-15)
-    assert np.all(env["lower"].to_numpy() <= env["survival"].to_numpy() + 1e-15)
-    assert np.all(env["survival"].to_numpy() <= env["upper"].to_numpy() + 1e-15)
+    assert np.all(env.lower.to_numpy() <= env.survival.to_numpy() + 1e-15)
+    assert np.all(env.survival.to_numpy() <= env.upper.to_numpy() + 1e-15)
 
 
 # --------------------------------------------------------------------------- missing findings, errors
@@ -274,15 +274,19 @@ def test_missing_findings_give_an_envelope(model):
         "sar_count": 1,
     }
     unknown = {**known, "patient_id": "no-spleen-no-genes", "splenomegaly": None, "sar_count": None}
-    env = model.predict_survival_envelope(pd.DataFrame([known, unknown]), [24.0, 60.0])
-    assert env["survival"].attrs["envelope"] == [False, True]
-    lo, up = env["lower"], env["upper"]
+    env = model.predict(pd.DataFrame([known, unknown]), [24.0, 60.0], interval=False)
+    assert env.notes["envelope"].tolist() == [False, True]
+    assert env.notes.loc["known", "notes"] == ""
+    note = env.notes.loc["no-spleen-no-genes", "notes"]
+    assert "unknown risk finding(s) splenomegaly, sar_1, sar_2plus" in note
+    assert env.notes.loc["known", "target_set"] == "lim2009"
+    lo, up = env.lower, env.upper
     assert np.allclose(lo["known"], up["known"])
     assert np.all(lo["no-spleen-no-genes"] < up["no-spleen-no-genes"] - 0.05)
     # the envelope is exactly the extremes over the ways the missing findings could be filled in
     filled = pd.DataFrame([{**known, "patient_id": f"{sp}-{k}", "splenomegaly": sp, "sar_count": k}
                            for sp in (False, True) for k in range(4)])
-    curves = model.predict_survival(filled, [24.0, 60.0]).to_numpy()
+    curves = model.predict_survival_function(filled, [24.0, 60.0]).to_numpy()
     np.testing.assert_allclose(lo["no-spleen-no-genes"], curves.min(axis=1), rtol=1e-12)
     np.testing.assert_allclose(up["no-spleen-no-genes"], curves.max(axis=1), rtol=1e-12)
     details = model.predict_details(pd.DataFrame([known, unknown]))
@@ -310,14 +314,15 @@ def test_undecided_subtype_is_an_envelope_over_candidates(model):
     d = model.predict_details(p)
     assert d.loc["EX08", "subtype"] == "indeterminate"
     assert len(d.loc["EX08", "candidates"]) > 1
-    env = model.predict_survival_envelope(p, [60.0])
-    assert env["survival"].attrs["envelope"] == [True]
-    assert env["lower"].iloc[0, 0] < env["survival"].iloc[0, 0] < env["upper"].iloc[0, 0]
+    env = model.predict(p, [60.0], interval=False)
+    assert env.notes["envelope"].tolist() == [True]
+    assert env.notes.loc["EX08", "notes"].startswith("subtype undecided between CM, ISM")
+    assert env.lower.iloc[0, 0] < env.survival.iloc[0, 0] < env.upper.iloc[0, 0]
 
 
 def test_mcs_has_no_calibrated_curve(model):
     with pytest.raises(CalibrationError, match="no confirmed survival target exists for MCS"):
-        model.predict_survival({"age": 50, "sex": "F", "who_subtype": "MCS"})
+        model.predict_survival_function({"age": 50, "sex": "F", "who_subtype": "MCS"})
 
 
 def test_given_subtype_that_contradicts_the_findings_warns_and_is_used(model):
@@ -355,22 +360,22 @@ def test_age_alone_never_decides_the_classification():
 
 def test_age_is_required_and_unknown_sex_is_an_envelope(model):
     with pytest.raises(FindingsError, match="column 'age': missing"):
-        model.predict_survival({"sex": "F", "who_subtype": "ISM"})
+        model.predict_survival_function({"sex": "F", "who_subtype": "ISM"})
     base = {"age": 66, "who_subtype": "SM-AHN", "splenomegaly": True, "alp": 150.0, "sar_count": 1}
     t = [12.0, 60.0, 120.0]
-    f = model.predict_survival({**base, "sex": "F"}, t).iloc[:, 0].to_numpy()
-    m = model.predict_survival({**base, "sex": "M"}, t).iloc[:, 0].to_numpy()
-    env = model.predict_survival_envelope(base, t)
-    assert env["survival"].attrs["envelope"] == [True]
-    assert any("without sex" in note for note in env["survival"].attrs["notes"])
-    assert np.allclose(env["lower"].iloc[:, 0], np.minimum(f, m))
-    assert np.allclose(env["upper"].iloc[:, 0], np.maximum(f, m))
+    f = model.predict_survival_function({**base, "sex": "F"}, t).iloc[:, 0].to_numpy()
+    m = model.predict_survival_function({**base, "sex": "M"}, t).iloc[:, 0].to_numpy()
+    env = model.predict(base, t, interval=False)
+    assert env.notes["envelope"].tolist() == [True]
+    assert "sex unknown" in env.notes["notes"].iloc[0]
+    assert np.allclose(env.lower.iloc[:, 0], np.minimum(f, m))
+    assert np.allclose(env.upper.iloc[:, 0], np.maximum(f, m))
     pop_f = model.predict_population_survival({**base, "sex": "F"}, t).iloc[:, 0].to_numpy()
     pop_m = model.predict_population_survival({**base, "sex": "M"}, t).iloc[:, 0].to_numpy()
     assert np.allclose(model.predict_population_survival(base, t).iloc[:, 0], (pop_f + pop_m) / 2)
     med = model.predict_median(base, interval=True).iloc[0]
-    med_f, med_m = (model.predict_median({**base, "sex": s}).iloc[0] for s in "FM")
-    assert min(med_f, med_m) < med["median_months"] < max(med_f, med_m)
+    med_f, med_m = (model.predict_median({**base, "sex": s})["median"].iloc[0] for s in "FM")
+    assert min(med_f, med_m) < med["median"] < max(med_f, med_m)
     assert med["lower"] <= min(med_f, med_m) and med["upper"] >= max(med_f, med_m)
     with pytest.raises(FindingsError, match="column 'sex': missing"):
         model.sample_event_times(pd.DataFrame([base]), np.random.default_rng(0))
@@ -389,13 +394,14 @@ def test_bands_contain_the_curve_and_medians_are_consistent(model):
         "alp_uln": 120.0,
         "sar_count": 1,
     }
-    iv = model.predict_survival_interval(p, [12.0, 24.0, 60.0])
-    assert model.predict_interval(p, [12.0, 24.0, 60.0])["lower"].equals(iv["lower"])
-    s, lo, up = (iv[k].iloc[:, 0].to_numpy() for k in ("survival", "lower", "upper"))
+    iv = model.predict(p, [12.0, 24.0, 60.0])
+    s, lo, up = (f.iloc[:, 0].to_numpy() for f in (iv.survival, iv.lower, iv.upper))
     assert np.all(lo < s) and np.all(s < up)
     med = model.predict_median(p, interval=True).iloc[0]
-    assert med["lower"] < med["median_months"] < med["upper"]
-    assert float(model.predict_survival_at(p, med["median_months"]).iloc[0]) == pytest.approx(0.5, abs=1e-9)
+    pd.testing.assert_series_equal(med, iv.median.iloc[0])
+    assert list(model.predict_median(p).columns) == ["median"]  # always a DataFrame
+    assert med["lower"] < med["median"] < med["upper"]
+    assert float(model.predict_survival_at(p, med["median"]).iloc[0]) == pytest.approx(0.5, abs=1e-9)
 
 
 def test_median_is_infinite_only_for_a_curve_that_never_reaches_one_half(model):
@@ -408,7 +414,7 @@ def test_median_is_infinite_only_for_a_curve_that_never_reaches_one_half(model):
     med = zero.predict_median(df, interval=True)
     assert np.isinf(med.iloc[:2, :3].to_numpy()).all()
     assert np.isfinite(med.iloc[2, :3].to_numpy(float)).all()
-    at_median = zero.predict_survival_at(df.iloc[[2]], med["median_months"].iloc[2])
+    at_median = zero.predict_survival_at(df.iloc[[2]], med["median"].iloc[2])
     assert float(at_median.iloc[0]) == pytest.approx(0.5, abs=1e-9)
 
 
@@ -455,7 +461,7 @@ def test_sample_event_times_follow_the_model(model):
     }
     frame = pd.DataFrame([p] * 20000)
     t = model.sample_event_times(frame, np.random.default_rng(7))
-    curve = model.predict_survival(p, [12.0, 41.0, 120.0]).iloc[:, 0]
+    curve = model.predict_survival_function(p, [12.0, 41.0, 120.0]).iloc[:, 0]
     for when, s in curve.items():
         assert np.mean(t > when) == pytest.approx(s, abs=0.015)
 
@@ -468,9 +474,10 @@ def test_save_load_round_trip(model, tmp_path):
     again = load_model(path)
     p = {"age": 70, "sex": "M", "who_subtype": "SM-AHN", "splenomegaly": True, "alp": 100.0, "sar_count": 2}
     t = [6.0, 24.0, 60.0]
-    assert np.array_equal(again.predict_survival(p, t).to_numpy(), model.predict_survival(p, t).to_numpy())
+    assert np.array_equal(again.predict_survival_function(p, t).to_numpy(),
+                          model.predict_survival_function(p, t).to_numpy())
     assert np.allclose(
-        again.predict_survival_interval(p, t)["lower"], model.predict_survival_interval(p, t)["lower"]
+        again.predict(p, t).lower, model.predict(p, t).lower
     )
     doc = json.loads(path.read_text())
     assert doc["schema_version"] == 1 and "Research software" in doc["notice"]
@@ -641,11 +648,11 @@ def test_fit_recovers_known_parameters_within_four_standard_errors(fitted):
 def test_fitted_model_predicts_and_has_bands(fitted, tmp_path):
     m, cohort = fitted
     p = cohort.iloc[[0]].drop(columns=["time", "event"])
-    iv = m.predict_survival_interval(p, [12.0, 60.0])
-    assert np.all(iv["lower"].to_numpy() < iv["survival"].to_numpy())
+    iv = m.predict(p, [12.0, 60.0])
+    assert np.all(iv.lower.to_numpy() < iv.survival.to_numpy())
     assert "variance_matrix_" in m.card()["band_method"]
     again = load_model(m.save(tmp_path / "fitted.json"))
-    assert np.allclose(again.predict_survival(p, [60.0]), m.predict_survival(p, [60.0]))
+    assert np.allclose(again.predict_survival_function(p, [60.0]), m.predict_survival_function(p, [60.0]))
 
 
 def test_closed_form_matches_lifelines_predict_survival_function_to_1e8(fitted):
@@ -653,7 +660,8 @@ def test_closed_form_matches_lifelines_predict_survival_function_to_1e8(fitted):
     m, cohort = fitted
     sample = cohort.iloc[:300].drop(columns=["time", "event"])
     t = np.array([1.0, 6.0, 24.0, 60.0, 120.0, 240.0])
-    ours = m.predict_survival(sample, t).to_numpy() / m.predict_population_survival(sample, t).to_numpy()
+    ours = (m.predict_survival_function(sample, t).to_numpy()
+            / m.predict_population_survival(sample, t).to_numpy())
     P = m._prepare(sample)
     k = P["cand"].argmax(axis=1)
     design = pd.DataFrame(
@@ -727,7 +735,7 @@ def test_a_fitted_model_can_be_recalibrated_to_published_targets(fitted):
 def test_weibull_shape_override_keeps_the_target_but_changes_the_curve():
     t = load_targets("lim2009")
     t = t[t["subtype"] == "ASM"]
-    cohort = {"ASM": reference_cohort("lim2009", "ASM", n=4000, seed=3)}
+    cohort = {"ASM": reference_cohort("lim2009", "ASM", n=4000, random_state=3)}
     flat = SurvivalModel().calibrate(t, cohort, draws=False)
     steep = SurvivalModel().calibrate(t, cohort, draws=False, weibull_shapes={"ASM": 0.7})
     assert flat.state_.subtypes["ASM"].rho == 1.0
@@ -738,7 +746,8 @@ def test_weibull_shape_override_keeps_the_target_but_changes_the_curve():
         )
     p = {"age": 60, "sex": "F", "who_subtype": "ASM", "splenomegaly": True, "alp": 200.0, "sar_count": 0}
     # rho < 1: more early deaths and a longer tail than the constant-hazard curve
-    s_flat, s_steep = (m.predict_survival(p, [3.0, 240.0]).iloc[:, 0].to_numpy() for m in (flat, steep))
+    s_flat, s_steep = (m.predict_survival_function(p, [3.0, 240.0]).iloc[:, 0].to_numpy()
+                       for m in (flat, steep))
     assert s_steep[0] < s_flat[0] and s_steep[1] > s_flat[1]
 
 
@@ -751,8 +760,9 @@ def test_calendar_year_from_argument_or_column(model):
     assert s_default == s_2022 and s_1980 < s_2022
     col = model.predict_population_survival({**p, "diagnosis_year": 1980}, [120.0]).iloc[0, 0]
     assert col == s_1980
-    assert model.predict_survival({**p, "diagnosis_year": 1980}, [120.0]).iloc[0, 0] == pytest.approx(
-        model.predict_survival(p, [120.0], year=1980).iloc[0, 0], rel=1e-15
+    in_column = model.predict_survival_function({**p, "diagnosis_year": 1980}, [120.0]).iloc[0, 0]
+    assert in_column == pytest.approx(
+        model.predict_survival_function(p, [120.0], year=1980).iloc[0, 0], rel=1e-15
     )
 
 
@@ -763,7 +773,7 @@ def test_fit_keeps_cm_at_zero_excess_and_refuses_subtypes_with_too_few_deaths():
     assert m.state_.subtypes["CM"].excess == "none"
     assert m.state_.fit["n"] == 3000  # CM rows carry no parameter: left out of the likelihood
     p = {"age": 20, "sex": "F", "who_subtype": "CM"}
-    assert np.allclose(m.predict_survival(p, [120.0]), m.predict_population_survival(p, [120.0]))
+    assert np.allclose(m.predict_survival_function(p, [120.0]), m.predict_population_survival(p, [120.0]))
     few = cohort.copy()
     mcl = few.index[:8]
     few.loc[mcl, "who_subtype"] = "MCL"

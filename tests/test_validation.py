@@ -603,7 +603,7 @@ def lim_cohort(lim_model):
     from mastoprog.synthetic import simulate_cohort
 
     # independent censoring (2 %/year drop-out, at most 40 years): KM estimates the marginal curve
-    return simulate_cohort(1500, "lim2009", seed=5, model=lim_model, assign_subtype=True,
+    return simulate_cohort(1500, "lim2009", random_state=5, model=lim_model, assign_subtype=True,
                            censoring={"dropout_per_year": 0.02, "max_followup_months": 480.0})
 
 

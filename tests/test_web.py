@@ -108,14 +108,14 @@ def test_result_for_the_example_asm_patient_matches_the_api(app, model):
     assert mp.RESEARCH_USE_NOTICE in page
     assert re.search(r'id="subtype">ASM<', page)
     # survival and band at 1/2/5/10 years exactly as the public API gives them
-    iv = model.predict_survival_interval(EXAMPLE, list(HORIZONS_MONTHS))
+    iv = model.predict(EXAMPLE, list(HORIZONS_MONTHS))
     for i, t in enumerate(HORIZONS_MONTHS):
         s = model.predict_survival_at(EXAMPLE, t).iloc[0]
-        row = (f"<td>{pct(s)}</td><td>{pct(iv['lower'].iloc[i, 0])} – {pct(iv['upper'].iloc[i, 0])}</td>"
-               f"<td>{pct(iv['population'].iloc[i, 0])}</td>")
+        row = (f"<td>{pct(s)}</td><td>{pct(iv.lower.iloc[i, 0])} – {pct(iv.upper.iloc[i, 0])}</td>"
+               f"<td>{pct(iv.population.iloc[i, 0])}</td>")
         assert row in page, (t, row)
     med = model.predict_median(EXAMPLE, interval=True).iloc[0]
-    assert f"{med['median_months']:.1f} months ({med['median_months'] / 12:.1f} years)" in page
+    assert f"{med['median']:.1f} months ({med['median'] / 12:.1f} years)" in page
     assert f"{med['lower']:.1f} months" in page and f"{med['upper']:.1f} months" in page
     score = mp.risk_score(EXAMPLE)
     assert f'id="score">{score.points} points, {score.group} risk<' in page
@@ -126,7 +126,7 @@ def test_result_for_the_example_asm_patient_matches_the_api(app, model):
     for gid in ("patient", "population", "band", "median", "notice", "score"):
         assert f'<g id="{gid}">' in svg, gid
     assert f"mastoprog score {score.points} points ({score.group} risk)" in svg
-    assert f"median {med['median_months'] / 12:.1f} y" in svg
+    assert f"median {med['median'] / 12:.1f} y" in svg
 
 
 def test_unknown_ahn_gives_the_envelope_message_and_warnings_are_shown(app):
@@ -191,13 +191,13 @@ def test_json_api_round_trip(app, model):
     assert out["classification"]["subtype"] == "ASM" and out["classification"]["candidates"] == ["ASM"]
     assert out["score"]["points"] == mp.risk_score(EXAMPLE).points
     assert [r["months"] for r in out["survival"]] == [float(t) for t in HORIZONS_MONTHS]
-    iv = model.predict_survival_interval(EXAMPLE, list(HORIZONS_MONTHS))
+    iv = model.predict(EXAMPLE, list(HORIZONS_MONTHS))
     for i, row in enumerate(out["survival"]):
-        assert row["survival"] == pytest.approx(iv["survival"].iloc[i, 0], abs=1e-12)
-        assert row["lower"] == pytest.approx(iv["lower"].iloc[i, 0], abs=1e-12)
-        assert row["upper"] == pytest.approx(iv["upper"].iloc[i, 0], abs=1e-12)
+        assert row["survival"] == pytest.approx(iv.survival.iloc[i, 0], abs=1e-12)
+        assert row["lower"] == pytest.approx(iv.lower.iloc[i, 0], abs=1e-12)
+        assert row["upper"] == pytest.approx(iv.upper.iloc[i, 0], abs=1e-12)
     med = model.predict_median(EXAMPLE, interval=True).iloc[0]
-    assert out["median"]["months"] == pytest.approx(med["median_months"], abs=1e-9)
+    assert out["median"]["months"] == pytest.approx(med["median"], abs=1e-9)
     assert out["envelope"] is False and "svg" not in out
     # the GET form of the API (form semantics: empty = unknown) gives the same answer
     status, _, text = call(app, "GET", "/api/patient", query=urlencode(_form_values(EXAMPLE)))

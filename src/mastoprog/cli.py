@@ -223,22 +223,22 @@ def _cmd_curve(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     if args.table or out is None:
         months = np.array([12.0, 24.0, 60.0, 120.0])
-        iv = model.predict_survival_interval(patient, months)
+        iv = model.predict(patient, months)
         table = pd.DataFrame({
-            "years": months / 12, "survival": iv["survival"].iloc[:, 0].to_numpy(),
-            "lower_95": iv["lower"].iloc[:, 0].to_numpy(), "upper_95": iv["upper"].iloc[:, 0].to_numpy(),
-            "population": iv["population"].iloc[:, 0].to_numpy()})
+            "years": months / 12, "survival": iv.survival.iloc[:, 0].to_numpy(),
+            "lower_95": iv.lower.iloc[:, 0].to_numpy(), "upper_95": iv.upper.iloc[:, 0].to_numpy(),
+            "population": iv.population.iloc[:, 0].to_numpy()})
         details = model.predict_details(patient).iloc[0]
-        med = model.predict_median(patient, interval=True).iloc[0]
+        med = iv.median.iloc[0]
         print(f"subtype: {details['subtype']} (candidates: {', '.join(details['candidates'])}); "
               f"model: {args.model}")
         with pd.option_context("display.float_format", "{:.3f}".format):
             print(table.to_string(index=False))
-        print(f"median overall survival: {med['median_months'] / 12:.1f} years "
+        print(f"median overall survival: {med['median'] / 12:.1f} years "
               f"(95 % {med['lower'] / 12:.1f}-{med['upper'] / 12:.1f})")
-        if bool(iv["survival"].attrs["envelope"][0]):
+        if bool(iv.notes["envelope"].iloc[0]):
             print("note: findings are missing, so the band includes the range over the possibilities")
-        for note in iv["survival"].attrs["notes"]:
+        for note in filter(None, iv.notes["notes"]):
             print(f"note: {note}")
         print(RESEARCH_NOTE)
     if out is not None:

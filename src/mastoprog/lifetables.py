@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._random import as_generator
 from .exceptions import FindingsError, ModelFileError
 
 __all__ = ["LifeTable"]
@@ -403,7 +404,7 @@ class LifeTable:
                        _HORIZON_YEARS - 1).astype(np.int64)
         return self._ext_flat.take(start + k * (self._cum.shape[2] + 1)) / 12.0
 
-    def sample_death_times(self, age0: Any, sex: Any, year0: Any, rng: np.random.Generator) -> np.ndarray:
+    def sample_death_times(self, age0: Any, sex: Any, year0: Any, random_state: Any) -> np.ndarray:
         """Exact draws of the time to death from general-population mortality, months.
 
         Inverts the piecewise-linear cumulative hazard: ``T = H^{-1}(E)`` with ``E ~ Exp(1)``;
@@ -413,7 +414,8 @@ class LifeTable:
         ----------
         age0, sex, year0 : array_like, shape (n,)
             As in :meth:`cumulative_hazard`.
-        rng : numpy.random.Generator
+        random_state : int, numpy.random.SeedSequence or numpy.random.Generator
+            Seed, or a Generator used as given (to continue a stream).
 
         Returns
         -------
@@ -422,7 +424,7 @@ class LifeTable:
         """
         s, y, a = self.path_codes(age0, sex, year0)
         s, y, a = np.broadcast_arrays(s, y, a)
-        e = rng.standard_exponential(s.shape)
+        e = as_generator(random_state, "random_state of sample_death_times").standard_exponential(s.shape)
         return self._invert(s, y, a, e)
 
     def _invert(self, s: np.ndarray, y: np.ndarray, a: np.ndarray, e: np.ndarray) -> np.ndarray:

@@ -106,7 +106,7 @@ def _per_horizon(predicted: ArrayLike, n: int, times: np.ndarray, name: str, *,
                  probability: bool) -> np.ndarray:
     """Predictions as a (n_times, n) array: a 1-D score is reused at every horizon.
 
-    2-D input follows :meth:`SurvivalModel.predict_survival`: rows are horizons, columns patients.
+    2-D input follows :meth:`SurvivalModel.predict_survival_function`: rows are horizons, columns patients.
     """
     arr = predicted.to_numpy() if isinstance(predicted, pd.DataFrame | pd.Series) else np.asarray(
         predicted)
@@ -117,7 +117,7 @@ def _per_horizon(predicted: ArrayLike, n: int, times: np.ndarray, name: str, *,
     if arr.shape != (times.size, n):
         raise MetricInputError([Problem(None, name, f"array of shape {arr.shape}",
                                         f"shape (n_times, n_patients) = ({times.size}, {n}): rows "
-                                        "are horizons, columns patients (as predict_survival)")])
+                                        "are horizons, columns patients (as predict_survival_function)")])
     return np.vstack([_check_predicted(row, n, name, lo=lo, hi=hi) for row in arr])
 
 

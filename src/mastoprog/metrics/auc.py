@@ -104,7 +104,7 @@ def time_dependent_auc(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
         Follow-up (months) and event indicator.
     predicted : array-like, shape (n,) or (len(times), n)
         One score per patient, or one per horizon and patient (rows: horizons, columns: patients,
-        e.g. ``model.predict_survival(cohort, times).to_numpy()``).
+        e.g. ``model.predict_survival_function(cohort, times).to_numpy()``).
     times : sequence of float
         Increasing horizons (months) inside the follow-up range.
     conf_level : float

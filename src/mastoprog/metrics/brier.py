@@ -94,7 +94,7 @@ def integrated_brier_score(time: ArrayLike, event: ArrayLike, predicted_survival
         Follow-up (months) and event indicator.
     predicted_survival : DataFrame or array, shape (len(times), n)
         Predicted survival probabilities: **rows are the horizons in** ``times``, **columns are
-        patients** (the layout of ``SurvivalModel.predict_survival``). A DataFrame's index is
+        patients** (the layout of ``SurvivalModel.predict_survival_function``). A DataFrame's index is
         checked against ``times``.
     times : sequence of float
         At least two increasing horizons (months) inside the follow-up range. A fine grid gives

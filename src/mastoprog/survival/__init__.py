@@ -2,10 +2,12 @@
 
 :class:`SurvivalModel` owns the model's maths (curves, medians, bands, fit, save);
 :func:`load_model` reads a built-in or a saved model; :class:`ModelState` is its typed, frozen
-state; :func:`excess_survival` and :func:`point_medians` are its closed forms.
+state; :meth:`SurvivalModel.predict` returns a :class:`SurvivalPrediction` (curves, band, medians
+and notes as data); :func:`excess_survival` and :func:`point_medians` are its closed forms.
 """
 
 from ._curves import point_medians
+from ._prediction import SurvivalPrediction
 from ._state import Coefficient, ModelArrays, ModelState, ParameterDraws, SubtypeParameters
 from .model import PROGNOSTIC_SUBTYPES, SurvivalModel, excess_survival, load_model, load_targets
 
@@ -17,6 +19,7 @@ __all__ = [
     "ParameterDraws",
     "SubtypeParameters",
     "SurvivalModel",
+    "SurvivalPrediction",
     "excess_survival",
     "load_model",
     "load_targets",

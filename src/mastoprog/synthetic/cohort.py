@@ -22,7 +22,7 @@ because the model's public method validates and classifies its input row by row;
 object is called through its public methods. So the cohort's Kaplan-Meier curve converges to the
 model's population-averaged curve, not to an approximation of it.
 
-Everything random comes from one ``numpy.random.Generator`` built from ``seed``: the same seed and
+Everything random comes from one ``numpy.random.Generator`` built from ``random_state``: the same seed and
 scenario give the same frame on any machine, different seeds give independent cohorts.
 """
 
@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._random import as_generator
 from .._resources import load_table
 from ..exceptions import ModelFileError
 from ..findings import AHN_LABELS, CANONICAL_COLUMNS, SUBTYPE_LABELS, ahn_lineage
@@ -48,11 +49,10 @@ from ..scenarios import (
     CensoringSpec,
     MissingnessRule,
     Scenario,
-    _check_n,
-    _draw_prognostic_codes,
     _parse_censoring,
     _parse_missing,
     _Reader,
+    check_patient_count,
     inverse_cdf,
     load_scenario,
 )
@@ -637,7 +637,7 @@ def _apply_missingness(rules: tuple[MissingnessRule, ...], data: dict[str, Any],
 def simulate_cohort(
     n: int,
     scenario: str | PathLike | Scenario = "lim2009",
-    seed: int | np.random.SeedSequence = 0,
+    random_state: int | np.random.SeedSequence | np.random.Generator = 0,
     model: Any = None,
     censoring: Any = None,
     missingness: Any = None,
@@ -656,7 +656,7 @@ def simulate_cohort(
         Number of patients.
     scenario : str, path or Scenario
         A shipped scenario (``"lim2009"``, ``"referral_advanced"``) or a TOML file of your own.
-    seed : int, numpy.random.SeedSequence or numpy.random.Generator
+    random_state : int, numpy.random.SeedSequence or numpy.random.Generator
         Seed of the single ``numpy.random.Generator`` (PCG64) used for every draw (a Generator
         is used as it is).
     model : SurvivalModel, optional
@@ -695,29 +695,27 @@ def simulate_cohort(
         0 for CM, which has no excess hazard), ``true_median`` (months, the patient's own model
         curve), ``true_survival_60`` (its value at 60 months) and ``true_time`` (the uncensored
         death time, months).
-        ``df.attrs["mastoprog"]`` holds the provenance (scenario, seed, package version, model)
+        ``df.attrs["mastoprog"]`` holds the provenance written into the cohort file's metadata
+        (scenario, ``seed`` = the ``random_state``, package version, model)
         and the censoring summary (``censored_fraction``, ``expected_censored_fraction``).
 
     Examples
     --------
-    >>> df = simulate_cohort(1000, seed=1, survival=False)
+    >>> df = simulate_cohort(1000, random_state=1, survival=False)
     >>> df["true_subtype"].value_counts().index[0] in {"ISM", "SM-AHN"}
     True
     """
     from .._about import __version__
 
-    n = _check_n(n)
+    n = check_patient_count(n)
     scn = load_scenario(scenario)
-    if not isinstance(seed, np.random.SeedSequence | np.random.Generator) and (
-            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
-        raise ValueError(f"seed must be a non-negative whole number; got {seed!r}")
+    # A Generator is used as given (e.g. to continue a stream); anything else seeds a new one.
+    rng = as_generator(random_state, "random_state of simulate_cohort")
     cens_spec = _censoring_spec(censoring, scn)
     rules = _missing_rules(missingness, scn)
-    # A Generator is used as given (e.g. to continue a stream); anything else seeds a new one.
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     chosen, codes = scn.draw_strata(n, rng, subtype)
-    prog, _ = _draw_prognostic_codes(scn, chosen, codes, rng)
+    prog = scn.draw_prognostic_for_strata(chosen, codes, rng)
     raw, truth_labels = _draw_findings(scn, chosen, codes, prog, rng)
 
     data: dict[str, Any] = {}
@@ -776,7 +774,7 @@ def simulate_cohort(
         "scenario_path": scn.path,
         "subtype": subtype,
         "n": n,
-        "seed": int(seed) if isinstance(seed, int | np.integer) else repr(seed),
+        "seed": int(random_state) if isinstance(random_state, int | np.integer) else repr(random_state),
         "model": model_name,
         "missing_fraction": shares,
         **surv_info,
@@ -964,9 +962,9 @@ def simulate_cohort_to_file(
     """
     from tqdm.auto import tqdm
 
-    from ..scenarios import _check_n
+    from ..scenarios import check_patient_count
 
-    n = _check_n(n)
+    n = check_patient_count(n)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer) or chunk_size < 1:
         raise ValueError("The 'chunk_size' parameter of simulate_cohort_to_file must be a positive "
                          f"whole number of patients. Got {chunk_size!r} instead.")

@@ -60,7 +60,7 @@ def _group_mean_curves(model: Any, frame: pd.DataFrame, groups: np.ndarray, grid
     labels = list(pd.unique(pd.Series(groups)))
     sums = {g: np.zeros(grid.size) for g in labels}
     for start in range(0, len(frame), chunk):
-        part = model.predict_survival(frame.iloc[start:start + chunk], grid).to_numpy(float)
+        part = model.predict_survival_function(frame.iloc[start:start + chunk], grid).to_numpy(float)
         lab = groups[start:start + chunk]
         for g in labels:
             sums[g] += part[:, lab == g].sum(axis=1)
@@ -98,7 +98,7 @@ def _true_subtype_medians(scenario: Any, model: Any, n: int, seed: int) -> pd.Se
     out = {}
     seeds = np.random.SeedSequence(seed).spawn(len(subtypes))
     for sub, ss in zip(subtypes, seeds, strict=True):
-        frame = simulate_cohort(n, scn, seed=ss, subtype=sub, survival=False, assign_subtype=True)
+        frame = simulate_cohort(n, scn, random_state=ss, subtype=sub, survival=False, assign_subtype=True)
         curve = _group_mean_curves(model, frame, np.full(n, sub, dtype=object), _MEDIAN_GRID)[sub]
         out[sub] = curve_median(_MEDIAN_GRID, curve)
     return pd.Series(out, name="true_median_months")
@@ -119,7 +119,7 @@ def _score(name: str, fitted: Any, df: pd.DataFrame, time: np.ndarray, event: np
     hs = [h for h in horizons if h < time.max() and np.any(event & (time <= h))]
     if hs:
         grid = np.asarray(hs, dtype=float)
-        pred = fitted.predict_survival(df, grid).to_numpy(float)
+        pred = fitted.predict_survival_function(df, grid).to_numpy(float)
         # all horizons in one call: the resamples' censoring weights are computed once
         aucs = time_dependent_auc(time, event, pred, hs, n_bootstrap=n_auc_boot,
                                   random_state=auc_seed).table
@@ -171,7 +171,7 @@ def _one_replicate(rep: int, seed: np.random.SeedSequence, spec: dict[str, Any]
     from ..synthetic import simulate_cohort
 
     truth_model = _resolve_model(spec["model"])
-    df = simulate_cohort(spec["n_patients"], spec["scenario"], seed=seed, model=truth_model,
+    df = simulate_cohort(spec["n_patients"], spec["scenario"], random_state=seed, model=truth_model,
                          censoring=spec["censoring"], assign_subtype=True)
     time = df["time"].to_numpy(float)
     event = df["event"].to_numpy(float).astype(bool)

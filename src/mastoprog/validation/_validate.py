@@ -28,7 +28,7 @@ _CI_NOTES = {
                         "treated as fixed",
     "observed_risk": "1 - Kaplan-Meier log-log (Greenwood) interval",
     "expected_risk": "no CI: mean of the model's own predictions on this cohort, not an estimate "
-                     "from outcomes (the model's parameter uncertainty is predict_interval's)",
+                     "from outcomes (the model's parameter uncertainty is predict's)",
     "oe_ratio": "log-scale interval from the Kaplan-Meier Greenwood SE; predictions fixed",
     "calibration_slope": "Wald (Cox). Caveat: background + excess hazards are not proportional, "
                          "so a correct model scores about 1.03, not exactly 1",
@@ -125,7 +125,7 @@ def _subtype_medians(model: Any, frame: pd.DataFrame, time: np.ndarray, event: n
     groups = list(pd.unique(labels.dropna()))
     sums = {g: np.zeros(_MEDIAN_GRID.size) for g in groups}
     for start in range(0, time.size, _CHUNK):
-        part = model.predict_survival(frame.iloc[start:start + _CHUNK], _MEDIAN_GRID).to_numpy(float)
+        part = model.predict_survival_function(frame.iloc[start:start + _CHUNK], _MEDIAN_GRID).to_numpy(float)
         lab = subtype[start:start + _CHUNK]
         for g in groups:
             sums[g] += part[:, lab == g].sum(axis=1)
@@ -136,9 +136,9 @@ def _subtype_medians(model: Any, frame: pd.DataFrame, time: np.ndarray, event: n
 
 def _check_arguments(model: Any, n_bootstrap: Any, random_state: Any) -> None:
     """scikit-learn-style parameter checks, before any work (and before numpy's own errors)."""
-    if not callable(getattr(model, "predict_survival", None)):
+    if not callable(getattr(model, "predict_survival_function", None)):
         raise TypeError("The 'model' parameter of validate must be a SurvivalModel (e.g. "
-                        f"load_model('lim2009')) or have predict_survival. Got {model!r} instead.")
+                        f"load_model('lim2009')) or have predict_survival_function. Got {model!r} instead.")
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int | np.integer) or n_bootstrap < 0:
         raise ValueError("The 'n_bootstrap' parameter of validate must be a whole number >= 0. "
                          f"Got {n_bootstrap!r} instead.")
@@ -161,7 +161,7 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
     Parameters
     ----------
     model : SurvivalModel or compatible
-        Needs ``predict_survival(cohort, times)`` (rows: months, columns: patients); for the
+        Needs ``predict_survival_function(cohort, times)`` (rows: months, columns: patients); for the
         subtype split ``predict_details(cohort)`` (else a ``who_subtype`` column is used); for
         internal validation ``fit(df)``.
     cohort : DataFrame or path
@@ -236,9 +236,9 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
                                         "months with a death before it")])
     hmax = max(keep)
     grid = np.unique(np.concatenate([np.arange(0.0, hmax + 1.0), keep]))
-    pred = np.asarray(model.predict_survival(frame, grid).to_numpy(dtype=float))
+    pred = np.asarray(model.predict_survival_function(frame, grid).to_numpy(dtype=float))
     if pred.shape != (grid.size, time.size):
-        raise MetricInputError([Problem(None, "model.predict_survival", f"shape {pred.shape}",
+        raise MetricInputError([Problem(None, "model.predict_survival_function", f"shape {pred.shape}",
                                         f"(n_times, n_patients) = ({grid.size}, {time.size})")])
     at = {h: pred[np.searchsorted(grid, h)] for h in keep}
 

@@ -256,20 +256,20 @@ def _report(findings: Mapping[str, Any], options: Mapping[str, Any], load: Model
             [n for n in str(notes).split("; ") if n] if isinstance(notes, str) else [])
         try:
             months = [12.0 * y for y in HORIZONS_YEARS]
-            iv = model.predict_survival_interval(frame, months, year=year, edition=edition)
-            med = model.predict_median(frame, interval=True, year=year, edition=edition).iloc[0]
+            iv = model.predict(frame, months, year=year, edition=edition)
+            med = iv.median.iloc[0]
         except mp.CalibrationError as exc:  # e.g. MCS: no calibrated curve, said plainly
             out["curve_error"] = str(exc)
         else:
             out["survival"] = [
                 {"years": y, "months": m,
-                 "survival": _clean(iv["survival"].iloc[i, 0]), "lower": _clean(iv["lower"].iloc[i, 0]),
-                 "upper": _clean(iv["upper"].iloc[i, 0]), "population": _clean(iv["population"].iloc[i, 0])}
+                 "survival": _clean(iv.survival.iloc[i, 0]), "lower": _clean(iv.lower.iloc[i, 0]),
+                 "upper": _clean(iv.upper.iloc[i, 0]), "population": _clean(iv.population.iloc[i, 0])}
                 for i, (y, m) in enumerate(zip(HORIZONS_YEARS, months, strict=True))]
-            out["median"] = {"months": _clean(med["median_months"]), "lower": _clean(med["lower"]),
+            out["median"] = {"months": _clean(med["median"]), "lower": _clean(med["lower"]),
                              "upper": _clean(med["upper"])}
-            out["envelope"] = bool(iv["survival"].attrs.get("envelope", [False])[0])
-            out["model_notes"] = [str(n) for n in iv["survival"].attrs.get("notes", [])]
+            out["envelope"] = bool(iv.notes["envelope"].iloc[0])
+            out["model_notes"] = [n for n in str(iv.notes["notes"].iloc[0]).split("; ") if n]
             if with_svg:
                 out["svg"] = _curve_svg(model, frame, year)
         out["warnings"] = list(dict.fromkeys(str(w.message) for w in caught
