@@ -506,12 +506,12 @@ def _corrupt(doc, how):
 @pytest.mark.parametrize(
     ("how", "match"),
     [
-        ("format", "field 'format'"),
-        ("schema", "field 'schema_version': got 99"),
-        ("lambda", r"model.subtypes.ASM.log_lambda"),
-        ("rho", r"model.subtypes.MCL.rho': expected a number > 0"),
-        ("draws", r"model.draws.beta': expected 200 x 5"),
-        ("beta", r"model.beta.sar_1.log_hr"),
+        ("format", r"format: Input should be 'mastoprog-survival-model' \(got 'something-else'\)"),
+        ("schema", r"schema_version: Input should be 1 \(got 99\)"),
+        ("lambda", r"model\.subtypes\.ASM\.log_lambda: Input should be a valid number"),
+        ("rho", r"model\.subtypes\.MCL\.rho: Input should be greater than 0"),
+        ("draws", r"model\.draws\.beta: expected 200 draws"),
+        ("beta", r"model\.beta: expected one coefficient per factor"),
     ],
     ids=[
         "wrong_format",
