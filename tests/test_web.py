@@ -25,6 +25,8 @@ import pytest
 
 import mastoprog as mp
 import mastoprog.classification
+from mastoprog.classification import classify_patient
+from mastoprog.risk import risk_score_patient
 from mastoprog.cli import EXIT_OK, main
 from mastoprog.web import make_app, serve
 
@@ -117,7 +119,7 @@ def test_result_for_the_example_asm_patient_matches_the_api(app, model):
     med = model.predict_median(EXAMPLE, interval=True).iloc[0]
     assert f"{med['median']:.1f} months ({med['median'] / 12:.1f} years)" in page
     assert f"{med['lower']:.1f} months" in page and f"{med['upper']:.1f} months" in page
-    score = mp.risk_score(EXAMPLE)
+    score = risk_score_patient(EXAMPLE)
     assert f'id="score">{score.points} points, {score.group} risk<' in page
     assert 'id="envelope"' not in page  # complete findings: no envelope message
     # the inline SVG is plot_patient_curve (its data are checked in test_plotting): the drawn
@@ -135,7 +137,7 @@ def test_unknown_ahn_gives_the_envelope_message_and_warnings_are_shown(app):
     status, _, page = post_form(app, values)
     assert status == 200
     assert 'id="envelope"' in page
-    assert mp.classify(dict(EXAMPLE, ahn="unknown")).candidates == ("ASM", "SM-AHN")
+    assert classify_patient(dict(EXAMPLE, ahn="unknown")).candidates == ("ASM", "SM-AHN")
     assert "one of ASM, SM-AHN" in page and "Findings that would decide the subtype: ahn" in page
     with pytest.warns(mp.PlausibilityWarning) as caught:
         mp.read_findings(dict(EXAMPLE, tryptase=15000))
@@ -189,7 +191,7 @@ def test_json_api_round_trip(app, model):
     out = json.loads(text)
     assert out["notice"] == mp.RESEARCH_USE_NOTICE
     assert out["classification"]["subtype"] == "ASM" and out["classification"]["candidates"] == ["ASM"]
-    assert out["score"]["points"] == mp.risk_score(EXAMPLE).points
+    assert out["score"]["points"] == risk_score_patient(EXAMPLE).points
     assert [r["months"] for r in out["survival"]] == [float(t) for t in HORIZONS_MONTHS]
     iv = model.predict(EXAMPLE, list(HORIZONS_MONTHS))
     for i, row in enumerate(out["survival"]):

@@ -10,8 +10,8 @@ Raw findings follow the recipes in ``data/synthetic_findings.csv`` (one row per 
 finding, each with its source, evidence level and the definition its range respects, e.g.
 "tryptase < 200 ng/mL: no B1 in any edition"). Where the editions legitimately differ the truth
 says so: ``true_subtype_who2022`` is ``BMM`` for an ISM with no skin lesions, no B finding and
-tryptase < 125 ng/mL; ``true_subtype_icc2022`` is ``SM-AMN`` for SM with a myeloid AHN and the SM
-component (ISM/SSM/ASM) for SM with a lymphoid AHN.
+tryptase < 125 ng/mL; ``true_subtype_icc2022`` is ``SM-AMN`` for SM with a myeloid AHN and
+``SM-ALN`` for SM with a lymphoid AHN.
 
 Survival: the exact draw of ``SurvivalModel.sample_event_times`` (see ``mastoprog.survival``):
 the minimum of a background death time, drawn by exact inversion of the life table's
@@ -262,6 +262,7 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
     out["hepatomegaly"] = liver
     out["splenomegaly"] = spleen
     out["lymphadenopathy"] = nodes
+    out["lymphadenopathy_1cm"] = nodes.copy()  # assumption: no node of 1-2 cm without a > 2 cm one
 
     # C findings (ASM by definition has >= 1: cytopenia when none was drawn).
     c1 = bern("c1")
@@ -298,7 +299,8 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
     lineage = ahn_lineage()
     myeloid = np.array([False] + [lineage[a] == "myeloid" for a in AHN_LABELS])[ahn_code]
     comp_label = np.array([SUBTYPE_LABELS.index(c) for c in _COMPONENTS], np.int8)[comp_idx]
-    icc = np.where(is_ahn, np.where(myeloid, SUBTYPE_LABELS.index("SM-AMN"), comp_label), who2016)
+    icc_assoc = np.where(myeloid, SUBTYPE_LABELS.index("SM-AMN"), SUBTYPE_LABELS.index("SM-ALN"))
+    icc = np.where(is_ahn, icc_assoc, who2016)  # ICC: SM-AMN (myeloid) or SM-ALN (lymphoid)
     cats = list(SUBTYPE_LABELS)
     truth = {
         "true_subtype": pd.Categorical.from_codes(who2016, categories=cats),
@@ -732,8 +734,10 @@ def simulate_cohort(
             who = truth_labels["true_subtype"]
             data[col] = who if assign_subtype else pd.Categorical.from_codes(
                 np.full(n, -1), categories=list(SUBTYPE_LABELS))
-        elif col in ("time", "event"):
+        elif col in ("time", "event", "leukocytes"):  # leukocytes, nras: not drawn (unknown)
             data[col] = np.full(n, np.nan)
+        elif col == "nras":
+            data[col] = pd.arrays.BooleanArray(np.zeros(n, bool), np.ones(n, bool))
         else:  # pragma: no cover - every canonical column is handled above
             raise AssertionError(col)
     data["diagnosis_year"] = prog["diagnosis_year"].to_numpy()
