@@ -10,6 +10,7 @@ import pytest
 
 import mastoprog as mp
 from mastoprog import FindingsError, PlausibilityWarning, UnknownColumnWarning, read_findings
+from mastoprog.exceptions import RenamedColumnWarning
 
 
 def test_mapping_one_patient_parses_units_and_booleans():
@@ -129,10 +130,17 @@ def test_percentages_given_as_fractions_warn():
         read_findings(pd.DataFrame({"kit_vaf_pct": [0.1, 0.2, 0.05, 0.3, 0.5]}))
 
 
+def test_header_case_and_spaces_are_renamed_with_a_warning_naming_each():
+    with pytest.warns(RenamedColumnWarning, match=r"'Tryptase' -> 'tryptase', ' AGE ' -> 'age'"):
+        f = read_findings(pd.DataFrame({"Tryptase": [35.0], " AGE ": [50], "note": ["x"]}))
+    assert f.loc[0, "tryptase"] == 35.0 and f.loc[0, "age"] == 50.0 and "Tryptase" not in f.columns
+    assert f.loc[0, "note"] == "x"
+
+
 def test_near_miss_column_name_warns():
-    with pytest.warns(UnknownColumnWarning, match=r"'Tryptase' .* did you mean 'tryptase'"):
-        f = read_findings(pd.DataFrame({"Tryptase": [35.0]}))
-    assert pd.isna(f.loc[0, "tryptase"]) and f.loc[0, "Tryptase"] == 35.0
+    with pytest.warns(UnknownColumnWarning, match=r"'tryptse' .* did you mean 'tryptase'"):
+        f = read_findings(pd.DataFrame({"tryptse": [35.0], "age": [50]}))
+    assert pd.isna(f.loc[0, "tryptase"]) and f.loc[0, "tryptse"] == 35.0
 
 
 def test_ahn_aliases_and_unknown():
@@ -145,8 +153,12 @@ def test_ahn_aliases_and_unknown():
 def test_file_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="findings file not found"):
         read_findings(tmp_path / "nope.csv")
+    (tmp_path / "x.xls").write_text("")
+    with pytest.raises(FindingsError, match=r"expected a \.csv, \.tsv, \.txt, \.xlsx, \.json or \.parquet "
+                                            r"file \(save it as \.xlsx or CSV\)"):
+        read_findings(tmp_path / "x.xls")
     (tmp_path / "x.xlsx").write_text("")
-    with pytest.raises(FindingsError, match=r"expected a \.csv, \.tsv, \.json or \.parquet"):
+    with pytest.raises(FindingsError, match=r"is not a readable Excel workbook: File is not a zip file"):
         read_findings(tmp_path / "x.xlsx")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(FindingsError, match="is not valid JSON"):
