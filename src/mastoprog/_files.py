@@ -120,14 +120,46 @@ def atomic_output(path: str | PathLike, *, force: bool = False) -> Iterator[Path
 
 
 def write_text(path: str | PathLike, text: str, *, force: bool = False, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_output`); returns the path."""
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_output`).
+
+    Parameters
+    ----------
+    path : str or path
+        The file to write.
+    text : str
+        Its content.
+    force : bool
+        Replace an existing file (default: refuse with ``OutputExistsError``).
+    encoding : str
+        Text encoding (default UTF-8).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     with atomic_output(path, force=force) as tmp:
         tmp.write_text(text, encoding=encoding)
     return Path(path)
 
 
 def write_bytes(path: str | PathLike, data: bytes, *, force: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`); returns the path."""
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`).
+
+    Parameters
+    ----------
+    path : str or path
+        The file to write.
+    data : bytes
+        Its content.
+    force : bool
+        Replace an existing file (default: refuse with ``OutputExistsError``).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     with atomic_output(path, force=force) as tmp:
         tmp.write_bytes(data)
     return Path(path)

@@ -45,13 +45,9 @@ class BadInput(MastoprogError, ValueError):
 # --------------------------------------------------------------------------- shared helpers
 
 
-def resolve_input(arg: str) -> str:
-    """``example`` (or ``example:NAME``) names a shipped example file; anything else is a path."""
-    return str(resolve_example(arg))
-
-
 def read_input(arg: str) -> pd.DataFrame:
-    """The findings table of a file argument, unvalidated; what was detected is noted on stderr."""
+    """The findings table of a file argument (``example`` or ``example:NAME`` names a shipped one),
+    unvalidated; what was detected (delimiter, decimal comma, encoding, sheet) is noted on stderr."""
     read = read_findings_file(resolve_example(arg))
     for note in read.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -1,8 +1,18 @@
 """Patient findings: the one way patients enter mastoprog.
 
-``read_findings`` turns a DataFrame, a mapping (one patient) or a CSV/JSON/Parquet file into the
-canonical frame every other module reads: one row per patient, the columns of the data dictionary
-with fixed dtypes, unknown = missing (never 0 or False), extra columns passed through unchanged.
+``read_findings`` turns a DataFrame, a mapping (one patient) or a CSV/TSV/Excel/JSON/Parquet file
+into the canonical frame every other module reads: one row per patient, the columns of the data
+dictionary with fixed dtypes, unknown = missing (never 0 or False), extra columns passed through
+unchanged. Every public function validates its input here, every canonical column present
+(``ensure_findings``), whether or not it reads that column.
+
+Files are read as clinics save them (``read_findings_file``): the delimiter (comma, semicolon,
+tab), the decimal comma, the encoding (UTF-8 with or without byte-order mark, UTF-16, Windows-1252
+/ Latin-1) and Excel ``.xlsx`` workbooks (optional ``excel`` extra) are detected, and what was
+detected is returned as data (``FindingsFile.notes``; the command line prints it on stderr).
+Headers are compared without case, surrounding spaces or hyphens; a renamed header warns
+(``RenamedColumnWarning``), a column given twice or a file without any canonical column is
+refused.
 
 Impossible values raise :class:`~mastoprog.FindingsError` listing every problem at once (row, column,
 value, expected range and unit, and a hint when the value looks like another unit). Possible but
@@ -633,6 +643,16 @@ def to_frame(source: FindingsSource) -> pd.DataFrame:
     For functions that also read non-canonical columns (``diagnosis_year``, ``nras``): the
     canonical ones always go through :func:`read_findings`.
 
+    Parameters
+    ----------
+    source : DataFrame, mapping or path
+        As in :func:`read_findings` (a DataFrame is returned as it is, not copied).
+
+    Returns
+    -------
+    DataFrame
+        The cells as given or read (see :func:`read_findings_file` for files).
+
     Examples
     --------
     >>> list(to_frame({"age": 54, "my_note": "x"}).columns)
@@ -844,8 +864,11 @@ def read_findings(source: FindingsSource) -> pd.DataFrame:
     source : DataFrame, mapping or path
         One row per patient with columns from the data dictionary (units: age in years, Hb in
         g/dL, ALP in U/L, tryptase in ng/mL, counts in 10^9/L, percentages 0-100, time in
-        months); a mapping for one patient; or a ``.csv``/``.tsv``/``.json``/``.parquet`` path.
-        Extra columns are kept and passed through unchanged.
+        months); a mapping for one patient; or a ``.csv``/``.tsv``/``.txt``/``.xlsx``/``.json``/
+        ``.parquet`` path, read as clinics save it (see :func:`read_findings_file`: delimiter,
+        decimal comma and encoding detected); ``"example"`` is the shipped example. Headers that
+        differ from a canonical name only by case, spaces or hyphens are renamed to it (with a
+        warning). Extra columns are kept and passed through unchanged.
 
     Returns
     -------
@@ -857,12 +880,18 @@ def read_findings(source: FindingsSource) -> pd.DataFrame:
     ------
     FindingsError
         Listing every impossible value (row, column, value, expected range and unit, hint), or
-        for empty input, duplicate ``patient_id``, or S/A/R genes that contradict ``sar_count``.
+        for empty input, a column given twice (also as ``age`` and ``AGE``), duplicate
+        ``patient_id``, S/A/R genes that contradict ``sar_count``, or a file that cannot be
+        read (see :func:`read_findings_file`).
 
     Warns
     -----
     PlausibilityWarning
         For possible but implausible values (e.g. hemoglobin 2.5 g/dL).
+    RenamedColumnWarning
+        Naming every header read as a canonical column (``'AGE' -> 'age'``).
+    UnknownColumnWarning
+        For a column that looks like a misspelt canonical one (``tryptse``).
 
     Examples
     --------
