@@ -455,7 +455,7 @@ def test_file_round_trip_with_provenance(tmp_path, model, suffix):
 
 def test_chunked_parquet(tmp_path, model):
     path = tmp_path / "big.parquet"
-    info = simulate_cohort_to_parquet(path, 25_000, seed=15, chunk_size=10_000, model=model,
+    info = simulate_cohort_to_parquet(path, 25_000, random_state=15, chunk_size=10_000, model=model,
                                       censoring="scenario", progress=False)
     assert info["n_chunks"] == 3 and info["chunk_size"] == 10_000
     back = read_cohort(path)
@@ -474,7 +474,7 @@ def test_chunked_parquet(tmp_path, model):
 
 def test_chunked_csv_with_sidecar(tmp_path, model):
     path = tmp_path / "big.csv"
-    info = simulate_cohort_to_file(path, 2_500, seed=18, chunk_size=1_000, model=model,
+    info = simulate_cohort_to_file(path, 2_500, random_state=18, chunk_size=1_000, model=model,
                                    missingness="scenario", progress=False)
     back = read_cohort(path)
     assert len(back) == 2_500 and info["n_chunks"] == 3
