@@ -38,10 +38,11 @@ from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import pandas as pd
-from fastapi import APIRouter, FastAPI, Request, UploadFile
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.datastructures import UploadFile
 
 from .._about import RESEARCH_USE_NOTICE, __version__
 from ..classification import classify
@@ -461,16 +462,16 @@ async def batch_page() -> HTMLResponse:
 
 async def _upload(request: Request) -> tuple[str, dict[str, str]] | str:
     try:
-        form = await request.form(max_files=1, max_fields=10)
-        upload = form.get("file")
-        text = (
-            (await upload.read()).decode("utf-8-sig") if isinstance(upload, UploadFile) else str(upload or "")
-        )
+        async with request.form(max_files=1, max_fields=10) as form:  # closes the spooled file
+            upload = form.get("file")
+            raw = await upload.read() if isinstance(upload, UploadFile) else str(upload or "").encode()
+            options = {"model": str(form.get("model") or "lim2009"),
+                       "edition": str(form.get("edition") or "who2016")}
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return "the file is not UTF-8 text"
     except Exception as exc:  # multipart parser errors (malformed upload): said plainly
         return f"could not read the upload ({type(exc).__name__})"
-    options = {"model": str(form.get("model") or "lim2009"), "edition": str(form.get("edition") or "who2016")}
     if options["model"] not in MODELS or options["edition"] not in EDITIONS or not text.strip():
         return "choose a CSV file, a model and an edition from the lists"
     return text, options
