@@ -200,8 +200,14 @@ def _pct(p: float | None) -> str:
     return "–" if p is None else f"{100 * p:.1f} %"
 
 
-def _months(m: float | None) -> str:
-    return "not reached" if m is None else (f"{m:.1f} months" if m < 36 else f"{m / 12:.1f} years")
+def _median_text(median: dict[str, Any]) -> str:
+    """``29.6 months (95 % 15.6 to 58.1 months)``; in years from 3 years on, one unit throughout."""
+    m = median["months"]
+    if m is None:
+        return "not reached"
+    div, unit = (1.0, "months") if m < 36 else (12.0, "years")
+    lo, hi = (("–" if v is None else f"{v / div:.1f}") for v in (median["lower"], median["upper"]))
+    return f"{m / div:.1f} {unit} (95 % {lo} to {hi} {unit})"
 
 
 def _render(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -354,7 +360,7 @@ async def result(request: Request) -> Response:
         r=data,
         values={k: v for k, v in values.items() if v != ""},
         pct=_pct,
-        months=_months,
+        median_text=_median_text,
         icons=icons_svg,
         sex_word=sex,
         yes_no=_yes_no,
@@ -465,8 +471,10 @@ async def _upload(request: Request) -> tuple[str, dict[str, str]] | str:
         async with request.form(max_files=1, max_fields=10) as form:  # closes the spooled file
             upload = form.get("file")
             raw = await upload.read() if isinstance(upload, UploadFile) else str(upload or "").encode()
-            options = {"model": str(form.get("model") or "lim2009"),
-                       "edition": str(form.get("edition") or "who2016")}
+            options = {
+                "model": str(form.get("model") or "lim2009"),
+                "edition": str(form.get("edition") or "who2016"),
+            }
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return "the file is not UTF-8 text"
