@@ -262,7 +262,12 @@ def _cmd_curve(args: argparse.Namespace) -> int:
         for note in filter(None, iv.notes["notes"]):
             print(f"note: {note}")
         print(RESEARCH_NOTE)
-    if out is not None:
+    if out is not None and out.suffix.lower() == ".pdf":  # the one-page report (owner: web)
+        from .web.report import render_pdf
+
+        render_pdf(resolve_input(args.input), out, model=args.model, overwrite=args.force)
+        print(f"wrote the one-page report to {out}")
+    elif out is not None:
         import matplotlib
 
         matplotlib.use("Agg")  # files only: no display needed
@@ -365,8 +370,11 @@ def _cmd_web(args: argparse.Namespace) -> int:
         raise BadInput(f"--port {args.port}: expected a TCP port from 0 to 65535 (0 = any free port)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        serve(args.host, args.port, ready=lambda server: print(
+        serve(args.host, args.port, allow_remote=args.allow_remote, ready=lambda server: print(
             f"serving the clinician page at {server.url} (Ctrl-C stops it)\n{RESEARCH_NOTE}", flush=True))
+    except ValueError as exc:  # a non-loopback host without --allow-remote
+        raise BadInput(str(exc).replace("allow_remote=True (CLI: --allow-remote)", "--allow-remote")) \
+            from None
     except OSError as exc:  # port taken, address not available
         raise BadInput(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     print("stopped")
@@ -379,6 +387,8 @@ def _add_web(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this "
                    "machine only; the page has no login)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 = any free port)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a --host other than this machine "
+                   "(warning: the page has no login)")
     p.set_defaults(func=_cmd_web)
 
 
