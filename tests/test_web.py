@@ -170,7 +170,8 @@ def test_api_outcomes_match_the_model(client, model):
 
 
 def test_api_422_lists_every_problem_with_range_and_unit(client):
-    r = client.post("/api/patient", json={"age": "x", "hemoglobin": 135, "year": 1900, "sex": "X", "bogus": 1})
+    body = {"age": "x", "hemoglobin": 135, "year": 1900, "sex": "X", "bogus": 1}
+    r = client.post("/api/patient", json=body)
     assert r.status_code == 422
     fields = {p["field"] for p in r.json()["detail"]}
     assert fields == {"age", "hemoglobin", "year", "sex", "bogus"}
@@ -191,24 +192,26 @@ def test_openapi_documents_every_field_with_its_unit(client):
 # --------------------------------------------------------------------------- bad input: never a 5xx
 
 #: The malformed requests of issue 11 (12 of 103 gave HTTP 500 on the wsgiref page).
+_FORM = {"content-type": "application/x-www-form-urlencoded"}
+_JSON_TYPE = {"content-type": "application/json"}
 BAD_REQUESTS = {
     "age_empty": ("post", "/result", {"data": {**form_values(EXAMPLE), "age": ""}}, 400),
     "empty_post": ("post", "/result", {}, 400),
     "get_result_without_fields": ("get", "/result", {}, 405),
     "age_nan": ("post", "/result", {"data": {**form_values(EXAMPLE), "age": "NaN"}}, 400),
     "5000_form_fields": ("post", "/result", {"content": "&".join(f"f{i}=1" for i in range(5000)),
-                                             "headers": {"content-type": "application/x-www-form-urlencoded"}},
+                                             "headers": _FORM},
                          400),
     "json_to_result": ("post", "/result", {"json": EXAMPLE}, 400),
     "multipart_to_result": ("post", "/result", {"files": {"age": ("a.txt", b"58")}}, 400),
     "get_api_without_parameters": ("get", "/api/patient", {}, 405),
     "deeply_nested_json": ("post", "/api/patient", {"content": "[" * 100_000 + "]" * 100_000,
-                                                    "headers": {"content-type": "application/json"}}, 413),
+                                                    "headers": _JSON_TYPE}, 413),
     "nested_value": ("post", "/api/patient", {"json": {"age": [[[[[1]]]]]}}, 422),
     "5000_digit_number_form": ("post", "/result", {"data": {**form_values(EXAMPLE), "tryptase": "9" * 5000}},
                                400),
     "5000_digit_number_json": ("post", "/api/patient", {"content": '{"age": ' + "9" * 5000 + "}",
-                                                        "headers": {"content-type": "application/json"}}, 422),
+                                                        "headers": _JSON_TYPE}, 422),
     "year_1900": ("post", "/result", {"data": {**form_values(EXAMPLE), "year": "1900"}}, 400),
     "api_empty_body": ("post", "/api/patient", {}, 422),
     "api_array": ("post", "/api/patient", {"json": [1, 2]}, 422),
@@ -257,7 +260,8 @@ def test_fuzzed_forms_never_give_a_5xx(client, form):
     assert r.status_code in (200, 400), r.text[:300]
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=10),
+_JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers()
+                     | st.text(max_size=10),
                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
                                                                                   max_size=3), max_leaves=6)
 
@@ -342,7 +346,8 @@ def test_no_patient_value_in_any_log_line_of_a_real_server():
         body = urllib.parse.urlencode(form_values(secret)).encode()
         for _ in range(100):  # the socket is bound before uvicorn accepts: retry briefly
             try:
-                with urllib.request.urlopen(urllib.request.Request(url + "result", data=body), timeout=60) as resp:
+                request = urllib.request.Request(url + "result", data=body)
+                with urllib.request.urlopen(request, timeout=60) as resp:
                     page = resp.read().decode()
                 break
             except (ConnectionError, urllib.error.URLError):

@@ -265,7 +265,7 @@ def _cmd_curve(args: argparse.Namespace) -> int:
     if out is not None and out.suffix.lower() == ".pdf":  # the one-page report (owner: web)
         from .web.report import render_pdf
 
-        render_pdf(resolve_input(args.input), out, model=args.model, overwrite=args.force)
+        render_pdf(resolve_example(args.input), out, model=args.model, overwrite=args.force)
         print(f"wrote the one-page report to {out}")
     elif out is not None:
         import matplotlib
