@@ -49,12 +49,11 @@ from ..scenarios import (
     CensoringSpec,
     MissingnessRule,
     Scenario,
-    _parse_censoring,
-    _parse_missing,
-    _Reader,
     check_patient_count,
     inverse_cdf,
     load_scenario,
+    parse_censoring,
+    parse_missingness,
 )
 from ..survival import PROGNOSTIC_SUBTYPES, ModelState, SurvivalModel, load_model, point_medians
 
@@ -502,12 +501,9 @@ def _censoring_spec(censoring: Any, scn: Scenario) -> CensoringSpec | None:
     if isinstance(censoring, CensoringSpec):
         return censoring
     if isinstance(censoring, Mapping):
-        r = _Reader("censoring argument")
         cfg = {"source": "simulate_cohort argument", "evidence": "assumption",
                "note": "set by the user", **censoring}
-        spec = _parse_censoring(r, cfg, "censoring")
-        r.raise_if_any()
-        return spec
+        return parse_censoring(cfg, "censoring argument")
     raise TypeError(f"censoring must be None, 'scenario', a mapping or a CensoringSpec; "
                     f"got {type(censoring).__name__}")
 
@@ -580,16 +576,13 @@ def _missing_rules(missingness: Any, scn: Scenario) -> tuple[MissingnessRule, ..
     if isinstance(missingness, Mapping):  # shorthand {column: p}, MCAR, one draw per column
         missingness = [{"columns": [c], "p": p} for c, p in missingness.items()]
     if isinstance(missingness, Sequence):
-        rules, r = [], _Reader("missingness argument")
-        for i, m in enumerate(missingness):
-            if isinstance(m, MissingnessRule):
-                rules.append(m)
-                continue
-            cfg = {"source": "simulate_cohort argument", "evidence": "assumption",
-                   "note": "set by the user", **(m if isinstance(m, Mapping) else {"columns": m})}
-            rules.append(_parse_missing(r, f"missingness[{i}]", cfg))
-        r.raise_if_any()
-        return tuple(rules)
+        given = [m for m in missingness if isinstance(m, MissingnessRule)]
+        cfgs = [{"source": "simulate_cohort argument", "evidence": "assumption",
+                 "note": "set by the user", **(m if isinstance(m, Mapping) else {"columns": m})}
+                for m in missingness if not isinstance(m, MissingnessRule)]
+        parsed = iter(parse_missingness(cfgs, "missingness argument"))
+        return tuple(m if isinstance(m, MissingnessRule) else next(parsed) for m in missingness) \
+            if given else tuple(parsed)
     raise TypeError("missingness must be None, 'scenario', a mapping {column: p} (MCAR) or a list "
                     f"of rules; got {type(missingness).__name__}")
 
