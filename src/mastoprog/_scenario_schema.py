@@ -8,7 +8,7 @@ turns pydantic's errors into those lines.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -29,8 +29,8 @@ STRATUM_SUBTYPES = ("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")
 FINDINGS_PROFILES = ("CM", "ISM", "BMM", "SSM", "SM-AHN", "ASM", "MCL")
 
 
-def _bounded(lo: float | None, hi: float | None, lo_open: bool = False, unit: str = "") -> Any:
-    """A finite number within [lo, hi] (``(lo, hi]`` with ``lo_open``); message in the house style."""
+def _within(lo: float | None, hi: float | None, lo_open: bool = False, unit: str = "") -> AfterValidator:
+    """Check a number is within [lo, hi] (``(lo, hi]`` with ``lo_open``); message in the house style."""
     parts = ([f"{'>' if lo_open else '>='} {lo:g}"] if lo is not None else []) \
         + ([f"<= {hi:g}"] if hi is not None else [])
     expected = f"expected a number {' and '.join(parts)}{' ' + unit if unit else ''}"
@@ -41,12 +41,13 @@ def _bounded(lo: float | None, hi: float | None, lo_open: bool = False, unit: st
             raise ValueError(expected)
         return float(v)
 
-    return Annotated[float, Field(allow_inf_nan=False), AfterValidator(check)]
+    return AfterValidator(check)
 
 
-Probability = _bounded(0, 1)
-Years = _bounded(0, 120, unit="years")
-PositiveYears = _bounded(0, None, lo_open=True, unit="years")
+_FINITE = Field(allow_inf_nan=False)
+Probability = Annotated[float, _FINITE, _within(0, 1)]
+Years = Annotated[float, _FINITE, _within(0, 120, unit="years")]
+PositiveYears = Annotated[float, _FINITE, _within(0, None, lo_open=True, unit="years")]
 CalendarYear = Annotated[int, Field(ge=1900, le=2100)]
 Text = Annotated[str, Field(max_length=10_000)]
 
@@ -77,15 +78,15 @@ class CitedTable(_Table):
 
 
 class WeightTable(CitedTable):
-    value: _bounded(0, None)  # type: ignore[valid-type]
+    value: Annotated[float, _FINITE, _within(0, None)]
 
 
 class AgeTable(CitedTable):
-    median: Years  # type: ignore[valid-type]
-    sd_below: PositiveYears  # type: ignore[valid-type]
-    sd_above: PositiveYears  # type: ignore[valid-type]
-    min: Years  # type: ignore[valid-type]
-    max: Years  # type: ignore[valid-type]
+    median: Years
+    sd_below: PositiveYears
+    sd_above: PositiveYears
+    min: Years
+    max: Years
 
     @model_validator(mode="after")
     def _ordered(self) -> AgeTable:
@@ -96,7 +97,7 @@ class AgeTable(CitedTable):
 
 
 class SexTable(CitedTable):
-    p_male: Probability  # type: ignore[valid-type]
+    p_male: Probability
 
 
 class YearTable(CitedTable):
@@ -111,11 +112,11 @@ class YearTable(CitedTable):
 
 
 class ProbabilityTable(CitedTable):
-    p: Probability  # type: ignore[valid-type]
+    p: Probability
 
 
 class SarCountTable(CitedTable):
-    p: list[Probability]  # type: ignore[valid-type]
+    p: list[Probability]
 
     @field_validator("p")
     @classmethod
@@ -148,12 +149,12 @@ class StratumTable(Distributions):
 
 
 class AlpTable(CitedTable):
-    uln: _bounded(0, None, lo_open=True, unit="U/L")  # type: ignore[valid-type]
-    normal_ratio_min: _bounded(0, 1, lo_open=True)  # type: ignore[valid-type]
-    normal_ratio_max: _bounded(0, 1, lo_open=True)  # type: ignore[valid-type]
-    raised_excess_median: _bounded(0, None, lo_open=True)  # type: ignore[valid-type]
-    raised_excess_gsd: _bounded(1, None)  # type: ignore[valid-type]
-    raised_ratio_max: _bounded(1.02, None, lo_open=True)  # type: ignore[valid-type]
+    uln: Annotated[float, _FINITE, _within(0, None, lo_open=True, unit="U/L")]
+    normal_ratio_min: Annotated[float, _FINITE, _within(0, 1, lo_open=True)]
+    normal_ratio_max: Annotated[float, _FINITE, _within(0, 1, lo_open=True)]
+    raised_excess_median: Annotated[float, _FINITE, _within(0, None, lo_open=True)]
+    raised_excess_gsd: Annotated[float, _FINITE, _within(1, None)]
+    raised_ratio_max: Annotated[float, _FINITE, _within(1.02, None, lo_open=True)]
 
     @model_validator(mode="after")
     def _ordered(self) -> AlpTable:
@@ -163,18 +164,20 @@ class AlpTable(CitedTable):
 
 
 class SarGenesTable(CitedTable):
-    srsf2: _bounded(0, None, lo_open=True)  # type: ignore[valid-type]
-    asxl1: _bounded(0, None, lo_open=True)  # type: ignore[valid-type]
-    runx1: _bounded(0, None, lo_open=True)  # type: ignore[valid-type]
+    srsf2: Annotated[float, _FINITE, _within(0, None, lo_open=True)]
+    asxl1: Annotated[float, _FINITE, _within(0, None, lo_open=True)]
+    runx1: Annotated[float, _FINITE, _within(0, None, lo_open=True)]
 
 
 class CensoringFile(CitedTable):
     """``[censoring]`` of a scenario (or the ``censoring=`` mapping of ``simulate_cohort``)."""
 
-    study_end: _bounded(1900, 2200, unit="calendar year") | None = None  # type: ignore[valid-type]
-    dropout_per_year: _bounded(0, None, unit="per year") = 0.0  # type: ignore[valid-type]
-    max_followup_months: _bounded(0, None, lo_open=True, unit="months") | None = None  # type: ignore[valid-type]
-    target_fraction: _bounded(0, 1, lo_open=True) | None = None  # type: ignore[valid-type]
+    study_end: Annotated[float, _FINITE, _within(1900, 2200, unit="calendar year")] | None = \
+        None
+    dropout_per_year: Annotated[float, _FINITE, _within(0, None, unit="per year")] = 0.0
+    max_followup_months: Annotated[float, _FINITE,
+                                   _within(0, None, lo_open=True, unit="months")] | None = None
+    target_fraction: Annotated[float, _FINITE, _within(0, 1, lo_open=True)] | None = None
 
 
 class MissingnessFile(CitedTable):
@@ -182,9 +185,9 @@ class MissingnessFile(CitedTable):
 
     columns: Annotated[list[str], Field(min_length=1)]
     joint: bool = False
-    p: Probability | None = None  # type: ignore[valid-type]
+    p: Probability | None = None
     p_by_subtype: dict[Literal["CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL"],
-                       Probability] | None = None  # type: ignore[valid-type]
+                       Probability] | None = None
 
     @field_validator("columns")
     @classmethod

@@ -606,7 +606,7 @@ def _censoring(t: CensoringFile) -> CensoringSpec:
 
 
 def _missing(t: MissingnessFile) -> MissingnessRule:
-    by = dict(t.p_by_subtype) if t.p_by_subtype is not None else None
+    by = {str(k): v for k, v in t.p_by_subtype.items()} if t.p_by_subtype is not None else None
     return MissingnessRule(tuple(t.columns), t.p, by, t.joint, _cited(t))
 
 
