@@ -26,8 +26,8 @@ import pytest
 import mastoprog as mp
 import mastoprog.classification
 from mastoprog.classification import classify_patient
-from mastoprog.risk import risk_score_patient
 from mastoprog.cli import EXIT_OK, main
+from mastoprog.risk import risk_score_patient
 from mastoprog.web import make_app, serve
 
 EXAMPLE = json.loads(

@@ -85,6 +85,7 @@ FIELD_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("hepatomegaly", "Palpable hepatomegaly"),
         ("splenomegaly", "Splenomegaly (palpable or on imaging)"),
         ("lymphadenopathy", "Lymph nodes > 2 cm"),
+        ("lymphadenopathy_1cm", "Lymph nodes > 1 cm (ICC 2022 B3)"),
     )),
     ("C findings and blood counts", (
         ("hepatic_dysfunction", "Hepatomegaly with impaired liver function"),
@@ -94,6 +95,7 @@ FIELD_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("anc", "Absolute neutrophil count"),
         ("hemoglobin", "Hemoglobin"),
         ("platelets", "Platelets"),
+        ("leukocytes", "White blood cell count"),
     )),
     ("Associated neoplasm and prior diagnosis", (
         ("ahn", "Associated hematologic neoplasm (AHN)"),
@@ -106,6 +108,7 @@ FIELD_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ("srsf2", "SRSF2 mutated"),
         ("asxl1", "ASXL1 mutated"),
         ("runx1", "RUNX1 mutated"),
+        ("nras", "NRAS mutated (MAPS)"),
         ("sar_count", "Number of mutated S/A/R genes (if genes not given)"),
     )),
 )
