@@ -32,7 +32,7 @@ import multiprocessing
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
 from urllib.parse import parse_qsl
@@ -325,7 +325,7 @@ class _AccessLog:
         start = time.perf_counter()
         status = [0]
 
-        async def send_status(message: dict) -> None:
+        async def send_status(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
