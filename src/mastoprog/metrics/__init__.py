@@ -16,6 +16,7 @@ from .brier import (
     wald_interval,
 )
 from .calibration import Calibration, CalibrationSlope, calibration_at, calibration_slope
+from .comparison import ModelComparison, compare_models
 from .concordance import Concordance, concordance_index, concordance_indices
 from .medians import curve_median, median_recovery, median_table
 
@@ -25,6 +26,7 @@ __all__ = [
     "CalibrationSlope",
     "Concordance",
     "KaplanMeier",
+    "ModelComparison",
     "TimeDependentAUC",
     "auc_influence",
     "brier_score",
@@ -33,6 +35,7 @@ __all__ = [
     "censoring_survival",
     "check_horizon",
     "check_outcome",
+    "compare_models",
     "concordance_index",
     "concordance_indices",
     "curve_median",
