@@ -143,7 +143,8 @@ def compare_models(time: ArrayLike, event: ArrayLike, predictions: Mapping[str, 
     Notes
     -----
     Standard errors are infinitesimal-jackknife (influence-function) SEs with the censoring
-    weights treated as fixed: ``sqrt(sum(influence ** 2))``; a contrast uses the difference of the
+    weights treated as fixed: ``sqrt(sum(influence ** 2))`` for C, times ``sqrt(n / (n - 1))`` for
+    AUC, Brier and IPA (the sample-SD convention of riskRegression); a contrast uses the difference of the
     two models' influences, so the correlation between models on the same patients is kept. For
     Harrell's C this is exactly R ``survival::concordance``'s variance for several predictors; for
     Brier it is ``riskRegression::Score(..., conservative = TRUE)``. IPA's SE is the delta method.
@@ -177,8 +178,12 @@ def compare_models(time: ArrayLike, event: ArrayLike, predictions: Mapping[str, 
         raise MetricInputError([Problem(None, "reference", reference, f"one of {list(preds)}")])
     z = normal_quantile(conf_level)
     res = _per_model(t, e, preds, ts, metrics)
-    table = pd.DataFrame([(m, k, h, est, float(np.sqrt(np.sum(inf**2)))) for (m, k, h), (est, inf)
-                          in res.items()], columns=["model", "metric", "horizon", "estimate", "se"])
+    # C: the IJ sum of squares (R survival::concordance); mean-type metrics: the sample SD / sqrt(n)
+    # (divisor n - 1, as riskRegression::Score and brier_score)
+    scale = {k: 1.0 if k.startswith("c_") else float(np.sqrt(t.size / max(t.size - 1, 1))) for k in _METRICS}
+    table = pd.DataFrame([(m, k, h, est, scale[k] * float(np.sqrt(np.sum(inf**2))))
+                          for (m, k, h), (est, inf) in res.items()],
+                         columns=["model", "metric", "horizon", "estimate", "se"])
     table["ci_low"] = table["estimate"] - z * table["se"]
     table["ci_high"] = table["estimate"] + z * table["se"]
     bounded = table["metric"] != "ipa"
@@ -189,7 +194,7 @@ def compare_models(time: ArrayLike, event: ArrayLike, predictions: Mapping[str, 
         if base is None or m == NULL_MODEL or (base, k, h) not in res:
             continue
         diff = est - res[(base, k, h)][0]
-        se = float(np.sqrt(np.sum(np.square(inf - res[(base, k, h)][1]))))
+        se = scale[k] * float(np.sqrt(np.sum(np.square(inf - res[(base, k, h)][1]))))
         p = 2.0 * (1.0 - NormalDist().cdf(abs(diff) / se)) if se > 0 else float("nan")
         rows.append((m, base, k, h, diff, se, diff - z * se, diff + z * se, p))
     contrasts = pd.DataFrame(rows, columns=["model", "reference", "metric", "horizon", "difference", "se",
