@@ -18,6 +18,7 @@ from .brier import (
 from .calibration import Calibration, CalibrationSlope, calibration_at, calibration_slope
 from .comparison import ModelComparison, compare_models
 from .concordance import Concordance, concordance_index, concordance_indices
+from .decision import decision_curve
 from .medians import curve_median, median_recovery, median_table
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "concordance_index",
     "concordance_indices",
     "curve_median",
+    "decision_curve",
     "integrated_brier_score",
     "integrated_brier_terms",
     "kaplan_meier",
