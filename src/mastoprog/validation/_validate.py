@@ -187,9 +187,13 @@ def _predict_pass(model: Any, frame: pd.DataFrame, time: np.ndarray, event: np.n
         out.plot[:, start:stop] = curves[idx["plot"]]
         sub = _chunk_subtype(model, part)
         out.subtype[start:stop] = sub
-        fine = curves[idx["median"]]
-        for g in pd.unique(sub[pd.notna(sub)]):  # loop over subtypes, not patients
-            out.sums[g] = out.sums.get(g, 0.0) + fine[:, sub == g].sum(axis=1)
+        # per-subtype sums as one matrix product (no copy of the curves per subtype)
+        codes, labels = pd.factorize(pd.Series(sub, dtype=object))
+        onehot = np.zeros((codes.size, labels.size))
+        onehot[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1.0
+        sums = (curves @ onehot)[idx["median"]]
+        for j, g in enumerate(labels):  # loop over subtypes, not patients
+            out.sums[g] = out.sums.get(g, 0.0) + sums[:, j]
         bar.update(stop - start)
     return out
 
