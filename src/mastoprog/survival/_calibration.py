@@ -68,7 +68,7 @@ def load_targets(name_or_path: str | os.PathLike | pd.DataFrame = "lim2009") -> 
     -------
     DataFrame
         The rows, with ``n_patients``, ``events``, ``value_low``, ``value_high`` added (NaN) when
-        absent; ``attrs["where"]`` names the file.
+        absent.
 
     Raises
     ------
@@ -106,7 +106,6 @@ def load_targets(name_or_path: str | os.PathLike | pd.DataFrame = "lim2009") -> 
         problems += _target_row_problems(i + 2, r)
     if problems:
         raise ModelFileError(f"{where}: " + "; ".join(problems))
-    table.attrs["where"] = where
     return table.reset_index(drop=True)
 
 
@@ -173,7 +172,8 @@ def calibrate_state(
         else:
             se = np.array([st["beta"][f].get("se_log_hr", 0.0) or 0.0 for f in F])
             d_beta = beta + se * rng.standard_normal((D, len(F)))
-    set_name = str(targets) if isinstance(targets, str) else tg.attrs.get("where", "targets frame")
+    # The name stored as each target's target_set: the built-in name or the path given.
+    set_name = str(targets) if isinstance(targets, str | os.PathLike) else "targets frame"
     scenario_name = (
         reference_cohort
         if isinstance(reference_cohort, str | os.PathLike)

@@ -213,7 +213,9 @@ def curve_medians(
     -----
     Patients with the same background path (whole age, sex, calendar year), candidate subtypes
     and feature pattern share a curve in every draw, so each distinct curve is solved once per
-    draw. The life table's cumulative hazard is linear within each year since diagnosis, so it is
+    draw. Without draws, single curves (one candidate subtype, known sex) go to
+    :func:`point_medians` (the synthetic cohort's truth uses the same solver). Otherwise: the
+    life table's cumulative hazard is linear within each year since diagnosis, so it is
     tabulated at whole years once per background path (exact interpolation in between); a
     bisection over whole years finds the year holding the median and the Illinois variant of
     regula falsi (superlinear, always bracketed) solves the smooth remainder to 1e-13 relative.
@@ -223,14 +225,19 @@ def curve_medians(
     n_years, n_ages = lt.last_year - lt.first_year + 1, lt.max_age + 1
     path_key = ((np.where(P["sex_unknown"], 2, s_code) * n_years + y_code) * n_ages + a_code)
     path, paths = pd.factorize(path_key)
-    path_first = _first_rows(path, paths.size)
-    H_paths = _knots(lt, P, path_first)
     # Distinct curves: background path x candidate subtypes x feature pattern.
     cand_bits = P["cand"] @ (1 << np.arange(P["cand"].shape[1]))
     n_pat = lp.shape[1]
     curve, curves_u = pd.factorize((path.astype(np.int64) * 64 + cand_bits) * n_pat + pattern)
     first = _first_rows(curve, curves_u.size)
     D, m = lp.shape[0], first.size
+    if D == 1 and not P["sex_unknown"].any() and bool(np.all(P["cand"].sum(axis=1) == 1)):
+        # Single curves (one subtype, known sex): the closed-form solver the synthetic truth uses.
+        k = P["cand"][first].argmax(axis=1)
+        med, _ = point_medians(lt, P["age"][first], P["sex"][first], P["year"][first],
+                               lp[0, pattern[first], k], log_lambda[0, k], rho[0, k], excess[k])
+        return med[None, curve]
+    H_paths = _knots(lt, P, _first_rows(path, paths.size))
     out = np.empty((D, m))
     step = max(1, max_rows // D)
     for start in range(0, m, step):
