@@ -170,3 +170,19 @@ def test_candidate_sets_are_exact_against_brute_force_enumeration():
         got = _classify(rows, edition)["candidates"]
         for i, row in enumerate(rows):
             assert set(got.iloc[i]) == reference_candidates(row, edition), (edition, row)
+
+
+def test_three_valued_count_comparison_is_exact():
+    """``_logic.count_compare`` (the classifier's and the scores' one logic) equals an enumeration of
+    every count in the interval, for every monotone operator (exhaustive over small intervals)."""
+    from mastoprog._logic import MONOTONE_OPS, OPS, count_compare
+
+    pairs = [(lo, hi) for lo in range(6) for hi in range(lo, 6)]
+    lo = np.array([p[0] for p in pairs])
+    hi = np.array([p[1] for p in pairs])
+    for op in MONOTONE_OPS:
+        for k in range(7):
+            got = count_compare(lo, hi, op, k)
+            for i, (a, b) in enumerate(pairs):
+                values = [bool(OPS[op](c, k)) for c in range(a, b + 1)]
+                assert got.lo[i] == all(values) and got.hi[i] == any(values), (op, k, a, b)
