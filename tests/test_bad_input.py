@@ -119,7 +119,7 @@ def test_folder_given_as_findings_file(tmp_path):
 ])
 def test_predict_survival_refuses_nonsense_times(model, times, match):
     with pytest.raises(ValueError, match=match):
-        model.predict_survival(CURVE_PATIENT, times)
+        model.predict_survival_function(CURVE_PATIENT, times)
 
 
 @pytest.mark.parametrize("t", [None, "12", [12, 24], True],
@@ -158,7 +158,7 @@ def test_diagnosis_year_column_is_not_silently_replaced(model, value, shown):
     with pytest.raises(FindingsError, match=rf"1 invalid diagnosis_year value\(s\); first: row 1, "
                                             rf"column 'diagnosis_year': got {shown}; expected a "
                                             rf"calendar year >= 1933"):
-        model.predict_survival(data, [12])
+        model.predict_survival_function(data, [12])
 
 
 def test_empty_diagnosis_year_still_takes_the_default(model):
@@ -247,7 +247,7 @@ def test_auc_horizons_must_be_numbers():
 
 @pytest.fixture(scope="module")
 def cohort():
-    return mp.simulate_cohort(60, seed=3)
+    return mp.simulate_cohort(60, random_state=3)
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
@@ -316,7 +316,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, a
 
 @pytest.fixture(scope="module")
 def small_cohort():
-    return mp.simulate_cohort(40, seed=5, truth=False)
+    return mp.simulate_cohort(40, random_state=5, truth=False)
 
 
 @pytest.mark.parametrize("drop", ["time", "event"])
@@ -342,7 +342,7 @@ def test_fit_with_own_column_names_checks_event_and_time(small_cohort):
 @pytest.mark.parametrize("level", ["x", None, True], ids=["string", "none", "boolean"])
 def test_interval_level_must_be_a_probability(model, level):
     with pytest.raises(ValueError, match=r"level: expected a probability in \(0, 1\); got "):
-        model.predict_survival_interval(CURVE_PATIENT, [12], level=level)
+        model.predict(CURVE_PATIENT, [12], level=level)
 
 
 @pytest.mark.parametrize("targets", [None, 5], ids=["none", "int"])

@@ -244,25 +244,30 @@ def _cmd_curve(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     if args.table or out is None:
         months = np.array([12.0, 24.0, 60.0, 120.0])
-        iv = model.predict_survival_interval(patient, months)
+        iv = model.predict(patient, months)
         table = pd.DataFrame({
-            "years": months / 12, "survival": iv["survival"].iloc[:, 0].to_numpy(),
-            "lower_95": iv["lower"].iloc[:, 0].to_numpy(), "upper_95": iv["upper"].iloc[:, 0].to_numpy(),
-            "population": iv["population"].iloc[:, 0].to_numpy()})
+            "years": months / 12, "survival": iv.survival.iloc[:, 0].to_numpy(),
+            "lower_95": iv.lower.iloc[:, 0].to_numpy(), "upper_95": iv.upper.iloc[:, 0].to_numpy(),
+            "population": iv.population.iloc[:, 0].to_numpy()})
         details = model.predict_details(patient).iloc[0]
-        med = model.predict_median(patient, interval=True).iloc[0]
+        med = iv.median.iloc[0]
         print(f"subtype: {details['subtype']} (candidates: {', '.join(details['candidates'])}); "
               f"model: {args.model}")
         with pd.option_context("display.float_format", "{:.3f}".format):
             print(table.to_string(index=False))
-        print(f"median overall survival: {med['median_months'] / 12:.1f} years "
+        print(f"median overall survival: {med['median'] / 12:.1f} years "
               f"(95 % {med['lower'] / 12:.1f}-{med['upper'] / 12:.1f})")
-        if bool(iv["survival"].attrs["envelope"][0]):
+        if bool(iv.notes["envelope"].iloc[0]):
             print("note: findings are missing, so the band includes the range over the possibilities")
-        for note in iv["survival"].attrs["notes"]:
+        for note in filter(None, iv.notes["notes"]):
             print(f"note: {note}")
         print(RESEARCH_NOTE)
-    if out is not None:
+    if out is not None and out.suffix.lower() == ".pdf":  # the one-page report (owner: web)
+        from .web.report import render_pdf
+
+        render_pdf(resolve_example(args.input), out, model=args.model, overwrite=args.force)
+        print(f"wrote the one-page report to {out}")
+    elif out is not None:
         import matplotlib
 
         matplotlib.use("Agg")  # files only: no display needed
@@ -323,7 +328,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
         kwargs["model"] = load_model(args.model)
     try:
-        info = simulate_cohort_to_file(out, args.n, scenario=args.scenario, seed=args.seed,
+        info = simulate_cohort_to_file(out, args.n, scenario=args.scenario, random_state=args.seed,
                                        chunk_size=args.chunk_size, force=args.force,
                                        progress=None if args.progress else False, **kwargs)
     except (ValueError, FileExistsError) as exc:
@@ -365,8 +370,11 @@ def _cmd_web(args: argparse.Namespace) -> int:
         raise BadInput(f"--port {args.port}: expected a TCP port from 0 to 65535 (0 = any free port)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        serve(args.host, args.port, ready=lambda server: print(
+        serve(args.host, args.port, allow_remote=args.allow_remote, ready=lambda server: print(
             f"serving the clinician page at {server.url} (Ctrl-C stops it)\n{RESEARCH_NOTE}", flush=True))
+    except ValueError as exc:  # a non-loopback host without --allow-remote
+        raise BadInput(str(exc).replace("allow_remote=True (CLI: --allow-remote)", "--allow-remote")) \
+            from None
     except OSError as exc:  # port taken, address not available
         raise BadInput(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     print("stopped")
@@ -379,6 +387,8 @@ def _add_web(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this "
                    "machine only; the page has no login)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 = any free port)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a --host other than this machine "
+                   "(warning: the page has no login)")
     p.set_defaults(func=_cmd_web)
 
 

@@ -68,9 +68,9 @@ __all__ = [
     "to_frame",
 ]
 
-#: Subtype labels, exactly as in the data dictionary (BMM: WHO 2022 only; SM-AMN: ICC 2022 only).
+#: Subtype labels, exactly as in the data dictionary (BMM: WHO 2022 only; SM-AMN, SM-ALN: ICC 2022 only).
 SUBTYPE_LABELS: tuple[str, ...] = (
-    "CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL", "MCS", "none", "BMM", "SM-AMN",
+    "CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL", "MCS", "none", "BMM", "SM-AMN", "SM-ALN",
 )
 
 _TRUE = frozenset({"true", "t", "1", "1.0", "yes", "y"})

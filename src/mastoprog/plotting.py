@@ -57,16 +57,16 @@ def plot_patient_curve(
     from ._about import RESEARCH_USE_NOTICE
 
     t = PLOT_TIMES if times is None else np.asarray(times, dtype=float)
-    res = model.predict_survival_interval(patient, t, level=level, year=year)
-    if res["survival"].shape[1] != 1:
-        raise ValueError(f"plot_patient_curve draws one patient; got {res['survival'].shape[1]}")
+    res = model.predict(patient, t, level=level, year=year)
+    if res.survival.shape[1] != 1:
+        raise ValueError(f"plot_patient_curve draws one patient; got {res.survival.shape[1]}")
     details = model.predict_details(patient, year=year)
-    median = model.predict_median(patient, year=year).iloc[0]
-    s = res["survival"].iloc[:, 0].to_numpy()
-    lo = res["lower"].iloc[:, 0].to_numpy()
-    up = res["upper"].iloc[:, 0].to_numpy()
-    pop = res["population"].iloc[:, 0].to_numpy()
-    envelope = bool(res["survival"].attrs["envelope"][0])
+    median = float(res.median["median"].iloc[0])
+    s = res.survival.iloc[:, 0].to_numpy()
+    lo = res.lower.iloc[:, 0].to_numpy()
+    up = res.upper.iloc[:, 0].to_numpy()
+    pop = res.population.iloc[:, 0].to_numpy()
+    envelope = bool(res.notes["envelope"].iloc[0])
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     years = t / 12.0

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .._files import atomic_outputs, refuse_existing
 from ..findings import read_findings
-from ..scenarios import Scenario, _check_n, load_scenario
+from ..scenarios import Scenario, check_patient_count, load_scenario
 from .cohort import _METADATA_KEY, _load_default_model, simulate_cohort
 
 __all__ = [
@@ -172,13 +172,14 @@ def _read_csv(src: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     return df, meta
 
 
-def _check_file_arguments(n: Any, chunk_size: Any, seed: Any) -> tuple[int, int]:
-    n = _check_n(n)
+def _check_file_arguments(n: Any, chunk_size: Any, random_state: Any) -> tuple[int, int]:
+    n = check_patient_count(n)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer) or chunk_size < 1:
         raise ValueError("The 'chunk_size' parameter of simulate_cohort_to_file must be a positive "
                          f"whole number of patients. Got {chunk_size!r} instead.")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative whole number; got {seed!r}")
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer) or random_state < 0:
+        raise ValueError("The 'random_state' parameter of simulate_cohort_to_file must be a non-negative "
+                         f"whole number (chunks are seeded from it). Got {random_state!r} instead.")
     return n, int(chunk_size)
 
 
@@ -216,7 +217,7 @@ def simulate_cohort_to_file(
     path: str | PathLike,
     n: int,
     scenario: str | PathLike | Scenario = "lim2009",
-    seed: int = 0,
+    random_state: int = 0,
     *,
     chunk_size: int = 250_000,
     force: bool = False,
@@ -225,8 +226,8 @@ def simulate_cohort_to_file(
 ) -> dict[str, Any]:
     """Simulate a large cohort chunk by chunk into a Parquet or CSV file, without holding it all.
 
-    Chunk ``k`` is drawn with its own generator, ``SeedSequence(seed, spawn_key=(k,))``, so the
-    file is reproducible for a given (``seed``, ``chunk_size``) and chunks are independent. The
+    Chunk ``k`` is drawn with its own generator, ``SeedSequence(random_state, spawn_key=(k,))``, so the
+    file is reproducible for a given (``random_state``, ``chunk_size``) and chunks are independent. The
     file is written under a temporary name in the target folder and renamed when complete; an
     error, Ctrl-C or SIGTERM removes the temporary file (see :mod:`mastoprog._files`).
 
@@ -234,7 +235,7 @@ def simulate_cohort_to_file(
     ----------
     path : str or path
         ``.parquet`` (provenance in the key-value metadata) or ``.csv`` (with a JSON sidecar).
-    n, scenario, seed
+    n, scenario, random_state
         As in ``simulate_cohort``.
     chunk_size : int
         Patients per chunk (memory grows with it; 250,000 uses ~ 0.3 GB).
@@ -253,7 +254,7 @@ def simulate_cohort_to_file(
     """
     from tqdm.auto import tqdm
 
-    n, chunk_size = _check_file_arguments(n, chunk_size, seed)
+    n, chunk_size = _check_file_arguments(n, chunk_size, random_state)
     outputs = _outputs(path)
     for out in outputs:
         refuse_existing(out, force)
@@ -270,10 +271,11 @@ def simulate_cohort_to_file(
             with tqdm(total=n, unit="patients", disable=not show, desc="simulating") as bar:
                 for k in range(n_chunks):
                     m = min(chunk_size, n - k * chunk_size)
-                    chunk = simulate_cohort(m, scn, np.random.SeedSequence(seed, spawn_key=(k,)), **kwargs)
+                    chunk_seed = np.random.SeedSequence(random_state, spawn_key=(k,))
+                    chunk = simulate_cohort(m, scn, chunk_seed, **kwargs)
                     chunk.index = pd.RangeIndex(k * chunk_size, k * chunk_size + m)
                     if k == 0:
-                        meta = {**_metadata(chunk), "n": n, "seed": seed, "chunk_size": chunk_size,
+                        meta = {**_metadata(chunk), "n": n, "seed": random_state, "chunk_size": chunk_size,
                                 "n_chunks": n_chunks}
                     events += float(np.nansum(chunk["event"].to_numpy(dtype=float)))
                     writer.write(chunk, first=k == 0)
