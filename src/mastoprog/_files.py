@@ -167,15 +167,20 @@ def write_bytes(path: str | PathLike, data: bytes, *, force: bool = False) -> Pa
 
 def _create_temporary(target: Path) -> Path:
     # os.open with O_EXCL and mode 0o666: the user's umask applies, as for a file opened by
-    # name (tempfile.mkstemp would make every output 0600).
+    # name (tempfile.mkstemp would make every output 0600). The name is registered before the
+    # file exists, so that a signal arriving between the two still removes it.
     for _ in range(100):
         tmp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.partial{target.suffix}")
+        _OPEN.add(tmp)
         try:
             fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError:
+            _OPEN.discard(tmp)
             continue
+        except BaseException:
+            _OPEN.discard(tmp)
+            raise
         os.close(fd)
-        _OPEN.add(tmp)
         return tmp
     raise FileExistsError(f"could not create a temporary file next to {str(target)!r}")  # pragma: no cover
 
@@ -204,6 +209,7 @@ def _remove(path: Path) -> None:
 def _remove_open_temporaries() -> None:
     for tmp in list(_OPEN):
         _remove(tmp)
+        _OPEN.discard(tmp)
 
 
 @contextmanager

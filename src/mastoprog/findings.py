@@ -515,14 +515,18 @@ def _decimal_commas(frame: pd.DataFrame, delimiter: str | None) -> tuple[pd.Data
 
 
 def _refuse_mixed_decimals(frame: pd.DataFrame, numeric: set[str], comma_column: str) -> None:
+    ids = next((frame.iloc[:, i] for i, c in enumerate(frame.columns) if _column_key(c) == "patient_id"),
+               None)
     problems = []
     for i, c in enumerate(frame.columns):
         s = frame.iloc[:, i]
         if _column_key(c) not in numeric or s.dtype != object:
             continue
         for row in np.flatnonzero(s.astype(str).str.match(_POINT_NUMBER).to_numpy())[:5]:
+            label = ids.iloc[row] if ids is not None and isinstance(ids.iloc[row], str) and ids.iloc[row] \
+                else int(row)
             problems.append(Problem(
-                int(row), str(c), s.iloc[row], "a decimal comma, as in the rest of the file",
+                label, str(c), s.iloc[row], "a decimal comma, as in the rest of the file",
                 f"column {comma_column!r} writes decimals with a comma; a point is ambiguous there "
                 "(1.234 means 1234 in some locales): use one decimal mark"))
     if problems:
