@@ -643,6 +643,7 @@ def serve(
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)  # connections wait in the backlog while the workers start: none is refused
     app = make_app(processes=os.cpu_count() or 2 if processes is None else processes)
     # access_log=False: uvicorn's access line holds the query string; ours (mastoprog.web) does not
     config = uvicorn.Config(
