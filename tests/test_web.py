@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import threading
 import time
+import urllib.parse
 import urllib.request
 import warnings
 from importlib import resources
@@ -343,9 +345,13 @@ def test_batch_bad_file_is_400(client):
 # --------------------------------------------------------------------------- the real server
 
 
-def test_serve_refuses_a_non_loopback_host_without_allow_remote():
+def test_serve_refuses_a_non_loopback_host_without_allow_remote(capsys):
     with pytest.raises(ValueError, match="no login"):
         serve("0.0.0.0", 0)
+    from mastoprog.cli import main
+
+    assert main(["web", "--host", "0.0.0.0", "--port", "0"]) == 2
+    assert "--allow-remote" in capsys.readouterr().err
 
 
 def test_no_patient_value_in_any_log_line_of_a_real_server():
@@ -372,6 +378,11 @@ def test_no_patient_value_in_any_log_line_of_a_real_server():
                 break
             time.sleep(0.05)
         url = handles[0].url
+        # an idle connection and a client that announces a body and stalls must not delay others
+        host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
+        idle = socket.create_connection((host, port))
+        stalled = socket.create_connection((host, port))
+        stalled.sendall(b"POST /result HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nage=5")
         secret = dict(EXAMPLE, patient_id="ZZSECRET42", hemoglobin=9.87)
         body = urllib.parse.urlencode(form_values(secret)).encode()
         for _ in range(100):  # the socket is bound before uvicorn accepts: retry briefly
@@ -393,6 +404,8 @@ def test_no_patient_value_in_any_log_line_of_a_real_server():
         )
         with urllib.request.urlopen(api, timeout=60) as resp:
             assert json.load(resp)["patient_id"] == "ZZSECRET42"
+        idle.close()
+        stalled.close()
     finally:
         if handles:
             handles[0].shutdown()
