@@ -134,7 +134,8 @@ def test_assigned_mcs_is_shown_as_mcs_with_no_curve(client):
     r = client.post("/result", data={"age": "50", "sex": "M", "who_subtype": "MCS"})
     assert r.status_code == 200
     assert 'id="curve-error"' in r.text and "MCS" in r.text
-    assert "Subtype assigned on the form: <strong>MCS</strong>" in r.text
+    assert re.search(r'id="subtype">MCS<', r.text)  # the assigned subtype in large type (was "ASM")
+    assert "Assigned on the form (the curve uses it)" in r.text
 
 
 def test_mcl_curve_is_drawn_in_months(client):
