@@ -8,7 +8,9 @@ chromium-driver with apt-get; elsewhere the test is skipped when they are missin
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import shutil
 import threading
 import time
@@ -92,6 +94,14 @@ def test_vignette_through_the_form(browser, server_url, tmp_path):
         assert len(fig.find_elements(By.CSS_SELECTOR, "circle.icon")) == 100
     browser.save_screenshot(str(tmp_path / "result.png"))
     assert (tmp_path / "result.png").stat().st_size > 10_000
+    # @media print: the page prints on one A4 sheet
+    from selenium.webdriver.common.print_page_options import PrintOptions
+
+    options = PrintOptions()
+    options.page_width, options.page_height = 21.0, 29.7
+    pdf = base64.b64decode(browser.print_page(options))
+    (tmp_path / "printed.pdf").write_bytes(pdf)
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
 
 
 def test_bad_value_comes_back_beside_its_field(browser, server_url, tmp_path):

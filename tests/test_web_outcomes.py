@@ -93,7 +93,7 @@ def test_crude_integral_agrees_with_a_direct_integral_on_a_finer_grid():
     }
     out = predict_outcomes(model, patient, [60.0])
     t = np.linspace(0, 60, 4801)
-    s = model.predict_survival(patient, t).iloc[:, 0].to_numpy()
+    s = model.predict_survival_function(patient, t).iloc[:, 0].to_numpy()
     pop = model.predict_population_survival(patient, t).iloc[:, 0].to_numpy()
     h_pop_dt = -np.diff(np.log(pop))
     s_mid = (s[1:] + s[:-1]) / 2
@@ -107,7 +107,7 @@ def test_conditional_survival_is_the_ratio_of_the_curve():
     patient = {"age": 60, "sex": "F", "who_subtype": "SM-AHN"}
     curves = predict_curves(model, patient)
     cond = conditional_survival(curves, 24.0, [12.0, 36.0])
-    s = model.predict_survival(patient, [24.0, 36.0, 60.0]).iloc[:, 0].to_numpy()
+    s = model.predict_survival_function(patient, [24.0, 36.0, 60.0]).iloc[:, 0].to_numpy()
     assert cond["conditional_survival"].tolist() == pytest.approx([s[1] / s[0], s[2] / s[0]], rel=1e-9)
     assert np.all(cond["conditional_survival_lower"] <= cond["conditional_survival"])
     assert np.all(cond["conditional_survival"] <= cond["conditional_survival_upper"])

@@ -98,6 +98,29 @@ def _run(
         return "invalid", {"by_field": exc.problems.by_field, "listed": exc.problems.listed}
 
 
+def _median_texts(model: Any, frame: pd.DataFrame, edition: str) -> list[str]:
+    med = model.predict_median(frame, interval=True, edition=edition)
+    return [
+        f"{m:.1f} ({lo:.1f}-{hi:.1f})"
+        for m, lo, hi in zip(med["median"], med["lower"], med["upper"], strict=True)
+    ]
+
+
+def _medians(model: Any, frame: pd.DataFrame, edition: str) -> list[str]:
+    """Median OS (months, 95 %) per patient: one vectorised call; row by row only when a patient has
+    no curve (MCS), so that one such patient does not hide the others' medians."""
+    try:
+        return _median_texts(model, frame, edition)
+    except (CalibrationError, FindingsError):
+        out = []
+        for i in range(len(frame)):
+            try:
+                out += _median_texts(model, frame.iloc[[i]], edition)
+            except (CalibrationError, FindingsError) as exc:
+                out.append(str(exc).split(": ")[-1][:80])
+        return out
+
+
 def _batch(computer: _compute.Computer | None, text: str, options: dict[str, str]) -> tuple[str, Any]:
     """The clinic table: the same calls as ``mastoprog classify / score / curve``."""
     comp = computer or _WORKER or _compute.Computer()
@@ -113,13 +136,7 @@ def _batch(computer: _compute.Computer | None, text: str, options: dict[str, str
     cls = cast(pd.DataFrame, classify(frame, edition=options["edition"]))
     sc = cast(pd.DataFrame, risk_score(frame))
     model = comp.model(options["model"])
-    medians = []
-    for i in range(len(frame)):  # per row only so that one MCS patient does not hide the others
-        try:
-            med = model.predict_median(frame.iloc[[i]], interval=True, edition=options["edition"]).iloc[0]
-            medians.append(f"{med['median']:.1f} ({med['lower']:.1f}-{med['upper']:.1f})")
-        except (CalibrationError, FindingsError) as exc:
-            medians.append(str(exc).split(": ")[-1][:80])
+    medians = _medians(model, frame, options["edition"])
     rows = []
     for i in range(len(frame)):
         s = sc.iloc[i]
@@ -643,6 +660,7 @@ def serve(
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)  # connections wait in the backlog while the workers start: none is refused
     app = make_app(processes=os.cpu_count() or 2 if processes is None else processes)
     # access_log=False: uvicorn's access line holds the query string; ours (mastoprog.web) does not
     config = uvicorn.Config(

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ..findings import AHN_LABELS, SUBTYPE_LABELS, column_spec
+from ..lifetables import LifeTable
 
 #: Classification editions offered (the names ``mp.classify`` accepts).
 EDITIONS: dict[str, str] = {
@@ -29,8 +30,15 @@ MODELS: dict[str, str] = {
     "mayo2025": "mayo2025 (Mayo Clinic 2025)",
     "midostaurin": "midostaurin (Gotlib 2016)",
 }
-#: The life table's calendar years (HMD US); the request's year must lie inside.
-YEAR_RANGE = (1933, 2022)
+
+
+@lru_cache(maxsize=1)
+def year_range() -> tuple[int, int]:
+    """The calendar years of the built-in models' life table (HMD US): the request's year lies inside."""
+    table = LifeTable.hmd_us()
+    return int(table.first_year), int(table.last_year)
+
+
 #: "Already survived" is offered up to this many months.
 SURVIVED_MAX_MONTHS = 240.0
 
@@ -267,12 +275,12 @@ def read_options(raw: dict[str, Any], problems: RequestProblems) -> dict[str, An
     if not isinstance(model, str) or model not in MODELS:
         problems.add("model", model, "one of " + ", ".join(MODELS))
     year = _number(raw.get("year"))
-    if year is not None and not (YEAR_RANGE[0] <= year <= YEAR_RANGE[1]):
+    first, last = year_range()
+    if year is not None and not (first <= year <= last):
         problems.add(
             "year",
             raw.get("year"),
-            f"a calendar year from {YEAR_RANGE[0]} to {YEAR_RANGE[1]} "
-            "(the life table's years; empty = the latest)",
+            f"a calendar year from {first} to {last} (the life table's years; empty = the latest)",
         )
     survived = _number(raw.get("survived_months"))
     if survived is not None and not (0 <= survived <= SURVIVED_MAX_MONTHS):
@@ -325,8 +333,8 @@ def openapi_findings_schema() -> dict[str, Any]:
     props["year"] = {
         "anyOf": [{"type": "number"}, {"type": "null"}],
         "x-unit": "calendar year",
-        "description": f"calendar year of diagnosis [unit: calendar year], {YEAR_RANGE[0]}-"
-        f"{YEAR_RANGE[1]}; empty = the life table's latest year",
+        "description": f"calendar year of diagnosis [unit: calendar year], {year_range()[0]}-"
+        f"{year_range()[1]}; empty = the life table's latest year",
     }
     props["survived_months"] = {
         "anyOf": [{"type": "number"}, {"type": "null"}],
