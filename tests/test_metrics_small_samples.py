@@ -118,3 +118,18 @@ def test_one_calibration_slope():
     assert (cal.slope, cal.slope_low, cal.slope_high) == (slope.estimate, slope.ci_low, slope.ci_high)
     none = calibration_slope([1.0, 2.0, 50.0], [0, 0, 1], [0.5, 0.6, 0.7], 10.0)
     assert np.isnan(none.estimate) and "fewer than two deaths" in none.note
+
+
+def test_calibration_uncertainty_estimates_equal_calibration_at_and_intervals_bracket_them():
+    from mastoprog.metrics import calibration_uncertainty
+
+    t, e, x = _weibull(600, 9)
+    s = np.exp(-((36.0 / 40.0) ** 1.2) * np.exp(0.8 * x))
+    cal = calibration_at(t, e, s, 36.0)
+    tab = calibration_uncertainty(t, e, s, 36.0, n_bootstrap=30, random_state=5).set_index("metric")
+    for name, value in (("ici", cal.ici), ("e50", cal.e50), ("e90", cal.e90),
+                        ("calibration_slope", cal.slope)):
+        assert tab.loc[name, "estimate"] == pytest.approx(value, abs=1e-12)
+    assert (tab["ci_low"] <= tab["ci_high"]).all() and (tab["n_bootstrap"] == 30).all()
+    again = calibration_uncertainty(t, e, s, 36.0, n_bootstrap=30, random_state=5).set_index("metric")
+    pd.testing.assert_frame_equal(tab, again)

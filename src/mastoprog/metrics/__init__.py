@@ -15,7 +15,13 @@ from .brier import (
     integrated_brier_terms,
     wald_interval,
 )
-from .calibration import Calibration, CalibrationSlope, calibration_at, calibration_slope
+from .calibration import (
+    Calibration,
+    CalibrationSlope,
+    calibration_at,
+    calibration_slope,
+    calibration_uncertainty,
+)
 from .comparison import ModelComparison, compare_models
 from .concordance import Concordance, concordance_index, concordance_indices
 from .decision import decision_curve
@@ -33,6 +39,7 @@ __all__ = [
     "brier_score",
     "calibration_at",
     "calibration_slope",
+    "calibration_uncertainty",
     "censoring_survival",
     "check_horizon",
     "check_outcome",

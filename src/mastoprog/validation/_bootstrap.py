@@ -108,6 +108,74 @@ def _predict(fitted: Any, data: pd.DataFrame, t: float) -> np.ndarray:
     return arr.reshape(-1)
 
 
+def _check_bootstrap_arguments(estimator: Any, data: Any, duration_col: str, event_col: str,
+                               n_bootstrap: int, on_error: str) -> None:
+    if not isinstance(data, pd.DataFrame):
+        raise MetricInputError([Problem(None, "data", type(data).__name__, "a pandas DataFrame")])
+    missing = [c for c in (duration_col, event_col) if c not in data.columns]
+    if missing:
+        raise MetricInputError([Problem(None, c, "missing column",
+                                        "a column of follow-up times (months) / events (0/1)")
+                                for c in missing])
+    if not hasattr(estimator, "fit"):
+        raise MetricInputError([Problem(None, "estimator", type(estimator).__name__,
+                                        "an object with fit(df) -> fitted with predict_survival_at")])
+    if int(n_bootstrap) < 2:
+        raise MetricInputError([Problem(None, "n_bootstrap", n_bootstrap, "an integer >= 2")])
+    if on_error not in ("skip", "raise"):
+        raise MetricInputError([Problem(None, "on_error", on_error, "'skip' or 'raise'")])
+
+
+@dataclass
+class _Run:
+    """The state of a bootstrap run: finished rows, failures, counts."""
+
+    estimator: Any
+    data: pd.DataFrame
+    time: np.ndarray
+    event: np.ndarray
+    horizons: list[float]
+    on_error: str
+    rows: list[tuple[int, float, str, float, float]] = field(default_factory=list)
+    failures: list[tuple[int, str, str, str]] = field(default_factory=list)
+    done: int = 0
+    interrupted: bool = False
+
+    def replicate(self, b: int, idx: np.ndarray) -> None:
+        """Refit on resample ``idx`` and score it there and on the original data."""
+        boot = self.data.iloc[idx].reset_index(drop=True)
+        stage = "fit"
+        try:
+            fitted = copy.deepcopy(self.estimator).fit(boot)
+            stage = "score"
+            new: list[tuple[int, float, str, float, float]] = []
+            for h in self.horizons:
+                m_boot = metrics_at_horizon(self.time[idx], self.event[idx], _predict(fitted, boot, h), h)
+                m_orig = metrics_at_horizon(self.time, self.event, _predict(fitted, self.data, h), h)
+                new.extend((b, h, k, m_boot[k], m_orig[k]) for k in _METRICS)
+        except Exception as exc:  # any estimator failure is counted (see on_error), not hidden
+            if self.on_error == "raise":
+                raise
+            self.failures.append((b, stage, type(exc).__name__, str(exc)[:300]))
+        else:
+            self.rows.extend(new)
+            self.done += 1
+
+
+def _check_failures(fails: pd.DataFrame, done: int, max_failed_fraction: float) -> None:
+    if done < 2:
+        raise MetricInputError([Problem(None, "estimator", f"{len(fails)} of {len(fails) + done} "
+                                        "resamples failed" + (f" (e.g. {fails['message'].iloc[0]!r})"
+                                                               if len(fails) else ""),
+                                        "an estimator that can be fitted on at least two resamples")])
+    attempted = done + len(fails)
+    if len(fails) > max_failed_fraction * attempted:
+        warnings.warn(f"bootstrap: {len(fails)} of {attempted} resamples failed and were skipped "
+                      f"(e.g. {fails['error'].iloc[0]}: {fails['message'].iloc[0]}); the optimism "
+                      f"uses the {done} that succeeded, a possibly selected subset",
+                      RuntimeWarning, stacklevel=3)
+
+
 def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: float | Sequence[float], *,
                        duration_col: str = "time", event_col: str = "event",
                        n_bootstrap: int = 200, conf_level: float = 0.95,
@@ -175,79 +243,33 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
     models based on the bootstrap-based optimism correction methods. Stat Med 2021;40:5691-701.
     doi:10.1002/sim.9148.
     """
-    if not isinstance(data, pd.DataFrame):
-        raise MetricInputError([Problem(None, "data", type(data).__name__, "a pandas DataFrame")])
-    missing = [c for c in (duration_col, event_col) if c not in data.columns]
-    if missing:
-        raise MetricInputError([Problem(None, c, "missing column",
-                                        "a column of follow-up times (months) / events (0/1)")
-                                for c in missing])
-    if not hasattr(estimator, "fit"):
-        raise MetricInputError([Problem(None, "estimator", type(estimator).__name__,
-                                        "an object with fit(df) -> fitted with predict_survival_at")])
-    if int(n_bootstrap) < 2:
-        raise MetricInputError([Problem(None, "n_bootstrap", n_bootstrap, "an integer >= 2")])
-    if on_error not in ("skip", "raise"):
-        raise MetricInputError([Problem(None, "on_error", on_error, "'skip' or 'raise'")])
+    _check_bootstrap_arguments(estimator, data, duration_col, event_col, n_bootstrap, on_error)
     horizons = [check_horizon(h) for h in np.atleast_1d(np.asarray(t, dtype=float))]
     time, event = check_outcome(data[duration_col], data[event_col])
     if isinstance(random_state, np.random.RandomState):  # scikit-learn's legacy generator
         random_state = int(random_state.randint(0, 2**31 - 1))
     rng = np.random.default_rng(random_state)
-    n = len(data)
 
     full = copy.deepcopy(estimator).fit(data)
     apparent = {h: metrics_at_horizon(time, event, _predict(full, data, h), h) for h in horizons}
 
-    rows: list[tuple[int, float, str, float, float]] = []
-    failures: list[tuple[int, str, str, str]] = []
-    done = 0
-    interrupted = False
-    bar = tqdm(total=int(n_bootstrap), desc="bootstrap", disable=not progress, leave=False)
-    try:
-        for b in range(int(n_bootstrap)):
-            # the resample is drawn before anything can fail, so a skipped resample does not
-            # shift the later ones: results stay reproducible per random_state
-            idx = rng.integers(0, n, size=n)
-            boot = data.iloc[idx].reset_index(drop=True)
-            stage = "fit"
-            try:
-                fitted = copy.deepcopy(estimator).fit(boot)
-                stage = "score"
-                new = []
-                for h in horizons:
-                    m_boot = metrics_at_horizon(time[idx], event[idx], _predict(fitted, boot, h), h)
-                    m_orig = metrics_at_horizon(time, event, _predict(fitted, data, h), h)
-                    new.extend((b, h, k, m_boot[k], m_orig[k]) for k in _METRICS)
-            except Exception as exc:  # any estimator failure is counted (see on_error), not hidden
-                if on_error == "raise":
-                    raise
-                failures.append((b, stage, type(exc).__name__, str(exc)[:300]))
-            else:
-                rows.extend(new)
-                done += 1
-            bar.update(1)
-    except KeyboardInterrupt:
-        if done < 2:
-            raise
-        interrupted = True
-        warnings.warn(f"bootstrap interrupted after {done} of {n_bootstrap} replicates; the "
-                      "optimism uses those", RuntimeWarning, stacklevel=2)
-    finally:
-        bar.close()
-
-    fails = pd.DataFrame(failures, columns=_FAILURE_COLUMNS)
-    if done < 2:
-        raise MetricInputError([Problem(None, "estimator", f"{len(fails)} of {len(fails) + done} "
-                                        "resamples failed" + (f" (e.g. {fails['message'].iloc[0]!r})"
-                                                               if len(fails) else ""),
-                                        "an estimator that can be fitted on at least two resamples")])
-    attempted = done + len(fails)
-    if len(fails) > max_failed_fraction * attempted:
-        warnings.warn(f"bootstrap: {len(fails)} of {attempted} resamples failed and were skipped "
-                      f"(e.g. {fails['error'].iloc[0]}: {fails['message'].iloc[0]}); the optimism "
-                      f"uses the {done} that succeeded, a possibly selected subset",
-                      RuntimeWarning, stacklevel=2)
+    run = _Run(estimator, data, time, event, horizons, on_error)
+    with tqdm(total=int(n_bootstrap), desc="bootstrap", disable=not progress, leave=False) as bar:
+        try:
+            for b in range(int(n_bootstrap)):
+                # the resample is drawn before anything can fail, so a skipped resample does not
+                # shift the later ones: results stay reproducible per random_state
+                run.replicate(b, rng.integers(0, len(data), size=len(data)))
+                bar.update(1)
+        except KeyboardInterrupt:
+            if run.done < 2:
+                raise
+            run.interrupted = True
+            warnings.warn(f"bootstrap interrupted after {run.done} of {n_bootstrap} replicates; the "
+                          "optimism uses those", RuntimeWarning, stacklevel=2)
+    rows, done, interrupted = run.rows, run.done, run.interrupted
+    fails = pd.DataFrame(run.failures, columns=_FAILURE_COLUMNS)
+    _check_failures(fails, done, max_failed_fraction)
 
     reps = pd.DataFrame(rows, columns=["replicate", "horizon", "metric", "bootstrap", "original"])
     reps["optimism"] = reps["bootstrap"] - reps["original"]

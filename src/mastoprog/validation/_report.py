@@ -33,7 +33,7 @@ def _decision_section(result: Any) -> str:
     h = result.horizons[len(result.horizons) // 2]
     s_h = result.predicted[int(np.searchsorted(result.grid, h))].astype(float)
     curve = decision_curve(result.time, result.event, {"model": 1.0 - s_h}, h,
-                           np.round(np.arange(0.05, 0.96, 0.05), 2))
+                           np.round(np.arange(0.05, 0.96, 0.05), 2).tolist())
     text = (f"<h3>Clinical usefulness: decision curve at {h:g} months</h3><p>Net benefit of acting "
             "on patients whose predicted risk of death by the horizon reaches a threshold, against "
             "acting on everybody and on nobody (Vickers &amp; Elkin 2006; Kaplan-Meier of the "

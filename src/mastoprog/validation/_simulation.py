@@ -648,16 +648,16 @@ def _run_dask(spec: dict, children: list, collect: Any, n_jobs: int, client: Any
     # dask: optional dependency, imported only for backend="dask"
     from dask.distributed import Client, LocalCluster, as_completed
 
-    own = None
+    own: Any = None
     if client is None:
         try:
             from dask.distributed import get_client
 
             client = get_client()
         except ValueError:
-            cluster = LocalCluster(n_workers=int(n_jobs), threads_per_worker=1, processes=True,
+            local = LocalCluster(n_workers=int(n_jobs), threads_per_worker=1, processes=True,
                                    dashboard_address=None)
-            client = own = Client(cluster)
+            client = own = Client(local)
     futures = [client.submit(_guarded, func, r, c, spec, pure=False) for r, c in enumerate(children)]
     try:
         for fut in as_completed(futures):

@@ -61,9 +61,9 @@ _CI_NOTES = {
     "oe_ratio": "log-scale interval from the Kaplan-Meier Greenwood SE; predictions fixed",
     "calibration_slope": "Wald (Cox). Caveat: background + excess hazards are not proportional, "
                          "so a correct model scores about 1.03, not exactly 1",
-    "ici": "no CI: no analytic variance (Austin et al. 2020 bootstrap the smoothed curve; not run)",
-    "e50": "no CI: no analytic variance (Austin et al. 2020 bootstrap the smoothed curve; not run)",
-    "e90": "no CI: no analytic variance (Austin et al. 2020 bootstrap the smoothed curve; not run)",
+    "ici": "no CI: no analytic variance (bootstrap intervals: metrics.calibration_uncertainty)",
+    "e50": "no CI: no analytic variance (bootstrap intervals: metrics.calibration_uncertainty)",
+    "e90": "no CI: no analytic variance (bootstrap intervals: metrics.calibration_uncertainty)",
     "emax": "no CI: no analytic variance; the maximum is unstable (Austin et al. 2020)",
 }
 
