@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mastoprog as mp
+from mastoprog.risk import risk_score_patient
 from mastoprog.survival.outcomes import predict_outcomes
 from mastoprog.web import make_app, serve
 from mastoprog.web._fields import FINDING_COLUMNS
@@ -95,7 +96,7 @@ def test_result_page_shows_what_the_public_api_gives(example_result, model):
     page = example_result
     assert mp.RESEARCH_USE_NOTICE in page
     assert re.search(r'id="subtype">ASM<', page)
-    score = mp.risk_score(EXAMPLE)
+    score = risk_score_patient(EXAMPLE)
     assert f'id="score">{score.points} points, {score.group} risk<' in page
     out = predict_outcomes(model, EXAMPLE, HORIZONS_MONTHS)
     for _, row in out.iterrows():
