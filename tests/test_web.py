@@ -321,7 +321,7 @@ def test_render_pdf_refuses_to_overwrite(tmp_path):
 
     out = render_pdf(EXAMPLE, tmp_path / "r.pdf")
     assert out.read_bytes().startswith(b"%PDF")
-    with pytest.raises(FileExistsError, match="exists; pass overwrite=True"):
+    with pytest.raises(FileExistsError, match="exists; pass force=True"):
         render_pdf(EXAMPLE, out)
     assert [p.name for p in tmp_path.iterdir()] == ["r.pdf"]  # no temporary file left behind
 

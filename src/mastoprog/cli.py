@@ -263,7 +263,7 @@ def _cmd_curve(args: argparse.Namespace) -> int:
             print(f"note: {note}")
         print(RESEARCH_NOTE)
     if out is not None and out.suffix.lower() == ".pdf":  # the one-page report (owner: web)
-        from .web.report import render_pdf
+        from .web.pdf import render_pdf
 
         render_pdf(resolve_example(args.input), out, model=args.model, overwrite=args.force)
         print(f"wrote the one-page report to {out}")

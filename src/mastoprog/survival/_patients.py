@@ -9,6 +9,7 @@ the background (see the ``mastoprog.survival`` module docstring for the policy).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any, TypedDict, cast
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 from ..classification import COLUMNS as CLASSIFIER_COLUMNS
 from ..classification import PROGNOSTIC_GROUP, classify
 from ..exceptions import CalibrationError, FindingsError, FindingsWarning
-from ..findings import _py, _to_frame, ensure_findings
+from ..findings import ensure_findings, to_frame
 from ..lifetables import LifeTable
 from ._state import PROGNOSTIC_SUBTYPES, ModelArrays, ModelState
 
@@ -66,7 +67,8 @@ def prepare(
     """
     from ..risk import risk_features
 
-    raw, single = _to_frame(data)
+    raw = to_frame(data)
+    single = isinstance(data, Mapping | pd.Series)  # one patient given as a mapping or a row
     frame, _ = ensure_findings(raw, columns=("patient_id", "age", "sex", "who_subtype"))
     n = len(frame)
     age = frame["age"].to_numpy(float)
@@ -101,9 +103,11 @@ def prepare(
             bad = (np.isnan(y) & ~blank) | np.isinf(y) | (y < life_table.first_year)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
+            got = given.iloc[i]
+            got = got.item() if isinstance(got, np.generic) else got  # numpy scalars print plainly
             raise FindingsError(
                 f"{int(bad.sum())} invalid diagnosis_year value(s); first: row {frame.index[i]!r}, "
-                f"column 'diagnosis_year': got {_py(given.iloc[i])!r}; expected a calendar year >= "
+                f"column 'diagnosis_year': got {got!r}; expected a calendar year >= "
                 f"{life_table.first_year} (empty = the default year)"
             )
         y = np.where(np.isnan(y), default_year, y)

@@ -75,7 +75,7 @@ import pandas as pd
 
 from .._random import as_generator
 from ..exceptions import CalibrationError, FindingsError, ModelFileError, NotFittedError
-from ..findings import _to_frame, column_spec, ensure_findings
+from ..findings import column_spec, ensure_findings, to_frame
 from ..lifetables import LifeTable
 from . import _curves, _model_file
 from ._calibration import BUILTIN_MODELS as BUILTIN_MODELS  # re-exported names: "X as X"
@@ -412,7 +412,7 @@ class SurvivalModel:
         :meth:`LifeTable.hmd_us` for the citation).
         """
         t = self._times(times)
-        raw, _ = _to_frame(data)
+        raw = to_frame(data)
         frame, _ = ensure_findings(raw, columns=("patient_id", "age", "sex"))
         lt = self.life_table_
         y = np.full(len(frame), float(lt.last_year if year is None else year))
@@ -760,7 +760,7 @@ class SurvivalModel:
         from ..risk import mastoprog_coefficients
         from ._fitting import fit_state
 
-        raw, _ = _to_frame(df)
+        raw = to_frame(df)
         missing = [c for c in (duration_col, event_col) if c not in raw.columns]
         if missing:
             raise FindingsError(

@@ -8,7 +8,7 @@ Not imported by ``import mastoprog``.
 
 from typing import Any
 
-from .report import render_pdf
+from .pdf import render_pdf
 
 __all__ = ["make_app", "render_pdf", "serve"]
 

@@ -1,26 +1,20 @@
-"""The printable report and the page's figures, drawn from a computed report (no model maths here).
+"""The printable report's and the page's figures, drawn from a computed report (no model maths here).
 
-:func:`render_pdf` writes one patient's one-page PDF (A4): findings entered, subtype and scores, the
-curve with its band beside the matched population, causes of death at 1/2/5/10 years as a table and
-an icon array of 100 similar patients, the model and its targets, date, package version and the
-research-use notice. The CLI's ``mastoprog curve ... -o report.pdf`` and the page's ``/report.pdf``
-both call it. matplotlib is imported inside the functions (``import mastoprog`` stays light).
+The SVG curve and icon array of the page, and the one-page PDF figure (A4) that
+:func:`mastoprog.web.pdf.render_pdf` writes: findings entered, subtype and scores, the curve with its
+band beside the matched population, causes of death at 1/2/5/10 years as a table and an icon array
+of 100 similar patients, the model and its targets, date, package version and the research-use
+notice. matplotlib is imported inside the functions (``import mastoprog`` stays light).
 """
 
 from __future__ import annotations
 
 import html
 import io
-import json
-import os
-import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-__all__ = ["curve_svg", "icons_svg", "pdf_bytes", "render_pdf"]
+__all__ = ["curve_svg", "icons_svg", "pdf_bytes"]
 
 #: Colours of the three outcomes (colour-blind safe: Okabe-Ito blue, vermillion, grey).
 COLOURS = {"alive": "#0072B2", "died_mastocytosis": "#D55E00", "died_other_causes": "#999999"}
@@ -379,88 +373,3 @@ def report_figure(report: Mapping[str, Any]) -> Any:
         )
     fig.text(0.06, 0.03, report["notice"], fontsize=7, color="#8a5a00")
     return fig
-
-
-def _raw_findings(patient: Any) -> dict[str, Any]:
-    """Raw findings of one patient from a mapping, a one-row DataFrame or a JSON/CSV file."""
-    if isinstance(patient, Mapping):
-        return dict(patient)
-    if isinstance(patient, (str, os.PathLike)):
-        path = Path(patient)
-        if path.suffix.lower() == ".json":
-            data = json.loads(path.read_text("utf-8"))
-            return data if isinstance(data, dict) else _raw_findings(pd.DataFrame(data))
-        patient = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if isinstance(patient, pd.DataFrame):
-        if len(patient) != 1:
-            raise ValueError(f"render_pdf draws one patient; got {len(patient)} rows")
-        return {k: (None if pd.isna(v) else v) for k, v in patient.iloc[0].items()}
-    raise TypeError(
-        f"patient: expected a mapping, a one-row DataFrame or a file path; got {type(patient).__name__}"
-    )
-
-
-def render_pdf(
-    patient: Any,
-    output: str | os.PathLike,
-    *,
-    model: str = "lim2009",
-    edition: str = "who2016",
-    year: float | None = None,
-    survived_months: float | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write one patient's one-page PDF report (A4).
-
-    Parameters
-    ----------
-    patient : mapping, one-row DataFrame or path
-        Raw findings as in a clinic file (data-dictionary columns and units), not the output of
-        ``read_findings``.
-    output : path
-        The PDF to write; written atomically (a temporary file in the same folder, then renamed).
-    model : str
-        Built-in model name (``lim2009``, ``mayo2025``, ``midostaurin``).
-    edition : str
-        Classification edition.
-    year : float, optional
-        Calendar year of diagnosis (default: the life table's latest).
-    survived_months : float, optional
-        Months already survived (adds conditional survival to the report data).
-    overwrite : bool
-        Replace an existing file (default: refuse).
-
-    Returns
-    -------
-    Path
-        The file written.
-
-    Raises
-    ------
-    FileExistsError
-        If ``output`` exists and ``overwrite`` is false.
-    ValueError
-        Listing every problem of the findings or options (field, value, expected range and unit).
-    """
-    from ._compute import Computer
-
-    out = Path(output)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{str(out)!r} exists; pass overwrite=True (CLI: --force) to replace it")
-    values = {
-        **_raw_findings(patient),
-        "model": model,
-        "edition": edition,
-        "year": year,
-        "survived_months": survived_months,
-    }
-    data = pdf_bytes(Computer().compute(values, strict=False))
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.part")
-    try:
-        with open(tmp, "xb") as f:  # ordinary permissions (umask), unlike mkstemp's 0600
-            f.write(data)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
