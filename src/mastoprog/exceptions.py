@@ -19,6 +19,7 @@ __all__ = [
     "NotFittedError",
     "PlausibilityWarning",
     "Problem",
+    "SampleSizeWarning",
     "UnknownColumnWarning",
 ]
 
@@ -125,3 +126,7 @@ class PlausibilityWarning(FindingsWarning):
 
 class UnknownColumnWarning(FindingsWarning):
     """An input column is not canonical but looks like a canonical one (e.g. 'Tryptase')."""
+
+
+class SampleSizeWarning(UserWarning):
+    """A model was fitted on fewer patients or events than Riley's development criteria ask for."""
