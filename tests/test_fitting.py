@@ -105,3 +105,136 @@ def test_entry_times_are_checked():
         SurvivalModel().fit(df, entry_col="entry")
     with pytest.raises(FindingsError, match="entry_col: column 'start' missing"):
         SurvivalModel().fit(df, entry_col="start")
+
+
+# ---------------------------------------------------------------------- shared cohorts
+
+
+@pytest.fixture(scope="module")
+def registry():
+    """A lim2009 cohort as a registry holds it: who_subtype given, follow-up closed mid-2008."""
+    cohort = simulate_cohort(4000, seed=21, assign_subtype=True, censoring="scenario")
+    return _observed(cohort[cohort["who_subtype"].isin(["ISM", "SSM", "SM-AHN", "ASM"])])
+
+
+# ---------------------------------------------------------------------- 2. chosen covariates
+
+
+def test_a_formula_of_published_factors_gives_a_model_that_predicts(registry):
+    m = SurvivalModel(n_draws=20).fit(registry, formula="alp_gt_uln + sar_1 + sar_2plus + splenomegaly")
+    assert m.state_["beta"]["age_gt_60"] == {"log_hr": 0.0, "se_log_hr": 0.0, "evidence": "fitted",
+                                             "assumption": True, "source": "not in the formula; fixed at 0"}
+    assert set(m.fitter_.params_["beta_"].index) == {"alp_gt_uln", "sar_1", "sar_2plus", "splenomegaly"}
+    s = m.predict_survival(_high_risk(["ASM"]), [60.0])
+    assert 0 < float(s.iloc[0, 0]) < 1
+
+
+def test_continuous_and_spline_terms_are_estimated_but_give_no_curve(registry):
+    from mastoprog.exceptions import CalibrationError
+
+    m = SurvivalModel(n_draws=20).fit(registry, formula="hb_lt_10 + plt_lt_100 + alp_gt_uln + bs(age, 3)")
+    beta = m.fitter_.summary.loc["beta_"]
+    assert {"hb_lt_10", "plt_lt_100", "alp_gt_uln", "bs(age, 3)[0]", "bs(age, 3)[2]"} <= set(beta.index)
+    # The truth (lim2009 model) has no haemoglobin or platelet term on the excess hazard: 0 within
+    # 4 standard errors (P(|z| > 4) = 6e-5 per term).
+    for term in ("hb_lt_10", "plt_lt_100"):
+        assert abs(beta.loc[term, "coef"]) < 4 * beta.loc[term, "se(coef)"], beta.loc[term]
+    assert m.state_["fit"]["terms"]["hb_lt_10"]["evidence"] == "fitted"
+    with pytest.raises(CalibrationError):
+        m.predict_survival(_high_risk(["ASM"]), [60.0])
+
+
+def test_cut_points_come_from_the_risk_data_files():
+    from mastoprog._resources import load_table
+    from mastoprog.survival._design import parse_terms
+
+    mars = load_table("risk_mars.csv").set_index("factor")
+    cut = float(mars.loc["hb_lt_10", "threshold"])
+    frame = pd.DataFrame({"hemoglobin": [cut - 0.01, cut, np.nan]})
+    (term,) = parse_terms("hb_lt_10", frame)
+    np.testing.assert_array_equal(term.values(frame)[:, 0], [1.0, 0.0, np.nan])
+    with pytest.raises(ValueError, match=r"unknown term 'hb_below_ten'; expected a published factor"):
+        parse_terms("hb_below_ten", frame)
+
+
+# ---------------------------------------------------------------------- 3. missing findings
+
+
+def test_a_registry_without_sar_columns_fits_and_reports_the_terms_it_lacks(registry):
+    no_panel = registry.drop(columns=["srsf2", "asxl1", "runx1", "sar_count"])
+    m = SurvivalModel(n_draws=20).fit(no_panel)
+    report = m.state_["fit"]["report"]
+    assert report["terms_not_observed"] == ["sar_1", "sar_2plus"]
+    assert m.state_["beta"]["sar_1"]["source"] == "not observed in the data; fixed at 0"
+    assert report["imputations"] == 0 and report["rows_used"] == len(registry)
+
+
+def test_forty_percent_of_haemoglobin_missing_at_random_is_imputed_and_pooled(registry):
+    from mastoprog.synthetic._followup import missing_at_random
+
+    df = missing_at_random(registry, "hemoglobin", 0.4, driver={"age": 1.0, "event": 1.0}, random_state=3)
+    assert 0.35 < df["hemoglobin"].isna().mean() < 0.45
+    formula = "age_gt_60 + splenomegaly + alp_gt_uln + sar_1 + sar_2plus + hb_lt_10"
+    m = SurvivalModel(n_draws=20).fit(df, formula=formula, imputations=5)
+    f = m.fitter_
+    report = m.state_["fit"]["report"]
+    assert report["imputations"] == 5 and report["rows_used"] == len(df)
+    # Rubin's rules: the pooled variance of the imputed term exceeds its mean within-imputation part.
+    j = list(f.params_.index).index(("beta_", "hb_lt_10"))
+    assert f.pooled_.variance[j, j] > f.pooled_.within[j, j] and report["fraction_missing_information"][
+        "beta_/hb_lt_10"] > 0
+    assert "Rubin" in m.state_["band_method"]
+    cc = SurvivalModel(n_draws=20).fit(df, formula=formula, missing="complete").state_["fit"]["report"]
+    assert cc["rows_used"] == int(df["hemoglobin"].notna().sum())
+    assert any("complete cases" in note for note in cc["notes"])
+    with pytest.raises(FindingsError, match="pass missing='impute'"):
+        SurvivalModel().fit(df, formula=formula, missing="refuse")
+
+
+def test_pooling_follows_rubins_rules():
+    from mastoprog.survival._imputation import rubin
+
+    q = np.array([[1.0, 2.0], [2.0, 2.5], [3.0, 1.5]])
+    u = np.array([np.diag([0.5, 0.2])] * 3)
+    p = rubin(q, u)
+    b = np.cov(q, rowvar=False)
+    np.testing.assert_allclose(p.variance, np.diag([0.5, 0.2]) + (1 + 1 / 3) * b)
+    np.testing.assert_allclose(p.fmi, (4 / 3) * np.diag(b) / np.diag(p.variance))
+
+
+# ---------------------------------------------------------------------- 4. small samples
+
+
+def test_riley_criterion_one_matches_the_pmsampsize_example():
+    # pmsampsize(type = "s", csrsquared = 0.051, parameters = 30, rate = 0.065, timepoint = 2,
+    # meanfup = 2.07): criterion 1 (shrinkage 0.9) needs n = 5143 (Riley et al., BMJ 2020;368:m441).
+    from mastoprog.survival._sample_size import _n_for_shrinkage
+
+    assert np.ceil(_n_for_shrinkage(30, 0.051, 0.9)) == 5143
+
+
+def test_a_small_cohort_warns_and_ridge_shrinks_toward_the_prior(registry):
+    from mastoprog.exceptions import SampleSizeWarning
+
+    # 120 patients of the advanced subtypes (~100 deaths, 5 log-HRs): Riley's criteria ask for ~280.
+    small = registry[registry["who_subtype"].isin(["SM-AHN", "ASM"])].sample(120, random_state=1)
+    with pytest.warns(SampleSizeWarning, match="events per parameter"):
+        ml = SurvivalModel(n_draws=20).fit(small, min_events=3)
+    size = ml.state_["fit"]["report"]["sample_size"]
+    assert size["below"] and size["events_per_parameter"] == pytest.approx(size["events"] / 5)
+    truth = load_model("lim2009").beta_
+    with pytest.warns(SampleSizeWarning):
+        ridge = SurvivalModel(n_draws=20).fit(small, min_events=3, ridge=50.0)
+        prior = SurvivalModel(n_draws=20).fit(small, min_events=3, ridge=1e4, prior=truth.to_dict())
+    assert np.linalg.norm(ridge.beta_) < np.linalg.norm(ml.beta_)
+    np.testing.assert_allclose(prior.beta_, truth, atol=0.02)  # prior sd 0.01: held at the published HRs
+    assert ridge.state_["beta"]["sar_1"]["source"].startswith("fitted by ridge-penalised likelihood")
+
+
+def test_ridge_chosen_by_cross_validation_is_reported(registry):
+    from mastoprog.survival._fitting import RIDGE_GRID
+
+    m = SurvivalModel(n_draws=20).fit(registry.iloc[:1500], ridge="cv", cv_folds=3)
+    cv = m.state_["fit"]["report"]["ridge_cv"]
+    assert len(cv["cv_log_likelihood"]) == len(RIDGE_GRID)
+    assert m.state_["fit"]["report"]["ridge"] == RIDGE_GRID[int(np.argmax(cv["cv_log_likelihood"]))]

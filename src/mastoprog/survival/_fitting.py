@@ -36,13 +36,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..exceptions import FindingsError, SampleSizeWarning
 from ..findings import ensure_findings
 from ..lifetables import LifeTable
 from ._curves import PROGNOSTIC_SUBTYPES
 from ._design import Term, parse_terms, published_factors
-from ._imputation import Pooled, impute_findings, nelson_aalen, rubin
+from ._imputation import ImputationGroup, Pooled, impute_terms, nelson_aalen, rubin
 from ._sample_size import sample_size_report
 
 _DRAWS_METHOD = (
@@ -103,10 +104,11 @@ class _Rows:
     frame: pd.DataFrame
     labels: pd.Index
     notes: list[str] = field(default_factory=list)
+    unobserved: list[str] = field(default_factory=list)
 
     def subset(self, keep: np.ndarray) -> _Rows:
         return _Rows(self.k[keep], self.T[keep], self.E[keep], self.entry[keep], self.bg_h[keep],
-                     self.bg_dH[keep], self.frame[keep], self.labels[keep], self.notes)
+                     self.bg_dH[keep], self.frame[keep], self.labels[keep], self.notes, self.unobserved)
 
 
 def fit_state(
@@ -151,6 +153,16 @@ def fit_state(
     FindingsError
         Undecided subtypes, bad entry times, missing terms with ``missing="refuse"``, too few deaths.
     """
+    # The matrices here are small (tens of columns): multi-threaded BLAS only adds overhead, and on
+    # a loaded machine 2 BLAS threads made a 3000 x 25 product 200x slower than one.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_state(P, T, E, F, life_table=life_table, alpha=alpha, zero_excess=zero_excess,
+                          min_events=min_events, n_draws=n_draws, random_state=random_state, raw=raw,
+                          **options)
+
+
+def _fit_state(P, T, E, F, *, life_table, alpha, zero_excess, min_events, n_draws, random_state, raw,
+               **options):
     opts = _options(options)
     _check_undecided(P)
     raw = pd.DataFrame(index=P["labels"]) if raw is None else raw
@@ -260,6 +272,7 @@ def _complete_designs(terms: list[Term], rows: _Rows, F: list[str], opts: FitOpt
     if never:
         rows.notes.append(f"term(s) {[t.name for t in never]} not observed in any row: left out "
                           "(fixed at no effect)")
+        rows.unobserved.extend(t.name for t in never)
         terms = [t for t in terms if t not in never]
         X = term_values(terms, rows.frame, F)
     incomplete = np.isnan(X).any(axis=1)
@@ -280,21 +293,43 @@ def _complete_designs(terms: list[Term], rows: _Rows, F: list[str], opts: FitOpt
 
 def _impute(terms: list[Term], rows: _Rows, F: list[str], opts: FitOptions,
             random_state: int) -> list[np.ndarray]:
-    sources = sorted({t.column for t in terms})
+    X = term_values(terms, rows.frame, F)
+    groups = _imputation_groups(terms, np.isnan(X))
     frame = rows.frame
-    gaps = [c for c in sources if c in frame.columns and frame[c].isna().any()]
-    aux = pd.DataFrame({
-        "event": rows.E,
-        "nelson_aalen": nelson_aalen(rows.T, rows.E, rows.entry),
-        "age": pd.to_numeric(frame["age"]).to_numpy(float),
-        "male": (frame["sex"].astype(str) == "M").to_numpy(float),
-        **{f"is_{s}": (rows.k == j).astype(float) for j, s in enumerate(PROGNOSTIC_SUBTYPES)
-           if 0 < (rows.k == j).sum() < len(rows.k)},
-    })
-    done = impute_findings(frame, gaps, aux, opts.imputations, random_state)
-    rows.notes.append(f"multiple imputation (m = {opts.imputations}) of {gaps} with event and "
-                      "Nelson-Aalen cumulative hazard in the imputation model; Rubin's rules")
-    return [term_values(terms, d, F) for d in done]
+    H = nelson_aalen(rows.T, rows.E, rows.entry)
+    # Subtypes differ in how strongly a finding moves the hazard: outcome x subtype interactions.
+    strata = [(rows.k == j).astype(float) for j in range(len(PROGNOSTIC_SUBTYPES))
+              if 0 < (rows.k == j).sum() < len(rows.k)]
+    aux = np.column_stack([
+        rows.E, H, pd.to_numeric(frame["age"]).to_numpy(float),
+        (frame["sex"].astype(str) == "M").to_numpy(float),
+        *strata, *[d * rows.E for d in strata], *[d * H for d in strata],
+    ])
+    gaps = sorted({t.name for t in terms for c in t.columns if np.isnan(X[:, _col(terms, c)]).any()})
+    rows.notes.append(f"multiple imputation (m = {opts.imputations}) of {gaps} by chained equations, "
+                      "with the event and the Nelson-Aalen cumulative hazard in the imputation "
+                      "model; estimates pooled by Rubin's rules")
+    return impute_terms(X, groups, aux, opts.imputations, random_state)
+
+
+def _col(terms: list[Term], name: str) -> int:
+    return [c for t in terms for c in t.columns].index(name)
+
+
+def _imputation_groups(terms: list[Term], holes: np.ndarray) -> list[ImputationGroup]:
+    """Factor terms of one finding form one categorical group; other columns impute alone."""
+    groups: list[ImputationGroup] = []
+    by_source: dict[str, list[int]] = {}
+    for t in terms:
+        idx = [_col(terms, c) for c in t.columns]
+        if not holes[:, idx].any():
+            continue
+        if t.kind == "factor":
+            by_source.setdefault(t.column, []).extend(idx)
+        else:
+            groups.extend(ImputationGroup((j,), categorical=False) for j in idx)
+    groups.extend(ImputationGroup(tuple(idx), categorical=True) for idx in by_source.values())
+    return groups
 
 
 def _check_events(rows: _Rows, min_events: int) -> None:
@@ -402,7 +437,8 @@ def _choose_ridge(X, names, rows, centers, present, alpha, opts):
     return best, {"grid": list(RIDGE_GRID), "cv_log_likelihood": scores, "folds": opts.cv_folds}
 
 
-def _beta_state(fit: _Fit, F: list[str], terms: list[Term], ridge: float) -> dict[str, dict]:
+def _beta_state(fit: _Fit, F: list[str], terms: list[Term], ridge: float,
+                unobserved: list[str]) -> dict[str, dict]:
     params, se = fit.fitter.params_, fit.fitter.standard_errors_
     how = "fitted by maximum likelihood (mastoprog ExcessHazardFitter, lifelines)" if ridge == 0 else \
         f"fitted by ridge-penalised likelihood (strength {ridge:g})"
@@ -415,7 +451,8 @@ def _beta_state(fit: _Fit, F: list[str], terms: list[Term], ridge: float) -> dic
             out[f] = {"log_hr": float(params[("beta_", f)]), "se_log_hr": float(se[("beta_", f)]),
                       "source": how, "evidence": "fitted", "assumption": False}
         else:
-            why = "not in the formula" if f not in chosen else "not estimable: no variation in the data"
+            why = ("not observed in the data" if f in unobserved else "not in the formula" if f not in chosen
+                   else "not estimable: no variation in the data")
             out[f] = {"log_hr": 0.0, "se_log_hr": 0.0, "evidence": "fitted", "assumption": True,
                       "source": f"{why}; fixed at 0"}
     return out
@@ -443,16 +480,17 @@ def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws
             "evidence": "fitted", "n": int((rows.k == j).sum()), "events": int(rows.E[rows.k == j].sum()),
         }
     D = int(n_draws)
+    c = cov.to_numpy()
     draws = np.random.default_rng(random_state).multivariate_normal(
-        params.to_numpy(), cov.to_numpy(), size=D, method="svd")
+        params.to_numpy(), (c + c.T) / 2, size=D, method="cholesky")
     dd = pd.DataFrame(draws, columns=params.index)
     d_beta = np.column_stack([dd[("beta_", f)] if ("beta_", f) in dd.columns else np.zeros(D) for f in F])
     method = _DRAWS_METHOD_MI if getattr(fitter, "pooled_", None) is not None else _DRAWS_METHOD
     return {
         "kind": "fitted",
         "factors": F,
-        "beta": {f: v for f, v in _beta_state(fit, F, terms, 0.0 if not fitter.ridge else
-                                                fitter.ridge).items() if f in F},
+        "beta": {f: v for f, v in _beta_state(fit, F, terms, fitter.ridge, rows.unobserved).items()
+                 if f in F},
         "subtypes": subtypes,
         "draws": {
             "n": D, "beta": d_beta.tolist(),
@@ -466,7 +504,7 @@ def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws
             "n": len(rows.T), "events": int(rows.E.sum()),
             "log_likelihood": float(fitter.log_likelihood_), "AIC": float(fitter.AIC_), "alpha": alpha,
             "variance_matrix": {"index": [list(i) for i in cov.index], "values": cov.to_numpy().tolist()},
-            "terms": {n: v for n, v in _beta_state(fit, [], terms, fitter.ridge).items()},
+            "terms": _beta_state(fit, [], terms, fitter.ridge, rows.unobserved),
         },
         "provenance": {"fitted": datetime.now(UTC).strftime("%Y-%m-%d")},
         "assumptions": [],
@@ -483,6 +521,7 @@ def _report(fits, terms, rows, opts, ridge, cv, n_given) -> dict[str, Any]:
         "rows_used": len(rows.T),
         "events": int(rows.E.sum()),
         "terms": [t.name for t in terms],
+        "terms_not_observed": list(rows.unobserved),
         "entry_col": opts.entry_col,
         "delayed_entry_rows": int((rows.entry > 0).sum()),
         "missing": opts.missing,

@@ -1,12 +1,11 @@
 """Missing covariates in a fit: multiple imputation by chained equations and Rubin's rules.
 
-The imputation model holds every finding a term is computed from, the other covariates (age, sex,
-subtype) and the outcome as White & Royston recommend for survival models: the event indicator and
-the Nelson-Aalen cumulative hazard at the exit time (with delayed entry, the risk sets start at
-entry). Each of the ``m`` data sets is drawn with scikit-learn's ``IterativeImputer``
-(``sample_posterior=True``: a draw from the posterior predictive of a Bayesian ridge regression, so
-the imputations carry the uncertainty of the imputation model), binary findings are rounded to
-0/1 and counts to whole numbers inside their observed range.
+The terms of the fit are imputed on their own scale (a published factor as a category, so it is
+never rounded from a linear draw; a continuous finding by linear regression), each from all the
+other terms, the covariates (age, sex, subtype) and the outcome as White & Royston recommend for
+survival models: the event indicator and the Nelson-Aalen cumulative hazard at the exit time (with
+delayed entry, the risk sets start at entry). The draws are approximately proper (the imputation
+model is refitted on a bootstrap sample for every draw), as mice's ``*.boot`` methods.
 
 References
 ----------
@@ -24,11 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
-from .._resources import load_table
-
-__all__ = ["Pooled", "impute_findings", "nelson_aalen", "rubin"]
+__all__ = ["ImputationGroup", "Pooled", "impute_terms", "nelson_aalen", "rubin"]
 
 
 def nelson_aalen(T: np.ndarray, E: np.ndarray, entry: np.ndarray | None = None) -> np.ndarray:
@@ -66,66 +62,136 @@ def nelson_aalen(T: np.ndarray, E: np.ndarray, entry: np.ndarray | None = None) 
     return np.where(idx >= 0, cum[np.maximum(idx, 0)], 0.0)
 
 
-def _kinds(columns: list[str]) -> dict[str, str]:
-    schema = load_table("findings_schema.csv").set_index("column")["kind"]
-    return {c: str(schema.get(c, "float")) for c in columns}
+@dataclass(frozen=True)
+class ImputationGroup:
+    """Design columns imputed together: one categorical finding (its 0/1 indicator columns, e.g.
+    ``sar_1`` and ``sar_2plus`` of ``sar_count``) or one continuous column."""
+
+    columns: tuple[int, ...]
+    categorical: bool
 
 
-def impute_findings(
-    frame: pd.DataFrame,
-    columns: list[str],
-    auxiliary: pd.DataFrame,
+def impute_terms(
+    X: np.ndarray,
+    groups: list[ImputationGroup],
+    auxiliary: np.ndarray,
     m: int,
     random_state: int | np.random.SeedSequence | np.random.Generator,
-) -> list[pd.DataFrame]:
-    """``m`` completed copies of ``frame`` with the missing ``columns`` drawn by chained equations.
+    iterations: int = 5,
+) -> list[np.ndarray]:
+    """``m`` completed copies of the design ``X`` by chained equations (approximately proper).
+
+    Each incomplete group is drawn in turn from a model fitted on a bootstrap sample of the rows
+    where it is observed (so the draws carry the uncertainty of the imputation model): a
+    multinomial logistic regression for a categorical group (mice ``logreg.boot`` / ``polyreg``),
+    a linear regression plus normal noise for a continuous column (mice ``norm.boot``). Predictors:
+    the other design columns and ``auxiliary`` (which should hold the event indicator and the
+    Nelson-Aalen cumulative hazard, White & Royston 2009). Starting values are random draws from
+    the observed values.
 
     Parameters
     ----------
-    frame : DataFrame
-        Findings (canonical dtypes); only ``columns`` are imputed.
-    columns : list of str
-        Findings with missing values to impute (each observed at least twice).
-    auxiliary : DataFrame
-        Complete predictors of the imputation model, same rows: covariates, the event indicator and
-        the Nelson-Aalen cumulative hazard (White & Royston 2009).
+    X : ndarray
+        (n, p) design with NaN where a term is unknown.
+    groups : list of ImputationGroup
+        Partition of the incomplete columns.
+    auxiliary : ndarray
+        (n, a) complete predictors.
     m : int
         Number of imputations.
     random_state : int, SeedSequence or Generator
-        Seeds the ``m`` imputations (independent child seeds).
+    iterations : int
+        Rounds of the chained equations.
 
     Returns
     -------
-    list of DataFrame
-        Copies of ``frame``; booleans rounded to 0/1, counts to whole numbers, every value clipped
-        to the observed range of its column.
+    list of ndarray
+        ``m`` completed designs (observed cells unchanged).
 
     References
     ----------
     White IR, Royston P. Stat Med 2009;28:1982-98. doi:10.1002/sim.3618
+    van Buuren S, Groothuis-Oudshoorn K. J Stat Softw 2011;45(3) (the mice methods named above).
     """
-    # Imported here to keep `import mastoprog` light (scikit-learn is heavy).
-    from sklearn.experimental import enable_iterative_imputer  # noqa: F401
-    from sklearn.impute import IterativeImputer
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(
+        np.random.default_rng(random_state).integers(0, 2**63 - 1)).spawn(m)]
+    return [_one_imputation(X, groups, auxiliary, rng, iterations) for rng in rngs]
 
-    values = np.column_stack([pd.to_numeric(frame[c].astype("Float64"), errors="coerce")
-                              .to_numpy(float, na_value=np.nan) for c in columns])
-    aux = auxiliary.to_numpy(float)
-    lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
-    kinds = _kinds(columns)
-    seeds = np.random.default_rng(random_state).integers(0, 2**31 - 1, size=m)
-    out = []
-    for seed in seeds:
-        imp = IterativeImputer(sample_posterior=True, max_iter=10, random_state=int(seed),
-                               skip_complete=True)
-        filled = imp.fit_transform(np.column_stack([values, aux]))[:, : len(columns)]
-        filled = np.clip(filled, lo, hi)
-        copy = frame.copy()
-        for j, c in enumerate(columns):
-            v = np.round(filled[:, j]) if kinds[c] in {"bool", "count"} else filled[:, j]
-            copy[c] = np.where(np.isnan(values[:, j]), v, values[:, j])
-        out.append(copy)
-    return out
+
+def _one_imputation(X, groups, aux, rng, iterations) -> np.ndarray:
+    Xc = X.copy()
+    holes = np.isnan(X)
+    for g in groups:
+        cols = list(g.columns)
+        miss = holes[:, cols].any(axis=1)
+        donors = np.flatnonzero(~miss)
+        Xc[np.ix_(miss, cols)] = X[np.ix_(rng.choice(donors, miss.sum()), cols)]
+    for _ in range(iterations):
+        for g in groups:
+            _draw_group(Xc, holes, g, aux, rng)
+    return Xc
+
+
+def _draw_group(Xc, holes, g: ImputationGroup, aux, rng) -> None:
+    cols = list(g.columns)
+    miss = holes[:, cols].any(axis=1)
+    others = np.delete(Xc, cols, axis=1)
+    Z = np.column_stack([others, aux])
+    Z = (Z - Z.mean(axis=0)) / np.where(Z.std(axis=0) > 0, Z.std(axis=0), 1.0)
+    obs = np.flatnonzero(~miss)
+    boot = rng.choice(obs, obs.size)
+    if g.categorical:
+        Y = Xc[:, cols]
+        code = np.where(Y.any(axis=1), Y.argmax(axis=1) + 1, 0)
+        drawn = _draw_category(Z[boot], code[boot], Z[miss], rng)
+        Xc[np.ix_(miss, cols)] = (drawn[:, None] == np.arange(1, len(cols) + 1)[None, :]).astype(float)
+    else:
+        A = np.column_stack([np.ones(boot.size), Z[boot]])
+        coef, *_ = np.linalg.lstsq(A, Xc[boot, cols[0]], rcond=None)
+        sd = np.std(Xc[boot, cols[0]] - A @ coef)
+        pred = np.column_stack([np.ones(miss.sum()), Z[miss]]) @ coef
+        Xc[miss, cols[0]] = pred + rng.normal(0, sd, miss.sum())
+
+
+def _draw_category(Z: np.ndarray, y: np.ndarray, Znew: np.ndarray, rng) -> np.ndarray:
+    """Categories drawn from a multinomial logistic regression fitted to ``(Z, y)``."""
+    classes = np.unique(y)
+    if classes.size == 1:
+        return np.full(len(Znew), classes[0])
+    A = np.column_stack([np.ones(len(Z)), Z])
+    B = _multinomial_newton(A, np.searchsorted(classes, y), classes.size)
+    p = _softmax(np.column_stack([np.ones(len(Znew)), Znew]) @ B)
+    u = rng.random(len(Znew))[:, None]
+    return classes[np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), classes.size - 1)]
+
+
+def _softmax(eta: np.ndarray) -> np.ndarray:
+    """Class probabilities from (n, K-1) linear predictors against the first class."""
+    full = np.column_stack([np.zeros(len(eta)), eta])
+    full -= full.max(axis=1, keepdims=True)
+    e = np.exp(full)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _multinomial_newton(A: np.ndarray, y: np.ndarray, K: int, ridge: float = 1e-4) -> np.ndarray:
+    """(q, K-1) coefficients of a multinomial logit by Newton-Raphson (tiny ridge: separation)."""
+    q = A.shape[1]
+    Y = (y[:, None] == np.arange(1, K)[None, :]).astype(float)
+    B = np.zeros((q, K - 1))
+    for _ in range(25):
+        P = _softmax(A @ B)[:, 1:]
+        g = (A.T @ (Y - P)).ravel(order="F") - ridge * B.ravel(order="F")
+        H = np.empty(((K - 1) * q, (K - 1) * q))
+        for a in range(K - 1):
+            for b in range(K - 1):
+                w = P[:, a] * ((a == b) - P[:, b])
+                H[a * q:(a + 1) * q, b * q:(b + 1) * q] = A.T @ (A * w[:, None])
+        H += ridge * np.eye(len(H))
+        step = np.linalg.solve(H, g)
+        B = B + step.reshape((q, K - 1), order="F")
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return B
 
 
 @dataclass(frozen=True)
@@ -185,6 +251,7 @@ def rubin(estimates: np.ndarray, variances: np.ndarray) -> Pooled:
     within = np.mean(np.asarray(variances, float), axis=0)
     between = np.cov(q, rowvar=False, ddof=1).reshape(within.shape) if m > 1 else np.zeros_like(within)
     total = within + (1 + 1 / m) * between
+    total = (total + total.T) / 2  # exactly symmetric (lifelines' matrices carry rounding)
     diag_t = np.diag(total)
     fmi = np.where(diag_t > 0, (1 + 1 / m) * np.diag(between) / np.where(diag_t > 0, diag_t, 1), 0.0)
     with np.errstate(divide="ignore"):
