@@ -2,7 +2,7 @@
 
     python benchmarks/bench_fit_missing.py [--reps 40] [--n 2000] [--m 10] [--seed 2009]
 
-Each replicate draws a lim2009 cohort (ISM, SSM, SM-AHN, ASM; scenario censoring) whose truth is
+Each replicate draws a lim2009 cohort (ISM, SM-AHN, ASM; scenario censoring) whose truth is
 the shipped model (splenomegaly log-HR log 1.5 = 0.405), blanks splenomegaly in 40 % of the rows
 with a probability depending on the observed outcome (MAR: more often missing after an early death,
 ``missing_at_random(driver={"event": 1, "time": -1}, strength=1.5)``), and fits
@@ -30,7 +30,7 @@ def replicate(seed: int, n: int, m: int, term: str = "splenomegaly") -> dict[str
 
     truth = float(load_model("lim2009").beta_[term])
     base = simulate_cohort(n, seed=seed, assign_subtype=True, censoring="scenario")
-    base = base[base["who_subtype"].isin(["ISM", "SSM", "SM-AHN", "ASM"])]
+    base = base[base["who_subtype"].isin(["ISM", "SM-AHN", "ASM"])]
     base = base.drop(columns=[c for c in base.columns if c.startswith("true_")])
     df = missing_at_random(base, term, 0.4, driver={"event": 1.0, "time": -1.0}, strength=1.5,
                            random_state=seed + 1)

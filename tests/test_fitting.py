@@ -238,3 +238,41 @@ def test_ridge_chosen_by_cross_validation_is_reported(registry):
     cv = m.state_["fit"]["report"]["ridge_cv"]
     assert len(cv["cv_log_likelihood"]) == len(RIDGE_GRID)
     assert m.state_["fit"]["report"]["ridge"] == RIDGE_GRID[int(np.argmax(cv["cv_log_likelihood"]))]
+
+
+# ---------------------------------------------------------------------- 5. model updating
+
+
+def test_recalibration_in_the_large_recovers_a_known_baseline_factor():
+    import copy
+
+    from mastoprog.survival._updating import update_model
+
+    published = load_model("lim2009")
+    # The "local" truth: every subtype's excess hazard twice the published one (log 2 = 0.693).
+    state = copy.deepcopy(published.state_)
+    for p in state["subtypes"].values():
+        if p.get("excess") == "weibull":
+            p["log_lambda"] -= np.log(2.0) / p["rho"]
+    local_truth = SurvivalModel()
+    local_truth._set_state(state)
+    cohort = simulate_cohort(3000, seed=33, model=local_truth, truth=False, assign_subtype=True,
+                             censoring="scenario")
+    local = _observed(cohort[cohort["who_subtype"].isin(["ISM", "SSM", "SM-AHN", "ASM"])])
+    res = update_model(published, local, refit=("splenomegaly",))
+    large = res.estimates.set_index(["step", "parameter"]).loc[("large", "alpha")]
+    # Inside its 95 % interval (z = -0.2 at this seed; z = -2.7 and -1.8 at seeds 31 and 32).
+    assert large["lower"] <= np.log(2.0) <= large["upper"]
+    # The ladder: the big step is the baseline; slope and refit add nothing the data ask for.
+    assert res.steps.loc["large", "p_value"] < 1e-10
+    assert res.steps.loc["slope", "df"] == 1 and res.steps.loc["refit", "df"] == 1
+    assert res.steps.loc["slope", "p_value"] > 0.01
+    updated = res.models["large"]
+    assert updated.state_["provenance"]["update"]["step"] == "large"
+    assert updated.state_["provenance"]["update"]["local_n"] == res.n
+    assert updated.beta_.equals(published.beta_)  # recalibration in the large keeps the effects
+    rho = published.state_["subtypes"]["ASM"]["rho"]
+    assert updated.state_["subtypes"]["ASM"]["log_lambda"] == pytest.approx(
+        published.state_["subtypes"]["ASM"]["log_lambda"] - large["estimate"] / rho)
+    source = res.models["refit"].state_["beta"]["splenomegaly"]["source"]
+    assert source.endswith("revised on local data (refit)")

@@ -86,6 +86,9 @@ class ExcessData:
         Case weights (1 by default).
     offset : ndarray
         Known part of the excess-hazard linear predictor (0 by default).
+    log_lambda_offset, log_rho_offset : ndarray
+        Known parts of log lambda and log rho (0 by default; model updating holds a published
+        model's baselines here).
     """
 
     T: np.ndarray
@@ -95,13 +98,16 @@ class ExcessData:
     bg_dH: np.ndarray
     W: np.ndarray = field(default_factory=lambda: np.ones(0))
     offset: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    log_lambda_offset: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    log_rho_offset: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         n = len(self.T)
         if len(self.W) != n:
             object.__setattr__(self, "W", np.ones(n))
-        if len(self.offset) != n:
-            object.__setattr__(self, "offset", np.zeros(n))
+        for name in ("offset", "log_lambda_offset", "log_rho_offset"):
+            if len(getattr(self, name)) != n:
+                object.__setattr__(self, name, np.zeros(n))
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,7 @@ def excess_loglik(
     sizes = np.cumsum([Xb.shape[1], Xl.shape[1]])
     tb, tl, tr = np.split(theta, sizes)
     eta = Xb @ tb + d.offset
-    ll, g, Hs = _row_derivatives(eta, Xl @ tl, Xr @ tr, d)
+    ll, g, Hs = _row_derivatives(eta, Xl @ tl + d.log_lambda_offset, Xr @ tr + d.log_rho_offset, d)
     W = d.W
     grad = np.concatenate([X.T @ (W * gi) for X, gi in zip(blocks, g, strict=True)])
     rows = []

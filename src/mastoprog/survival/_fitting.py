@@ -482,7 +482,7 @@ def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws
     D = int(n_draws)
     c = cov.to_numpy()
     draws = np.random.default_rng(random_state).multivariate_normal(
-        params.to_numpy(), (c + c.T) / 2, size=D, method="cholesky")
+        params.to_numpy(), (c + c.T) / 2, size=D, method="eigh", check_valid="ignore")
     dd = pd.DataFrame(draws, columns=params.index)
     d_beta = np.column_stack([dd[("beta_", f)] if ("beta_", f) in dd.columns else np.zeros(D) for f in F])
     method = _DRAWS_METHOD_MI if getattr(fitter, "pooled_", None) is not None else _DRAWS_METHOD
@@ -535,9 +535,19 @@ def _report(fits, terms, rows, opts, ridge, cv, n_given) -> dict[str, Any]:
         "ridge_cv": cv,
         "sample_size": sample_size_report(
             n=len(rows.T), events=int(rows.E.sum()), parameters=p,
-            log_likelihood=float(fitter.log_likelihood_), null_log_likelihood=float(fitter._ll_null),
+            log_likelihood=float(fitter.log_likelihood_), null_log_likelihood=_null_ll(fitter),
             person_months=float(np.sum(rows.T - rows.entry))),
     }
+
+
+def _null_ll(fitter: Any) -> float | None:
+    """Log-likelihood with the subtype baselines only (None when that model has no finite maximum)."""
+    from ._excess_fitter import ConvergenceFailure
+
+    try:
+        return float(fitter._ll_null)
+    except ConvergenceFailure:
+        return None
 
 
 def fit_report(state: dict) -> dict[str, Any]:

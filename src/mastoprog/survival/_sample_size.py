@@ -70,7 +70,7 @@ def sample_size_report(
     events: int,
     parameters: int,
     log_likelihood: float,
-    null_log_likelihood: float,
+    null_log_likelihood: float | None,
     person_months: float,
     timepoint: float = 60.0,
     shrinkage: float = 0.9,
@@ -84,7 +84,8 @@ def sample_size_report(
     n, events, parameters : int
         Patients, deaths and log-HR parameters of the fit.
     log_likelihood, null_log_likelihood : float
-        Of the fitted model and of the model with the subtype baselines only.
+        Of the fitted model and of the model with the subtype baselines only (None when that has
+        no finite maximum: criteria 1 and 2 are then not computed, ``met`` None).
     person_months : float
         Total follow-up (months, from entry).
     timepoint : float
@@ -110,13 +111,13 @@ def sample_size_report(
     >>> r["events_per_parameter"], r["below"]
     (8.0, True)
     """
-    lr = max(2.0 * (log_likelihood - null_log_likelihood), 0.0)
+    lr = max(2.0 * (log_likelihood - null_log_likelihood), 0.0) if null_log_likelihood is not None else 0.0
     r2 = 1 - np.exp(-lr / n)
     ln_null = events * np.log(events / n) - events if events > 0 else 0.0
     max_r2 = 1 - np.exp(2 * ln_null / n)
     s2 = r2 / (r2 + optimism * max_r2) if r2 > 0 else shrinkage
     rate = events / person_months
-    criteria = {
+    criteria: dict[str, dict[str, Any]] = {
         "shrinkage": {"target": shrinkage, "required_n": _n_for_shrinkage(parameters, r2, shrinkage)},
         "optimism_r2": {"target": optimism, "required_n": _n_for_shrinkage(parameters, r2, s2)},
         "overall_risk": {"target": margin, "timepoint_months": timepoint,
@@ -124,12 +125,15 @@ def sample_size_report(
     }
     for c in criteria.values():
         c["met"] = bool(n >= c["required_n"])
-    required = max(c["required_n"] for c in criteria.values())
-    below = not all(c["met"] for c in criteria.values())
+    if null_log_likelihood is None:
+        for key in ("shrinkage", "optimism_r2"):
+            criteria[key].update(required_n=float("nan"), met=None)
+    required = max((c["required_n"] for c in criteria.values() if c["met"] is not None), default=0.0)
+    below = any(c["met"] is False for c in criteria.values())
     epp = events / parameters if parameters else float("inf")
     message = (f"{n} patients, {events} deaths, {parameters} log-HR parameter(s) ({epp:.1f} events per "
                f"parameter); Riley's criteria ask for n >= {required:.0f} "
-               f"({', '.join(k for k, c in criteria.items() if not c['met'])} not met): expect "
+               f"({', '.join(k for k, c in criteria.items() if c['met'] is False)} not met): expect "
                "over-fitting; consider ridge= or fewer terms") if below else ""
     return {
         "n": n, "events": events, "parameters": parameters,
