@@ -29,7 +29,7 @@ def replicate(seed: int, n: int, m: int, term: str = "splenomegaly") -> dict[str
     from mastoprog.synthetic._followup import missing_at_random
 
     truth = float(load_model("lim2009").beta_[term])
-    base = simulate_cohort(n, seed=seed, assign_subtype=True, censoring="scenario")
+    base = simulate_cohort(n, random_state=seed, assign_subtype=True, censoring="scenario")
     base = base[base["who_subtype"].isin(["ISM", "SM-AHN", "ASM"])]
     base = base.drop(columns=[c for c in base.columns if c.startswith("true_")])
     df = missing_at_random(base, term, 0.4, driver={"event": 1.0, "time": -1.0}, strength=1.5,

@@ -74,7 +74,7 @@ def test_nelson_aalen_with_entry_equals_lifelines():
 def referral_cohort():
     # lim2009 truth; follow-up closes mid-2008 with 2 %/year drop-out. MCL (median 2 months) and
     # SSM are left out: nearly all MCL patients die before a referral-centre entry.
-    cohort = simulate_cohort(8000, seed=11, assign_subtype=True, censoring="scenario")
+    cohort = simulate_cohort(8000, random_state=11, assign_subtype=True, censoring="scenario")
     cohort = cohort[cohort["who_subtype"].isin(["ISM", "SM-AHN", "ASM"])]
     return delayed_entry(_observed(cohort), 24.0, random_state=12)
 
@@ -83,7 +83,7 @@ def test_delayed_entry_recovers_subtype_medians_and_ignoring_it_biases_them(refe
     seen = referral_cohort
     assert 0 < seen["entry"].max() <= 24 and (seen["entry"] < seen["time"]).all()
     ref = _high_risk(["ISM", "SM-AHN", "ASM"])
-    truth = load_model("lim2009").predict_median(ref).to_numpy()
+    truth = load_model("lim2009").predict_median(ref)["median"].to_numpy()
     with_entry = SurvivalModel().fit(seen, entry_col="entry").predict_median(ref, interval=True)
     # The truth inside each 95 % interval (deterministic at these seeds; observed |z| <= 0.9).
     assert ((with_entry["lower"] <= truth) & (truth <= with_entry["upper"])).all(), with_entry
@@ -92,8 +92,8 @@ def test_delayed_entry_recovers_subtype_medians_and_ignoring_it_biases_them(refe
     # (12-13 months) below the naive interval (~21-26 months): a bias of > 5 standard errors.
     for i in (1, 2):
         assert truth[i] < naive["lower"].iloc[i]
-        assert naive["median_months"].iloc[i] - truth[i] > 5.0
-    report = SurvivalModel().fit(seen, entry_col="entry").state_["fit"]["report"]
+        assert naive["median"].iloc[i] - truth[i] > 5.0
+    report = SurvivalModel().fit(seen, entry_col="entry").state_.fit["report"]
     assert report["entry_col"] == "entry" and report["delayed_entry_rows"] == len(seen)
 
 
@@ -113,7 +113,7 @@ def test_entry_times_are_checked():
 @pytest.fixture(scope="module")
 def registry():
     """A lim2009 cohort as a registry holds it: who_subtype given, follow-up closed mid-2008."""
-    cohort = simulate_cohort(4000, seed=21, assign_subtype=True, censoring="scenario")
+    cohort = simulate_cohort(4000, random_state=21, assign_subtype=True, censoring="scenario")
     return _observed(cohort[cohort["who_subtype"].isin(["ISM", "SSM", "SM-AHN", "ASM"])])
 
 
@@ -122,10 +122,10 @@ def registry():
 
 def test_a_formula_of_published_factors_gives_a_model_that_predicts(registry):
     m = SurvivalModel(n_draws=20).fit(registry, formula="alp_gt_uln + sar_1 + sar_2plus + splenomegaly")
-    assert m.state_["beta"]["age_gt_60"] == {"log_hr": 0.0, "se_log_hr": 0.0, "evidence": "fitted",
+    assert m.state_.beta["age_gt_60"].to_dict() == {"log_hr": 0.0, "se_log_hr": 0.0, "evidence": "fitted",
                                              "assumption": True, "source": "not in the formula; fixed at 0"}
     assert set(m.fitter_.params_["beta_"].index) == {"alp_gt_uln", "sar_1", "sar_2plus", "splenomegaly"}
-    s = m.predict_survival(_high_risk(["ASM"]), [60.0])
+    s = m.predict_survival_function(_high_risk(["ASM"]), [60.0])
     assert 0 < float(s.iloc[0, 0]) < 1
 
 
@@ -139,9 +139,9 @@ def test_continuous_and_spline_terms_are_estimated_but_give_no_curve(registry):
     # 4 standard errors (P(|z| > 4) = 6e-5 per term).
     for term in ("hb_lt_10", "plt_lt_100"):
         assert abs(beta.loc[term, "coef"]) < 4 * beta.loc[term, "se(coef)"], beta.loc[term]
-    assert m.state_["fit"]["terms"]["hb_lt_10"]["evidence"] == "fitted"
+    assert m.state_.fit["terms"]["hb_lt_10"]["evidence"] == "fitted"
     with pytest.raises(CalibrationError):
-        m.predict_survival(_high_risk(["ASM"]), [60.0])
+        m.predict_survival_function(_high_risk(["ASM"]), [60.0])
 
 
 def test_cut_points_come_from_the_risk_data_files():
@@ -163,9 +163,9 @@ def test_cut_points_come_from_the_risk_data_files():
 def test_a_registry_without_sar_columns_fits_and_reports_the_terms_it_lacks(registry):
     no_panel = registry.drop(columns=["srsf2", "asxl1", "runx1", "sar_count"])
     m = SurvivalModel(n_draws=20).fit(no_panel)
-    report = m.state_["fit"]["report"]
+    report = m.state_.fit["report"]
     assert report["terms_not_observed"] == ["sar_1", "sar_2plus"]
-    assert m.state_["beta"]["sar_1"]["source"] == "not observed in the data; fixed at 0"
+    assert m.state_.beta["sar_1"].source == "not observed in the data; fixed at 0"
     assert report["imputations"] == 0 and report["rows_used"] == len(registry)
 
 
@@ -177,14 +177,14 @@ def test_forty_percent_of_haemoglobin_missing_at_random_is_imputed_and_pooled(re
     formula = "age_gt_60 + splenomegaly + alp_gt_uln + sar_1 + sar_2plus + hb_lt_10"
     m = SurvivalModel(n_draws=20).fit(df, formula=formula, imputations=5)
     f = m.fitter_
-    report = m.state_["fit"]["report"]
+    report = m.state_.fit["report"]
     assert report["imputations"] == 5 and report["rows_used"] == len(df)
     # Rubin's rules: the pooled variance of the imputed term exceeds its mean within-imputation part.
     j = list(f.params_.index).index(("beta_", "hb_lt_10"))
     assert f.pooled_.variance[j, j] > f.pooled_.within[j, j] and report["fraction_missing_information"][
         "beta_/hb_lt_10"] > 0
-    assert "Rubin" in m.state_["band_method"]
-    cc = SurvivalModel(n_draws=20).fit(df, formula=formula, missing="complete").state_["fit"]["report"]
+    assert "Rubin" in m.state_.band_method
+    cc = SurvivalModel(n_draws=20).fit(df, formula=formula, missing="complete").state_.fit["report"]
     assert cc["rows_used"] == int(df["hemoglobin"].notna().sum())
     assert any("complete cases" in note for note in cc["notes"])
     with pytest.raises(FindingsError, match="pass missing='impute'"):
@@ -220,7 +220,7 @@ def test_a_small_cohort_warns_and_ridge_shrinks_toward_the_prior(registry):
     small = registry[registry["who_subtype"].isin(["SM-AHN", "ASM"])].sample(120, random_state=1)
     with pytest.warns(SampleSizeWarning, match="events per parameter"):
         ml = SurvivalModel(n_draws=20).fit(small, min_events=3)
-    size = ml.state_["fit"]["report"]["sample_size"]
+    size = ml.state_.fit["report"]["sample_size"]
     assert size["below"] and size["events_per_parameter"] == pytest.approx(size["events"] / 5)
     truth = load_model("lim2009").beta_
     with pytest.warns(SampleSizeWarning):
@@ -228,35 +228,34 @@ def test_a_small_cohort_warns_and_ridge_shrinks_toward_the_prior(registry):
         prior = SurvivalModel(n_draws=20).fit(small, min_events=3, ridge=1e4, prior=truth.to_dict())
     assert np.linalg.norm(ridge.beta_) < np.linalg.norm(ml.beta_)
     np.testing.assert_allclose(prior.beta_, truth, atol=0.02)  # prior sd 0.01: held at the published HRs
-    assert ridge.state_["beta"]["sar_1"]["source"].startswith("fitted by ridge-penalised likelihood")
+    assert ridge.state_.beta["sar_1"].source.startswith("fitted by ridge-penalised likelihood")
 
 
 def test_ridge_chosen_by_cross_validation_is_reported(registry):
     from mastoprog.survival._fitting import RIDGE_GRID
 
     m = SurvivalModel(n_draws=20).fit(registry.iloc[:1500], ridge="cv", cv_folds=3)
-    cv = m.state_["fit"]["report"]["ridge_cv"]
+    cv = m.state_.fit["report"]["ridge_cv"]
     assert len(cv["cv_log_likelihood"]) == len(RIDGE_GRID)
-    assert m.state_["fit"]["report"]["ridge"] == RIDGE_GRID[int(np.argmax(cv["cv_log_likelihood"]))]
+    assert m.state_.fit["report"]["ridge"] == RIDGE_GRID[int(np.argmax(cv["cv_log_likelihood"]))]
 
 
 # ---------------------------------------------------------------------- 5. model updating
 
 
 def test_recalibration_in_the_large_recovers_a_known_baseline_factor():
-    import copy
-
+    from mastoprog.survival import ModelState
     from mastoprog.survival._updating import update_model
 
     published = load_model("lim2009")
     # The "local" truth: every subtype's excess hazard twice the published one (log 2 = 0.693).
-    state = copy.deepcopy(published.state_)
+    state = published.state_.to_dict()
     for p in state["subtypes"].values():
         if p.get("excess") == "weibull":
             p["log_lambda"] -= np.log(2.0) / p["rho"]
     local_truth = SurvivalModel()
-    local_truth._set_state(state)
-    cohort = simulate_cohort(3000, seed=33, model=local_truth, truth=False, assign_subtype=True,
+    local_truth._set_state(ModelState.from_dict(state))
+    cohort = simulate_cohort(3000, random_state=33, model=local_truth, truth=False, assign_subtype=True,
                              censoring="scenario")
     local = _observed(cohort[cohort["who_subtype"].isin(["ISM", "SSM", "SM-AHN", "ASM"])])
     res = update_model(published, local, refit=("splenomegaly",))
@@ -268,11 +267,11 @@ def test_recalibration_in_the_large_recovers_a_known_baseline_factor():
     assert res.steps.loc["slope", "df"] == 1 and res.steps.loc["refit", "df"] == 1
     assert res.steps.loc["slope", "p_value"] > 0.01
     updated = res.models["large"]
-    assert updated.state_["provenance"]["update"]["step"] == "large"
-    assert updated.state_["provenance"]["update"]["local_n"] == res.n
+    assert updated.state_.provenance["update"]["step"] == "large"
+    assert updated.state_.provenance["update"]["local_n"] == res.n
     assert updated.beta_.equals(published.beta_)  # recalibration in the large keeps the effects
-    rho = published.state_["subtypes"]["ASM"]["rho"]
-    assert updated.state_["subtypes"]["ASM"]["log_lambda"] == pytest.approx(
-        published.state_["subtypes"]["ASM"]["log_lambda"] - large["estimate"] / rho)
-    source = res.models["refit"].state_["beta"]["splenomegaly"]["source"]
+    rho = published.state_.subtypes["ASM"].rho
+    assert updated.state_.subtypes["ASM"].log_lambda == pytest.approx(
+        published.state_.subtypes["ASM"].log_lambda - large["estimate"] / rho)
+    source = res.models["refit"].state_.beta["splenomegaly"].source
     assert source.endswith("revised on local data (refit)")

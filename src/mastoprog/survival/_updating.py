@@ -28,7 +28,6 @@ models. Stat Med 2000;19:3401-15.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +38,7 @@ from ..exceptions import FindingsError
 from ..findings import _to_frame
 from ._curves import PROGNOSTIC_SUBTYPES
 from ._excess_fitter import ExcessData, excess_loglik, maximise
+from ._state import ModelState
 
 __all__ = ["UPDATE_STEPS", "UpdateResult", "update_model"]
 
@@ -94,7 +94,7 @@ def _local_rows(model: Any, df: Any, duration_col: str, event_col: str, entry_co
 def _ladder_data(model: Any, P: dict, T, E, entry) -> tuple[ExcessData, np.ndarray, np.ndarray, np.ndarray]:
     arr = model._arrays()
     k = P["cand"].argmax(axis=1)
-    keep = arr["excess"][k]
+    keep = arr.excess[k]
     lt = model.life_table_
     age, sex, year = P["age"][keep], P["sex"][keep], P["year"][keep]
     t, e, t0 = T[keep], E[keep], entry[keep]
@@ -102,7 +102,7 @@ def _ladder_data(model: Any, P: dict, T, E, entry) -> tuple[ExcessData, np.ndarr
         t0 > 0, lt.cumulative_hazard(age, sex, year, t0), 0.0)
     kk = k[keep]
     d = ExcessData(t, e, t0, np.log(np.clip(lt.hazard(age, sex, year, t), 1e-300, None)), bg_dH,
-                   log_lambda_offset=arr["log_lambda"][kk], log_rho_offset=np.log(arr["rho"][kk]))
+                   log_lambda_offset=arr.log_lambda[kk], log_rho_offset=np.log(arr.rho[kk]))
     lp = P["lp_mid"][keep, kk]
     return d, lp, P["X"][keep], kk
 
@@ -162,11 +162,11 @@ def update_model(
     d, lp, X, k = _ladder_data(model, P, T, E, entry)
     if len(d.T) == 0:
         raise FindingsError("no local patient in a subtype with an excess hazard: nothing to update")
-    factors = model.factors_
+    factors = list(model.factors_)
     unknown = sorted(set(refit) - set(factors))
     if unknown:
         raise ValueError(f"refit: {unknown} are not factors of the model {factors}")
-    centers = model._arrays()["center"][k]
+    centers = model._arrays().center[k]
     J = [factors.index(f) for f in refit]
     designs = {"large": np.ones((len(lp), 1)), "slope": np.column_stack([np.ones(len(lp)), lp])}
     names = {"large": ["alpha"], "slope": ["alpha", "gamma"]}
@@ -216,11 +216,11 @@ def _transform(st: dict, params: dict[str, float], refit: tuple[str, ...]) -> No
 def _updated(model: Any, step: str, params: dict[str, float], cov: np.ndarray, names: list[str],
              refit: tuple[str, ...], test: dict[str, Any], n: int, events: int) -> Any:
     """A new model: the published state with the update applied (draws too) and its record."""
-    st = copy.deepcopy(model._check_ready())
+    st = model._check_ready().to_dict()  # a fresh, mutable copy
     _transform(st, params, refit)
     for f in (f for f in refit if f"delta[{f}]" in names):
         st["beta"][f]["source"] = f"{st['beta'][f].get('source', '')}; revised on local data ({step})"
-    _update_draws(st, model._check_ready(), params, cov, names, refit)
+    _update_draws(st, model._check_ready().to_dict(), params, cov, names, refit)
     st["kind"] = f"{st.get('kind', 'calibrated')}, updated ({step})"
     st.setdefault("provenance", {})
     st["provenance"] = {**st["provenance"], "update": {
@@ -232,7 +232,7 @@ def _updated(model: Any, step: str, params: dict[str, float], cov: np.ndarray, n
     }}
     out = type(model)(life_table=model.life_table, edition=model.edition, n_draws=model.n_draws,
                       random_state=model.random_state)
-    out._set_state(st)
+    out._set_state(ModelState.from_dict(st))
     return out
 
 
