@@ -281,3 +281,18 @@ def test_recalibration_in_the_large_recovers_a_known_baseline_factor():
         published.state_.subtypes["ASM"].log_lambda - large["estimate"] / rho)
     source = res.models["refit"].state_.beta["splenomegaly"].source
     assert source.endswith("revised on local data (refit)")
+
+
+def test_missingness_draws_hit_their_share_and_their_mechanism():
+    from mastoprog.synthetic._followup import missing_at_random, missing_not_at_random
+
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"age": rng.uniform(20, 90, 20000), "hemoglobin": rng.normal(12, 2, 20000)})
+    mar = missing_at_random(df, "hemoglobin", 0.4, driver="age", random_state=5)
+    mnar = missing_not_at_random(df, "hemoglobin", 0.4, random_state=5)
+    for out in (mar, mnar):
+        # binomial SD of the share: sqrt(0.24 / 20000) = 0.0035; 0.015 is > 4 SD
+        assert abs(out["hemoglobin"].isna().mean() - 0.4) < 0.015
+    gone_mar, gone_mnar = mar["hemoglobin"].isna(), mnar["hemoglobin"].isna()
+    assert df.loc[gone_mar, "age"].mean() > df.loc[~gone_mar, "age"].mean() + 5      # MAR: on age
+    assert df.loc[gone_mnar, "hemoglobin"].mean() > df.loc[~gone_mnar, "hemoglobin"].mean() + 0.5  # MNAR

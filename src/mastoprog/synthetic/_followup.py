@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit
+from scipy.special import expit
 
 __all__ = ["delayed_entry", "missing_at_random", "missing_not_at_random"]
 
@@ -137,5 +137,4 @@ def _blank(cohort, column, z, fraction, strength, random_state) -> pd.DataFrame:
     if not isinstance(col.dtype, pd.api.extensions.ExtensionDtype) and col.dtype.kind in "biu":
         col = col.astype("Float64")
     out[column] = col.mask(gone)
-    _ = logit  # logit/expit pair documented above; expit is what draws
     return out
