@@ -7,7 +7,9 @@
    background, the excess-hazard fit and the parameter draws) against lifelines'
    ``WeibullAFTFitter.fit`` on a ready design matrix of the same rows (subtype dummies and features
    in lambda_, subtype dummies in rho_). Rounds are interleaved; the best-time ratio and the
-   per-round ratios are printed. Target: ratio <= 2.
+   per-round ratios are printed. Target: ratio <= 2. Our fit runs with single-threaded BLAS
+   (threadpoolctl); lifelines is timed both with its default threads and single-threaded, and the
+   faster of the two is compared.
 2. With ``--mi N``: multiple imputation (``missing="impute"``, ``m`` imputations) on N patients with
    40 % of ALP and 30 % of splenomegaly missing at random. Target: < 60 s for N = 5000, m = 20.
 """
@@ -66,16 +68,22 @@ def main() -> None:
     # Same parameters as ours: a scale and a shape per subtype (reference subtype in the intercepts).
     aft_df = design.drop(columns=dummies[0])
     ancillary = design[dummies[1:]]
+    from threadpoolctl import threadpool_limits
+
     ours, theirs = [], []
     for _ in range(args.rounds):
         t0 = time.perf_counter()
         SurvivalModel(n_draws=200).fit(df)
         ours.append(time.perf_counter() - t0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t0 = time.perf_counter()
-            WeibullAFTFitter().fit(aft_df, "time", "event", ancillary=ancillary)
-            theirs.append(time.perf_counter() - t0)
+        # lifelines both as it comes and with single-threaded BLAS (as our fit runs): the faster counts.
+        best = np.inf
+        for threads in (None, 1):
+            with warnings.catch_warnings(), threadpool_limits(limits=threads, user_api="blas"):
+                warnings.simplefilter("ignore")
+                t0 = time.perf_counter()
+                WeibullAFTFitter().fit(aft_df, "time", "event", ancillary=ancillary)
+                best = min(best, time.perf_counter() - t0)
+        theirs.append(best)
     print(f"n = {args.n}: SurvivalModel.fit best {min(ours):.3f} s, "
           f"WeibullAFTFitter best {min(theirs):.3f} s")
     print(f"ratio (best times) {min(ours) / min(theirs):.2f}x (target <= 2); per round: "
