@@ -38,7 +38,7 @@ from mastoprog.classification._editions import check_edition
 from mastoprog.classification._engine import COLUMNS, evaluate
 from mastoprog.classification._report import _classify_frame
 from mastoprog.exceptions import PlausibilityWarning
-from mastoprog.findings import ensure_findings
+from mastoprog.findings import AHN_LABELS, ensure_findings
 
 BOOL_PREVALENCE = {
     "skin_lesions": 0.7, "bm_examined": 0.9, "bm_mc_aggregates": 0.8, "kit_d816": 0.8,
@@ -79,8 +79,7 @@ def synthetic_findings(n: int, seed: int = 20161213) -> pd.DataFrame:
     ahn = rng.choice(["none", "CMML", "MDS", "MPN", "lymphoma", "unknown"], n,
                      p=[0.9, 0.03, 0.02, 0.02, 0.01, 0.02])
     data["ahn"] = pd.Categorical(np.where(ahn == "unknown", None, ahn),
-                                 categories=["none", "MDS", "MPN", "MDS/MPN", "CMML", "AML", "CEL",
-                                             "CML", "lymphoma", "CLL", "myeloma", "ALL"])
+                                 categories=["none", *AHN_LABELS])  # canonical: NaN stays unknown
     return pd.DataFrame(data)
 
 

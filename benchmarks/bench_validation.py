@@ -1,9 +1,12 @@
 """Benchmark the validation metrics against lifelines and scikit-survival, side by side.
 
     python benchmarks/bench_validation.py [n_patients]
+    python benchmarks/bench_validation.py --validate [n_patients] [--old-src PATH]
 
 Prints wall-clock times (best of 3) and ratios for the same data in the same run, plus the
-largest absolute difference between the estimates.
+largest absolute difference between the estimates. ``--validate`` times the whole ``validate``
+on a synthetic cohort (default 1,000,000 patients) beside the figures before issue 12
+(``bench_validation_scale.py``).
 """
 
 from __future__ import annotations
@@ -77,4 +80,10 @@ def main(n: int = 100_000) -> None:
           f"ratio = {t_skb / t_ob:6.2f}   |diff| = {abs(ob.estimate - skb):.1e}")
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
+    if "--validate" in sys.argv:
+        from bench_validation_scale import main as scale_main
+
+        sys.argv.remove("--validate")
+        scale_main()
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)

@@ -499,3 +499,14 @@ def test_public_names_are_exported():
         assert name in mastoprog.__all__
     # constants stay in their module: mastoprog.classification.PROGNOSTIC_GROUP, SUBTYPE_SEVERITY
     assert {"PROGNOSTIC_GROUP", "SUBTYPE_SEVERITY"} <= set(mastoprog.classification.__all__)
+
+
+def test_new_schema_row_is_read_by_the_findings_layer_without_code():
+    """``lymphadenopathy_1cm`` exists only as a row of data/findings_schema.csv: the findings layer
+    parses it like any yes/no finding (empty = unknown), and an absent column is unknown."""
+    from mastoprog import read_findings
+
+    f = read_findings(pd.DataFrame({"lymphadenopathy_1cm": ["yes", "", "no"]}))
+    assert f["lymphadenopathy_1cm"].dtype == "boolean"
+    assert f["lymphadenopathy_1cm"].tolist()[0] is True and f["lymphadenopathy_1cm"].isna().tolist()[1]
+    assert read_findings({"age": 50})["lymphadenopathy_1cm"].isna().all()

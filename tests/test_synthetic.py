@@ -369,7 +369,7 @@ def test_schema_is_pinned(model):
         "diagnosis_year", "true_subtype", "true_subtype_who2022", "true_subtype_icc2022",
         "true_sm_component", "true_variant", "true_linear_predictor", "true_median",
         "true_survival_60", "true_time"]
-    assert len(SIMULATION_COLUMNS) == 47  # 37 canonical (no patient_id) + diagnosis_year + 9 truth
+    assert len(SIMULATION_COLUMNS) == 50  # 40 canonical (no patient_id) + diagnosis_year + 9 truth
     assert df["patient_id"].iloc[0] == "SYN0000001"
     kinds = df.dtypes.astype(str)
     assert kinds["age"] == "float64" and kinds["splenomegaly"] == "boolean"

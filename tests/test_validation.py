@@ -741,7 +741,9 @@ def test_html_report_is_self_contained(lim_result, tmp_path):
                     "5. Internal validation"):
         assert section in text
     assert RESEARCH_USE_NOTICE in text
-    assert text.count("data:image/png;base64,") == 3 + 2  # 3 calibration plots + 2 KM plots
+    # 3 calibration plots + 2 KM plots + the decision curve
+    assert text.count("data:image/png;base64,") == 3 + 2 + 1
+    assert "decision curve at 60 months" in text and "index of prediction accuracy" in text
     assert "<script" not in text and 'src="http' not in text and "<link" not in text
     # the calibration-slope caveat (background + excess hazards are not proportional) is visible
     # in the report and in the docstrings

@@ -25,7 +25,8 @@ from mastoprog.web import make_app, serve
 from mastoprog.web._fields import FINDING_COLUMNS
 
 EXAMPLE = json.loads(
-    resources.files("mastoprog").joinpath("data", "examples", "patient.json").read_text("utf-8"))
+    resources.files("mastoprog").joinpath("data", "examples", "patient.json").read_text("utf-8")
+)
 HORIZONS_MONTHS = (12.0, 24.0, 60.0, 120.0)
 
 
@@ -64,12 +65,12 @@ def test_form_lists_every_finding_with_its_unit_and_defaults_nothing_to_unknown(
     names = set(re.findall(r'name="([a-z_0-9]+)"', r.text))
     assert set(mp.CANONICAL_COLUMNS) - {"time", "event"} <= names
     assert "(g/dL)" in r.text and "(10^9/L)" in r.text and "(U/L)" in r.text and "(ng/mL)" in r.text
-    ahn = r.text[r.text.index('id="f-ahn"'):]
-    ahn = ahn[:ahn.index("</select>")]
+    ahn = r.text[r.text.index('id="f-ahn"') :]
+    ahn = ahn[: ahn.index("</select>")]
     # empty (the first option) means "none", as in the data dictionary and the API
     assert re.search(r'<option value="" selected>none</option>', ahn)
-    sarcoma = r.text[r.text.index('id="f-mc_sarcoma"'):]
-    assert '<option value="" selected>no (none diagnosed)</option>' in sarcoma[:sarcoma.index("</select>")]
+    sarcoma = r.text[r.text.index('id="f-mc_sarcoma"') :]
+    assert '<option value="" selected>no (none diagnosed)</option>' in sarcoma[: sarcoma.index("</select>")]
 
 
 def test_a_query_string_is_never_read(client):
@@ -170,8 +171,9 @@ def test_api_outcomes_match_the_model(client, model):
 
 
 def test_api_422_lists_every_problem_with_range_and_unit(client):
-    body = {"age": "x", "hemoglobin": 135, "year": 1900, "sex": "X", "bogus": 1}
-    r = client.post("/api/patient", json=body)
+    r = client.post(
+        "/api/patient", json={"age": "x", "hemoglobin": 135, "year": 1900, "sex": "X", "bogus": 1}
+    )
     assert r.status_code == 422
     fields = {p["field"] for p in r.json()["detail"]}
     assert fields == {"age", "hemoglobin", "year", "sex", "bogus"}
@@ -192,26 +194,42 @@ def test_openapi_documents_every_field_with_its_unit(client):
 # --------------------------------------------------------------------------- bad input: never a 5xx
 
 #: The malformed requests of issue 11 (12 of 103 gave HTTP 500 on the wsgiref page).
-_FORM = {"content-type": "application/x-www-form-urlencoded"}
-_JSON_TYPE = {"content-type": "application/json"}
 BAD_REQUESTS = {
     "age_empty": ("post", "/result", {"data": {**form_values(EXAMPLE), "age": ""}}, 400),
     "empty_post": ("post", "/result", {}, 400),
     "get_result_without_fields": ("get", "/result", {}, 405),
     "age_nan": ("post", "/result", {"data": {**form_values(EXAMPLE), "age": "NaN"}}, 400),
-    "5000_form_fields": ("post", "/result", {"content": "&".join(f"f{i}=1" for i in range(5000)),
-                                             "headers": _FORM},
-                         400),
+    "5000_form_fields": (
+        "post",
+        "/result",
+        {
+            "content": "&".join(f"f{i}=1" for i in range(5000)),
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+        },
+        400,
+    ),
     "json_to_result": ("post", "/result", {"json": EXAMPLE}, 400),
     "multipart_to_result": ("post", "/result", {"files": {"age": ("a.txt", b"58")}}, 400),
     "get_api_without_parameters": ("get", "/api/patient", {}, 405),
-    "deeply_nested_json": ("post", "/api/patient", {"content": "[" * 100_000 + "]" * 100_000,
-                                                    "headers": _JSON_TYPE}, 413),
+    "deeply_nested_json": (
+        "post",
+        "/api/patient",
+        {"content": "[" * 100_000 + "]" * 100_000, "headers": {"content-type": "application/json"}},
+        413,
+    ),
     "nested_value": ("post", "/api/patient", {"json": {"age": [[[[[1]]]]]}}, 422),
-    "5000_digit_number_form": ("post", "/result", {"data": {**form_values(EXAMPLE), "tryptase": "9" * 5000}},
-                               400),
-    "5000_digit_number_json": ("post", "/api/patient", {"content": '{"age": ' + "9" * 5000 + "}",
-                                                        "headers": _JSON_TYPE}, 422),
+    "5000_digit_number_form": (
+        "post",
+        "/result",
+        {"data": {**form_values(EXAMPLE), "tryptase": "9" * 5000}},
+        400,
+    ),
+    "5000_digit_number_json": (
+        "post",
+        "/api/patient",
+        {"content": '{"age": ' + "9" * 5000 + "}", "headers": {"content-type": "application/json"}},
+        422,
+    ),
     "year_1900": ("post", "/result", {"data": {**form_values(EXAMPLE), "year": "1900"}}, 400),
     "api_empty_body": ("post", "/api/patient", {}, 422),
     "api_array": ("post", "/api/patient", {"json": [1, 2]}, 422),
@@ -229,11 +247,11 @@ def test_malformed_requests_never_give_a_5xx(client, name):
 def test_bad_value_comes_back_beside_its_field_with_the_typed_values_kept(client):
     r = client.post("/result", data={**form_values(EXAMPLE), "hemoglobin": "135", "age": ""})
     assert r.status_code == 400
-    hb = r.text[r.text.index('id="field-hemoglobin"'):]
-    hb = hb[:hb.index('<div class="field', 10)]
+    hb = r.text[r.text.index('id="field-hemoglobin"') :]
+    hb = hb[: hb.index('<div class="field', 10)]
     assert 'value="135"' in hb and "divide by 10" in hb and 'class="ferr"' in hb
-    age = r.text[r.text.index('id="field-age"'):]
-    assert "age at diagnosis in years" in age[:age.index('<div class="field', 10)]
+    age = r.text[r.text.index('id="field-age"') :]
+    assert "age at diagnosis in years" in age[: age.index('<div class="field', 10)]
     assert 'value="260"' in r.text  # the other values are kept
 
 
@@ -243,14 +261,19 @@ def test_user_text_is_html_escaped(client):
 
 
 def test_too_large_body_is_413(client):
-    r = client.post("/result", content=b"a=" + b"1" * 200_000,
-                    headers={"content-type": "application/x-www-form-urlencoded"})
+    r = client.post(
+        "/result",
+        content=b"a=" + b"1" * 200_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 413
 
 
 _FIELDS = st.sampled_from([*FINDING_COLUMNS, "edition", "model", "year", "survived_months", "junk"])
-_VALUES = st.one_of(st.text(max_size=30), st.sampled_from(["", "NaN", "inf", "-1", "1e308", "yes", "unknown",
-                                                           "0", "120", "121", "ASM", "MCS"]))
+_VALUES = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["", "NaN", "inf", "-1", "1e308", "yes", "unknown", "0", "120", "121", "ASM", "MCS"]),
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -260,10 +283,11 @@ def test_fuzzed_forms_never_give_a_5xx(client, form):
     assert r.status_code in (200, 400), r.text[:300]
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers()
-                     | st.text(max_size=10),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                                  max_size=3), max_leaves=6)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -279,8 +303,10 @@ def test_fuzzed_api_bodies_never_give_a_5xx(client, body):
 def test_report_pdf_is_one_page(client):
     r = client.post("/report.pdf", data=form_values(EXAMPLE))
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
-    assert r.content.startswith(b"%PDF") and r.content.count(b"/Type /Page\n") + r.content.count(
-        b"/Type /Page ") <= 1
+    assert (
+        r.content.startswith(b"%PDF")
+        and r.content.count(b"/Type /Page\n") + r.content.count(b"/Type /Page ") <= 1
+    )
     assert len(re.findall(rb"/Type\s*/Page[^s]", r.content)) == 1
 
 
@@ -296,8 +322,11 @@ def test_render_pdf_refuses_to_overwrite(tmp_path):
 
 def test_batch_gives_the_same_numbers_as_classify_score_and_median(client, model):
     csv = resources.files("mastoprog").joinpath("data", "examples", "patients.csv").read_bytes()
-    r = client.post("/batch", files={"file": ("clinic.csv", csv, "text/csv")},
-                    data={"model": "lim2009", "edition": "who2016"})
+    r = client.post(
+        "/batch",
+        files={"file": ("clinic.csv", csv, "text/csv")},
+        data={"model": "lim2009", "edition": "who2016"},
+    )
     assert r.status_code == 200
     frame = mp.read_findings(resources.files("mastoprog").joinpath("data", "examples", "patients.csv"))
     subtypes = mp.classify(frame)["subtype"]
@@ -333,8 +362,9 @@ def test_no_patient_value_in_any_log_line_of_a_real_server():
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     handles = []
-    thread = threading.Thread(target=serve, kwargs={"port": 0, "processes": 1, "ready": handles.append},
-                              daemon=True)
+    thread = threading.Thread(
+        target=serve, kwargs={"port": 0, "processes": 1, "ready": handles.append}, daemon=True
+    )
     try:
         thread.start()
         for _ in range(100):
@@ -346,8 +376,9 @@ def test_no_patient_value_in_any_log_line_of_a_real_server():
         body = urllib.parse.urlencode(form_values(secret)).encode()
         for _ in range(100):  # the socket is bound before uvicorn accepts: retry briefly
             try:
-                request = urllib.request.Request(url + "result", data=body)
-                with urllib.request.urlopen(request, timeout=60) as resp:
+                with urllib.request.urlopen(
+                    urllib.request.Request(url + "result", data=body), timeout=60
+                ) as resp:
                     page = resp.read().decode()
                 break
             except (ConnectionError, urllib.error.URLError):
@@ -355,8 +386,11 @@ def test_no_patient_value_in_any_log_line_of_a_real_server():
         assert "ZZSECRET42" in page
         with urllib.request.urlopen(url + "?patient_id=ZZSECRET42&age=58", timeout=30) as resp:
             assert resp.status == 200
-        api = urllib.request.Request(url + "api/patient", data=json.dumps(secret).encode(),
-                                     headers={"Content-Type": "application/json"})
+        api = urllib.request.Request(
+            url + "api/patient",
+            data=json.dumps(secret).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(api, timeout=60) as resp:
             assert json.load(resp)["patient_id"] == "ZZSECRET42"
     finally:

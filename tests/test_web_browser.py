@@ -21,18 +21,22 @@ from mastoprog.web import serve
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-pytestmark = pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-                                reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+)
 
 EXAMPLE = json.loads(
-    resources.files("mastoprog").joinpath("data", "examples", "patient.json").read_text("utf-8"))
+    resources.files("mastoprog").joinpath("data", "examples", "patient.json").read_text("utf-8")
+)
 
 
 @pytest.fixture(scope="module")
 def server_url():
     handles: list = []
-    thread = threading.Thread(target=serve, kwargs={"port": 0, "processes": 1, "ready": handles.append},
-                              daemon=True)
+    thread = threading.Thread(
+        target=serve, kwargs={"port": 0, "processes": 1, "ready": handles.append}, daemon=True
+    )
     thread.start()
     for _ in range(200):
         if handles:

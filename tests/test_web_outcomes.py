@@ -27,22 +27,28 @@ MODELS = {name: mp.load_model(name) for name in ("lim2009", "mayo2025")}
 SUBTYPES = ("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")
 YES_NO_UNKNOWN = st.sampled_from([True, False, None])
 
-patients = st.fixed_dictionaries({
-    "age": st.floats(min_value=1, max_value=95),
-    "sex": st.sampled_from(["F", "M", None]),
-    "who_subtype": st.sampled_from(SUBTYPES),
-    "splenomegaly": YES_NO_UNKNOWN,
-    "srsf2": YES_NO_UNKNOWN,
-    "asxl1": YES_NO_UNKNOWN,
-    "alp": st.one_of(st.none(), st.floats(min_value=20, max_value=900)),
-    "alp_uln": st.just(120.0),
-})
+patients = st.fixed_dictionaries(
+    {
+        "age": st.floats(min_value=1, max_value=95),
+        "sex": st.sampled_from(["F", "M", None]),
+        "who_subtype": st.sampled_from(SUBTYPES),
+        "splenomegaly": YES_NO_UNKNOWN,
+        "srsf2": YES_NO_UNKNOWN,
+        "asxl1": YES_NO_UNKNOWN,
+        "alp": st.one_of(st.none(), st.floats(min_value=20, max_value=900)),
+        "alp_uln": st.just(120.0),
+    }
+)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(patient=patients, model=st.sampled_from(sorted(MODELS)),
-       horizons=st.lists(st.sampled_from([1.0, 3.0, 12.0, 24.0, 60.0, 120.0, 200.0]), min_size=1,
-                         max_size=4, unique=True))
+@given(
+    patient=patients,
+    model=st.sampled_from(sorted(MODELS)),
+    horizons=st.lists(
+        st.sampled_from([1.0, 3.0, 12.0, 24.0, 60.0, 120.0, 200.0]), min_size=1, max_size=4, unique=True
+    ),
+)
 def test_causes_of_death_invariants(patient, model, horizons):
     findings = {k: v for k, v in patient.items() if v is not None}
     out = predict_outcomes(MODELS[model], findings, sorted(horizons))
@@ -74,8 +80,17 @@ def test_crude_integral_agrees_with_a_direct_integral_on_a_finer_grid():
     """integral_0^t S(u) h_pop(u) du by the midpoint rule on 0.0125-month steps (h_pop from the life
     table curve by finite differences): agrees to 1e-4 (the grid's discretisation error is ~1e-5)."""
     model = MODELS["lim2009"]
-    patient = {"age": 58, "sex": "M", "who_subtype": "ASM", "splenomegaly": True, "alp": 260,
-               "alp_uln": 120, "srsf2": False, "asxl1": True, "runx1": False}
+    patient = {
+        "age": 58,
+        "sex": "M",
+        "who_subtype": "ASM",
+        "splenomegaly": True,
+        "alp": 260,
+        "alp_uln": 120,
+        "srsf2": False,
+        "asxl1": True,
+        "runx1": False,
+    }
     out = predict_outcomes(model, patient, [60.0])
     t = np.linspace(0, 60, 4801)
     s = model.predict_survival(patient, t).iloc[:, 0].to_numpy()

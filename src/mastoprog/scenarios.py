@@ -28,13 +28,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
+from pydantic import TypeAdapter, ValidationError
 
 from ._random import as_generator
-from ._resources import EVIDENCE_LEVELS, data_path, load_toml
+from ._resources import data_path, load_toml
+from ._scenario_schema import (
+    CensoringFile,
+    CitedTable,
+    Distributions,
+    MissingnessFile,
+    ProbabilityTable,
+    ScenarioFile,
+    StratumTable,
+    problems,
+)
 from .exceptions import ModelFileError
 from .findings import SUBTYPE_LABELS
 
@@ -46,6 +57,8 @@ __all__ = [
     "Stratum",
     "available_scenarios",
     "check_patient_count",
+    "parse_censoring",
+    "parse_missingness",
     "inverse_cdf",
     "load_scenario",
     "reference_cohort",
@@ -528,284 +541,127 @@ def reference_cohort(scenario: str | PathLike | Scenario = "lim2009", subtype: s
 # --------------------------------------------------------------------------- validation
 
 
-class _Reader:
-    """Reads a parsed TOML mapping, collecting every problem with its dotted key."""
-
-    def __init__(self, where: str):
-        self.where = where
-        self.problems: list[str] = []
-
-    def bad(self, key: str, got: Any, expected: str) -> None:
-        self.problems.append(f"{key}: got {got!r}; expected {expected}")
-
-    def table(self, obj: Mapping[str, Any], key: str, name: str, required: bool = True) -> dict:
-        v = obj.get(name)
-        if v is None:
-            if required:
-                self.problems.append(f"{key}: missing (expected a table)")
-            return {}
-        if not isinstance(v, Mapping):
-            self.bad(key, v, "a table")
-            return {}
-        return dict(v)
-
-    def number(self, obj: Mapping[str, Any], key: str, name: str, lo: float | None = None,
-               hi: float | None = None, lo_open: bool = False, required: bool = True,
-               default: float | None = None, unit: str = "") -> float:
-        full = f"{key}.{name}"
-        v = obj.get(name)
-        if v is None:
-            if required:
-                self.problems.append(f"{full}: missing (expected a number{unit and ' in ' + unit})")
-            return float("nan") if default is None else default
-        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
-            self.bad(full, v, f"a finite number{unit and ' in ' + unit}")
-            return float("nan")
-        v = float(v)
-        rng_text = []
-        if lo is not None:
-            rng_text.append(f"{'>' if lo_open else '>='} {lo:g}")
-        if hi is not None:
-            rng_text.append(f"<= {hi:g}")
-        if (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi):
-            self.bad(full, v, f"a number {' and '.join(rng_text)}{unit and ' ' + unit}")
-        return v
-
-    def text(self, obj: Mapping[str, Any], key: str, name: str, required: bool = True,
-             choices: tuple[str, ...] | None = None, default: str = "") -> str:
-        full = f"{key}.{name}"
-        v = obj.get(name)
-        if v is None:
-            if required:
-                self.problems.append(f"{full}: missing (expected a string)")
-            return default
-        if not isinstance(v, str) or (required and not v.strip()):
-            self.bad(full, v, "a non-empty string")
-            return default
-        if choices is not None and v not in choices:
-            self.bad(full, v, f"one of {list(choices)}")
-        return v
-
-    def cited(self, obj: Mapping[str, Any], key: str) -> Cited:
-        source = self.text(obj, key, "source")
-        evidence = self.text(obj, key, "evidence", choices=tuple(sorted(EVIDENCE_LEVELS)))
-        note = self.text(obj, key, "note", required=False)
-        if evidence == "assumption" and not note.strip():
-            self.problems.append(f"{key}.note: missing (an assumption needs a one-line rationale)")
-        return Cited(source, evidence, note)
-
-    def unknown(self, obj: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> None:
-        for k in obj:
-            if k not in allowed:
-                self.problems.append(f"{key}.{k}: unknown key; expected one of {sorted(allowed)}")
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            n = len(self.problems)
-            lines = "\n".join(f"  - {p}" for p in self.problems[:50])
-            raise ModelFileError(
-                f"scenario {self.where!r}: {n} problem{'s' if n != 1 else ''}:\n{lines}"
-            )
+def _raise_problems(where: str, lines: list[str]) -> NoReturn:
+    n = len(lines)
+    listed = "\n".join(f"  - {p}" for p in lines[:50])
+    raise ModelFileError(f"scenario {where!r}: {n} problem{'s' if n != 1 else ''}:\n{listed}")
 
 
 def _parse(raw: Mapping[str, Any], where: str) -> Scenario:
-    r = _Reader(where)
-    r.unknown(raw, "(top level)", ("name", "schema_version", "title", "description", "target_set",
-                                   "defaults", "strata", "alp", "sar_genes", "censoring",
-                                   "missingness"))
-    version = raw.get("schema_version")
-    if version != SCHEMA_VERSION:
-        r.bad("schema_version", version, f"{SCHEMA_VERSION}")
-    name = r.text(raw, "(top level)", "name").strip() or Path(where).stem
-    title = r.text(raw, "(top level)", "title", required=False, default=name)
-    description = r.text(raw, "(top level)", "description", required=False)
-    target_set = r.text(raw, "(top level)", "target_set", required=False, default="lim2009")
-
-    defaults = r.table(raw, "defaults", "defaults", required=False)
-    r.unknown(defaults, "defaults", tuple(_STRATUM_DISTRIBUTIONS))
-    strata_raw = r.table(raw, "strata", "strata")
-    if not strata_raw and "strata" in raw:
-        r.problems.append("strata: expected at least one stratum")
-    strata = tuple(_parse_stratum(r, key, value, defaults) for key, value in strata_raw.items())
-    if strata and sum(s.weight for s in strata if np.isfinite(s.weight)) <= 0:
-        r.problems.append("strata.*.weight.value: the weights sum to 0; at least one must be > 0")
-
-    alp_t = r.table(raw, "alp", "alp")
-    alp_fields = ("uln", "normal_ratio_min", "normal_ratio_max", "raised_excess_median",
-                  "raised_excess_gsd", "raised_ratio_max")
-    r.unknown(alp_t, "alp", (*alp_fields, *_CITATION_KEYS))
-    alp = AlpSpec(
-        uln=r.number(alp_t, "alp", "uln", 0, None, lo_open=True, unit="U/L"),
-        normal_ratio_min=r.number(alp_t, "alp", "normal_ratio_min", 0, 1, lo_open=True),
-        normal_ratio_max=r.number(alp_t, "alp", "normal_ratio_max", 0, 1, lo_open=True),
-        raised_excess_median=r.number(alp_t, "alp", "raised_excess_median", 0, None, lo_open=True),
-        raised_excess_gsd=r.number(alp_t, "alp", "raised_excess_gsd", 1, None),
-        raised_ratio_max=r.number(alp_t, "alp", "raised_ratio_max", 1.02, None, lo_open=True),
-        cited=r.cited(alp_t, "alp") if alp_t else Cited("", ""),
+    """A :class:`Scenario` from a parsed TOML file, or every problem with its key (ModelFileError)."""
+    try:
+        spec = ScenarioFile.model_validate(raw)
+    except ValidationError as exc:
+        _raise_problems(where, problems(exc))
+    a = spec.alp
+    alp = AlpSpec(a.uln, a.normal_ratio_min, a.normal_ratio_max, a.raised_excess_median,
+                  a.raised_excess_gsd, a.raised_ratio_max, _cited(a))
+    g = spec.sar_genes
+    return Scenario(
+        name=spec.name.strip(), title=spec.title or spec.name, description=spec.description,
+        target_set=spec.target_set,
+        strata=tuple(_stratum(name, s, spec.defaults) for name, s in spec.strata.items()),
+        alp=alp, sar_gene_weights=(g.srsf2, g.asxl1, g.runx1), sar_gene_cited=_cited(g),
+        censoring=_censoring(spec.censoring) if spec.censoring else CensoringSpec(),
+        missingness=tuple(_missing(m) for m in spec.missingness), path=where, raw=raw,
     )
-    if alp.normal_ratio_min > alp.normal_ratio_max:
-        r.problems.append("alp.normal_ratio_min: must be <= alp.normal_ratio_max")
-
-    genes_t = r.table(raw, "sar_genes", "sar_genes")
-    r.unknown(genes_t, "sar_genes", (*SAR_GENES, *_CITATION_KEYS))
-    gene_w = tuple(r.number(genes_t, "sar_genes", g, 0, None, lo_open=True) for g in SAR_GENES)
-    gene_cited = r.cited(genes_t, "sar_genes") if genes_t else Cited("", "")
-
-    cens_t = r.table(raw, "censoring", "censoring", required=False)
-    censoring = _parse_censoring(r, cens_t, "censoring") if cens_t else CensoringSpec()
-
-    miss_raw = raw.get("missingness", [])
-    if not isinstance(miss_raw, list):
-        r.bad("missingness", miss_raw, "an array of tables ([[missingness]])")
-        miss_raw = []
-    missingness = tuple(_parse_missing(r, f"missingness[{i}]", m) for i, m in enumerate(miss_raw))
-
-    r.raise_if_any()
-    return Scenario(name=name, title=title, description=description, target_set=target_set,
-                    strata=strata, alp=alp, sar_gene_weights=gene_w, sar_gene_cited=gene_cited,
-                    censoring=censoring, missingness=missingness, path=where, raw=raw)
 
 
-def _parse_stratum(r: _Reader, name: str, t: Any, defaults: Mapping[str, Any]) -> Stratum:
-    key = f"strata.{name}"
-    if not isinstance(t, Mapping):
-        r.bad(key, t, "a table")
-        t = {}
-    r.unknown(t, key, ("who_subtype", "findings_profile", "description", *_STRATUM_DISTRIBUTIONS))
-    who = r.text(t, key, "who_subtype", choices=STRATUM_SUBTYPES, default="ISM")
+def _cited(t: CitedTable) -> Cited:
+    return Cited(t.source, t.evidence, t.note)
+
+
+def _stratum(name: str, s: StratumTable, defaults: Distributions) -> Stratum:
+    """A validated stratum table, with the distributions it does not give taken from defaults."""
+    def get(dist: str) -> Any:
+        return getattr(s, dist) or getattr(defaults, dist)  # both None: refused by the schema
+
+    age, year, sar = get("age"), get("diagnosis_year"), get("sar_count")
+    sex = get("sex")
     # Which recipe of raw findings the generator uses (data/synthetic_findings.csv): by default
     # the stratum's name when a recipe has that name (e.g. BMM), else its WHO subtype.
-    default_profile = name if name in FINDINGS_PROFILES else who
-    profile = r.text(t, key, "findings_profile", required=False, choices=FINDINGS_PROFILES,
-                     default=default_profile)
-    if who == "ISM" and profile not in ("ISM", "BMM"):
-        r.bad(f"{key}.findings_profile", profile, "'ISM' or 'BMM' for an ISM stratum")
-    elif who != "ISM" and profile != who:
-        r.bad(f"{key}.findings_profile", profile, f"{who!r} (the stratum's who_subtype)")
-    if name in STRATUM_SUBTYPES and name != who:
-        r.bad(key, name, f"a stratum named after a subtype to have who_subtype = {name!r}")
-    description = r.text(t, key, "description", required=False)
-
-    def dist(dname: str) -> tuple[dict, str]:
-        if dname in t:
-            return r.table(t, f"{key}.{dname}", dname), f"{key}.{dname}"
-        if dname in defaults:
-            return r.table(defaults, f"defaults.{dname}", dname), f"defaults.{dname}"
-        r.problems.append(f"{key}.{dname}: missing (and no [defaults.{dname}])")
-        return {}, f"{key}.{dname}"
-
-    def prob(dname: str, field_name: str = "p") -> Probability:
-        d, k = dist(dname)
-        r.unknown(d, k, (field_name, *_CITATION_KEYS))
-        return Probability(r.number(d, k, field_name, 0, 1), r.cited(d, k) if d else Cited("", ""))
-
-    w, wk = dist("weight")
-    r.unknown(w, wk, ("value", *_CITATION_KEYS))
-    weight = r.number(w, wk, "value", 0, None)
-    weight_cited = r.cited(w, wk) if w else Cited("", "")
-
-    a, ak = dist("age")
-    r.unknown(a, ak, (*_STRATUM_DISTRIBUTIONS["age"], *_CITATION_KEYS))
-    age = AgeDistribution(
-        median=r.number(a, ak, "median", 0, 120, unit="years"),
-        sd_below=r.number(a, ak, "sd_below", 0, None, lo_open=True, unit="years"),
-        sd_above=r.number(a, ak, "sd_above", 0, None, lo_open=True, unit="years"),
-        min=r.number(a, ak, "min", 0, 120, unit="years"),
-        max=r.number(a, ak, "max", 0, 120, unit="years"),
-        cited=r.cited(a, ak) if a else Cited("", ""),
-    )
-    if np.isfinite([age.min, age.median, age.max]).all() and not age.min < age.median < age.max:
-        r.problems.append(f"{ak}: expected min < median < max (got {age.min:g}, {age.median:g}, "
-                          f"{age.max:g} years)")
-
-    y, yk = dist("diagnosis_year")
-    r.unknown(y, yk, ("first", "last", *_CITATION_KEYS))
-    first = r.number(y, yk, "first", 1900, 2100, unit="calendar year")
-    last = r.number(y, yk, "last", 1900, 2100, unit="calendar year")
-    for fname, v in (("first", first), ("last", last)):
-        if np.isfinite(v) and v != round(v):
-            r.bad(f"{yk}.{fname}", v, "a whole calendar year")
-    if np.isfinite(first) and np.isfinite(last) and first > last:
-        r.problems.append(f"{yk}: expected first <= last (got {first:g} > {last:g})")
-    year_cited = r.cited(y, yk) if y else Cited("", "")
-
-    s, sk = dist("sar_count")
-    r.unknown(s, sk, ("p", *_CITATION_KEYS))
-    p = s.get("p")
-    sar: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0)
-    if p is None:
-        if s:
-            r.problems.append(f"{sk}.p: missing (expected 4 probabilities for 0, 1, 2, 3 genes)")
-    elif (not isinstance(p, list) or len(p) != 4
-          or not all(isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x <= 1
-                     for x in p)
-          or abs(sum(p) - 1) > 1e-9):
-        r.bad(f"{sk}.p", p, "4 probabilities in [0, 1] for 0, 1, 2, 3 mutated genes, summing to 1")
-    else:
-        sar = tuple(float(x) for x in p)
-
+    profile = s.findings_profile or (name if name in FINDINGS_PROFILES else s.who_subtype)
     return Stratum(
-        name=name, who_subtype=who, findings_profile=profile, description=description,
-        weight=weight, weight_cited=weight_cited, age=age, p_male=prob("sex", "p_male"),
-        diagnosis_year=(int(first) if np.isfinite(first) else 0,
-                        int(last) if np.isfinite(last) else 0),
-        diagnosis_year_cited=year_cited,
-        splenomegaly=prob("splenomegaly"), hepatomegaly=prob("hepatomegaly"),
-        lymphadenopathy=prob("lymphadenopathy"), alp_raised=prob("alp_raised"),
-        sar_count=sar, sar_count_cited=r.cited(s, sk) if s else Cited("", ""),
-        kit_d816=prob("kit_d816"),
+        name=name, who_subtype=s.who_subtype, findings_profile=profile, description=s.description,
+        weight=get("weight").value, weight_cited=_cited(get("weight")),
+        age=AgeDistribution(age.median, age.sd_below, age.sd_above, age.min, age.max, _cited(age)),
+        p_male=Probability(sex.p_male, _cited(sex)),
+        diagnosis_year=(year.first, year.last), diagnosis_year_cited=_cited(year),
+        splenomegaly=_probability(get("splenomegaly")), hepatomegaly=_probability(get("hepatomegaly")),
+        lymphadenopathy=_probability(get("lymphadenopathy")),
+        alp_raised=_probability(get("alp_raised")),
+        sar_count=(sar.p[0], sar.p[1], sar.p[2], sar.p[3]), sar_count_cited=_cited(sar),
+        kit_d816=_probability(get("kit_d816")),
     )
 
 
-def _parse_censoring(r: _Reader, t: Mapping[str, Any], key: str) -> CensoringSpec:
-    r.unknown(t, key, ("study_end", "dropout_per_year", "max_followup_months", "target_fraction",
-                       *_CITATION_KEYS))
-    return CensoringSpec(
-        study_end=r.number(t, key, "study_end", 1900, 2200, required=False, unit="calendar year")
-        if "study_end" in t else None,
-        dropout_per_year=r.number(t, key, "dropout_per_year", 0, None, required=False, default=0.0,
-                                  unit="per year"),
-        max_followup_months=r.number(t, key, "max_followup_months", 0, None, lo_open=True,
-                                     required=False, unit="months")
-        if "max_followup_months" in t else None,
-        target_fraction=r.number(t, key, "target_fraction", 0, 1, lo_open=True, required=False)
-        if "target_fraction" in t else None,
-        cited=r.cited(t, key),
-    )
+def _probability(t: ProbabilityTable) -> Probability:
+    return Probability(t.p, _cited(t))
 
 
-def _parse_missing(r: _Reader, key: str, t: Any) -> MissingnessRule:
-    from .findings import CANONICAL_COLUMNS
+def _censoring(t: CensoringFile) -> CensoringSpec:
+    return CensoringSpec(study_end=t.study_end, dropout_per_year=t.dropout_per_year,
+                         max_followup_months=t.max_followup_months,
+                         target_fraction=t.target_fraction, cited=_cited(t))
 
-    if not isinstance(t, Mapping):
-        r.bad(key, t, "a table")
-        t = {}
-    r.unknown(t, key, ("columns", "joint", "p", "p_by_subtype", *_CITATION_KEYS))
-    cols = t.get("columns")
-    ok_cols = tuple(c for c in CANONICAL_COLUMNS
-                    if c not in ("patient_id", "who_subtype", "time", "event"))
-    if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
-        r.bad(f"{key}.columns", cols, "a non-empty list of canonical column names")
-        cols = []
-    for c in cols:
-        if c not in ok_cols:
-            r.bad(f"{key}.columns", c, "canonical finding columns (see the data dictionary)")
-    joint = t.get("joint", False)
-    if not isinstance(joint, bool):
-        r.bad(f"{key}.joint", joint, "true or false")
-        joint = False
-    p = r.number(t, key, "p", 0, 1, required=False) if "p" in t else None
-    by = None
-    if "p_by_subtype" in t:
-        bt = r.table(t, f"{key}.p_by_subtype", "p_by_subtype")
-        by = {}
-        for sub in bt:
-            if sub not in STRATUM_SUBTYPES:
-                r.bad(f"{key}.p_by_subtype.{sub}", sub, f"one of {list(STRATUM_SUBTYPES)}")
-            by[sub] = r.number(bt, f"{key}.p_by_subtype", sub, 0, 1)
-    if (p is None) == (by is None):
-        r.problems.append(f"{key}: give exactly one of 'p' (MCAR) or 'p_by_subtype'")
-    return MissingnessRule(tuple(cols), p, by, joint, r.cited(t, key))
+
+def _missing(t: MissingnessFile) -> MissingnessRule:
+    by = {str(k): v for k, v in t.p_by_subtype.items()} if t.p_by_subtype is not None else None
+    return MissingnessRule(tuple(t.columns), t.p, by, t.joint, _cited(t))
+
+
+def parse_censoring(table: Mapping[str, Any], where: str) -> CensoringSpec:
+    """A :class:`CensoringSpec` from a mapping with the keys of a scenario's ``[censoring]``.
+
+    Parameters
+    ----------
+    table : mapping
+        ``study_end`` (decimal calendar year), ``dropout_per_year``, ``max_followup_months``,
+        ``target_fraction`` and the citation keys ``source``, ``evidence``, ``note``.
+    where : str
+        What the mapping is, for messages (e.g. ``"censoring argument"``).
+
+    Returns
+    -------
+    CensoringSpec
+
+    Raises
+    ------
+    ModelFileError
+        Listing every problem as ``censoring.<key>: ...``.
+    """
+    try:
+        return _censoring(CensoringFile.model_validate(dict(table)))
+    except ValidationError as exc:
+        _raise_problems(where, problems(exc, "censoring"))
+
+
+def parse_missingness(rules: Any, where: str) -> tuple[MissingnessRule, ...]:
+    """:class:`MissingnessRule` objects from mappings with the keys of ``[[missingness]]``.
+
+    Parameters
+    ----------
+    rules : sequence of mapping
+        Each with ``columns``, ``p`` or ``p_by_subtype``, ``joint`` and the citation keys.
+    where : str
+        What the rules are, for messages (e.g. ``"missingness argument"``).
+
+    Returns
+    -------
+    tuple of MissingnessRule
+
+    Raises
+    ------
+    ModelFileError
+        Listing every problem as ``missingness[i].<key>: ...``.
+    """
+    try:
+        return tuple(_missing(m) for m in _MISSINGNESS.validate_python(list(rules)))
+    except ValidationError as exc:
+        _raise_problems(where, problems(exc, "missingness"))
+
+
+_MISSINGNESS = TypeAdapter(list[MissingnessFile])
 
 
 def inverse_cdf(p: np.ndarray, u: np.ndarray, dtype: Any = np.intp) -> np.ndarray:

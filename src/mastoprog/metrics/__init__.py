@@ -16,7 +16,9 @@ from .brier import (
     wald_interval,
 )
 from .calibration import Calibration, CalibrationSlope, calibration_at, calibration_slope
+from .comparison import ModelComparison, compare_models
 from .concordance import Concordance, concordance_index, concordance_indices
+from .decision import decision_curve
 from .medians import curve_median, median_recovery, median_table
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "CalibrationSlope",
     "Concordance",
     "KaplanMeier",
+    "ModelComparison",
     "TimeDependentAUC",
     "auc_influence",
     "brier_score",
@@ -33,9 +36,11 @@ __all__ = [
     "censoring_survival",
     "check_horizon",
     "check_outcome",
+    "compare_models",
     "concordance_index",
     "concordance_indices",
     "curve_median",
+    "decision_curve",
     "integrated_brier_score",
     "integrated_brier_terms",
     "kaplan_meier",

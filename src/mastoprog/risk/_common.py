@@ -214,6 +214,13 @@ def score_factors(table: ScoreTable, ctx: Context, with_lp: bool = False) -> tup
 # --------------------------------------------------------------------------- groups and notes
 
 
+def group_codes(groups: Groups, pmin: np.ndarray, pmax: np.ndarray) -> np.ndarray:
+    """``g * (group of pmin) + (group of pmax)`` for ``g`` groups: one small integer per row."""
+    # points are small integers: a lookup table beats a binary search per row
+    of_points = np.searchsorted(groups.lower, np.arange(groups.max_points + 1), side="right") - 1
+    return of_points[pmin] * len(groups.labels) + of_points[pmax]
+
+
 def group_columns(groups: Groups, pmin: np.ndarray, pmax: np.ndarray,
                   allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(group label or 'indeterminate' or None, possible groups as tuples, index of the sure group).
@@ -221,10 +228,8 @@ def group_columns(groups: Groups, pmin: np.ndarray, pmax: np.ndarray,
     The sure group's index is -1 where the findings leave the group open (or it does not apply).
     """
     g = len(groups.labels)
-    # points are small integers: a lookup table beats a binary search per row
-    of_points = np.searchsorted(groups.lower, np.arange(groups.max_points + 1), side="right") - 1
-    gmin, gmax = of_points[pmin], of_points[pmax]
-    code = gmin * g + gmax
+    code = group_codes(groups, pmin, pmax)
+    gmin, gmax = code // g, code % g
     label = np.empty(g * g + 1, dtype=object)
     possible = np.empty(g * g + 1, dtype=object)
     for a in range(g):

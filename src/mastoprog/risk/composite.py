@@ -30,8 +30,18 @@ import pandas as pd
 from .._logic import Tri, in_categories
 from .._resources import load_table
 from ..findings import FindingsSource, ensure_findings
-from ._common import Context, Notes, Sar, alp_notes, factor_tri, group_columns, score_factors
-from ._tables import bad_file, score_table
+from ._common import (
+    Context,
+    Notes,
+    Points,
+    Sar,
+    alp_notes,
+    factor_tri,
+    group_codes,
+    group_columns,
+    score_factors,
+)
+from ._tables import Groups, bad_file, score_table
 
 __all__ = ["COLUMNS", "MASTOPROG_FACTORS", "mastoprog_coefficients", "risk_features", "score_mastoprog"]
 
@@ -171,14 +181,15 @@ def _context_text(group: Any, subtype: str | None) -> str:
             "each other; the subtype sets the baseline survival")
 
 
-def _group_context(label: np.ndarray, subtype: pd.Series) -> np.ndarray:
-    """``group_context``: the group read with its subtype, one text per distinct pair."""
+def _group_context(groups: Groups, pts: Points, subtype: pd.Series) -> np.ndarray:
+    """``group_context``: the group read with its subtype, one text per (group code, subtype)."""
     cat = subtype.array
-    sub_codes = np.asarray(cat.codes).astype(np.int64) + 1
-    group_codes, groups = pd.factorize(pd.Series(label, dtype=object), use_na_sentinel=False)
     subs = [None, *cat.categories]
-    table = np.array([_context_text(g, s) for g in groups for s in subs], dtype=object)
-    return table[group_codes.astype(np.int64) * len(subs) + sub_codes]
+    g = len(groups.labels)
+    labels = [groups.labels[a] if a == b else "indeterminate" for a in range(g) for b in range(g)]
+    table = np.array([_context_text(lab, s) for lab in labels for s in subs], dtype=object)
+    code = group_codes(groups, pts.pmin, pts.pmax) * len(subs) + np.asarray(cat.codes) + 1
+    return table[code]
 
 
 def score_mastoprog(frame: pd.DataFrame, data: Any = None) -> tuple[dict[str, Any], Notes]:
@@ -194,7 +205,7 @@ def score_mastoprog(frame: pd.DataFrame, data: Any = None) -> tuple[dict[str, An
     determined = np.logical_and.reduce(pts.known)
     cols = {
         **pts.core(), "group": label, "possible_groups": possible,
-        "group_context": _group_context(label, frame["who_subtype"]),
+        "group_context": _group_context(table.groups, pts, frame["who_subtype"]),
         "linear_predictor": np.where(determined, pts.lmin, np.nan),
         "linear_predictor_min": pts.lmin, "linear_predictor_max": pts.lmax,
         **pts.cols, **pts.lp_cols,

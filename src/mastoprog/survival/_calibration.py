@@ -260,16 +260,9 @@ def calibrate_state(
             ]
             new_draws["log_lambda"][s] = [float(v) for v in sols]
             new_draws["log_rho"][s] = [math.log(rho)] * D
-    if draws:
-        merged = {"n": D, "beta": d_beta.tolist(), "log_lambda": {}, "log_rho": {}}
-        merged["method"], merged["seed"] = _DRAWS_METHOD, random_state
-        for part in ("log_lambda", "log_rho"):
-            if keep_old:
-                merged[part].update(old_draws[part])
-            merged[part].update(new_draws[part])
-        st["draws"] = merged
-    else:
-        st["draws"] = None  # old draws would not match the re-solved scales
+    # Without draws, old draws would not match the re-solved scales: none are kept.
+    st["draws"] = _merged_draws(d_beta, old_draws if keep_old else None, new_draws, random_state) \
+        if draws else None
     st["residuals"] = residuals
     st["life_table"] = lt.describe()
     st.setdefault("provenance", {})
@@ -285,6 +278,18 @@ def calibrate_state(
     )
     st["band_method"] = st["draws"]["method"] if st.get("draws") else "no parameter draws: no band"
     return st
+
+
+def _merged_draws(d_beta: np.ndarray, old: dict | None, new: dict[str, dict[str, list[float]]],
+                  random_state: int) -> dict:
+    """The ``draws`` of a calibrated state: the new subtypes' draws over the kept old ones."""
+    merged: dict[str, Any] = {"n": len(d_beta), "beta": d_beta.tolist(), "log_lambda": {},
+                              "log_rho": {}, "method": _DRAWS_METHOD, "seed": random_state}
+    for part in ("log_lambda", "log_rho"):
+        if old is not None:
+            merged[part].update(old[part])
+        merged[part].update(new[part])
+    return merged
 
 
 def _fresh_state() -> dict:

@@ -11,6 +11,9 @@ vectorised over patients, and over parameter draws where a draw axis is given.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -58,7 +61,8 @@ def excess_survival(lp: np.ndarray, log_lambda: float, rho: float, t: np.ndarray
     return np.take(E_u, inv, axis=0)
 
 
-def background(lt: LifeTable, P: dict, t: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def background(lt: LifeTable, P: Mapping[str, Any],
+               t: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """General-population survival for each distinct (sex, year, whole age) path.
 
     Returns ``({"mid", "lo", "hi"}: (U, T) arrays, (n,) row index per patient)``. The
@@ -88,12 +92,12 @@ def background(lt: LifeTable, P: dict, t: np.ndarray) -> tuple[dict[str, np.ndar
 
 def curves(
     lt: LifeTable,
-    P: dict,
+    P: Mapping[str, Any],
     t: np.ndarray,
     arr: ModelArrays,
     S_pop: dict[str, np.ndarray] | None = None,
     envelope: bool = True,
-) -> dict[str, np.ndarray]:
+) -> dict[str, Any]:
     """Central (and, with ``envelope``, lower and upper) survival (n, T), closed form.
 
     Each distinct background path and each distinct linear predictor is evaluated once
@@ -109,10 +113,9 @@ def curves(
     n_cand = cand.sum(axis=1)
     single = bool(np.all(n_cand == 1))
     mid = np.empty((n, T)) if single else np.zeros((n, T))
-    lower = upper = None
-    if envelope:
-        lower = np.full((n, T), np.inf)
-        upper = np.full((n, T), -np.inf)
+    # Filled only with the envelope (returned as None otherwise).
+    lower = np.full((n, T), np.inf) if envelope else np.empty((0, T))
+    upper = np.full((n, T), -np.inf) if envelope else np.empty((0, T))
     for k in range(len(PROGNOSTIC_SUBTYPES)):
         rows = np.flatnonzero(cand[:, k])
         if rows.size == 0:
@@ -133,20 +136,25 @@ def curves(
         else:
             mid[rows] += val
         if envelope:
-            bg_lo, bg_hi = S_u["lo"][idx], S_u["hi"][idx]
-            if e_mid is None:
-                lo_v, up_v = bg_lo, bg_hi
-            else:
-                lo_v = excess_survival(P["lp_hi"][rows, k], ll, r, t) * bg_lo
-                up_v = excess_survival(P["lp_lo"][rows, k], ll, r, t) * bg_hi
-            lower[rows] = np.minimum(lower[rows], lo_v)
-            upper[rows] = np.maximum(upper[rows], up_v)
+            _widen(lower, upper, rows, S_u["lo"][idx], S_u["hi"][idx], P, k, arr, t)
     if not single:
         mid /= n_cand[:, None]
-    out = {"mid": mid, "lower": lower, "upper": upper}
+    out: dict[str, Any] = {"mid": mid, "lower": lower if envelope else None,
+                           "upper": upper if envelope else None}
     if S_pop is None:
         out["pop_u"], out["inv_bg"] = S_u, inv_bg
     return out
+
+
+def _widen(lower: np.ndarray, upper: np.ndarray, rows: np.ndarray, bg_lo: np.ndarray, bg_hi: np.ndarray,
+           P: Mapping[str, Any], k: int, arr: ModelArrays, t: np.ndarray) -> None:
+    """Widen the envelope (in place) of the patients ``rows`` by candidate subtype ``k``."""
+    if arr.excess[k]:
+        ll, r = arr.log_lambda[k], arr.rho[k]
+        bg_lo = excess_survival(P["lp_hi"][rows, k], ll, r, t) * bg_lo
+        bg_hi = excess_survival(P["lp_lo"][rows, k], ll, r, t) * bg_hi
+    lower[rows] = np.minimum(lower[rows], bg_lo)
+    upper[rows] = np.maximum(upper[rows], bg_hi)
 
 
 def population(c: dict, which: str = "mid") -> np.ndarray:
@@ -156,7 +164,7 @@ def population(c: dict, which: str = "mid") -> np.ndarray:
 
 # --------------------------------------------------------------------------- medians
 
-_COMBINE = {
+_COMBINE: dict[str, tuple[Callable[..., np.ndarray], Any]] = {
     "mid": (lambda f, m: 0.5 * (f + m), np.add),
     "lower": (np.minimum, np.minimum),
     "upper": (np.maximum, np.maximum),
@@ -165,7 +173,7 @@ _COMBINE = {
 
 def curve_medians(
     lt: LifeTable,
-    P: dict,
+    P: Mapping[str, Any],
     pattern: np.ndarray,
     lp: np.ndarray,
     log_lambda: np.ndarray,
@@ -246,7 +254,7 @@ def _first_rows(codes: np.ndarray, size: int) -> np.ndarray:
     return first
 
 
-def _knots(lt: LifeTable, P: dict, rows: np.ndarray) -> list[np.ndarray]:
+def _knots(lt: LifeTable, P: Mapping[str, Any], rows: np.ndarray) -> list[np.ndarray]:
     """Cumulative hazard at whole years 0..160 after diagnosis, (paths, 161), for the patients'
     sex, and also for M when some sex is unknown (equal to the first for known sex)."""
     knots = 12.0 * np.arange(_HORIZON_YEARS + 1)

@@ -9,7 +9,7 @@ the background (see the ``mastoprog.survival`` module docstring for the policy).
 from __future__ import annotations
 
 import warnings
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import pandas as pd
@@ -161,7 +161,7 @@ def candidates(
     # classifier's subtype, or its candidates when it is undecided.
     per_row = np.empty(n, dtype=object)
     if (~given).any() or diagnostic:
-        classified = classify(raw, edition=edition)
+        classified = cast(pd.DataFrame, classify(raw, edition=edition))  # a frame in, a frame out
         sub = classified["subtype"].astype(object).to_numpy()
         decided = sub != "indeterminate"
         per_row[:] = classified["candidates"].to_numpy(object)
@@ -199,12 +199,12 @@ def candidates(
                         "left out of the envelope")
         table[c, [index[g] for g in ok]] = True
     if errors:
-        row, groups, _ = errors[0]
+        row, first_groups, _ = errors[0]
         total = sum(e[2] for e in errors)
-        what = ", ".join(groups) if groups else "unknown"
+        what = ", ".join(first_groups) if first_groups else "unknown"
         raise CalibrationError(
             f"{total} patient(s) have no calibrated survival curve; first: patient {row!r}, "
-            f"subtype {what}: {_no_curve_reason(groups, state)}"
+            f"subtype {what}: {_no_curve_reason(first_groups, state)}"
         )
     return table[codes], notes[codes]
 

@@ -316,12 +316,12 @@ class SurvivalModel:
         (['median', 'lower', 'upper'], True)
         """
         t = self._times(times)
-        level = self._level(level) if interval else None
+        band = self._level(level) if interval else None
         P = self._prepare(data, year, edition)
         lt, arr = self.life_table_, self._arrays()
-        if level is not None:
+        if band is not None:
             c = _curves.curves(lt, P, t, arr, envelope=False)
-            lower, upper = self._band(P, t, c, level, chunk)
+            lower, upper = self._band(P, t, c, band, chunk)
         else:
             c = _curves.curves(lt, P, t, arr)
             lower, upper = c["lower"], c["upper"]
@@ -330,9 +330,9 @@ class SurvivalModel:
             lower=self._frame(lower, t, P),
             upper=self._frame(upper, t, P),
             population=self._frame(_curves.population(c), t, P),
-            median=self._medians(P, level),
+            median=self._medians(P, band),
             notes=patient_notes(P, self._check_ready(), self.factors_),
-            level=level,
+            level=band,
         )
 
     def predict_survival_function(
@@ -780,7 +780,7 @@ class SurvivalModel:
             timing, _ = ensure_findings(sub, columns=("patient_id", "time", "event"))
         except FindingsError as exc:
             back = {"time": duration_col, "event": event_col}
-            raise FindingsError([replace(q, column=back.get(q.column, q.column)) for q in exc.problems],
+            raise FindingsError([replace(q, column=back.get(q.column or "", q.column)) for q in exc.problems],
                                 exc.n_problems) from None
         T = timing["time"].to_numpy(float)
         E = timing["event"].to_numpy(float)
@@ -806,7 +806,7 @@ class SurvivalModel:
         finally:
             del self.state_
         st, self.fitter_ = fit_state(
-            P,
+            cast(dict, P),
             T,
             E,
             F,

@@ -46,12 +46,11 @@ from ..scenarios import (
     CensoringSpec,
     MissingnessRule,
     Scenario,
-    _parse_censoring,
-    _parse_missing,
-    _Reader,
     check_patient_count,
     inverse_cdf,
     load_scenario,
+    parse_censoring,
+    parse_missingness,
 )
 from ..survival import PROGNOSTIC_SUBTYPES, ModelState, SurvivalModel, load_model, point_medians
 
@@ -118,45 +117,10 @@ def _recipes() -> _Recipes:
     for i in np.flatnonzero(bad_prof.to_numpy()):
         problems.append(f"line {i + 2}: unknown profile {table['profile'].iat[i]!r}")
     rows = {(r.profile, r.parameter): r for r in table.itertuples(index=False)}
-
-    def lookup(profile: str, param: str):
-        if (profile, param) in rows:
-            return rows[(profile, param)]
-        if profile != "CM" and ("SM", param) in rows:  # every SM profile inherits the SM base
-            return rows[("SM", param)]
-        return None
-
-    n_prof = len(FINDINGS_PROFILES)
-    prob, low, high, log = {}, {}, {}, {}
-    for param in _BOOL_PARAMS:
-        p = np.zeros(n_prof)
-        for j, prof in enumerate(FINDINGS_PROFILES):
-            r = lookup(prof, param)
-            if r is None:
-                if param not in _OPTIONAL_PARAMS:
-                    problems.append(f"profile {prof}: no row for {param!r}")
-                continue
-            if r.dist not in ("const", "bernoulli") or not 0 <= float(r.low) <= 1:
-                problems.append(f"profile {prof}, {param}: expected const 0/1 or bernoulli p in [0, 1]")
-                continue
-            p[j] = float(r.low)
-        prob[param] = p
+    prob = {param: _bool_recipe(rows, param, problems) for param in _BOOL_PARAMS}
+    low, high, log = {}, {}, {}
     for param in _FLOAT_PARAMS:
-        lo, hi, lg = np.zeros(n_prof), np.zeros(n_prof), np.zeros(n_prof, bool)
-        for j, prof in enumerate(FINDINGS_PROFILES):
-            r = lookup(prof, param)
-            if r is None:
-                # SM-AHN findings come from its SM component's profile (ISM/SSM/ASM).
-                if param not in _OPTIONAL_PARAMS and prof != "SM-AHN":
-                    problems.append(f"profile {prof}: no row for {param!r}")
-                continue
-            a = float(r.low)
-            b = a if r.dist == "const" else float(r.high)
-            if r.dist == "bernoulli" or not b >= a or (r.dist == "loguniform" and a <= 0):
-                problems.append(f"profile {prof}, {param}: expected const, uniform or loguniform "
-                                f"with 0 < low <= high (got {r.dist} {a:g}..{b:g})")
-            lo[j], hi[j], lg[j] = a, b, r.dist == "loguniform"
-        low[param], high[param], log[param] = lo, hi, lg
+        low[param], high[param], log[param] = _float_recipe(rows, param, problems)
     comp = np.array([float(rows[("SM-AHN", f"component_{c}")].low)
                      if ("SM-AHN", f"component_{c}") in rows else 0.0 for c in _COMPONENTS])
     ahn_rows = [(param[4:], float(r.low)) for (prof, param), r in rows.items()
@@ -172,6 +136,51 @@ def _recipes() -> _Recipes:
     requires_c = np.array([p == "ASM" for p in FINDINGS_PROFILES])
     return _Recipes(prob, low, high, log, comp, tuple(label for label, _ in ahn_rows), ahn_p,
                     requires_c)
+
+
+def _recipe_row(rows: Mapping[tuple[str, str], Any], profile: str, param: str) -> Any:
+    """The recipe row of ``param`` for ``profile``; every SM profile inherits the SM base."""
+    if (profile, param) in rows:
+        return rows[(profile, param)]
+    if profile != "CM" and ("SM", param) in rows:
+        return rows[("SM", param)]
+    return None
+
+
+def _bool_recipe(rows: Mapping[tuple[str, str], Any], param: str, problems: list[str]) -> np.ndarray:
+    """P(yes) of a yes/no finding per findings profile (problems appended to ``problems``)."""
+    p = np.zeros(len(FINDINGS_PROFILES))
+    for j, prof in enumerate(FINDINGS_PROFILES):
+        r = _recipe_row(rows, prof, param)
+        if r is None:
+            if param not in _OPTIONAL_PARAMS:
+                problems.append(f"profile {prof}: no row for {param!r}")
+        elif r.dist not in ("const", "bernoulli") or not 0 <= float(r.low) <= 1:
+            problems.append(f"profile {prof}, {param}: expected const 0/1 or bernoulli p in [0, 1]")
+        else:
+            p[j] = float(r.low)
+    return p
+
+
+def _float_recipe(rows: Mapping[tuple[str, str], Any], param: str,
+                  problems: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, log-uniform?) of a numeric finding per findings profile."""
+    n_prof = len(FINDINGS_PROFILES)
+    lo, hi, lg = np.zeros(n_prof), np.zeros(n_prof), np.zeros(n_prof, bool)
+    for j, prof in enumerate(FINDINGS_PROFILES):
+        r = _recipe_row(rows, prof, param)
+        if r is None:
+            # SM-AHN findings come from its SM component's profile (ISM/SSM/ASM).
+            if param not in _OPTIONAL_PARAMS and prof != "SM-AHN":
+                problems.append(f"profile {prof}: no row for {param!r}")
+            continue
+        a = float(r.low)
+        b = a if r.dist == "const" else float(r.high)
+        if r.dist == "bernoulli" or not b >= a or (r.dist == "loguniform" and a <= 0):
+            problems.append(f"profile {prof}, {param}: expected const, uniform or loguniform "
+                            f"with 0 < low <= high (got {r.dist} {a:g}..{b:g})")
+        lo[j], hi[j], lg[j] = a, b, r.dist == "loguniform"
+    return lo, hi, lg
 
 
 def _boolean(values: np.ndarray) -> pd.arrays.BooleanArray:
@@ -497,12 +506,9 @@ def _censoring_spec(censoring: Any, scn: Scenario) -> CensoringSpec | None:
     if isinstance(censoring, CensoringSpec):
         return censoring
     if isinstance(censoring, Mapping):
-        r = _Reader("censoring argument")
         cfg = {"source": "simulate_cohort argument", "evidence": "assumption",
                "note": "set by the user", **censoring}
-        spec = _parse_censoring(r, cfg, "censoring")
-        r.raise_if_any()
-        return spec
+        return parse_censoring(cfg, "censoring argument")
     raise TypeError(f"censoring must be None, 'scenario', a mapping or a CensoringSpec; "
                     f"got {type(censoring).__name__}")
 
@@ -575,16 +581,13 @@ def _missing_rules(missingness: Any, scn: Scenario) -> tuple[MissingnessRule, ..
     if isinstance(missingness, Mapping):  # shorthand {column: p}, MCAR, one draw per column
         missingness = [{"columns": [c], "p": p} for c, p in missingness.items()]
     if isinstance(missingness, Sequence):
-        rules, r = [], _Reader("missingness argument")
-        for i, m in enumerate(missingness):
-            if isinstance(m, MissingnessRule):
-                rules.append(m)
-                continue
-            cfg = {"source": "simulate_cohort argument", "evidence": "assumption",
-                   "note": "set by the user", **(m if isinstance(m, Mapping) else {"columns": m})}
-            rules.append(_parse_missing(r, f"missingness[{i}]", cfg))
-        r.raise_if_any()
-        return tuple(rules)
+        given = [m for m in missingness if isinstance(m, MissingnessRule)]
+        cfgs = [{"source": "simulate_cohort argument", "evidence": "assumption",
+                 "note": "set by the user", **(m if isinstance(m, Mapping) else {"columns": m})}
+                for m in missingness if not isinstance(m, MissingnessRule)]
+        parsed = iter(parse_missingness(cfgs, "missingness argument"))
+        return tuple(m if isinstance(m, MissingnessRule) else next(parsed) for m in missingness) \
+            if given else tuple(parsed)
     raise TypeError("missingness must be None, 'scenario', a mapping {column: p} (MCAR) or a list "
                     f"of rules; got {type(missingness).__name__}")
 
@@ -598,7 +601,8 @@ def _apply_missingness(rules: tuple[MissingnessRule, ...], data: dict[str, Any],
         if rule.p is not None:
             p = np.full(n, rule.p)
         else:
-            table = np.array([rule.p_by_subtype.get(lab, 0.0) for lab in SUBTYPE_LABELS])
+            by = rule.p_by_subtype or {}  # a rule has p or p_by_subtype (checked when read)
+            table = np.array([by.get(lab, 0.0) for lab in SUBTYPE_LABELS])
             p = table[who]
         joint = rng.random(n) < p if rule.joint else None
         for col in rule.columns:

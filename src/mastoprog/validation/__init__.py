@@ -5,7 +5,8 @@ methods. :func:`validate` gives the tidy TRIPOD-style table and report.
 """
 
 from ._bootstrap import OptimismResult, SurvivalEstimator, bootstrap_optimism
-from ._simulation import SimulationResult, simulation_study
+from ._plots import plot_decision_curve
+from ._simulation import SimulationResult, performance_measures, simulation_study
 from ._validate import ValidationResult, validate
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "SurvivalEstimator",
     "ValidationResult",
     "bootstrap_optimism",
+    "plot_decision_curve",
+    "performance_measures",
     "simulation_study",
     "validate",
 ]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["at_risk_table", "plot_calibration", "plot_km_vs_predicted"]
+__all__ = ["at_risk_table", "plot_calibration", "plot_decision_curve", "plot_km_vs_predicted"]
 
 
 def _axes(ax: Any) -> Any:
@@ -94,4 +94,20 @@ def plot_km_vs_predicted(time: np.ndarray, event: np.ndarray, groups: np.ndarray
             for x, n in zip(ticks, counts, strict=True):
                 ax.text(x, y, str(int(n)), transform=trans, ha="center", va="top", fontsize=7)
         ax.figure.subplots_adjust(bottom=min(0.6, 0.2 + 0.06 * len(table)))
+    return ax
+
+
+def plot_decision_curve(curve: Any, ax: Any = None) -> Any:
+    """Net benefit against the risk threshold, one line per strategy (a frame from
+    :func:`mastoprog.metrics.decision_curve`); treat-all grey, treat-none black. Returns the Axes."""
+    ax = _axes(ax)
+    styles = {"treat all": {"color": "0.55", "lw": 1.2}, "treat none": {"color": "k", "lw": 1.0}}
+    top = 0.0
+    for k, (name, g) in enumerate(curve.groupby("strategy", sort=False)):
+        ax.plot(g["threshold"], g["net_benefit"], label=name, **styles.get(name, {"color": f"C{k}", "lw": 2}))
+        top = max(top, float(g["net_benefit"].max()))
+    ax.set_ylim(-0.05 * max(top, 0.01), 1.1 * max(top, 0.01))
+    ax.set_xlabel("risk threshold (predicted risk of death by the horizon)")
+    ax.set_ylabel("net benefit")
+    ax.legend(fontsize=8)
     return ax

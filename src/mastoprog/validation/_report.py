@@ -8,7 +8,11 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from ..metrics import decision_curve
+from ._plots import plot_decision_curve
 
 __all__ = ["render_html"]
 
@@ -22,6 +26,20 @@ td:first-child,th:first-child{text-align:left}
 .notice{background:#fff4e5;border:1px solid #f0b45a;padding:.7em 1em;border-radius:4px}
 .note{color:#555;font-size:.9em} figure{margin:1em 0} img{max-width:100%}
 """
+
+
+def _decision_section(result: Any) -> str:
+    """Decision curve at the middle horizon (clinical usefulness, TRIPOD item 'model usefulness')."""
+    h = result.horizons[len(result.horizons) // 2]
+    s_h = result.predicted[int(np.searchsorted(result.grid, h))].astype(float)
+    curve = decision_curve(result.time, result.event, {"model": 1.0 - s_h}, h,
+                           np.round(np.arange(0.05, 0.96, 0.05), 2))
+    text = (f"<h3>Clinical usefulness: decision curve at {h:g} months</h3><p>Net benefit of acting "
+            "on patients whose predicted risk of death by the horizon reaches a threshold, against "
+            "acting on everybody and on nobody (Vickers &amp; Elkin 2006; Kaplan-Meier of the "
+            "patients acted on).</p>")
+    return text + _figure(lambda ax: plot_decision_curve(curve, ax=ax),
+                          f"Decision curve at {h:g} months.")
 
 
 def _png(fig: Any) -> str:
@@ -97,8 +115,11 @@ def render_html(result: Any, *, title: str, model_name: str = "") -> str:
                  "infinitesimal-jackknife SE), cumulative/dynamic AUC(h) with IPCW (percentile "
                  "bootstrap CI).</p>")
     parts.append(_table(m[m["section"] == "discrimination"].drop(columns="section")))
-    parts.append("<h3>Overall accuracy</h3>")
+    parts.append("<h3>Overall accuracy</h3><p>IPCW Brier score and the index of prediction "
+                 "accuracy (IPA = 1 - Brier / Brier of the Kaplan-Meier null model, which predicts "
+                 "the cohort's survival for everybody: above 0 = better than no model).</p>")
     parts.append(_table(m[m["section"] == "overall"].drop(columns="section"), 4))
+    parts.append(_decision_section(result))
 
     # 4. calibration
     parts.append("<h2>4. Calibration</h2><p>Calibration-in-the-large (observed 1 - KM(h) vs mean "

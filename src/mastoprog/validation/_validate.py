@@ -19,6 +19,7 @@ from ..metrics import (
     calibration_at,
     censoring_survival,
     check_outcome,
+    compare_models,
     concordance_indices,
     integrated_brier_terms,
     kaplan_meier,
@@ -52,6 +53,8 @@ _CI_NOTES = {
              "clipped to [0, 1]",
     "integrated_brier": "Wald; SE of the per-patient integrated IPCW terms, censoring weights "
                         "treated as fixed; clipped to [0, 1]",
+    "ipa": "Wald; delta-method influence-function SE of 1 - Brier / null-model Brier, censoring "
+           "weights treated as fixed (riskRegression::Score, conservative = TRUE)",
     "observed_risk": "1 - Kaplan-Meier log-log (Greenwood) interval",
     "expected_risk": "no CI: mean of the model's own predictions on this cohort, not an estimate "
                      "from outcomes (the model's parameter uncertainty is predict's)",
@@ -184,9 +187,13 @@ def _predict_pass(model: Any, frame: pd.DataFrame, time: np.ndarray, event: np.n
         out.plot[:, start:stop] = curves[idx["plot"]]
         sub = _chunk_subtype(model, part)
         out.subtype[start:stop] = sub
-        fine = curves[idx["median"]]
-        for g in pd.unique(sub[pd.notna(sub)]):  # loop over subtypes, not patients
-            out.sums[g] = out.sums.get(g, 0.0) + fine[:, sub == g].sum(axis=1)
+        # per-subtype sums as one matrix product (no copy of the curves per subtype)
+        codes, labels = pd.factorize(pd.Series(sub, dtype=object))
+        onehot = np.zeros((codes.size, labels.size))
+        onehot[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1.0
+        sums = (curves @ onehot)[idx["median"]]
+        for j, g in enumerate(labels):  # loop over subtypes, not patients
+            out.sums[g] = out.sums.get(g, 0.0) + sums[:, j]
         bar.update(stop - start)
     return out
 
@@ -287,6 +294,8 @@ def _horizon_rows(time: np.ndarray, event: np.ndarray, h: float, s_h: np.ndarray
     cs = concordance_indices(time, event, s_h, ("harrell", "uno"), tau=h, conf_level=conf_level)
     c_h, u_h = cs["harrell"], cs["uno"]
     b_h = brier_score(time, event, s_h, h, conf_level=conf_level)
+    ipa = compare_models(time, event, {"model": s_h}, [h], metrics=["ipa"], conf_level=conf_level).table
+    ipa_row = ipa[ipa["model"] == "model"].iloc[0]
     return [("discrimination", "c_harrell", h, c_h.estimate, c_h.ci_low, c_h.ci_high,
              "; ".join(filter(None, ["score S(h), tau = h", c_h.note])), _CI_NOTES["c_harrell"]),
             ("discrimination", "c_uno", h, u_h.estimate, u_h.ci_low, u_h.ci_high,
@@ -294,7 +303,10 @@ def _horizon_rows(time: np.ndarray, event: np.ndarray, h: float, s_h: np.ndarray
             ("discrimination", "auc", h, auc_row["auc"], auc_row["ci_low"], auc_row["ci_high"],
              "; ".join(filter(None, ["cumulative/dynamic, IPCW", _few_cases(auc_row)])), auc_note),
             ("overall", "brier", h, b_h.estimate, b_h.ci_low, b_h.ci_high, "IPCW (Graf 1999)",
-             _CI_NOTES["brier"])]
+             _CI_NOTES["brier"]),
+            ("overall", "ipa", h, ipa_row["estimate"], ipa_row["ci_low"], ipa_row["ci_high"],
+             "index of prediction accuracy: 1 - Brier / Brier of the Kaplan-Meier null model "
+             "(Kattan & Gerds 2018)", _CI_NOTES["ipa"])]
 
 
 def _data_summary(time: np.ndarray, event: np.ndarray, subtype: np.ndarray) -> pd.DataFrame:

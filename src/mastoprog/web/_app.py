@@ -32,7 +32,7 @@ import multiprocessing
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
 from urllib.parse import parse_qsl
@@ -43,6 +43,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from .._about import RESEARCH_USE_NOTICE, __version__
 from ..classification import classify
@@ -79,6 +80,11 @@ def _worker_init() -> None:
     global _WORKER
     _WORKER = _compute.Computer()
     _WORKER.model("lim2009")
+
+
+def _warm() -> None:
+    """A task that makes the pool start a worker (its initializer loads the model)."""
+    time.sleep(0.2)  # held briefly so that the pool starts another worker for the next one
 
 
 def _run(
@@ -174,6 +180,8 @@ class _BodyLimit:
             await self.app(scope, limited, send)
         except _Stalled:
             await _plain(send, 408, "request body too slow or too large")
+        except ClientDisconnect:
+            return  # the client went away mid-body: nobody to answer
 
 
 class _Stalled(Exception):
@@ -303,25 +311,44 @@ async def _offload(request: Request, fn: Callable, *args: Any) -> tuple[str, Any
     return await asyncio.wait_for(loop.run_in_executor(state.pool, fn, state.local, *args), COMPUTE_TIMEOUT)
 
 
-async def _access_log(request: Request, call_next: Callable) -> Response:
-    """One line per request: method, path (never the query string or the body), status, duration."""
-    start = time.perf_counter()
-    try:
-        response = await call_next(request)
-    except _Stalled:
-        raise  # answered by _BodyLimit (408)
-    except Exception as exc:  # never a traceback or a value to the client or the log
-        log.error("%s %s -> 500 (%s)", request.method, request.url.path, type(exc).__name__)
-        response = _message(500, "Internal error", "Something went wrong; please report it.")
-    log.info(
-        "%s %s %d %.0f ms",
-        request.method,
-        request.url.path,
-        response.status_code,
-        1000 * (time.perf_counter() - start),
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    return response
+class _AccessLog:
+    """ASGI middleware: one log line per request, method, path (never the query string or the body),
+    status and duration; an unexpected error becomes a generic 500 page (no traceback, no value)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [0]
+
+        async def send_status(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        except (_Stalled, ClientDisconnect):
+            status[0] = status[0] or 499
+            raise
+        except Exception as exc:  # never a traceback or a value to the client or the log
+            log.error("%s %s -> 500 (%s)", scope["method"], scope["path"], type(exc).__name__)
+            if not status[0]:
+                await _message(500, "Internal error", "Something went wrong; please report it.")(
+                    scope, receive, send_status
+                )
+        finally:
+            log.info(
+                "%s %s %d %.0f ms",
+                scope["method"],
+                scope["path"],
+                status[0],
+                1000 * (time.perf_counter() - start),
+            )
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -525,6 +552,9 @@ def make_app(*, processes: int = 0, load_model: Callable[[str], Any] | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
+        if processes:  # start every worker (import + model) before the first request is accepted
+            loop = asyncio.get_running_loop()
+            await asyncio.gather(*(loop.run_in_executor(pool, _warm) for _ in range(processes)))
         yield
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -538,7 +568,7 @@ def make_app(*, processes: int = 0, load_model: Callable[[str], Any] | None = No
     app.state.local = _compute.Computer(load_model) if processes == 0 else None
     app.mount("/static", StaticFiles(packages=[("mastoprog.web", "static")]), name="static")
     app.include_router(router)
-    app.middleware("http")(_access_log)
+    app.add_middleware(_AccessLog)
     app.add_middleware(_BodyLimit)  # outermost: limits apply before any route reads the body
     return app
 

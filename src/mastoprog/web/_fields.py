@@ -69,6 +69,7 @@ FIELD_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("hepatomegaly", "Palpable hepatomegaly"),
             ("splenomegaly", "Splenomegaly (palpable or on imaging)"),
             ("lymphadenopathy", "Lymph nodes > 2 cm"),
+            ("lymphadenopathy_1cm", "Lymph nodes > 1 cm (ICC 2022 B3)"),
         ),
     ),
     (
@@ -81,6 +82,7 @@ FIELD_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("anc", "Absolute neutrophil count"),
             ("hemoglobin", "Hemoglobin"),
             ("platelets", "Platelets"),
+            ("leukocytes", "White blood cell count"),
         ),
     ),
     (
@@ -99,6 +101,7 @@ FIELD_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("srsf2", "SRSF2 mutated"),
             ("asxl1", "ASXL1 mutated"),
             ("runx1", "RUNX1 mutated"),
+            ("nras", "NRAS mutated (MAPS)"),
             ("sar_count", "Number of mutated S/A/R genes (if genes not given)"),
         ),
     ),
