@@ -21,6 +21,7 @@ __all__ = [
     "PlausibilityWarning",
     "Problem",
     "RenamedColumnWarning",
+    "SampleSizeWarning",
     "UnknownColumnWarning",
 ]
 
@@ -136,3 +137,7 @@ class RenamedColumnWarning(UnknownColumnWarning):
 
 class OutputExistsError(MastoprogError, FileExistsError):
     """An output file exists and overwriting it was not asked for (``force``/``--force``)."""
+
+
+class SampleSizeWarning(UserWarning):
+    """A model was fitted on fewer patients or events than Riley's development criteria ask for."""

