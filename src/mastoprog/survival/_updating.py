@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import FindingsError
-from ..findings import _to_frame
+from ..findings import to_frame
 from ._curves import PROGNOSTIC_SUBTYPES
 from ._excess_fitter import ExcessData, excess_loglik, maximise
 from ._state import ModelState
@@ -71,7 +71,7 @@ class UpdateResult:
 
 
 def _local_rows(model: Any, df: Any, duration_col: str, event_col: str, entry_col: str | None):
-    raw, _ = _to_frame(df)
+    raw = to_frame(df)
     missing = [c for c in (duration_col, event_col) if c not in raw.columns]
     if missing:
         raise FindingsError(f"column(s) {missing} missing: updating needs the follow-up time "
