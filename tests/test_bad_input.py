@@ -236,13 +236,13 @@ SURV = np.linspace(0.9, 0.4, 6)
 def test_brier_horizon_must_be_a_number(t):
     with pytest.raises(MetricInputError, match=r"column 't': got .*; expected horizons in months "
                                                r"\(numbers > 0\)"):
-        mp.brier_score(TIME, EVENT, SURV, t)
+        mp.metrics.brier_score(TIME, EVENT, SURV, t)
 
 
 def test_auc_horizons_must_be_numbers():
     with pytest.raises(MetricInputError, match=r"column 'times': got \['a', 'b'\]; expected "
                                                r"horizons in months"):
-        mp.time_dependent_auc(TIME, EVENT, 1 - SURV, ["a", "b"])
+        mp.metrics.time_dependent_auc(TIME, EVENT, 1 - SURV, ["a", "b"])
 
 
 @pytest.fixture(scope="module")

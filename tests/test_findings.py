@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mastoprog as mp
-from mastoprog import FindingsError, PlausibilityWarning, UnknownColumnWarning, read_findings
+from mastoprog import FindingsError, PlausibilityWarning, read_findings
+from mastoprog.exceptions import UnknownColumnWarning
 from mastoprog.exceptions import RenamedColumnWarning
 
 
@@ -57,8 +58,8 @@ def test_index_and_extra_columns_pass_through():
     f = read_findings(frame)
     assert list(f.index) == ["r1", "r2"]
     assert list(f["my_note"]) == ["x", "y"]
-    assert list(f.columns[: len(mp.CANONICAL_COLUMNS) - 1]) == [
-        c for c in mp.CANONICAL_COLUMNS if c != "patient_id"]
+    assert list(f.columns[: len(CANONICAL_COLUMNS) - 1]) == [
+        c for c in CANONICAL_COLUMNS if c != "patient_id"]
 
 
 def test_every_problem_listed_at_once_with_row_column_value_unit():
@@ -262,7 +263,7 @@ def test_every_entry_point_validates_every_canonical_column_present():
 _CELLS = st.one_of(st.sampled_from(["", "1", "0", "12.5", "12,5", "yes", "no", "F", "M", "ISM", "NA", "-3",
                                     "1e308", "nan", "inf", '"', "'", ";", ",", "\t", "é", "\x00"]),
                    st.text(max_size=6))
-_HEADERS = st.lists(st.one_of(st.sampled_from([*mp.CANONICAL_COLUMNS, "AGE", " sex ", "Tryptase", ""]),
+_HEADERS = st.lists(st.one_of(st.sampled_from([*CANONICAL_COLUMNS, "AGE", " sex ", "Tryptase", ""]),
                               st.text(max_size=8)), min_size=1, max_size=6)
 
 
@@ -283,7 +284,7 @@ def test_random_csv_text_gives_a_frame_or_a_findings_error(tmp_path, header, row
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from([*mp.CANONICAL_COLUMNS[:8], "AGE", "x", "patients"]) | st.text(max_size=5), inner,
+        st.sampled_from([*CANONICAL_COLUMNS[:8], "AGE", "x", "patients"]) | st.text(max_size=5), inner,
         max_size=5),
     max_leaves=20)
 
@@ -311,5 +312,5 @@ def _frame_or_findings_error(path) -> None:
             assert all(isinstance(c, str) and c for c in columns)
             return
     assert isinstance(frame, pd.DataFrame) and len(frame) > 0
-    assert list(frame.columns[: len(mp.CANONICAL_COLUMNS) - 1]) == [
-        c for c in mp.CANONICAL_COLUMNS if c != "patient_id"] or "patient_id" in frame.columns
+    assert list(frame.columns[: len(CANONICAL_COLUMNS) - 1]) == [
+        c for c in CANONICAL_COLUMNS if c != "patient_id"] or "patient_id" in frame.columns

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mastoprog as mp
+from mastoprog.findings import CANONICAL_COLUMNS
 from mastoprog.risk import risk_score_patient
 from mastoprog.survival.outcomes import predict_outcomes
 from mastoprog.web import make_app, serve
@@ -66,7 +67,7 @@ def test_form_lists_every_finding_with_its_unit_and_defaults_nothing_to_unknown(
     r = client.get("/")
     assert r.status_code == 200 and mp.RESEARCH_USE_NOTICE in r.text
     names = set(re.findall(r'name="([a-z_0-9]+)"', r.text))
-    assert set(mp.CANONICAL_COLUMNS) - {"time", "event"} <= names
+    assert set(CANONICAL_COLUMNS) - {"time", "event"} <= names
     assert "(g/dL)" in r.text and "(10^9/L)" in r.text and "(U/L)" in r.text and "(ng/mL)" in r.text
     ahn = r.text[r.text.index('id="f-ahn"') :]
     ahn = ahn[: ahn.index("</select>")]

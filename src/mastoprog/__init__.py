@@ -1,76 +1,57 @@
 """mastoprog: prognostic survival modelling in mastocytosis (research software, not a medical device).
 
-Findings -> WHO subtype (``classify``) and risk score (``risk_score``) -> calibrated survival model
-(``load_model``) -> curves and reports; ``simulate_cohort`` draws synthetic cohorts from a known truth.
+Findings (``read_findings``) -> WHO subtype (``classify``) and risk score (``risk_score``) ->
+calibrated relative-survival model (``load_model``) -> synthetic cohorts from a known truth
+(``simulate_cohort``) and metrics (``mastoprog.metrics``) -> validation (``validate``).
+
+Only the pipeline's names live here; everything else is one level down, in the module that owns it
+(``mastoprog.findings``, ``classification``, ``risk``, ``survival``, ``synthetic``, ``metrics``,
+``validation``, ``exceptions``, ``lifetables``, ``scenarios``, ``plotting``, ``web``).
 """
 
+from . import metrics
 from ._about import RESEARCH_USE_NOTICE, __version__
-from .classification import Classification, classify
+from .classification import Classification, classify, classify_patient
 from .exceptions import (
     CalibrationError,
     FindingsError,
-    FindingsWarning,
     MastoprogError,
     MetricInputError,
     ModelFileError,
-    ModelFileExistsError,
-    NotFittedError,
     PlausibilityWarning,
-    UnknownColumnWarning,
 )
-from .findings import CANONICAL_COLUMNS, SUBTYPE_LABELS, read_findings
+from .findings import read_findings
 from .lifetables import LifeTable
-from .metrics import (
-    brier_score,
-    calibration_at,
-    concordance_index,
-    integrated_brier_score,
-    median_recovery,
-    time_dependent_auc,
-)
-from .risk import RiskResult, mastoprog_coefficients, risk_features, risk_score
-from .scenarios import Scenario, load_scenario, reference_cohort
-from .survival import SurvivalModel, load_model
-from .synthetic import simulate_cohort, simulate_cohort_to_parquet
+from .risk import RiskResult, risk_score, risk_score_patient
+from .scenarios import load_scenario
+from .survival import SurvivalModel, SurvivalPrediction, load_model
+from .synthetic import simulate_cohort
 from .validation import bootstrap_optimism, simulation_study, validate
 
 __all__ = [
-    "CANONICAL_COLUMNS",
-    "CalibrationError",
-    "Classification",
-    "FindingsError",
-    "FindingsWarning",
-    "LifeTable",
-    "MastoprogError",
-    "MetricInputError",
-    "ModelFileError",
-    "ModelFileExistsError",
-    "NotFittedError",
-    "PlausibilityWarning",
-    "RESEARCH_USE_NOTICE",
-    "RiskResult",
-    "SUBTYPE_LABELS",
-    "Scenario",
-    "SurvivalModel",
-    "UnknownColumnWarning",
     "__version__",
     "bootstrap_optimism",
-    "brier_score",
-    "calibration_at",
+    "CalibrationError",
+    "Classification",
     "classify",
-    "concordance_index",
-    "integrated_brier_score",
+    "classify_patient",
+    "FindingsError",
+    "LifeTable",
     "load_model",
     "load_scenario",
-    "mastoprog_coefficients",
-    "median_recovery",
+    "MastoprogError",
+    "MetricInputError",
+    "metrics",
+    "ModelFileError",
+    "PlausibilityWarning",
     "read_findings",
-    "reference_cohort",
-    "risk_features",
+    "RESEARCH_USE_NOTICE",
     "risk_score",
+    "risk_score_patient",
+    "RiskResult",
     "simulate_cohort",
-    "simulate_cohort_to_parquet",
     "simulation_study",
-    "time_dependent_auc",
+    "SurvivalModel",
+    "SurvivalPrediction",
     "validate",
 ]
