@@ -1,4 +1,4 @@
-"""The public surface: a small, sorted, explicit ``__all__`` (httpx's exported-members test); a light import."""
+"""The public surface: a small, sorted, explicit ``__all__`` (httpx's exported-members test)."""
 
 from __future__ import annotations
 

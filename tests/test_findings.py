@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import mastoprog as mp
 from mastoprog import FindingsError, PlausibilityWarning, read_findings
-from mastoprog.exceptions import UnknownColumnWarning
-from mastoprog.exceptions import RenamedColumnWarning
+from mastoprog.exceptions import RenamedColumnWarning, UnknownColumnWarning
+from mastoprog.findings import CANONICAL_COLUMNS
 
 
 def test_mapping_one_patient_parses_units_and_booleans():
