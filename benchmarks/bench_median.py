@@ -103,7 +103,8 @@ def main() -> None:
     ap.add_argument("--n-point", type=int, default=100_000)
     args = ap.parse_args()
 
-    from mastoprog import load_model, reference_cohort
+    from mastoprog import load_model
+    from mastoprog.scenarios import reference_cohort
 
     model = load_model("lim2009")
     per = args.n // 5

@@ -45,7 +45,9 @@ def main() -> None:
 
     from lifelines import WeibullAFTFitter
 
-    from mastoprog import load_model, reference_cohort, risk_features
+    from mastoprog import load_model
+    from mastoprog.risk import risk_features
+    from mastoprog.scenarios import reference_cohort
     from mastoprog.survival import PROGNOSTIC_SUBTYPES, excess_survival
 
     model = load_model("lim2009")

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mastoprog import load_model, simulate_cohort, simulate_cohort_to_parquet
+from mastoprog import load_model, simulate_cohort
+from mastoprog.synthetic import simulate_cohort_to_parquet
 
 
 class CountingGenerator(np.random.Generator):

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 import mastoprog
-from mastoprog import SUBTYPE_LABELS, Classification, FindingsError, classify
+from mastoprog import Classification, FindingsError, classify
 from mastoprog.classification import PROGNOSTIC_GROUP, SUBTYPE_SEVERITY, classify_patient
+from mastoprog.findings import SUBTYPE_LABELS
 
 #: A 45-year-old with typical skin lesions and ISM, every finding documented (WHO 2016: major +
 #: 4 minor: atypical 40 %, KIT D816V, CD25, tryptase 35; no B, no C finding).

@@ -19,9 +19,10 @@ from classify_reference import reference_candidates
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mastoprog import SUBTYPE_LABELS, classify
+from mastoprog import classify
 from mastoprog.classification import COLUMNS, EDITIONS, SUBTYPE_SEVERITY
 from mastoprog.exceptions import PlausibilityWarning
+from mastoprog.findings import SUBTYPE_LABELS
 
 BOOLS = ("skin_lesions", "bm_examined", "bm_mc_aggregates", "kit_d816", "kit_other", "cd2_cd25",
          "cd30", "hat", "dysplasia_myeloproliferation", "hepatomegaly", "splenomegaly",

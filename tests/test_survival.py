@@ -16,15 +16,15 @@ from hypothesis import strategies as st
 from mastoprog import (
     CalibrationError,
     FindingsError,
-    FindingsWarning,
     LifeTable,
     MastoprogError,
     ModelFileError,
     SurvivalModel,
     load_model,
-    mastoprog_coefficients,
-    reference_cohort,
 )
+from mastoprog.exceptions import FindingsWarning
+from mastoprog.risk import mastoprog_coefficients
+from mastoprog.scenarios import reference_cohort
 from mastoprog.survival import ModelState, load_targets
 
 
