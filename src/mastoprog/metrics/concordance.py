@@ -214,7 +214,7 @@ def concordance_index(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
 
     Examples
     --------
-    >>> from mastoprog import concordance_index
+    >>> from mastoprog.metrics import concordance_index
     >>> round(concordance_index([5, 10, 15], [1, 1, 0], [4.0, 12.0, 20.0]).estimate, 3)
     1.0
     """

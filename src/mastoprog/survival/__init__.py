@@ -3,12 +3,14 @@
 :class:`SurvivalModel` owns the model's maths (curves, medians, bands, fit, save);
 :func:`load_model` reads a built-in or a saved model; :class:`ModelState` is its typed, frozen
 state; :meth:`SurvivalModel.predict` returns a :class:`SurvivalPrediction` (curves, band, medians
-and notes as data); :func:`excess_survival` and :func:`point_medians` are its closed forms.
+and notes as data); :func:`excess_survival` and :func:`point_medians` are its closed forms;
+:func:`update_model` updates a published model to local data (Steyerberg's ladder).
 """
 
 from ._curves import point_medians
 from ._prediction import SurvivalPrediction
 from ._state import Coefficient, ModelArrays, ModelState, ParameterDraws, SubtypeParameters
+from ._updating import UpdateResult, update_model
 from .model import PROGNOSTIC_SUBTYPES, SurvivalModel, excess_survival, load_model, load_targets
 
 __all__ = [
@@ -20,8 +22,10 @@ __all__ = [
     "SubtypeParameters",
     "SurvivalModel",
     "SurvivalPrediction",
+    "UpdateResult",
     "excess_survival",
     "load_model",
     "load_targets",
     "point_medians",
+    "update_model",
 ]

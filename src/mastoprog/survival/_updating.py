@@ -29,7 +29,7 @@ models. Stat Med 2000;19:3401-15.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,8 +37,10 @@ import pandas as pd
 from ..exceptions import FindingsError
 from ..findings import to_frame
 from ._curves import PROGNOSTIC_SUBTYPES
-from ._excess_fitter import ExcessData, excess_loglik, maximise
 from ._state import ModelState
+
+if TYPE_CHECKING:  # the fitter module imports lifelines: loaded only when a model is updated
+    from ._excess_fitter import ExcessData
 
 __all__ = ["UPDATE_STEPS", "UpdateResult", "update_model"]
 
@@ -92,6 +94,8 @@ def _local_rows(model: Any, df: Any, duration_col: str, event_col: str, entry_co
 
 
 def _ladder_data(model: Any, P: dict, T, E, entry) -> tuple[ExcessData, np.ndarray, np.ndarray, np.ndarray]:
+    from ._excess_fitter import ExcessData  # lifelines: only when updating (import mastoprog stays light)
+
     arr = model._arrays()
     k = P["cand"].argmax(axis=1)
     keep = arr.excess[k]
@@ -108,6 +112,8 @@ def _ladder_data(model: Any, P: dict, T, E, entry) -> tuple[ExcessData, np.ndarr
 
 
 def _step_fit(d: ExcessData, Xb: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    from ._excess_fitter import excess_loglik, maximise  # lifelines: only when updating
+
     empty = np.zeros((len(d.T), 0))
     blocks = (Xb, empty, empty)
     theta, ll, info = maximise(lambda th: excess_loglik(th, blocks, d), np.zeros(Xb.shape[1]))
@@ -173,6 +179,8 @@ def update_model(
     if J:
         designs["refit"] = np.column_stack([designs["slope"], X[:, J] - centers[:, J]])
         names["refit"] = ["alpha", "gamma", *[f"delta[{f}]" for f in refit]]
+    from ._excess_fitter import excess_loglik  # lifelines: only when updating
+
     ll0 = excess_loglik(np.zeros(0), (np.zeros((len(lp), 0)),) * 3, _with_offset(d, lp))[0]
     rows, est_rows, models = [_step_row("original", 0, ll0, None)], [], {}
     z = norm.ppf(1 - alpha / 2)
@@ -193,6 +201,8 @@ def update_model(
 
 
 def _with_offset(d: ExcessData, offset: np.ndarray) -> ExcessData:
+    from ._excess_fitter import ExcessData  # lifelines: only when updating
+
     return ExcessData(d.T, d.E, d.entry, d.bg_log_h, d.bg_dH, d.W, offset, d.log_lambda_offset,
                       d.log_rho_offset)
 

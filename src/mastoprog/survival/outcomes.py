@@ -274,6 +274,12 @@ def crude_outcomes(curves: SurvivalCurves, times: ArrayLike = DEFAULT_HORIZONS_M
             "predict_curves(extra_times=...)"
         )
     per_curve = [_crude_on_grid(c, curves.population) for c in (curves.survival, curves.lower, curves.upper)]
+    # A patient whose central curve is the population's carries no excess hazard (CM): a band below
+    # it comes from the background (e.g. unknown sex: the F/M envelope), so it is other-cause death.
+    no_excess = np.all(np.abs(curves.survival - curves.population) <= 1e-12, axis=0)
+    for _alive, disease, other in per_curve[1:]:
+        other[:, no_excess] += disease[:, no_excess]
+        disease[:, no_excess] = 0.0
     names = ("alive", "died_mastocytosis", "died_other_causes")
     rows: dict[str, Any] = {
         "patient": np.repeat(np.asarray(curves.patients, dtype=object), t.size),

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 __all__ = ["delayed_entry", "missing_at_random", "missing_not_at_random"]
 
@@ -125,7 +124,8 @@ def _standardised(values: pd.Series) -> np.ndarray:
 def _blank(cohort, column, z, fraction, strength, random_state) -> pd.DataFrame:
     if not 0 <= fraction < 1:
         raise ValueError(f"fraction: expected a share in [0, 1); got {fraction!r}")
-    from scipy.optimize import brentq  # heavy bit of scipy: only when missingness is drawn
+    from scipy.optimize import brentq  # scipy only when missingness is drawn (import mastoprog stays light)
+    from scipy.special import expit
 
     rng = np.random.default_rng(random_state)
     if fraction == 0:
