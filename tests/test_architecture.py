@@ -88,7 +88,7 @@ def test_every_unit_has_a_layer():
     assert {_unit(m) for m in MODULES} <= set(LAYERS), set(map(_unit, MODULES)) - set(LAYERS)
 
 
-def test_no_import_cycle():
+def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = defaultdict(set)
     for importer, target, _ in IMPORTS:
         if target in MODULES and target != importer:
@@ -96,42 +96,49 @@ def test_no_import_cycle():
     # importing a submodule runs its package's __init__ first
     for name in MODULES:
         parent = name.rsplit(".", 1)[0]
-        if "." in name and parent in MODULES and parent != PACKAGE:
-            for importer in list(graph):
-                if name in graph[importer] and not importer.startswith(parent + ".") and importer != parent:
-                    graph[importer].add(parent)
-    # Tarjan's strongly connected components
+        if "." not in name or parent not in MODULES or parent == PACKAGE:
+            continue
+        for importer in list(graph):
+            if name in graph[importer] and not importer.startswith(parent + ".") and importer != parent:
+                graph[importer].add(parent)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]], nodes: list[str]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan's algorithm)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
-    on_stack: set[str] = set()
     cycles: list[list[str]] = []
 
     def visit(v: str) -> None:
         index[v] = low[v] = len(index)
         stack.append(v)
-        on_stack.add(v)
         for w in graph[v]:
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
-            elif w in on_stack:
+            elif w in stack:
                 low[v] = min(low[v], index[w])
         if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
+            component = stack[stack.index(v):]
+            del stack[stack.index(v):]
             if len(component) > 1:
                 cycles.append(sorted(component))
 
-    for v in list(MODULES):
+    for v in nodes:
         if v not in index:
             visit(v)
-    assert cycles == []
+    return cycles
+
+
+def test_no_import_cycle():
+    assert _cycles(_graph(), list(MODULES)) == []
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():
+    graph: dict[str, set[str]] = defaultdict(set, {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
+    assert _cycles(graph, ["d", "a", "b", "c"]) == [["a", "b", "c"]]
 
 
 def test_no_import_runs_up_the_data_flow():

@@ -1,4 +1,4 @@
-"""ruff (configured in pyproject.toml) is clean over the package, tests, benchmarks and scripts."""
+"""ruff (incl. mccabe complexity <= 10) and mypy (configured in pyproject.toml) are clean."""
 
 from __future__ import annotations
 
@@ -18,4 +18,13 @@ def test_ruff_is_clean():
     assert ruff is not None, "ruff is not installed (it is part of the [test] extra: pip install -e .[test])"
     out = subprocess.run([ruff, "check", "src", "tests", "benchmarks", "scripts"], cwd=ROOT,
                          capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_mypy_is_clean():
+    # mypy of this environment (the [test] extra installs it); configured under [tool.mypy]
+    local = Path(sys.executable).parent / "mypy"
+    mypy = str(local) if local.exists() else shutil.which("mypy")
+    assert mypy is not None, "mypy is not installed (it is part of the [test] extra: pip install -e .[test])"
+    out = subprocess.run([mypy], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -168,7 +168,7 @@ def test_draw_is_the_models_own(model, shapes):
 
 def test_features_equal_the_risk_modules(model):
     """The shortcut for complete covariates gives exactly risk.risk_features."""
-    from mastoprog import risk_features
+    from mastoprog.risk import risk_features
     from mastoprog.synthetic.cohort import _complete_features
 
     df = pd.concat([simulate_cohort(20_000, random_state=16, survival=False),

@@ -239,7 +239,7 @@ class Calibration:
         background x excess survival, whose hazards are not proportional, so a *correct* model
         scores slightly above 1 (about 1.03 for lim2009 on its own cohorts).
     ici, e50, e90, emax : float
-        Mean, median, 90th percentile and maximum of |observed - predicted risk| over patients,
+        Mean, median, 90th percentile and maximum of ``|observed - predicted risk|`` over patients,
         observed risk read off the smoothed curve (Austin, Harrell & van Klaveren 2020).
     """
 
@@ -289,7 +289,7 @@ def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: A
     Smoothed (no binning; Austin, Harrell & van Klaveren 2020): follow-up is censored at t and a
     Cox model is fitted on a restricted cubic spline (``knots`` knots at Harrell's default
     quantiles) of x = log(-log S_pred(t)); the observed risk of each patient is
-    1 - S0(t)^exp(f(x)) from that fit. ICI, E50, E90 and Emax summarise |observed - predicted|.
+    1 - S0(t)^exp(f(x)) from that fit. ICI, E50, E90 and Emax summarise ``|observed - predicted|``.
     This is the paper's Cox/RCS variant; the hazard-regression variant needs ``polspline``.
 
     The calibration slope is the coefficient of x alone in the same Cox model (Wald interval). It

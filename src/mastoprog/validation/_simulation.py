@@ -281,7 +281,7 @@ def performance_measures(estimates: np.ndarray, truth: float, se: np.ndarray | N
     intervals [l_i, u_i]:
 
     * ``bias`` = mean(theta) - truth; MCSE = empirical_se / sqrt(n_sim)
-    * ``relative_bias`` = bias / truth; MCSE = bias MCSE / |truth|
+    * ``relative_bias`` = bias / truth; MCSE = bias MCSE / ``|truth|``
     * ``empirical_se`` = sd(theta) (divisor n_sim - 1); MCSE = empirical_se / sqrt(2 (n_sim - 1))
     * ``model_se`` = sqrt(mean(s^2)); MCSE = sqrt(var(s^2) / (4 n_sim model_se^2))
     * ``model_se_relative_error`` = model_se / empirical_se - 1 (a fraction, not %); MCSE =
