@@ -195,7 +195,7 @@ def test_lp_ranges_cover_an_unknown_count_and_weight_by_subtype():
 def test_feature_patterns_separate_ages_and_flags():
     X = np.array([[1.0, 1, 0, 0, 0, 0, 0], [1.0, 1, 0, 0, 0, 0, 0], [1.1, 1, 0, 0, 0, 0, 0],
                   [1.0, np.nan, 0, 0, 0, 0, 0]])
-    codes, first = feature_patterns(X)
+    codes, first = feature_patterns(X, PREDICTOR_FACTORS)
     assert codes.tolist() == [0, 0, 1, 2] and first.tolist() == [0, 2, 3]
 
 

@@ -36,14 +36,20 @@ import pandas as pd
 from .._resources import load_table
 from ..exceptions import ModelFileError
 from ..findings import ensure_findings
-from ..risk import risk_features
+from ..risk import risk_features, risk_score
 from ._curves import PROGNOSTIC_SUBTYPES
 
-__all__ = ["PREDICTOR_FACTORS", "Predictor", "load_predictor", "predictor_features"]
+__all__ = ["PREDICTOR_FACTORS", "Predictor", "load_predictor", "model_features", "predictor_features"]
 
 #: Factors of the excess-hazard linear predictor, in the order of ``Predictor.beta``.
 PREDICTOR_FACTORS: tuple[str, ...] = (
-    "age_decades", "hb_lt_10", "plt_lt_150", "alp_gt_uln", "sar_1", "sar_2plus", "splenomegaly",
+    "age_decades",
+    "hb_lt_10",
+    "plt_lt_150",
+    "alp_gt_uln",
+    "sar_1",
+    "sar_2plus",
+    "splenomegaly",
 )
 #: Continuous factors (never a 0/1 range; required).
 CONTINUOUS_FACTORS: tuple[str, ...] = ("age_decades",)
@@ -132,8 +138,9 @@ def load_predictor() -> Predictor:
             problems.append(f"weight row {r['factor']!r}/{r['subtype']!r}: unknown factor or subtype")
     if np.isnan(weights).any():
         k, j = np.argwhere(np.isnan(weights))[0]
-        problems.append(f"no weight for factor {PREDICTOR_FACTORS[j]!r} "
-                        f"in subtype {PROGNOSTIC_SUBTYPES[k]!r}")
+        problems.append(
+            f"no weight for factor {PREDICTOR_FACTORS[j]!r} in subtype {PROGNOSTIC_SUBTYPES[k]!r}"
+        )
     elif ((weights < 0) | (weights > 1)).any():
         problems.append("every weight must be in [0, 1] (a shrinkage multiplier)")
     if not missing:
@@ -244,8 +251,9 @@ def complete_reference(cohort: pd.DataFrame, subtype: str, seed: int) -> pd.Data
         raise ModelFileError(f"reference_counts.csv: no blood-count bands for subtype {subtype!r}")
     rng = np.random.default_rng([int(seed), PROGNOSTIC_SUBTYPES.index(subtype) + 1])
     n = len(cohort)
-    cell = np.minimum(np.searchsorted(np.cumsum(rows["p"].to_numpy(float)), rng.random(n), side="right"),
-                      len(rows) - 1)
+    cell = np.minimum(
+        np.searchsorted(np.cumsum(rows["p"].to_numpy(float)), rng.random(n), side="right"), len(rows) - 1
+    )
     u = rng.random((2, n))
     out = cohort.copy()
     lo, hi = rows["hb_low"].to_numpy(float)[cell], rows["hb_high"].to_numpy(float)[cell]
@@ -259,7 +267,11 @@ def complete_reference(cohort: pd.DataFrame, subtype: str, seed: int) -> pd.Data
 
 
 def lp_ranges(
-    X: np.ndarray, beta: np.ndarray, center: np.ndarray, weights: np.ndarray, factors: list[str]
+    X: np.ndarray,
+    beta: np.ndarray,
+    center: np.ndarray,
+    weights: np.ndarray | None,
+    factors: list[str] | tuple[str, ...],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Linear predictors per prognostic subtype: central, minimum and maximum over unknown features.
 
@@ -272,8 +284,8 @@ def lp_ranges(
         Excess log hazard ratios (one set, or one per parameter draw).
     center : ndarray (6, F)
         Reference means per subtype: an unknown binary feature takes it in the central value.
-    weights : ndarray (6, F)
-        Per-subtype multipliers of ``beta`` (:class:`Predictor`).
+    weights : ndarray (6, F) or None
+        Per-subtype multipliers of ``beta`` (:class:`Predictor`); None = 1 everywhere.
     factors : list of str
         Factor names; ``sar_1``/``sar_2plus`` are mutually exclusive indicators.
 
@@ -286,6 +298,9 @@ def lp_ranges(
     B = np.atleast_2d(beta)  # (D, F)
     known = ~np.isnan(X)
     n, S, D = X.shape[0], center.shape[0], B.shape[0]
+    factors = list(factors)
+    if weights is None:
+        weights = np.ones_like(center)
     cont = [j for j, f in enumerate(factors) if f in CONTINUOUS_FACTORS]
     sar = [factors.index(f) for f in ("sar_1", "sar_2plus") if f in factors]
     groups: list[list[int]] = [sar] if len(sar) == 2 else []
@@ -317,23 +332,40 @@ def lp_ranges(
     return mid[0], lo[0], hi[0]
 
 
-def feature_patterns(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def feature_patterns(X: np.ndarray, factors: list[str] | tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, first)``: each patient's distinct feature pattern and a row of each pattern.
 
     Binary features are 0/1/unknown (base 3); ``age_decades`` is in whole years, so it enters as
     one more integer digit. A cohort has a few thousand patterns at most.
     """
     digits = np.where(np.isnan(X), 2.0, X)
-    cont = [j for j, f in enumerate(PREDICTOR_FACTORS) if f in CONTINUOUS_FACTORS] if X.shape[1] == len(
-        PREDICTOR_FACTORS) else []
+    cont = [j for j, f in enumerate(factors) if f in CONTINUOUS_FACTORS]
     binary = [j for j in range(X.shape[1]) if j not in cont]
     key = digits[:, binary] @ (3.0 ** np.arange(len(binary)))
-    for j in cont:
-        key = key + (3.0 ** len(binary)) * (np.round(digits[:, j] * 10.0) + 1000.0)
+    for i, j in enumerate(cont):  # whole years: an integer in [-60, 60] per continuous column
+        key = key + (3.0 ** len(binary)) * (256.0**i) * (np.round(digits[:, j] * 10.0) + 128.0)
     codes, uniq = pd.factorize(key)
     first = np.zeros(uniq.size, np.int64)
     first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)  # a row of each pattern
     return codes, first
+
+
+def model_features(data: Any, factors: list[str] | tuple[str, ...]) -> np.ndarray:
+    """(n, F) features of a model's ``factors``: the evidence predictor's, or the composite's.
+
+    A model built with this predictor has :data:`PREDICTOR_FACTORS`; a fitted model or an older
+    model file may carry the mastoprog composite's flags (``age_gt_60``, ...), which come from
+    :func:`mastoprog.risk.risk_features` unchanged.
+    """
+    if all(f in PREDICTOR_FACTORS for f in factors):
+        return predictor_features(data)[list(factors)].to_numpy(float)
+    flags = risk_features(data)
+    if all(f in flags.columns for f in factors):
+        return flags[list(factors)].to_numpy(float)
+    both = pd.concat(
+        [predictor_features(data), flags.drop(columns=[c for c in flags if c in PREDICTOR_FACTORS])], axis=1
+    )
+    return both[list(factors)].to_numpy(float)
 
 
 # --------------------------------------------------------------------------- score groups
@@ -350,10 +382,11 @@ def mars_groups(frame: pd.DataFrame) -> np.ndarray:
     The risk module's own MARS score (:func:`mastoprog.risk.risk_score`); ``frame`` needs
     ``who_subtype`` and complete MARS findings (age, hemoglobin, platelets, S/A/R genes).
     """
-    from ..risk import risk_score  # the risk face (imported here: a cycle-free, one-off use)
-
-    cols = [c for c in ("age", "hemoglobin", "platelets", "srsf2", "asxl1", "runx1", "sar_count",
-                        "who_subtype") if c in frame.columns]
+    cols = [
+        c
+        for c in ("age", "hemoglobin", "platelets", "srsf2", "asxl1", "runx1", "sar_count", "who_subtype")
+        if c in frame.columns
+    ]
     scored = risk_score(frame[cols], "mars")
     assert isinstance(scored, pd.DataFrame)  # a frame in gives a frame out
     return scored["group"].to_numpy(object)
@@ -383,8 +416,9 @@ def averaged_median(
     return float(np.exp(brentq(f, np.log(1e-4), np.log(1900.0), xtol=1e-10)))
 
 
-def grid_medians(s_pop_grid: np.ndarray, lp: np.ndarray, log_lambda: np.ndarray, rho: np.ndarray,
-                 weight: np.ndarray) -> np.ndarray:
+def grid_medians(
+    s_pop_grid: np.ndarray, lp: np.ndarray, log_lambda: np.ndarray, rho: np.ndarray, weight: np.ndarray
+) -> np.ndarray:
     """Medians (months) of weighted averaged curves on the log-spaced grid, one per parameter draw.
 
     ``s_pop_grid`` is (n, G) on ``TIME_GRID``; ``lp`` and ``log_lambda`` are (D, n); ``rho`` and
@@ -406,8 +440,13 @@ def grid_medians(s_pop_grid: np.ndarray, lp: np.ndarray, log_lambda: np.ndarray,
 
 
 def solve_level_shift(
-    s_pop_grid: np.ndarray, lp: np.ndarray, log_lambda: np.ndarray, rho: np.ndarray, weight: np.ndarray,
-    groups: np.ndarray, targets: dict[str, float],
+    s_pop_grid: np.ndarray,
+    lp: np.ndarray,
+    log_lambda: np.ndarray,
+    rho: np.ndarray,
+    weight: np.ndarray,
+    groups: np.ndarray,
+    targets: dict[str, float],
 ) -> tuple[float, dict[str, float]]:
     """The common shift of log lambda that makes the mean log residual of the group medians zero.
 
@@ -437,8 +476,14 @@ def solve_level_shift(
     masks = {g: groups == g for g in targets}
 
     def medians(delta: float) -> dict[str, float]:
-        return {g: float(grid_medians(s_pop_grid[m], lp[m][None, :], log_lambda[m][None, :] + delta, rho[m],
-                                      weight[m])[0]) for g, m in masks.items()}
+        return {
+            g: float(
+                grid_medians(
+                    s_pop_grid[m], lp[m][None, :], log_lambda[m][None, :] + delta, rho[m], weight[m]
+                )[0]
+            )
+            for g, m in masks.items()
+        }
 
     def f(delta: float) -> float:
         got = medians(delta)
