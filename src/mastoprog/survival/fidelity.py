@@ -38,6 +38,7 @@ from ._predictor import (
     PREDICTOR_FACTORS,
     TIME_GRID,
     complete_reference,
+    draw_medians,
     grid_medians,
     lp_ranges,
     mars_groups,
@@ -235,17 +236,32 @@ def _lp(view: ModelView, c: _Cohort, beta: np.ndarray) -> np.ndarray:
 
 def _medians(view: ModelView, c: _Cohort, mask: np.ndarray, bands: bool) -> tuple[float, float, float]:
     """Population-averaged median (months) of the masked reference patients, with its 95 % band."""
+    k = c.k[mask]
     lp = _lp(view, c, view.beta)[:, mask]
-    ll = view.log_lambda[c.k[mask]][None, :]
-    m = float(grid_medians(c.s_pop_grid[mask], lp, ll, view.rho[c.k[mask]], c.weight[mask])[0])
+    m = float(
+        grid_medians(c.s_pop_grid[mask], lp, view.log_lambda[k][None, :], view.rho[k], c.weight[mask])[0]
+    )
     if not bands or view.d_beta is None or view.d_log_lambda is None:
         return m, np.nan, np.nan
-    d = grid_medians(
-        c.s_pop_grid[mask],
+    f = c.frame[mask]
+    lt = view.life_table
+
+    def background(rows: np.ndarray, times: np.ndarray) -> np.ndarray:
+        g = f.iloc[rows]
+        return lt.survival(
+            g["age"].to_numpy(float)[:, None],
+            np.asarray(g["sex"].astype(object))[:, None],
+            g["diagnosis_year"].to_numpy(float)[:, None],
+            times[None, :],
+        )
+
+    d = draw_medians(
+        background,
         _lp(view, c, view.d_beta)[:, mask],
-        view.d_log_lambda[:, c.k[mask]],
-        view.rho[c.k[mask]],
+        view.d_log_lambda[:, k],
+        view.rho[k],
         c.weight[mask],
+        m,
     )
     return m, float(np.nanpercentile(d, 2.5)), float(np.nanpercentile(d, 97.5))
 
@@ -391,7 +407,9 @@ def _mars_rows(view: ModelView, ev: pd.DataFrame, bands: bool, n: int) -> list[d
         )
     # Contrasts: ratios of adjacent group medians (the relative structure, era-independent).
     for cohort in ("training", "validation"):
-        pub = ev[(ev["score"] == "MARS") & ev["figure_id"].str.contains(cohort)].set_index("score_group")
+        pub = ev[(ev["score"] == "MARS") & ev["figure_id"].str.contains(cohort)].set_index(
+            "score_group", drop=False
+        )
         for a, b in (("low", "intermediate"), ("intermediate", "high")):
             va, vb = float(pub.loc[a, "value"]), float(pub.loc[b, "value"])
             if np.isnan(va) or np.isnan(vb):
