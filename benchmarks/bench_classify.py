@@ -8,7 +8,7 @@ Prints, for a synthetic cohort with clinic-like missingness (fixed seed):
   validation), best of three runs;
 * the candidate-set engine alone (``_evaluate``: rules on a validated frame, no reporting);
 * three per-row baselines timed on a subsample and extrapolated per row:
-  (a) the public API called once per patient (``classify(dict)`` in a loop);
+  (a) the public API called once per patient (``classify_patient(dict)`` in a loop);
   (b) the naive reference (``tests/classify_reference.py``: plain Python on one dict, the same
       rules, unknowns handled by enumerating every fill) on the same rows;
   (c) the same naive rules on *complete* rows: subtype only, no unknowns, no validation, no
@@ -33,7 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from classify_reference import reference_candidates, reference_complete
 
 from mastoprog import classify
-from mastoprog.classification._engine import COLUMNS, _check_edition, _classify_frame, _evaluate
+from mastoprog.classification import classify_patient
+from mastoprog.classification._editions import check_edition
+from mastoprog.classification._engine import COLUMNS, evaluate
+from mastoprog.classification._report import _classify_frame
 from mastoprog.exceptions import PlausibilityWarning
 from mastoprog.findings import ensure_findings
 
@@ -112,8 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     t_validate = best_of(lambda: ensure_findings(frame, columns=COLUMNS))
     t_total = best_of(lambda: classify(frame, edition=args.edition))
     validated = ensure_findings(frame, columns=COLUMNS)[0]
-    ed = _check_edition(args.edition)
-    t_engine = best_of(lambda: _evaluate(validated, ed))
+    ed = check_edition(args.edition)
+    t_engine = best_of(lambda: evaluate(validated, ed))
     t_rules = best_of(lambda: _classify_frame(validated, ed))
     indeterminate = float((result["subtype"] == "indeterminate").mean())
 
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     api_rows = rows[: max(1, len(rows) // 10)]
     t0 = time.perf_counter()
     for r in api_rows:
-        classify(r, edition=args.edition)
+        classify_patient(r, edition=args.edition)
     api_per_row = (time.perf_counter() - t0) / len(api_rows)
     t0 = time.perf_counter()
     naive = [reference_candidates(r, args.edition) for r in rows]
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  rules + reporting (_classify_frame)    {t_rules:8.3f} s")
     print(f"  candidate-set engine alone (_evaluate) {t_engine:8.3f} s")
     for name, per_row, k in (
-            ("(a) classify(dict) per patient", api_per_row, len(api_rows)),
+            ("(a) classify_patient per patient", api_per_row, len(api_rows)),
             ("(b) naive rules, with unknowns", naive_per_row, len(rows)),
             ("(c) naive rules, complete rows", naive_complete_per_row, len(complete))):
         print(f"  {name:32s} {per_row * 1e6:9.1f} us/row -> {per_row * n:9.1f} s per {n:,} "

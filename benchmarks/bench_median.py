@@ -25,13 +25,11 @@ import pandas as pd
 
 def previous_interval(model, data):
     """The algorithm of predict_median(interval=True) before the split (same results)."""
-    from mastoprog import _curves
-
     P = model._prepare(data)
     arr = model._arrays()
     lt = model.life_table_
     n = P["n"]
-    draws = _curves.draw_params(arr)
+    draws = arr.draws()
     D = len(draws)
     lo_lp = np.concatenate([model._redo_lp(P, d)["lp_hi"] for d in draws])
     hi_lp = np.concatenate([model._redo_lp(P, d)["lp_lo"] for d in draws])
@@ -41,9 +39,9 @@ def previous_interval(model, data):
         "sex_unknown": np.tile(P["sex_unknown"], D),
         "year": np.tile(P["year"], D),
         "cand": np.tile(P["cand"], (D, 1)),
-        "ll": np.repeat(np.array([d["log_lambda"] for d in draws]), n, axis=0),
-        "rho": np.repeat(np.array([d["rho"] for d in draws]), n, axis=0),
-        "excess": arr["excess"],
+        "ll": np.repeat(np.array([d.log_lambda for d in draws]), n, axis=0),
+        "rho": np.repeat(np.array([d.rho for d in draws]), n, axis=0),
+        "excess": arr.excess,
     }
     lows = _median_rows(lt, rep, lo_lp, "lower").reshape(D, n)
     highs = _median_rows(lt, rep, hi_lp, "upper").reshape(D, n)
@@ -102,6 +100,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--n-point", type=int, default=100_000)
     args = ap.parse_args()
 
     from mastoprog import load_model, reference_cohort
@@ -109,7 +108,8 @@ def main() -> None:
     model = load_model("lim2009")
     per = args.n // 5
     subtypes = ("ISM", "SSM", "ASM", "SM-AHN", "MCL")
-    df = pd.concat([reference_cohort("lim2009", s, n=per, seed=3) for s in subtypes], ignore_index=True)
+    df = pd.concat([reference_cohort("lim2009", s, n=per, random_state=3) for s in subtypes],
+                   ignore_index=True)
     keep = ["age", "sex", "who_subtype", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1", "runx1",
             "sar_count", "diagnosis_year"]
     df = df[[c for c in keep if c in df.columns]]
@@ -129,10 +129,19 @@ def main() -> None:
         np.max(np.abs(new["lower"].to_numpy() / old_lo - 1)),
         np.max(np.abs(new["upper"].to_numpy() / old_hi - 1)),
     )
-    print(f"{len(df)} patients x {model._arrays()['d_beta'].shape[0]} draws")
+    print(f"{len(df)} patients x {model.state_.draws.n} draws")
     print(f"previous algorithm: {best_old:8.3f} s")
     print(f"vectorised (now):   {best_new:8.3f} s   ratio {best_old / best_new:.1f}x")
     print(f"largest relative difference of lower/upper: {diff:.2e}")
+    # Point medians of a large cohort (issue 9: "point medians 100k").
+    big = pd.concat([reference_cohort("lim2009", s, n=args.n_point // 5, random_state=4) for s in subtypes],
+                    ignore_index=True)[df.columns]
+    best_point = np.inf
+    for _ in range(args.rounds):
+        t0 = time.perf_counter()
+        model.predict_median(big)
+        best_point = min(best_point, time.perf_counter() - t0)
+    print(f"point medians, {len(big)} patients (complete findings): {best_point:8.3f} s")
 
 
 if __name__ == "__main__":

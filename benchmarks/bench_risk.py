@@ -98,7 +98,7 @@ def best_of(fn, repeat: int = 3) -> float:
 
 def main(n: int = 1_000_000) -> None:
     from mastoprog.findings import ensure_findings
-    from mastoprog.risk._scores import _COLUMNS, _score_mastoprog
+    from mastoprog.risk.composite import COLUMNS, score_mastoprog
 
     frame = cohort(n)
     no_id = frame.drop(columns="patient_id")
@@ -109,10 +109,10 @@ def main(n: int = 1_000_000) -> None:
         times[score] = best_of(lambda s=score: risk_score(no_id, score=s))
         print(f"  {score:<10s} {times[score]:7.3f} s   {n / times[score] / 1e6:5.2f} M patients/s")
     with_id = best_of(lambda: risk_score(frame))
-    validated, _ = ensure_findings(no_id, columns=_COLUMNS["mastoprog"])
-    t_validate = best_of(lambda: ensure_findings(no_id, columns=_COLUMNS["mastoprog"]))
-    t_validate_id = best_of(lambda: ensure_findings(frame, columns=_COLUMNS["mastoprog"]))
-    t_rules = best_of(lambda: _score_mastoprog(validated))
+    validated, _ = ensure_findings(no_id, columns=COLUMNS)
+    t_validate = best_of(lambda: ensure_findings(no_id, columns=COLUMNS))
+    t_validate_id = best_of(lambda: ensure_findings(frame, columns=COLUMNS))
+    t_rules = best_of(lambda: score_mastoprog(validated))
     print(f"mastoprog breakdown: validation {t_validate:.3f} s, scoring rules {t_rules:.3f} s; "
           f"with a patient_id column {with_id:.3f} s (validation {t_validate_id:.3f} s: the "
           "uniqueness check of 1M string ids)")

@@ -19,7 +19,7 @@ import pandas as pd
 def main(n_replicates: int = 200, n_patients: int = 2000) -> None:
     from mastoprog.validation import simulation_study
 
-    kw = {"n_patients": n_patients, "n_replicates": n_replicates, "seed": 20260601, "progress": False}
+    kw = {"n_patients": n_patients, "n_replicates": n_replicates, "random_state": 20260601, "progress": False}
     # warm-up: imports, model load and the truth computation (cached per process) are not part
     # of the comparison
     start = time.perf_counter()
@@ -52,7 +52,8 @@ def main(n_replicates: int = 200, n_patients: int = 2000) -> None:
     s = serial.summary
     km = s[(s["estimator"] == "km") & (s["quantity"] == "median")]
     cols = ["group", "n_replicates", "n_reached", "truth", "mean", "bias", "relative_bias",
-            "empirical_se", "mean_model_se", "coverage", "coverage_mcse"]
+            "empirical_se", "mean_model_se", "coverage", "coverage_mcse", "model_se", "model_se_mcse",
+            "power"]
     with pd.option_context("display.width", 200, "display.precision", 3):
         print("\nKaplan-Meier subtype medians (months) vs the true marginal medians:")
         print(km[cols].to_string(index=False))

@@ -13,7 +13,7 @@
    broadcast closed form is timed too. Our side is then bound by writing the fresh 160 MB output
    (page faults), so on a loaded machine the ratio varies: the timings are interleaved over
    several rounds and both the best-time ratio and the per-round ratios are printed.
-2. For scale: the full public ``SurvivalModel.predict_survival`` (validation of the findings, risk
+2. For scale: the full public ``SurvivalModel.predict_survival_function`` (validation of the findings, risk
    features, life-table background, subtype handling) on the same patients.
 """
 
@@ -49,14 +49,14 @@ def main() -> None:
     from mastoprog.survival import PROGNOSTIC_SUBTYPES, excess_survival
 
     model = load_model("lim2009")
-    patients = reference_cohort("lim2009", "ASM", n=args.n, seed=1)
+    patients = reference_cohort("lim2009", "ASM", n=args.n, random_state=1)
     times = np.linspace(0.5, 240.0, args.times)
     F = model.factors_
     X = risk_features(patients)[F].to_numpy(float)
     k = PROGNOSTIC_SUBTYPES.index("ASM")
     arr = model._arrays()
-    beta, center = arr["beta"], arr["center"][k]
-    log_lambda, rho = arr["log_lambda"][k], arr["rho"][k]
+    beta, center = arr.beta, arr.center[k]
+    log_lambda, rho = arr.log_lambda[k], arr.rho[k]
 
     # --- lifelines with the same parameters, set by hand on a fitted WeibullAFTFitter
     rng = np.random.default_rng(0)
@@ -74,7 +74,7 @@ def main() -> None:
     aft.params_ = params
     design = pd.DataFrame(X, columns=F)
 
-    # --- mastoprog closed form: excess_survival is what predict_survival uses per subtype (each
+    # --- mastoprog closed form: excess_survival is what predict_survival_function uses per subtype (each
     # distinct linear predictor once, then gathered); the plain broadcast is shown for transparency.
     def ours():
         return excess_survival((X - center) @ beta, log_lambda, rho, times)
@@ -101,7 +101,7 @@ def main() -> None:
     diff_plain = float(np.max(np.abs(S_plain - S_ll)))
 
     # --- the full public prediction on the same patients
-    t_full, _ = best_of(lambda: model.predict_survival(patients, times), repeat=1)
+    t_full, _ = best_of(lambda: model.predict_survival_function(patients, times), repeat=1)
 
     n_values = args.n * args.times
     import os
@@ -119,7 +119,7 @@ def main() -> None:
         f"({t_ll / t_plain:.1f} x; max |difference| {diff_plain:.2e})"
     )
     print(
-        f"full SurvivalModel.predict_survival (findings validation, risk features, classifier "
+        f"full SurvivalModel.predict_survival_function (findings validation, risk features, classifier "
         f"check, life-table background, DataFrame out): {t_full:8.3f} s"
     )
     ok = diff < 1e-8 and t_ll / t_cf >= 10

@@ -73,10 +73,10 @@ def peak_mb(fn) -> float:
 def main(n: int = 1_000_000, rounds: int = 7) -> None:
     load = os.getloadavg()
     model = load_model("lim2009")
-    simulate_cohort(1000, seed=0, model=model)  # warm caches (scenario, recipes, life table)
+    simulate_cohort(1000, random_state=0, model=model)  # warm caches (scenario, recipes, life table)
 
     counter = CountingGenerator(1)
-    simulate_cohort(n, seed=counter, model=model)
+    simulate_cohort(n, random_state=counter, model=model)
     variates = sum(size * k for (_, size), k in counter.calls.items())
 
     def raw_draws() -> None:
@@ -90,16 +90,16 @@ def main(n: int = 1_000_000, rounds: int = 7) -> None:
     raw_times, default_times = [], []
     for _ in range(rounds):
         raw_times.append(best_of(raw_draws, repeat=1))
-        default_times.append(best_of(lambda: simulate_cohort(n, seed=1, model=model), repeat=1))
+        default_times.append(best_of(lambda: simulate_cohort(n, random_state=1, model=model), repeat=1))
     t_raw = min(raw_times)
     runs = {
         "censoring + missingness from the scenario":
-            lambda: simulate_cohort(n, seed=1, model=model, censoring="scenario",
+            lambda: simulate_cohort(n, random_state=1, model=model, censoring="scenario",
                                     missingness="scenario"),
         "without closed-form truth columns (truth=False)":
-            lambda: simulate_cohort(n, seed=1, model=model, truth=False),
+            lambda: simulate_cohort(n, random_state=1, model=model, truth=False),
         "findings only (survival=False)":
-            lambda: simulate_cohort(n, seed=1, survival=False),
+            lambda: simulate_cohort(n, random_state=1, survival=False),
     }
     print(f"mastoprog simulate_cohort benchmark: n = {n:,}, {os.cpu_count()} cores, "
           f"python {sys.version.split()[0]}, numpy {np.__version__}")
@@ -115,7 +115,7 @@ def main(n: int = 1_000_000, rounds: int = 7) -> None:
     for label, fn in runs.items():
         t = best_of(fn)
         print(f"{label:52s} {t:8.3f} {t / t_raw:7.1f}")
-    peak = peak_mb(lambda: simulate_cohort(n, seed=1, model=model))
+    peak = peak_mb(lambda: simulate_cohort(n, random_state=1, model=model))
     import resource
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux

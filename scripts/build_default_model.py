@@ -18,7 +18,6 @@ Re-run after changing a target file, the scenario, the risk coefficients or the 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -38,11 +37,11 @@ def main() -> None:
     print(f"lim2009: {time.perf_counter() - t0:.1f} s")
     for name in ("mayo2025", "midostaurin"):
         model = SurvivalModel()
-        model.state_ = json.loads(json.dumps(base.state_))
+        model.state_ = base.state_  # frozen: calibrate() builds a new state
         model.calibrate(name, "lim2009")
         model.save(OUT / f"{name}.json", overwrite=args.force)
         print(f"{name}: {time.perf_counter() - t0:.1f} s")
-    for r in base.state_["residuals"]:
+    for r in base.state_.residuals:
         if r.get("target") is not None:
             print(
                 f"  {r['subtype']:7s} {r['kind']:21s} target {r['target']:.6g} achieved {r['achieved']:.6g}"

@@ -15,6 +15,8 @@ import math
 from typing import Any
 
 MYELOID = {"MDS", "MPN", "MDS/MPN", "CMML", "AML", "CEL", "CML"}
+#: Entities that are not a neoplasm: not an AHN (hypereosinophilic syndrome without a clonal marker).
+NOT_NEOPLASM = {"none", "HES"}
 
 #: Values on each side of every threshold a column meets in any edition.
 REPRESENTATIVES: dict[str, tuple[Any, ...]] = {
@@ -24,15 +26,16 @@ REPRESENTATIVES: dict[str, tuple[Any, ...]] = {
     "bm_mc_infiltration_pct": (10.0, 30.0, 50.0),
     "mc_aspirate_pct": (10.0, 20.0),
     "kit_vaf_pct": (5.0, 10.0),
-    "anc": (0.9, 1.0),
-    "hemoglobin": (9.9, 10.0),
-    "platelets": (99.0, 100.0),
+    "anc": (0.9, 1.0, 1.8, 8.0),
+    "hemoglobin": (9.9, 10.0, 12.0, 17.0),
+    "platelets": (99.0, 100.0, 150.0, 450.0),
     "ahn": ("none", "MDS", "lymphoma"),
 }
 BOOL_COLUMNS = (
     "skin_lesions", "bm_examined", "bm_mc_aggregates", "kit_d816", "kit_other", "cd2_cd25", "cd30",
     "hat", "dysplasia_myeloproliferation", "hepatomegaly", "splenomegaly", "lymphadenopathy",
     "hepatic_dysfunction", "hypersplenism", "malabsorption", "osteolysis", "mc_sarcoma",
+    "lymphadenopathy_1cm",
 )
 for _c in BOOL_COLUMNS:
     REPRESENTATIVES[_c] = (False, True)
@@ -47,11 +50,11 @@ def _sm_subtype(r: dict[str, Any], edition: str) -> str:
     ahn = r["ahn"]
     if r["mc_aspirate_pct"] >= 20:
         return "MCL"
-    if ahn != "none":
+    if ahn not in NOT_NEOPLASM:
         if edition != "icc2022":
             return "SM-AHN"
-        if ahn in MYELOID:
-            return "SM-AMN"
+        # ICC 2022: SM-AMN for a myeloid neoplasm, SM-ALN for a lymphoid one (Mayo 2025 grouping).
+        return "SM-AMN" if ahn in MYELOID else "SM-ALN"
     c1 = r["anc"] < 1.0 or r["hemoglobin"] < 10 or r["platelets"] < 100
     n_c = sum([c1, r["hepatic_dysfunction"], r["osteolysis"], r["hypersplenism"],
                r["malabsorption"]])
@@ -64,9 +67,17 @@ def _sm_subtype(r: dict[str, Any], edition: str) -> str:
               or r["kit_vaf_pct"] >= 10)
     else:
         b1 = r["bm_mc_infiltration_pct"] > 30 and r["tryptase"] > 200
+    nodes = r["lymphadenopathy"]
+    b2 = r["dysplasia_myeloproliferation"]
+    if edition == "icc2022":
+        # ICC: lymph nodes > 1 cm; B2 also a cytopenia short of C1 or a cytosis (who_criteria.md,
+        # published_figures.md section 5; cut-offs typed in from the data file's sources).
+        nodes = nodes or r["lymphadenopathy_1cm"]
+        b2 = b2 or (1.0 <= r["anc"] < 1.8 or 10 <= r["hemoglobin"] < 12 or 100 <= r["platelets"] < 150
+                    or r["anc"] > 7.5 or r["hemoglobin"] > 16.5 or r["platelets"] >= 450)
     b3 = ((r["hepatomegaly"] and not r["hepatic_dysfunction"])
-          or (r["splenomegaly"] and not r["hypersplenism"]) or r["lymphadenopathy"])
-    n_b = sum([b1, r["dysplasia_myeloproliferation"], b3])
+          or (r["splenomegaly"] and not r["hypersplenism"]) or nodes)
+    n_b = sum([b1, b2, b3])
     if n_b >= 2:
         return "SSM"
     if edition == "who2022" and n_b == 0 and not r["skin_lesions"] and r["tryptase"] < 125:

@@ -80,8 +80,10 @@ def test_risk_score_refuses_nested_values_and_unlabelled_columns():
 @pytest.mark.parametrize("name,content,match", [
     pytest.param("p.parquet", b"a,b\n1,2\n", r"'.*p.parquet' is not a readable Parquet file: "
                  r".*magic bytes", id="csv-text-named-parquet"),
-    pytest.param("p.csv", b"\xff\xfe\x00age\n", r"'.*p.csv' is not UTF-8 text \(invalid start byte "
-                 r"at byte 0\); expected a UTF-8 .csv file", id="csv-not-utf8"),
+    pytest.param("p.csv", b"\xff\xfe\x00age\n", r"'.*p.csv' is not readable as UTF-16 \(Excel 'Unicode "
+                 r"text'\) text \(truncated data\); save it as UTF-8 CSV", id="csv-broken-utf16"),
+    pytest.param("p.csv", b"age,sex\n\x00\x01\x02", r"'.*p.csv' is not a text table \(it holds NUL bytes\)",
+                 id="csv-binary"),
     pytest.param("p.json", b'{"age": "\xff"}', r"'.*p.json' is not UTF-8 text .*expected a UTF-8 "
                  r"JSON file", id="json-not-utf8"),
     pytest.param("p.csv", b"", r"'.*p.csv' is not a readable .csv table: No columns to parse",
@@ -97,8 +99,8 @@ def test_unreadable_findings_files_raise_findings_error(tmp_path, name, content,
 
 
 def test_folder_given_as_findings_file(tmp_path):
-    with pytest.raises(FindingsError, match=r"it is a folder; expected a .csv, .tsv, .json or "
-                                            r".parquet file"):
+    with pytest.raises(FindingsError, match=r"it is a folder; expected a .csv, .tsv, .txt, .xlsx, "
+                                            r".json or .parquet file"):
         mp.read_findings(tmp_path)
 
 
@@ -117,7 +119,7 @@ def test_folder_given_as_findings_file(tmp_path):
 ])
 def test_predict_survival_refuses_nonsense_times(model, times, match):
     with pytest.raises(ValueError, match=match):
-        model.predict_survival(CURVE_PATIENT, times)
+        model.predict_survival_function(CURVE_PATIENT, times)
 
 
 @pytest.mark.parametrize("t", [None, "12", [12, 24], True],
@@ -156,7 +158,7 @@ def test_diagnosis_year_column_is_not_silently_replaced(model, value, shown):
     with pytest.raises(FindingsError, match=rf"1 invalid diagnosis_year value\(s\); first: row 1, "
                                             rf"column 'diagnosis_year': got {shown}; expected a "
                                             rf"calendar year >= 1933"):
-        model.predict_survival(data, [12])
+        model.predict_survival_function(data, [12])
 
 
 def test_empty_diagnosis_year_still_takes_the_default(model):
@@ -245,7 +247,7 @@ def test_auc_horizons_must_be_numbers():
 
 @pytest.fixture(scope="module")
 def cohort():
-    return mp.simulate_cohort(60, seed=3)
+    return mp.simulate_cohort(60, random_state=3)
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
@@ -283,7 +285,7 @@ def _run(capsys, *argv: str) -> tuple[int, str]:
                  "output '.*folder.csv' is a folder; expected a file name", id="output-is-a-folder"),
     pytest.param(["classify", "{tmp}/junk.parquet"], "is not a readable Parquet file",
                  id="corrupt-parquet-input"),
-    pytest.param(["score", "{tmp}/latin1.csv"], r"is not UTF-8 text", id="non-utf8-csv-input"),
+    pytest.param(["score", "{tmp}/binary.csv"], r"is not a text table", id="binary-csv-input"),
     pytest.param(["validate", "{tmp}/keep.csv", "--bootstrap", "-3"],
                  "--bootstrap -3: expected a whole number >= 0", id="validate-negative-bootstrap"),
     pytest.param(["validate", "{tmp}/keep.csv", "--seed", "-1"],
@@ -297,7 +299,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, a
     (tmp_path / "keep.csv").write_text("patient_id,age\nA,50\n")
     (tmp_path / "folder.csv").mkdir()
     (tmp_path / "junk.parquet").write_text("a,b\n1,2\n")
-    (tmp_path / "latin1.csv").write_bytes("patient_id,sex\nA,f\xe9minin\n".encode("latin-1"))
+    (tmp_path / "binary.csv").write_bytes(b"patient_id,sex\n\x00\x00\x01")
     before = sorted(p.name for p in tmp_path.iterdir())
     code, err = _run(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in argv])
     assert code == 2
@@ -314,7 +316,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, a
 
 @pytest.fixture(scope="module")
 def small_cohort():
-    return mp.simulate_cohort(40, seed=5, truth=False)
+    return mp.simulate_cohort(40, random_state=5, truth=False)
 
 
 @pytest.mark.parametrize("drop", ["time", "event"])
@@ -340,7 +342,7 @@ def test_fit_with_own_column_names_checks_event_and_time(small_cohort):
 @pytest.mark.parametrize("level", ["x", None, True], ids=["string", "none", "boolean"])
 def test_interval_level_must_be_a_probability(model, level):
     with pytest.raises(ValueError, match=r"level: expected a probability in \(0, 1\); got "):
-        model.predict_survival_interval(CURVE_PATIENT, [12], level=level)
+        model.predict(CURVE_PATIENT, [12], level=level)
 
 
 @pytest.mark.parametrize("targets", [None, 5], ids=["none", "int"])

@@ -17,7 +17,7 @@ import pytest
 
 import mastoprog
 from mastoprog import SUBTYPE_LABELS, Classification, FindingsError, classify
-from mastoprog.classification import PROGNOSTIC_GROUP, SUBTYPE_SEVERITY
+from mastoprog.classification import PROGNOSTIC_GROUP, SUBTYPE_SEVERITY, classify_patient
 
 #: A 45-year-old with typical skin lesions and ISM, every finding documented (WHO 2016: major +
 #: 4 minor: atypical 40 %, KIT D816V, CD25, tryptase 35; no B, no C finding).
@@ -29,6 +29,7 @@ ISM = {
     "splenomegaly": False, "lymphadenopathy": False, "hepatic_dysfunction": False,
     "hypersplenism": False, "malabsorption": False, "osteolysis": False, "anc": 3.0,
     "hemoglobin": 13.5, "platelets": 250.0, "ahn": "none", "mc_sarcoma": False,
+    "lymphadenopathy_1cm": False,
 }
 #: SM rests on three minor criteria, the third being tryptase: no major, atypical 10 %.
 THREE_MINOR = ISM | {"bm_mc_aggregates": False, "atypical_mc_pct": 10.0, "tryptase": 20.1,
@@ -150,8 +151,66 @@ GOLDEN = [
     case("sm_ahn_component_ssm", "precedence 2; component SSM", WHO16,
          ISM | {"ahn": "MPN", "tryptase": 300.0, "splenomegaly": True}, "SM-AHN",
          sm_component="SSM"),
-    case("icc_lymphoid_neoplasm_alongside", "ICC: lymphoid AHN reported alongside", ICC,
-         ISM | {"ahn": "CLL"}, "ISM", flags=("lymphoid_neoplasm_alongside",)),
+    # ----------------------------------------------------------------- SM with a lymphoid neoplasm
+    # ICC 2022 (Arber DA et al., Blood 2022;140:1200): SM-AMN only for a myeloid neoplasm; the
+    # Mayo 910 ICC analysis (PMID 40607735) groups SM with a lymphoid neoplasm as SM-ALN (8.1 y).
+    case("icc_sm_aln_cll", "ICC: SM with a lymphoid neoplasm is SM-ALN", ICC,
+         ISM | {"ahn": "CLL"}, "SM-ALN", sm_component="ISM", flags=()),
+    case("icc_sm_aln_component_asm", "ICC: SM-ALN with an ASM component", ICC,
+         ISM | {"ahn": "lymphoma", "hemoglobin": 9.0}, "SM-ALN", sm_component="ASM"),
+    case("icc_mcl_precedes_sm_aln", "precedence 1 before SM-ALN", ICC,
+         ISM | {"ahn": "CLL", "mc_aspirate_pct": 25.0}, "MCL"),
+    case("who2016_lymphoid_ahn_flagged", "WHO 2016: a lymphoid AHN is SM-AHN (flagged)", WHO16,
+         ISM | {"ahn": "CLL"}, "SM-AHN", sm_component="ISM", flags=("lymphoid_ahn",)),
+    case("disagree_lymphoid_icc_sm_aln", "ICC: SM-ALN where WHO says SM-AHN", ICC,
+         ISM | {"ahn": "myeloma"}, "SM-ALN"),
+    # Hypereosinophilic syndrome without a clonal marker is not an associated myeloid neoplasm
+    # (published_figures.md section 5; Arber 2022): not an AHN, and tryptase still counts.
+    case("hes_not_ahn_who2016", "HES without clonal marker: no AHN", WHO16, ISM | {"ahn": "HES"},
+         "ISM", flags=("ahn_not_neoplasm",)),
+    case("hes_not_ahn_icc", "HES without clonal marker: no SM-AMN", ICC, ISM | {"ahn": "HES"}, "ISM"),
+    case("hes_tryptase_minor_counts", "HES is not myeloid: the tryptase minor counts", WHO16,
+         THREE_MINOR | {"ahn": "HES"}, "ISM", minor_criteria=3),
+    case("cel_tryptase_minor_invalid", "CEL is myeloid: tryptase does not count", WHO16,
+         THREE_MINOR | {"ahn": "CEL"}, "none"),
+    # ICC B2 (Blood Res 2023, PMC10133845, Table 5): also a cytopenia short of C1, or a cytosis,
+    # derived from the counts (cut-offs and their sources in classification_thresholds.csv).
+    case("icc_b2_anaemia_short_of_c1", "ICC B2: Hb 11 (< 12, >= 10)", ICC,
+         ISM | {"hemoglobin": 11.0, "splenomegaly": True}, "SSM", b_findings=("B2", "B3")),
+    case("who2016_b2_no_cytopenia_rule", "WHO 2016 B2: dysplasia only", WHO16,
+         ISM | {"hemoglobin": 11.0, "splenomegaly": True}, "ISM", b_findings=("B3",)),
+    case("boundary_icc_platelets_149_b2", "ICC B2: platelets < 150", ICC,
+         ISM | {"platelets": 149.0, "hepatomegaly": True}, "SSM", b_findings=("B2", "B3")),
+    case("boundary_icc_platelets_150_no_b2", "ICC B2: platelets 150 is not < 150", ICC,
+         ISM | {"platelets": 150.0, "hepatomegaly": True}, "ISM", b_findings=("B3",)),
+    case("boundary_icc_thrombocytosis_450", "ICC B2 cytosis: platelets >= 450", ICC,
+         ISM | {"platelets": 450.0, "hepatomegaly": True}, "SSM", b_findings=("B2", "B3")),
+    case("boundary_icc_platelets_449_no_cytosis", "ICC B2 cytosis: 449 < 450", ICC,
+         ISM | {"platelets": 449.0, "hepatomegaly": True}, "ISM"),
+    case("icc_b2_neutrophilia", "ICC B2 cytosis: ANC > 7.5", ICC,
+         ISM | {"anc": 8.0, "hepatomegaly": True}, "SSM"),
+    case("icc_b2_neutropenia_short_of_c1", "ICC B2: ANC 1.5 (< 1.8, >= 1.0)", ICC,
+         ISM | {"anc": 1.5, "hepatomegaly": True}, "SSM"),
+    case("icc_b2_erythrocytosis", "ICC B2 cytosis: Hb > 16.5", ICC,
+         ISM | {"hemoglobin": 17.0, "hepatomegaly": True}, "SSM"),
+    case("icc_c1_is_not_b2", "ICC: Hb 9 is C1, not B2", ICC, ISM | {"hemoglobin": 9.0}, "ASM",
+         b_findings=(), c_findings=("C1",)),
+    case("icc_b2_count_unknown", "ICC B2 / C1: hemoglobin unknown decides three ways", ICC,
+         ISM | {"hemoglobin": None, "hepatomegaly": True}, "indeterminate", ("ISM", "SSM", "ASM"),
+         missing=("hemoglobin",)),
+    # ICC B3: lymph nodes > 1 cm (WHO: > 2 cm); lymphadenopathy_1cm unknown when empty.
+    case("icc_b3_node_over_1cm", "ICC B3: lymph node > 1 cm", ICC,
+         ISM | {"lymphadenopathy_1cm": True, "dysplasia_myeloproliferation": True}, "SSM",
+         b_findings=("B2", "B3")),
+    case("who2016_node_over_1cm_not_b3", "WHO 2016 B3: lymph node > 2 cm only", WHO16,
+         ISM | {"lymphadenopathy_1cm": True, "dysplasia_myeloproliferation": True}, "ISM",
+         b_findings=("B2",)),
+    case("icc_b3_node_2cm_implies_1cm", "ICC B3: > 2 cm is also > 1 cm", ICC,
+         ISM | {"lymphadenopathy": True, "lymphadenopathy_1cm": None,
+                "dysplasia_myeloproliferation": True}, "SSM"),
+    case("icc_b3_node_1cm_unknown", "ICC B3: node size unknown", ICC,
+         ISM | {"lymphadenopathy_1cm": None, "dysplasia_myeloproliferation": True}, "indeterminate",
+         ("ISM", "SSM"), missing=("lymphadenopathy_1cm",)),
     case("who2022_sm_ahn_component_bmm", "WHO 2022: SM-AHN with a BMM component", WHO22,
          ISM | {"ahn": "lymphoma", "skin_lesions": False}, "SM-AHN", sm_component="BMM"),
     # ----------------------------------------------------------------- edition-specific criteria
@@ -241,7 +300,7 @@ GOLDEN = [
 
 @pytest.mark.parametrize("edition,findings,subtype,candidates,expect,rule", GOLDEN)
 def test_golden_vignette(edition, findings, subtype, candidates, expect, rule):
-    r = classify(findings, edition=edition)
+    r = classify_patient(findings, edition=edition)
     assert isinstance(r, Classification)
     assert r.subtype == subtype, (rule, r.rationale)
     assert r.candidates == (candidates if candidates is not None else (subtype,)), (
@@ -286,7 +345,7 @@ def test_no_patient_id_column_when_none_given():
 
 
 def test_tri_state_fields_are_none_when_undecided():
-    r = classify(ISM | {"bm_mc_aggregates": None, "atypical_mc_pct": 5.0, "tryptase": 12.0})
+    r = classify_patient(ISM | {"bm_mc_aggregates": None, "atypical_mc_pct": 5.0, "tryptase": 12.0})
     assert r.major_criterion is None and r.sm_criteria_met is None
     assert not r.definite
     out = classify(pd.DataFrame([ISM | {"bm_mc_aggregates": None, "atypical_mc_pct": 5.0,
@@ -295,7 +354,7 @@ def test_tri_state_fields_are_none_when_undecided():
 
 
 def test_classification_is_frozen():
-    r = classify(ISM)
+    r = classify_patient(ISM)
     with pytest.raises(dataclasses.FrozenInstanceError):
         r.subtype = "ASM"
 
@@ -305,30 +364,30 @@ def test_unknown_edition_message_in_scikit_learn_shape():
            "'who2022'}. Got 'who2018' instead.")
     with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace("{", r"\{")
                        .replace("}", r"\}").replace(".", r"\.")):
-        classify(ISM, edition="who2018")
+        classify_patient(ISM, edition="who2018")
 
 
 def test_bad_findings_raise_findings_error_naming_row_column_value_and_unit():
     with pytest.raises(FindingsError, match=r"row 'P1', column 'hemoglobin': got 135\.0; "
                                             r"expected a number > 0 and <= 25 g/dL .*g/L"):
-        classify({"patient_id": "P1", "hemoglobin": 135})
+        classify_patient({"patient_id": "P1", "hemoglobin": 135})
 
 
 def test_rationale_is_one_line_and_cites_the_edition():
     for edition, label in (("who2016", "WHO 2016"), ("who2022", "WHO 2022"),
                            ("icc2022", "ICC 2022")):
-        r = classify(ISM | {"anc": None}, edition=edition)
+        r = classify_patient(ISM | {"anc": None}, edition=edition)
         assert r.rationale.startswith(label) and "\n" not in r.rationale
         assert "unknown findings that would decide: anc" in r.rationale
 
 
 def test_sm_ahn_rationale_names_the_ahn_and_component():
-    r = classify(ISM | {"ahn": "CMML", "hemoglobin": 9.0})
+    r = classify_patient(ISM | {"ahn": "CMML", "hemoglobin": 9.0})
     assert "AHN: CMML; SM component ASM" in r.rationale
 
 
 def test_candidates_are_listed_least_advanced_first():
-    r = classify(ISM | {"tryptase": None, "hepatomegaly": True, "mc_aspirate_pct": None,
+    r = classify_patient(ISM | {"tryptase": None, "hepatomegaly": True, "mc_aspirate_pct": None,
                         "anc": None})
     assert r.candidates == ("ISM", "SSM", "ASM", "MCL")
     ranks = [SUBTYPE_SEVERITY[c] for c in r.candidates]
@@ -339,7 +398,7 @@ def test_same_answer_row_by_row_and_in_bulk():
     rows = [p.values[1] for p in GOLDEN if p.values[0] == "who2016"]
     bulk = classify(pd.DataFrame(rows))
     for i, row in enumerate(rows):
-        one = classify(row)
+        one = classify_patient(row)
         assert bulk["subtype"].iloc[i] == one.subtype
         assert bulk["candidates"].iloc[i] == one.candidates
         assert bulk["rationale"].iloc[i] == one.rationale
@@ -348,7 +407,7 @@ def test_same_answer_row_by_row_and_in_bulk():
 def test_thresholds_come_from_the_data_file(monkeypatch):
     """Change the C1 hemoglobin threshold in the loaded table: the rule follows it."""
     from mastoprog import _resources
-    from mastoprog.classification import _engine as classification
+    from mastoprog.classification import _editions, _engine
 
     original = _resources.load_table
 
@@ -358,16 +417,16 @@ def test_thresholds_come_from_the_data_file(monkeypatch):
             table.loc[table["rule"] == "c1_hemoglobin", "value"] = 11.0
         return table
 
-    monkeypatch.setattr(classification, "load_table", patched)
-    classification._edition.cache_clear()
-    classification._tryptase_scenarios.cache_clear()
+    monkeypatch.setattr(_editions, "load_table", patched)
+    _editions.edition.cache_clear()
+    _engine.tryptase_scenarios.cache_clear()
     try:
-        assert classify(ISM | {"hemoglobin": 10.5}).subtype == "ASM"
+        assert classify_patient(ISM | {"hemoglobin": 10.5}).subtype == "ASM"
     finally:
         monkeypatch.undo()
-        classification._edition.cache_clear()
-        classification._tryptase_scenarios.cache_clear()
-    assert classify(ISM | {"hemoglobin": 10.5}).subtype == "ISM"
+        _editions.edition.cache_clear()
+        _engine.tryptase_scenarios.cache_clear()
+    assert classify_patient(ISM | {"hemoglobin": 10.5}).subtype == "ISM"
 
 
 def test_threshold_file_states_comparisons_and_sources():
@@ -383,6 +442,17 @@ def test_threshold_file_states_comparisons_and_sources():
             "mcl_aspirate", "asm_c_count", "ssm_b_count", "child_age"}
     for ed, rules in table.groupby("edition")["rule"]:
         assert core <= set(rules), ed
+
+
+def test_sm_aln_has_its_own_prognostic_group_and_a_cited_row():
+    """SM-ALN survives longer than SM-AMN (Mayo 910: 8.1 y vs 2.0 y, PMID 40607735): it must not
+    borrow SM-AHN's or ISM's curve."""
+    from mastoprog._resources import load_table
+
+    assert PROGNOSTIC_GROUP["SM-ALN"] == "SM-ALN"
+    row = load_table("subtypes.csv").set_index("label").loc["SM-ALN"]
+    assert "40607735" in row["source"] and row["evidence"] == "P"
+    assert SUBTYPE_SEVERITY["SSM"] < SUBTYPE_SEVERITY["SM-ALN"] < SUBTYPE_SEVERITY["ASM"]
 
 
 def test_prognostic_group_and_severity_constants():
@@ -406,8 +476,8 @@ def test_edition_specific_labels_only_in_their_edition():
         r["tryptase"] = float(rng.choice([10, 50, 150, 250]))
         rows.append(r)
     df = pd.DataFrame(rows)
-    for edition, forbidden in (("who2016", {"BMM", "SM-AMN"}), ("who2022", {"SM-AMN"}),
-                               ("icc2022", {"BMM", "SM-AHN"})):
+    for edition, forbidden in (("who2016", {"BMM", "SM-AMN", "SM-ALN"}),
+                               ("who2022", {"SM-AMN", "SM-ALN"}), ("icc2022", {"BMM", "SM-AHN"})):
         out = classify(df, edition=edition)
         used = set().union(*map(set, out["candidates"]))
         assert not used & forbidden, edition

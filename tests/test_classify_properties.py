@@ -26,7 +26,7 @@ from mastoprog.exceptions import PlausibilityWarning
 BOOLS = ("skin_lesions", "bm_examined", "bm_mc_aggregates", "kit_d816", "kit_other", "cd2_cd25",
          "cd30", "hat", "dysplasia_myeloproliferation", "hepatomegaly", "splenomegaly",
          "lymphadenopathy", "hepatic_dysfunction", "hypersplenism", "malabsorption", "osteolysis",
-         "mc_sarcoma")
+         "mc_sarcoma", "lymphadenopathy_1cm")
 #: Boundary values of every rule (both sides) plus a plausible range, in the column's unit.
 NUMBERS = {
     "age": ((6.0, 17.9, 18.0, 45.0, 80.0), (0.0, 120.0)),
@@ -35,11 +35,11 @@ NUMBERS = {
     "bm_mc_infiltration_pct": ((5.0, 29.9, 30.0, 31.0, 70.0), (0.0, 100.0)),
     "mc_aspirate_pct": ((0.0, 19.0, 20.0, 50.0), (0.0, 100.0)),
     "kit_vaf_pct": ((0.5, 9.9, 10.0, 40.0), (0.0, 100.0)),
-    "anc": ((0.5, 0.9, 1.0, 4.0), (0.1, 30.0)),
-    "hemoglobin": ((8.0, 9.9, 10.0, 14.0), (3.0, 20.0)),
-    "platelets": ((40.0, 99.0, 100.0, 250.0), (5.0, 1500.0)),
+    "anc": ((0.5, 0.9, 1.0, 1.79, 1.8, 4.0, 7.5, 7.6), (0.1, 30.0)),
+    "hemoglobin": ((8.0, 9.9, 10.0, 11.9, 12.0, 14.0, 16.5, 16.6), (3.0, 20.0)),
+    "platelets": ((40.0, 99.0, 100.0, 149.0, 150.0, 250.0, 449.0, 450.0), (5.0, 1500.0)),
 }
-AHN = ("none", "unknown", "MDS", "CMML", "AML", "lymphoma", "CLL")
+AHN = ("none", "unknown", "MDS", "CMML", "AML", "lymphoma", "CLL", "HES")
 FILL_POOL = {c: vals for c, (vals, _) in NUMBERS.items()} | {c: (False, True) for c in BOOLS} | {
     "ahn": ("none", "MDS", "CMML", "lymphoma")}
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from mastoprog.cli import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, main
+from mastoprog.cli import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, EXIT_SIGPIPE, main
 
 
 def _console_script() -> list[str]:
@@ -141,3 +144,162 @@ def test_installed_console_script_end_to_end(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "findings file not found" in bad.stderr
+
+
+# --------------------------------------------------------------------------- warnings, validation, pipes
+
+
+def test_every_warning_is_shown_on_stderr_one_line_each(tmp_path, capsys):
+    path = tmp_path / "clinic.csv"
+    path.write_text("PATIENT_ID,Age,tryptse,hemoglobin\nA,50,30,2.5\nB,60,20,13\n")
+    assert main(["classify", str(path)]) == EXIT_OK
+    err = capsys.readouterr().err.splitlines()
+    assert ("warning: column(s) renamed to their canonical names: 'PATIENT_ID' -> 'patient_id', "
+            "'Age' -> 'age'") in err
+    assert any(line.startswith("warning: column 'tryptse' is not a canonical column") and
+               "did you mean 'tryptase'?" in line for line in err)
+    assert any(line.startswith("warning: hemoglobin: 1 value(s) below 3 g/dL") for line in err)
+    assert len(err) == len(set(err)) == 3  # each once, although several layers validate
+
+
+def test_warnings_are_shown_when_the_command_then_fails(tmp_path, capsys):
+    path = tmp_path / "clinic.csv"
+    path.write_text("Age,sex\n50,X\n")
+    assert main(["score", str(path)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "warning: column(s) renamed to their canonical names: 'Age' -> 'age'"
+    assert err[1] == "mastoprog score: error: 1 invalid finding:"
+
+
+@pytest.mark.parametrize("command", ["classify", "score", "curve"])
+@pytest.mark.parametrize("cell,match", [("sex=X", r"column 'sex': got 'X'"),
+                                        ("alp=-10", r"column 'alp': got -10")])
+def test_every_command_validates_every_canonical_column(tmp_path, capsys, command, cell, match):
+    column, value = cell.split("=")
+    patient = {"patient_id": "P1", "age": 58, "sex": "M", "who_subtype": "ASM", "tryptase": 30, column: value}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(patient))
+    assert main([command, str(path)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(f"mastoprog {command}: error: 1 invalid finding:")
+    assert re.search(match, err)
+
+
+def test_a_closed_stdout_ends_quietly_with_the_sigpipe_status():
+    # the reader goes away before the first line is written: every run hits the closed pipe
+    proc = subprocess.Popen([*_console_script(), "classify", "example"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == EXIT_SIGPIPE
+    assert err == ""
+
+
+def test_validate_without_event_column_is_one_message(tmp_path, capsys):
+    path = tmp_path / "cohort.csv"
+    rows = "\n".join(f"P{i},{50 + i % 30},{'FM'[i % 2]},ISM,{12 + i % 50}" for i in range(300))
+    path.write_text("patient_id,age,sex,who_subtype,time\n" + rows + "\n")
+    assert main(["validate", str(path)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["mastoprog validate: error: column(s) ['event'] missing: validation needs the "
+                   "follow-up time ('time', months) and the outcome ('event': 0 = censored, 1 = death) "
+                   "of every patient"]
+
+
+def test_simulate_refuses_an_absurd_n_and_asks_for_force_past_the_free_space(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    out = tmp_path / "x.parquet"
+    assert main(["simulate", "-n", "1000000000000", "-o", str(out)]) == EXIT_BAD_INPUT
+    assert "-n 1,000,000,000,000: expected at most 1,000,000,000 patients" in capsys.readouterr().err
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=10**6))
+    assert main(["simulate", "-n", "100000", "-o", str(out)]) == EXIT_BAD_INPUT
+    assert re.search(r"-n 100,000 writes about 0.0 GB to .* \(0.0 GB free\); pass --force to go ahead",
+                     capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- nothing half-written
+
+
+def test_a_failing_writer_leaves_no_file(tmp_path, capsys, monkeypatch):
+    def half_then_fail(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"PAR1 half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", half_then_fail)
+    assert main(["classify", "example", "-o", str(tmp_path / "out.parquet")]) == EXIT_ERROR
+    assert "OSError: disk full" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_appearing_meanwhile_is_not_overwritten(tmp_path):
+    from mastoprog._files import atomic_output
+    from mastoprog.exceptions import OutputExistsError
+
+    target = tmp_path / "out.csv"
+    with pytest.raises(OutputExistsError, match="exists; pass force=True"):
+        with atomic_output(target) as tmp:
+            tmp.write_text("new")
+            target.write_text("the user's file")  # created by someone else while we write
+    assert target.read_text() == "the user's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    with atomic_output(target, force=True) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+
+
+def test_sigterm_during_a_write_removes_the_temporary_file(tmp_path, monkeypatch):
+    """20 SIGTERMs at random moments of a chunked simulation, in this process (fast)."""
+    import signal
+    import threading
+    import time
+
+    from mastoprog.synthetic import simulate_cohort_to_file
+
+    rng = np.random.default_rng(13)
+
+    def end(signum, frame):  # outside the writer's window SIGTERM must not kill pytest
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, end)
+    try:
+        for trial in range(20):
+            folder = tmp_path / f"t{trial}"
+            folder.mkdir()
+            timer = threading.Timer(float(rng.uniform(0.0, 1.5)), os.kill, (os.getpid(), signal.SIGTERM))
+            timer.start()
+            try:
+                simulate_cohort_to_file(folder / "x.parquet", 200_000, chunk_size=10_000, progress=False)
+                timer.join()
+                time.sleep(0.05)  # a signal sent just after the end arrives here
+            except SystemExit as exc:
+                assert exc.code == 143
+            finally:
+                timer.cancel()
+            left = sorted(p.name for p in folder.iterdir())
+            assert left in ([], ["x.parquet"]), left  # nothing, or the complete file
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_sigterm_to_the_command_leaves_no_file(tmp_path, trial):
+    import signal
+    import time
+
+    out = tmp_path / "x.parquet"
+    proc = subprocess.Popen([*_console_script(), "simulate", "-n", "2000000", "--chunk-size", "20000",
+                             "--no-progress", "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not any(tmp_path.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the temporary file exists: the write has begun
+    time.sleep([0.0, 0.3, 1.0][trial])
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert list(tmp_path.iterdir()) == []
+    assert b"Traceback" not in err

@@ -7,9 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mastoprog as mp
 from mastoprog import FindingsError, PlausibilityWarning, UnknownColumnWarning, read_findings
+from mastoprog.exceptions import RenamedColumnWarning
 
 
 def test_mapping_one_patient_parses_units_and_booleans():
@@ -129,10 +132,17 @@ def test_percentages_given_as_fractions_warn():
         read_findings(pd.DataFrame({"kit_vaf_pct": [0.1, 0.2, 0.05, 0.3, 0.5]}))
 
 
+def test_header_case_and_spaces_are_renamed_with_a_warning_naming_each():
+    with pytest.warns(RenamedColumnWarning, match=r"'Tryptase' -> 'tryptase', ' AGE ' -> 'age'"):
+        f = read_findings(pd.DataFrame({"Tryptase": [35.0], " AGE ": [50], "note": ["x"]}))
+    assert f.loc[0, "tryptase"] == 35.0 and f.loc[0, "age"] == 50.0 and "Tryptase" not in f.columns
+    assert f.loc[0, "note"] == "x"
+
+
 def test_near_miss_column_name_warns():
-    with pytest.warns(UnknownColumnWarning, match=r"'Tryptase' .* did you mean 'tryptase'"):
-        f = read_findings(pd.DataFrame({"Tryptase": [35.0]}))
-    assert pd.isna(f.loc[0, "tryptase"]) and f.loc[0, "Tryptase"] == 35.0
+    with pytest.warns(UnknownColumnWarning, match=r"'tryptse' .* did you mean 'tryptase'"):
+        f = read_findings(pd.DataFrame({"tryptse": [35.0], "age": [50]}))
+    assert pd.isna(f.loc[0, "tryptase"]) and f.loc[0, "tryptse"] == 35.0
 
 
 def test_ahn_aliases_and_unknown():
@@ -145,8 +155,12 @@ def test_ahn_aliases_and_unknown():
 def test_file_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="findings file not found"):
         read_findings(tmp_path / "nope.csv")
+    (tmp_path / "x.xls").write_text("")
+    with pytest.raises(FindingsError, match=r"expected a \.csv, \.tsv, \.txt, \.xlsx, \.json or \.parquet "
+                                            r"file \(save it as \.xlsx or CSV\)"):
+        read_findings(tmp_path / "x.xls")
     (tmp_path / "x.xlsx").write_text("")
-    with pytest.raises(FindingsError, match=r"expected a \.csv, \.tsv, \.json or \.parquet"):
+    with pytest.raises(FindingsError, match=r"is not a readable Excel workbook: File is not a zip file"):
         read_findings(tmp_path / "x.xlsx")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(FindingsError, match="is not valid JSON"):
@@ -171,3 +185,131 @@ def test_mc_sarcoma_empty_means_not_diagnosed_unless_unknown_said():
     f = read_findings(pd.DataFrame({"mc_sarcoma": ["", "unknown", "yes", None]}))
     assert [None if pd.isna(v) else bool(v) for v in f["mc_sarcoma"]] == [False, None, True, False]
     assert read_findings({"age": 40}).loc[0, "mc_sarcoma"] == False  # noqa: E712  (absent column)
+
+
+# --------------------------------------------------------------------------- files as clinics save them
+
+
+def test_example_names_resolve_like_the_command_line():
+    from mastoprog.findings import example_names, example_path, resolve_example
+
+    pd.testing.assert_frame_equal(read_findings("example"), read_findings(example_path("patients.csv")))
+    assert read_findings("example:patient.json").loc[0, "patient_id"] == "EX04-ASM"
+    assert resolve_example("clinic.csv") == "clinic.csv"
+    assert "patients.csv" in example_names()
+    with pytest.raises(FindingsError, match=r"no shipped example named 'nope.csv'; the examples are \["):
+        read_findings("example:nope.csv")
+
+
+def test_semicolon_decimal_comma_latin1_file_reads_like_the_clean_one(tmp_path):
+    from mastoprog.findings import read_findings_file
+
+    clean = tmp_path / "clean.csv"
+    clean.write_text("patient_id,age,sex,hemoglobin,note\nA,54,F,12.5,é\nB,61,M,,x\n", encoding="utf-8")
+    european = tmp_path / "european.csv"
+    european.write_bytes("patient_id;age;sex;hemoglobin;note\r\nA;54;F;12,5;é\r\nB;61;M;;x\r\n".encode("cp1252"))
+    pd.testing.assert_frame_equal(read_findings(european), read_findings(clean))
+    read = read_findings_file(european)
+    assert (read.delimiter, read.decimal, read.encoding) == (";", ",", "cp1252")
+    assert read.notes == ("read european.csv as semicolon-separated text, decimal comma, Windows-1252 "
+                          "(Latin-1)",)
+
+
+@pytest.mark.parametrize("header,match", [
+    ("patient_id,age,age", r"'age' given as \['age', 'age'\]"),
+    ("patient_id,age, Age ", r"'age' given as \['age', ' Age '\]"),
+])
+def test_repeated_headers_are_refused_before_pandas_renames_them(tmp_path, header, match):
+    path = tmp_path / "p.csv"
+    path.write_text(f"{header}\nA,50,60\n")
+    with pytest.raises(FindingsError, match=r"column\(s\) appear more than once in the findings: " + match):
+        read_findings(path)
+
+
+def test_a_table_with_no_canonical_column_is_refused_naming_the_closest(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("Patient|Age|Sexe\nA|50|F\n")
+    with pytest.raises(FindingsError, match=r"no column of the findings is a data-dictionary column .*got "
+                                            r"'Patient\|Age\|Sexe'"):
+        read_findings(path)
+    path.write_text("patientid,agee\nA,50\n")
+    with pytest.raises(FindingsError, match=r"closest: 'patientid' -> 'patient_id'\?, 'agee' -> 'age'\?"):
+        read_findings(path)
+
+
+def test_file_size_is_checked_before_parsing(tmp_path, monkeypatch):
+    import mastoprog.findings as findings_module
+
+    path = tmp_path / "big.csv"
+    path.write_text("age\n" + "50\n" * 1000)
+    monkeypatch.setattr(findings_module, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: pytest.fail("parsed"))
+    with pytest.raises(FindingsError, match=r"findings files of at most 0 MiB are read"):
+        read_findings(path)
+
+
+def test_every_entry_point_validates_every_canonical_column_present():
+    # classify does not read sex or alp, risk_score does not read sex: both refuse them all the same
+    for bad, match in (({"sex": "X"}, r"column 'sex': got 'X'"), ({"alp": -10}, r"column 'alp': got -10")):
+        patient = {"patient_id": "P1", "age": 50, "tryptase": 30, **bad}
+        for fn in (mp.classify, mp.risk_score, read_findings):
+            with pytest.raises(FindingsError, match=match):
+                fn(patient)
+    # extra columns pass through untouched
+    assert read_findings({"age": 50, "Note ": " x "}).loc[0, "Note "] == " x "
+
+
+_CELLS = st.one_of(st.sampled_from(["", "1", "0", "12.5", "12,5", "yes", "no", "F", "M", "ISM", "NA", "-3",
+                                    "1e308", "nan", "inf", '"', "'", ";", ",", "\t", "é", "\x00"]),
+                   st.text(max_size=6))
+_HEADERS = st.lists(st.one_of(st.sampled_from([*mp.CANONICAL_COLUMNS, "AGE", " sex ", "Tryptase", ""]),
+                              st.text(max_size=8)), min_size=1, max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=_HEADERS, rows=st.lists(st.lists(_CELLS, min_size=1, max_size=6), max_size=5),
+       sep=st.sampled_from([",", ";", "\t"]),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "cp1252", "utf-16"]))
+def test_random_csv_text_gives_a_frame_or_a_findings_error(tmp_path, header, rows, sep, encoding):
+    text = "\n".join(sep.join(r) for r in [header, *rows])
+    path = tmp_path / "fuzz.csv"
+    try:
+        path.write_bytes(text.encode(encoding))
+    except UnicodeEncodeError:
+        return
+    _frame_or_findings_error(path)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from([*mp.CANONICAL_COLUMNS[:8], "AGE", "x", "patients"]) | st.text(max_size=5), inner,
+        max_size=5),
+    max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=_JSON)
+def test_random_json_gives_a_frame_or_a_findings_error(tmp_path, document):
+    path = tmp_path / "fuzz.json"
+    path.write_text(json.dumps(document))
+    _frame_or_findings_error(path)
+
+
+def _frame_or_findings_error(path) -> None:
+    import warnings
+
+    from mastoprog.exceptions import FindingsWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FindingsWarning)
+        try:
+            frame = read_findings(path)
+        except FindingsError as exc:
+            assert str(exc).strip()
+            columns = [p.column for p in exc.problems if p.column is not None]
+            assert all(isinstance(c, str) and c for c in columns)
+            return
+    assert isinstance(frame, pd.DataFrame) and len(frame) > 0
+    assert list(frame.columns[: len(mp.CANONICAL_COLUMNS) - 1]) == [
+        c for c in mp.CANONICAL_COLUMNS if c != "patient_id"] or "patient_id" in frame.columns

@@ -40,18 +40,18 @@ def test_plot_shows_curve_population_band_median_and_notice(model):
     assert out is ax
     curve = _line(ax, "patient")
     assert np.allclose(curve.get_xdata(), t / 12)
-    assert np.allclose(curve.get_ydata(), model.predict_survival(p, t)["P"].to_numpy())
+    assert np.allclose(curve.get_ydata(), model.predict_survival_function(p, t)["P"].to_numpy())
     assert np.allclose(
         _line(ax, "population").get_ydata(), model.predict_population_survival(p, t)["P"].to_numpy()
     )
-    med = model.predict_median(p).iloc[0]
+    med = model.predict_median(p)["median"].iloc[0]
     mx, my = _line(ax, "median").get_data()
     assert mx[0] == pytest.approx(med / 12) and my[0] == 0.5
     band = next(c for c in ax.collections if c.get_gid() == "band")
     verts = band.get_paths()[0].vertices
-    iv = model.predict_survival_interval(p, t)
-    assert verts[:, 1].min() == pytest.approx(iv["lower"]["P"].min())
-    assert verts[:, 1].max() == pytest.approx(iv["upper"]["P"].max())
+    iv = model.predict(p, t)
+    assert verts[:, 1].min() == pytest.approx(iv.lower["P"].min())
+    assert verts[:, 1].max() == pytest.approx(iv.upper["P"].max())
     texts = {t.get_gid(): t.get_text() for t in ax.texts}
     assert texts["notice"] == RESEARCH_USE_NOTICE
     assert "log relative excess hazard" in texts["score"]

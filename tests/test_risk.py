@@ -99,12 +99,13 @@ from hypothesis import strategies as st  # noqa: E402
 
 import mastoprog  # noqa: E402
 from mastoprog import FindingsError, RiskResult, risk_score  # noqa: E402
+from mastoprog.risk import risk_score_patient  # noqa: E402
 
 LOG = math.log
 
 
 def one(findings, score="mastoprog") -> RiskResult:
-    result = risk_score(findings, score=score)
+    result = risk_score_patient(findings, score=score)
     assert isinstance(result, RiskResult)
     return result
 
@@ -285,6 +286,36 @@ def test_mars_refuses_non_advanced_and_flags_unknown_status():
     assert any("advanced status unknown" in n for n in r.notes)
 
 
+def test_mars_classifies_first_when_who_subtype_is_absent():
+    """MARS is for advanced SM (Jawhar 2019): without who_subtype the findings are classified first
+    (WHO 2016) and the result says so in its notes, as data."""
+    findings = {**{k: v for k, v in MARS_ASM.items() if k != "who_subtype"}, "bm_examined": True,
+                "bm_mc_aggregates": True, "kit_d816": True, "tryptase": 50, "ahn": "none",
+                "mc_aspirate_pct": 2.0, "skin_lesions": False}
+    r = one(findings, score="mars")
+    assert r.details["applicable"] is True and r.group == "high"
+    assert r.details["median_os_validation_y"] == 1.9
+    assert any("who_subtype not given: classified first from the findings (WHO 2016): ASM" in n
+               for n in r.notes)
+    # an SM-AHN by the findings is advanced too; a frame classifies only the rows without a subtype
+    frame = pd.DataFrame([findings | {"ahn": "CMML"}, findings | {"who_subtype": "ISM"}])
+    out = risk_score(frame, score="mars")
+    assert out["applicable"].tolist() == [True, False]
+    assert "classified first" in out["notes"].iloc[0] and "classified first" not in out["notes"].iloc[1]
+
+
+def test_composite_group_is_shown_with_the_subtype_context():
+    """A composite group ranks patients within a subtype: the subtype sets the baseline (Lim 2009:
+    ASM median 41 months, ISM like the general population)."""
+    out = risk_score(pd.DataFrame({"age": [70, 70, 70], "splenomegaly": True, "alp": 150, "sar_count": 1,
+                                   "who_subtype": ["ASM", "ISM", None]}))
+    assert out["group"].tolist() == ["high"] * 3
+    ctx = out["group_context"].tolist()
+    assert ctx[0].startswith("high composite risk within ASM (median OS 41 months)")
+    assert ctx[1].startswith("high composite risk within ISM (survival like the general population)")
+    assert "who_subtype not given" in ctx[2]
+
+
 def test_mars_missing_values_possible_groups():
     r = one({"age": 65, "hemoglobin": 9, "platelets": None, "sar_count": 0, "who_subtype": "ASM"},
             score="mars")
@@ -309,17 +340,41 @@ def test_maps_hybrid_points_worked_example():
     assert any("not confirmed" in n for n in r.notes)
 
 
-def test_maps_nras_is_unknown_unless_given():
+def test_maps_nras_not_reported_after_a_panel_is_wild_type():
+    """MAPS gives points from the findings it has. The hybrid model was built on patients with a
+    myeloid NGS panel (Pardanani 2018), which covers NRAS with ASXL1 and RUNX1: NRAS not reported
+    while ASXL1 and RUNX1 are known is taken as not mutated (an assumption row of risk_maps.csv,
+    stated in the notes)."""
     base = {"age": 50, "platelets": 250, "alp": 80, "asxl1": False, "runx1": False, "srsf2": True,
             "who_subtype": "ISM"}
     r = one(base, score="maps")
-    assert (r.points, r.points_min, r.points_max) == (None, 0, 1)  # SRSF2 does not count
-    assert any("NRAS is not a canonical column" in n for n in r.notes)
+    assert (r.points, r.points_min, r.points_max) == (0, 0, 0)  # SRSF2 does not count
+    assert any("NRAS not reported while ASXL1 and RUNX1 are both known" in n and "[assumption]" in n
+               for n in r.notes)
     r = one({**base, "nras": "no"}, score="maps")
     assert r.points == 0
     assert not any("NRAS" in n for n in r.notes)
     assert one({**base, "nras": True}, score="maps").points == 1
     assert one({**base, "asxl1": True}, score="maps").points == 1  # settled without NRAS
+    # no panel (ASXL1 unknown): NRAS stays unknown and the point a range
+    r = one({**base, "asxl1": None}, score="maps")
+    assert (r.points, r.points_min, r.points_max) == (None, 0, 1)
+    assert any("NRAS, ASXL1 or RUNX1 unknown" in n for n in r.notes)
+
+
+def test_maps_classifies_first_when_who_subtype_is_absent():
+    """The advanced-SM points (2) come from the classifier's candidates when who_subtype is absent
+    (WHO 2016: C1 with hemoglobin 9 g/dL and SM proven is ASM), and the notes say so."""
+    asm = {"age": 50, "platelets": 250, "alp": 80, "asxl1": False, "runx1": False, "bm_examined": True,
+           "bm_mc_aggregates": True, "kit_d816": True, "tryptase": 50, "hemoglobin": 9.0, "ahn": "none",
+           "mc_aspirate_pct": 2.0, "skin_lesions": False}
+    r = one(asm, score="maps")
+    assert r.contributions["pts_advanced_sm"] == 2 and r.points == 2
+    assert any("classified first from the findings (WHO 2016): ASM -> advanced SM for MAPS" in n
+               for n in r.notes)
+    r = one({**asm, "hemoglobin": 13.0, "anc": 3.0, "platelets": 250, "hepatic_dysfunction": False,
+             "osteolysis": False, "hypersplenism": False, "malabsorption": False}, score="maps")
+    assert r.contributions["pts_advanced_sm"] == 0  # ISM: not advanced
 
 
 @pytest.mark.parametrize("findings,name,expected", [
@@ -445,10 +500,11 @@ def test_every_risk_constant_has_a_source_evidence_and_comparison(name):
 
 
 def test_mars_file_matches_published_groups():
-    from mastoprog.risk._scores import _mars_spec
+    from mastoprog.risk._tables import score_table
+    from mastoprog.risk.mars import mars_medians
 
-    assert _mars_spec()["groups"].describe() == "low 0-1 / intermediate 2 / high 3-5"
-    assert _mars_spec()["medians"] == {
+    assert score_table("mars").groups.describe() == "low 0-1 / intermediate 2 / high 3-5"
+    assert mars_medians() == {
         "training": {"low": pytest.approx(np.nan, nan_ok=True), "intermediate": 3.9, "high": 1.9},
         "validation": {"low": 12.2, "intermediate": 4.4, "high": 1.9}}
 
@@ -662,7 +718,8 @@ def test_cli_score_writes_and_refuses_to_overwrite(tmp_path, capsys):
 
 def test_malformed_risk_tables_are_refused():
     from mastoprog import ModelFileError
-    from mastoprog.risk._scores import _factors, _groups
+    from mastoprog.risk._tables import read_factors as _factors
+    from mastoprog.risk._tables import read_groups as _groups
 
     groups = pd.DataFrame({"kind": "group", "factor": ["low", "high"], "comparison": ">=",
                            "threshold": [0, 0]})

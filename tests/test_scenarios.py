@@ -101,13 +101,13 @@ def test_reference_cohort_dtypes():
 def test_age_median_is_the_published_one(stratum, median):
     """Pardanani 2010 median ages; the split normal keeps the median exact (sample-median sd
     0.085-0.10 y over 60 seeds at n = 20,000, so 0.6 y is ~6 sd)."""
-    ref = reference_cohort(subtype=stratum, n=20000, seed=7)
+    ref = reference_cohort(subtype=stratum, n=20000, random_state=7)
     assert ref["age"].median() == pytest.approx(median, abs=0.6)
     assert ref["age"].between(18, 95).all()
 
 
 def test_prevalences_match_the_scenario(lim):
-    ref = reference_cohort(subtype="SSM", n=40000, seed=3)
+    ref = reference_cohort(subtype="SSM", n=40000, random_state=3)
     assert ref["splenomegaly"].mean() == pytest.approx(0.68, abs=0.015)  # [P]
     assert (ref["sex"] == "M").mean() == pytest.approx(0.52, abs=0.015)
     raised = ref["alp"] > ref["alp_uln"]
@@ -117,7 +117,7 @@ def test_prevalences_match_the_scenario(lim):
 
 
 def test_sar_counts_and_gene_weights(lim):
-    ref = reference_cohort(subtype="SM-AHN", n=50000, seed=11)
+    ref = reference_cohort(subtype="SM-AHN", n=50000, random_state=11)
     genes = ref[["srsf2", "asxl1", "runx1"]].astype(int)
     k = genes.sum(axis=1).value_counts(normalize=True).sort_index()
     assert k.to_numpy() == pytest.approx(lim.stratum("SM-AHN").sar_count, abs=0.01)
@@ -126,14 +126,14 @@ def test_sar_counts_and_gene_weights(lim):
 
 
 def test_ism_draws_both_strata_in_proportion():
-    ref = reference_cohort(subtype="ISM", n=20000, seed=5)
+    ref = reference_cohort(subtype="ISM", n=20000, random_state=5)
     assert (ref["who_subtype"] == "ISM").all()
     share_bmm = (ref["variant"] == "BMM").mean()
     assert share_bmm == pytest.approx(36 / 137, abs=0.015)
 
 
 def test_cm_has_a_reference_stratum_of_weight_zero():
-    ref = reference_cohort(subtype="CM", n=5000, seed=2)
+    ref = reference_cohort(subtype="CM", n=5000, random_state=2)
     assert (ref["who_subtype"] == "CM").all()
     # Median 8 y with sd 6 below (truncated at 0) and 22 above: the density just above the median
     # is ~0.018 / y, so the sample median's upper spread is ~0.39 y and "within 0.7 y" failed for
@@ -149,9 +149,11 @@ def test_mcs_has_no_stratum(lim):
         lim.draw_prognostic(10, np.random.default_rng(0), subtype="MCS")
 
 
-def test_generator_only(lim):
-    with pytest.raises(TypeError, match=r"numpy\.random\.Generator"):
-        lim.draw_prognostic(10, 0)
+def test_random_state_is_a_seed_or_a_generator(lim):
+    seeded = lim.draw_prognostic(10, 4)
+    pd.testing.assert_frame_equal(seeded, lim.draw_prognostic(10, np.random.default_rng(4)))
+    with pytest.raises(ValueError, match=r"random_state of draw_prognostic must be a non-negative whole"):
+        lim.draw_prognostic(10, "0")
     with pytest.raises(ValueError, match="positive whole number"):
         lim.draw_prognostic(0, np.random.default_rng(0))
 
@@ -168,8 +170,8 @@ def test_contrasting_scenario_is_older_and_more_advanced(lim):
     ref = load_scenario("referral_advanced")
     adv = ["SM-AHN", "ASM", "MCL"]
     assert ref.subtype_mix[adv].sum() > lim.subtype_mix[adv].sum() + 0.15
-    a = reference_cohort(ref, n=20000, seed=1)
-    b = reference_cohort(lim, n=20000, seed=1)
+    a = reference_cohort(ref, n=20000, random_state=1)
+    b = reference_cohort(lim, n=20000, random_state=1)
     assert a["age"].median() > b["age"].median() + 3
     assert a["diagnosis_year"].min() == 2005
 

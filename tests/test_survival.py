@@ -24,7 +24,7 @@ from mastoprog import (
     mastoprog_coefficients,
     reference_cohort,
 )
-from mastoprog.survival import load_targets
+from mastoprog.survival import ModelState, load_targets
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,8 @@ def model() -> SurvivalModel:
 
 
 def _population_average(model, subtype, times, scenario="lim2009"):
-    cohort = reference_cohort(scenario, subtype, n=200_000, seed=20090601)
-    curves = model.predict_survival(cohort, times)
+    cohort = reference_cohort(scenario, subtype, n=200_000, random_state=20090601)
+    curves = model.predict_survival_function(cohort, times)
     pop = model.predict_population_survival(cohort, times)
     return curves.mean(axis=1).to_numpy(), pop.mean(axis=1).to_numpy()
 
@@ -81,7 +81,7 @@ def test_cm_has_no_excess_hazard(model):
     p = {"age": 30, "sex": "F", "who_subtype": "CM"}
     t = [0.0, 60.0, 240.0]
     assert np.allclose(
-        model.predict_survival(p, t).iloc[:, 0], model.predict_population_survival(p, t).iloc[:, 0]
+        model.predict_survival_function(p, t).iloc[:, 0], model.predict_population_survival(p, t).iloc[:, 0]
     )
 
 
@@ -109,8 +109,8 @@ def test_other_target_sets_meet_their_medians(name, subtype, target):
     assert _crossing(times, mean_curve) == pytest.approx(target, rel=1e-5)  # see the lim2009 test
     # subtypes the set does not give keep the lim2009 calibration
     assert (
-        m.state_["subtypes"]["ISM"]["log_lambda"]
-        == load_model("lim2009").state_["subtypes"]["ISM"]["log_lambda"]
+        m.state_.subtypes["ISM"].log_lambda
+        == load_model("lim2009").state_.subtypes["ISM"].log_lambda
     )
 
 
@@ -137,10 +137,10 @@ def test_calibrate_on_a_small_user_cohort_hits_the_target_exactly():
     targets.loc[targets["kind"] == "median", "value"] = 30.0
     m = SurvivalModel().calibrate(targets, {"ASM": cohort}, draws=False)
     times = np.linspace(25, 35, 1001)
-    curve = m.predict_survival(cohort, times).mean(axis=1).to_numpy()
+    curve = m.predict_survival_function(cohort, times).mean(axis=1).to_numpy()
     assert _crossing(times, curve) == pytest.approx(30.0, abs=0.01)
     with pytest.raises(CalibrationError, match="no parameter draws"):
-        m.predict_survival_interval(cohort.iloc[:1], [12.0])
+        m.predict(cohort.iloc[:1], [12.0])
 
 
 def test_unreachable_target_raises():
@@ -169,8 +169,8 @@ def test_factor_positive_indolent_patient_has_the_documented_excess_hazard(model
     }
     pos = {**free, "splenomegaly": True, "alp": 200.0}
     t = np.array([12.0, 60.0, 120.0])
-    s_free = model.predict_survival(free, t).iloc[:, 0].to_numpy()
-    s_pos = model.predict_survival(pos, t).iloc[:, 0].to_numpy()
+    s_free = model.predict_survival_function(free, t).iloc[:, 0].to_numpy()
+    s_pos = model.predict_survival_function(pos, t).iloc[:, 0].to_numpy()
     pop = model.predict_population_survival(free, t).iloc[:, 0].to_numpy()
     assert np.all(s_pos < s_free)
     # Excess cumulative hazards differ by exactly the hazard ratio of splenomegaly x ALP > ULN
@@ -185,7 +185,7 @@ def test_factor_positive_indolent_patient_has_the_documented_excess_hazard(model
 def test_older_patient_curve_differs_for_the_right_reason(model):
     young = {"age": 40, "sex": "F", "who_subtype": "ISM", "splenomegaly": False, "alp": 80.0, "sar_count": 0}
     old = {**young, "age": 85}
-    s = model.predict_survival(pd.DataFrame([young, old]), [120.0]).iloc[0].to_numpy()
+    s = model.predict_survival_function(pd.DataFrame([young, old]), [120.0]).iloc[0].to_numpy()
     pop = model.predict_population_survival(pd.DataFrame([young, old]), [120.0]).iloc[0].to_numpy()
     assert s[1] < s[0] and pop[1] < pop[0]
     # age > 60 also multiplies the excess hazard by the MAPS HR 2.2 (Pardanani 2018, hybrid
@@ -209,8 +209,8 @@ def test_a_mixed_cohort_gives_each_patient_its_own_curve(model):
         ]
     ]
     t = [0.0, 12.0, 60.0, 120.0]
-    together = model.predict_survival(pd.DataFrame(rows), t).to_numpy()
-    alone = np.column_stack([model.predict_survival(r, t).to_numpy()[:, 0] for r in rows])
+    together = model.predict_survival_function(pd.DataFrame(rows), t).to_numpy()
+    alone = np.column_stack([model.predict_survival_function(r, t).to_numpy()[:, 0] for r in rows])
     assert np.array_equal(together, alone)
 
 
@@ -240,8 +240,8 @@ def test_curves_start_at_one_never_increase_and_stay_below_the_population(
         "diagnosis_year": year,
     }
     t = np.concatenate([[0.0], np.geomspace(0.01, 1200, 60)])
-    env = model.predict_survival_envelope(p, t)
-    pop = env["population"].iloc[:, 0].to_numpy()
+    env = model.predict(p, t, interval=False)
+    pop = env.population.iloc[:, 0].to_numpy()
     # With sex unknown the upper envelope may reach the longer-lived sex's population curve.
     pop_hi = (
         pop
@@ -251,12 +251,12 @@ def test_curves_start_at_one_never_increase_and_stay_below_the_population(
         )
     )
     for key in ("survival", "lower", "upper"):
-        s = env[key].iloc[:, 0].to_numpy()
+        s = getattr(env, key).iloc[:, 0].to_numpy()
         assert s[0] == 1.0
         assert np.all(np.diff(s) <= 1e-15)
         assert np.all(s <= (pop_hi if key == "upper" else pop) + 1e-15)
-    assert np.all(env["lower"].to_numpy() <= env["survival"].to_numpy() + 1e-15)
-    assert np.all(env["survival"].to_numpy() <= env["upper"].to_numpy() + 1e-15)
+    assert np.all(env.lower.to_numpy() <= env.survival.to_numpy() + 1e-15)
+    assert np.all(env.survival.to_numpy() <= env.upper.to_numpy() + 1e-15)
 
 
 # --------------------------------------------------------------------------- missing findings, errors
@@ -274,15 +274,19 @@ def test_missing_findings_give_an_envelope(model):
         "sar_count": 1,
     }
     unknown = {**known, "patient_id": "no-spleen-no-genes", "splenomegaly": None, "sar_count": None}
-    env = model.predict_survival_envelope(pd.DataFrame([known, unknown]), [24.0, 60.0])
-    assert env["survival"].attrs["envelope"] == [False, True]
-    lo, up = env["lower"], env["upper"]
+    env = model.predict(pd.DataFrame([known, unknown]), [24.0, 60.0], interval=False)
+    assert env.notes["envelope"].tolist() == [False, True]
+    assert env.notes.loc["known", "notes"] == ""
+    note = env.notes.loc["no-spleen-no-genes", "notes"]
+    assert "unknown risk finding(s) splenomegaly, sar_1, sar_2plus" in note
+    assert env.notes.loc["known", "target_set"] == "lim2009"
+    lo, up = env.lower, env.upper
     assert np.allclose(lo["known"], up["known"])
     assert np.all(lo["no-spleen-no-genes"] < up["no-spleen-no-genes"] - 0.05)
     # the envelope is exactly the extremes over the ways the missing findings could be filled in
     filled = pd.DataFrame([{**known, "patient_id": f"{sp}-{k}", "splenomegaly": sp, "sar_count": k}
                            for sp in (False, True) for k in range(4)])
-    curves = model.predict_survival(filled, [24.0, 60.0]).to_numpy()
+    curves = model.predict_survival_function(filled, [24.0, 60.0]).to_numpy()
     np.testing.assert_allclose(lo["no-spleen-no-genes"], curves.min(axis=1), rtol=1e-12)
     np.testing.assert_allclose(up["no-spleen-no-genes"], curves.max(axis=1), rtol=1e-12)
     details = model.predict_details(pd.DataFrame([known, unknown]))
@@ -310,14 +314,15 @@ def test_undecided_subtype_is_an_envelope_over_candidates(model):
     d = model.predict_details(p)
     assert d.loc["EX08", "subtype"] == "indeterminate"
     assert len(d.loc["EX08", "candidates"]) > 1
-    env = model.predict_survival_envelope(p, [60.0])
-    assert env["survival"].attrs["envelope"] == [True]
-    assert env["lower"].iloc[0, 0] < env["survival"].iloc[0, 0] < env["upper"].iloc[0, 0]
+    env = model.predict(p, [60.0], interval=False)
+    assert env.notes["envelope"].tolist() == [True]
+    assert env.notes.loc["EX08", "notes"].startswith("subtype undecided between CM, ISM")
+    assert env.lower.iloc[0, 0] < env.survival.iloc[0, 0] < env.upper.iloc[0, 0]
 
 
 def test_mcs_has_no_calibrated_curve(model):
     with pytest.raises(CalibrationError, match="no confirmed survival target exists for MCS"):
-        model.predict_survival({"age": 50, "sex": "F", "who_subtype": "MCS"})
+        model.predict_survival_function({"age": 50, "sex": "F", "who_subtype": "MCS"})
 
 
 def test_given_subtype_that_contradicts_the_findings_warns_and_is_used(model):
@@ -355,22 +360,22 @@ def test_age_alone_never_decides_the_classification():
 
 def test_age_is_required_and_unknown_sex_is_an_envelope(model):
     with pytest.raises(FindingsError, match="column 'age': missing"):
-        model.predict_survival({"sex": "F", "who_subtype": "ISM"})
+        model.predict_survival_function({"sex": "F", "who_subtype": "ISM"})
     base = {"age": 66, "who_subtype": "SM-AHN", "splenomegaly": True, "alp": 150.0, "sar_count": 1}
     t = [12.0, 60.0, 120.0]
-    f = model.predict_survival({**base, "sex": "F"}, t).iloc[:, 0].to_numpy()
-    m = model.predict_survival({**base, "sex": "M"}, t).iloc[:, 0].to_numpy()
-    env = model.predict_survival_envelope(base, t)
-    assert env["survival"].attrs["envelope"] == [True]
-    assert any("without sex" in note for note in env["survival"].attrs["notes"])
-    assert np.allclose(env["lower"].iloc[:, 0], np.minimum(f, m))
-    assert np.allclose(env["upper"].iloc[:, 0], np.maximum(f, m))
+    f = model.predict_survival_function({**base, "sex": "F"}, t).iloc[:, 0].to_numpy()
+    m = model.predict_survival_function({**base, "sex": "M"}, t).iloc[:, 0].to_numpy()
+    env = model.predict(base, t, interval=False)
+    assert env.notes["envelope"].tolist() == [True]
+    assert "sex unknown" in env.notes["notes"].iloc[0]
+    assert np.allclose(env.lower.iloc[:, 0], np.minimum(f, m))
+    assert np.allclose(env.upper.iloc[:, 0], np.maximum(f, m))
     pop_f = model.predict_population_survival({**base, "sex": "F"}, t).iloc[:, 0].to_numpy()
     pop_m = model.predict_population_survival({**base, "sex": "M"}, t).iloc[:, 0].to_numpy()
     assert np.allclose(model.predict_population_survival(base, t).iloc[:, 0], (pop_f + pop_m) / 2)
     med = model.predict_median(base, interval=True).iloc[0]
-    med_f, med_m = (model.predict_median({**base, "sex": s}).iloc[0] for s in "FM")
-    assert min(med_f, med_m) < med["median_months"] < max(med_f, med_m)
+    med_f, med_m = (model.predict_median({**base, "sex": s})["median"].iloc[0] for s in "FM")
+    assert min(med_f, med_m) < med["median"] < max(med_f, med_m)
     assert med["lower"] <= min(med_f, med_m) and med["upper"] >= max(med_f, med_m)
     with pytest.raises(FindingsError, match="column 'sex': missing"):
         model.sample_event_times(pd.DataFrame([base]), np.random.default_rng(0))
@@ -389,13 +394,14 @@ def test_bands_contain_the_curve_and_medians_are_consistent(model):
         "alp_uln": 120.0,
         "sar_count": 1,
     }
-    iv = model.predict_survival_interval(p, [12.0, 24.0, 60.0])
-    assert model.predict_interval(p, [12.0, 24.0, 60.0])["lower"].equals(iv["lower"])
-    s, lo, up = (iv[k].iloc[:, 0].to_numpy() for k in ("survival", "lower", "upper"))
+    iv = model.predict(p, [12.0, 24.0, 60.0])
+    s, lo, up = (f.iloc[:, 0].to_numpy() for f in (iv.survival, iv.lower, iv.upper))
     assert np.all(lo < s) and np.all(s < up)
     med = model.predict_median(p, interval=True).iloc[0]
-    assert med["lower"] < med["median_months"] < med["upper"]
-    assert float(model.predict_survival_at(p, med["median_months"]).iloc[0]) == pytest.approx(0.5, abs=1e-9)
+    pd.testing.assert_series_equal(med, iv.median.iloc[0])
+    assert list(model.predict_median(p).columns) == ["median"]  # always a DataFrame
+    assert med["lower"] < med["median"] < med["upper"]
+    assert float(model.predict_survival_at(p, med["median"]).iloc[0]) == pytest.approx(0.5, abs=1e-9)
 
 
 def test_median_is_infinite_only_for_a_curve_that_never_reaches_one_half(model):
@@ -408,7 +414,7 @@ def test_median_is_infinite_only_for_a_curve_that_never_reaches_one_half(model):
     med = zero.predict_median(df, interval=True)
     assert np.isinf(med.iloc[:2, :3].to_numpy()).all()
     assert np.isfinite(med.iloc[2, :3].to_numpy(float)).all()
-    at_median = zero.predict_survival_at(df.iloc[[2]], med["median_months"].iloc[2])
+    at_median = zero.predict_survival_at(df.iloc[[2]], med["median"].iloc[2])
     assert float(at_median.iloc[0]) == pytest.approx(0.5, abs=1e-9)
 
 
@@ -425,11 +431,11 @@ def test_vectorised_draw_medians_solve_each_draws_envelope_curve(model):
     arr = model._arrays()
     lt = model.life_table_
     codes, first = feature_patterns(P["X"])
-    _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr["d_beta"], arr["center"], model.factors_)
-    draws = (arr["d_log_lambda"], np.exp(arr["d_log_rho"]))
-    lows = _curves.curve_medians(lt, P, codes, lp_hi, *draws, arr["excess"], "lower")[:, 0]
-    highs = _curves.curve_medians(lt, P, codes, lp_lo, *draws, arr["excess"], "upper")[:, 0]
-    for d, params in enumerate(_curves.draw_params(arr)[:8]):
+    _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, model.factors_)
+    draws = (arr.d_log_lambda, np.exp(arr.d_log_rho))
+    lows = _curves.curve_medians(lt, P, codes, lp_hi, *draws, arr.excess, "lower")[:, 0]
+    highs = _curves.curve_medians(lt, P, codes, lp_lo, *draws, arr.excess, "upper")[:, 0]
+    for d, params in enumerate(arr.draws()[:8]):
         Pd = model._redo_lp(P, params)
         for which, got in (("lower", lows[d]), ("upper", highs[d])):
 
@@ -455,7 +461,7 @@ def test_sample_event_times_follow_the_model(model):
     }
     frame = pd.DataFrame([p] * 20000)
     t = model.sample_event_times(frame, np.random.default_rng(7))
-    curve = model.predict_survival(p, [12.0, 41.0, 120.0]).iloc[:, 0]
+    curve = model.predict_survival_function(p, [12.0, 41.0, 120.0]).iloc[:, 0]
     for when, s in curve.items():
         assert np.mean(t > when) == pytest.approx(s, abs=0.015)
 
@@ -468,9 +474,10 @@ def test_save_load_round_trip(model, tmp_path):
     again = load_model(path)
     p = {"age": 70, "sex": "M", "who_subtype": "SM-AHN", "splenomegaly": True, "alp": 100.0, "sar_count": 2}
     t = [6.0, 24.0, 60.0]
-    assert np.array_equal(again.predict_survival(p, t).to_numpy(), model.predict_survival(p, t).to_numpy())
+    assert np.array_equal(again.predict_survival_function(p, t).to_numpy(),
+                          model.predict_survival_function(p, t).to_numpy())
     assert np.allclose(
-        again.predict_survival_interval(p, t)["lower"], model.predict_survival_interval(p, t)["lower"]
+        again.predict(p, t).lower, model.predict(p, t).lower
     )
     doc = json.loads(path.read_text())
     assert doc["schema_version"] == 1 and "Research software" in doc["notice"]
@@ -499,12 +506,12 @@ def _corrupt(doc, how):
 @pytest.mark.parametrize(
     ("how", "match"),
     [
-        ("format", "field 'format'"),
-        ("schema", "field 'schema_version': got 99"),
-        ("lambda", r"model.subtypes.ASM.log_lambda"),
-        ("rho", r"model.subtypes.MCL.rho': expected a number > 0"),
-        ("draws", r"model.draws.beta': expected 200 x 5"),
-        ("beta", r"model.beta.sar_1.log_hr"),
+        ("format", r"format: Input should be 'mastoprog-survival-model' \(got 'something-else'\)"),
+        ("schema", r"schema_version: Input should be 1 \(got 99\)"),
+        ("lambda", r"model\.subtypes\.ASM\.log_lambda: Input should be a valid number"),
+        ("rho", r"model\.subtypes\.MCL\.rho: Input should be greater than 0"),
+        ("draws", r"model\.draws\.beta: expected 200 draws"),
+        ("beta", r"model\.beta: expected one coefficient per factor"),
     ],
     ids=[
         "wrong_format",
@@ -569,7 +576,7 @@ def _truth_model() -> SurvivalModel:
     beta = {"age_gt_60": 0.6, "splenomegaly": 0.4, "alp_gt_uln": 0.5, "sar_1": 0.8, "sar_2plus": 1.2}
     center = dict.fromkeys(F, 0.0)
     m = SurvivalModel()
-    m.state_ = {
+    m.state_ = ModelState.from_dict({
         "kind": "truth",
         "factors": F,
         "beta": {f: {"log_hr": v} for f, v in beta.items()},
@@ -579,7 +586,7 @@ def _truth_model() -> SurvivalModel:
         },
         "draws": None,
         "life_table": LifeTable.hmd_us().describe(),
-    }
+    })
     return m
 
 
@@ -618,14 +625,14 @@ def test_fit_recovers_known_parameters_within_four_standard_errors(fitted):
     m, _ = fitted
     summ = m.fitter_.summary
     truth = _truth_model().state_
-    expected = {("beta_", f): v["log_hr"] for f, v in truth["beta"].items()}
+    expected = {("beta_", f): v.log_hr for f, v in truth.beta.items()}
     for s in ("ISM", "ASM"):
-        p = truth["subtypes"][s]
+        p = truth.subtypes[s]
         # fitted lambda is for centred features: lambda_c = lambda * exp(-(c @ beta) / rho)
-        c = np.array(list(m.state_["subtypes"][s]["center"].values()))
-        b = np.array(list(v["log_hr"] for v in truth["beta"].values()))
-        expected[("log_lambda_", f"is_{s}")] = p["log_lambda"] - (c @ b) / p["rho"]
-        expected[("log_rho_", f"is_{s}")] = math.log(p["rho"])
+        c = np.array(list(m.state_.subtypes[s].center.values()))
+        b = truth.log_hr
+        expected[("log_lambda_", f"is_{s}")] = p.log_lambda - (c @ b) / p.rho
+        expected[("log_rho_", f"is_{s}")] = math.log(p.rho)
     # Every one of 9 parameters inside its own 95 % interval holds for only 0.95^9 = 63 % of seeds
     # (this seed passed by luck of the draw). Each estimate is within 4 standard errors of the
     # truth instead: P(some |z| > 4) ~ 9 x 6e-5 = 6e-4. Observed |z| at seed 2024: at most 1.5.
@@ -641,11 +648,11 @@ def test_fit_recovers_known_parameters_within_four_standard_errors(fitted):
 def test_fitted_model_predicts_and_has_bands(fitted, tmp_path):
     m, cohort = fitted
     p = cohort.iloc[[0]].drop(columns=["time", "event"])
-    iv = m.predict_survival_interval(p, [12.0, 60.0])
-    assert np.all(iv["lower"].to_numpy() < iv["survival"].to_numpy())
+    iv = m.predict(p, [12.0, 60.0])
+    assert np.all(iv.lower.to_numpy() < iv.survival.to_numpy())
     assert "variance_matrix_" in m.card()["band_method"]
     again = load_model(m.save(tmp_path / "fitted.json"))
-    assert np.allclose(again.predict_survival(p, [60.0]), m.predict_survival(p, [60.0]))
+    assert np.allclose(again.predict_survival_function(p, [60.0]), m.predict_survival_function(p, [60.0]))
 
 
 def test_closed_form_matches_lifelines_predict_survival_function_to_1e8(fitted):
@@ -653,7 +660,8 @@ def test_closed_form_matches_lifelines_predict_survival_function_to_1e8(fitted):
     m, cohort = fitted
     sample = cohort.iloc[:300].drop(columns=["time", "event"])
     t = np.array([1.0, 6.0, 24.0, 60.0, 120.0, 240.0])
-    ours = m.predict_survival(sample, t).to_numpy() / m.predict_population_survival(sample, t).to_numpy()
+    ours = (m.predict_survival_function(sample, t).to_numpy()
+            / m.predict_population_survival(sample, t).to_numpy())
     P = m._prepare(sample)
     k = P["cand"].argmax(axis=1)
     design = pd.DataFrame(
@@ -665,7 +673,7 @@ def test_closed_form_matches_lifelines_predict_survival_function_to_1e8(fitted):
     )
     centers = np.array(
         [
-            list(m.state_["subtypes"][("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")[j]]["center"].values())
+            list(m.state_.subtypes[("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")[j]].center.values())
             for j in k
         ]
     )
@@ -712,33 +720,34 @@ def test_lifelines_weibull_aft_against_R():
 def test_a_fitted_model_can_be_recalibrated_to_published_targets(fitted):
     m, _ = fitted
     m2 = SurvivalModel()
-    m2.state_ = json.loads(json.dumps(m.state_))
+    m2.state_ = m.state_
     t = load_targets("lim2009")
     m2.calibrate(t[t["subtype"].isin(["ASM"])], "lim2009", n=5000)
-    assert m2.state_["kind"] == "fitted, recalibrated"
+    assert m2.state_.kind == "fitted, recalibrated"
     # fitted beta and shape are kept; only the ASM scale moves to meet the Lim 2009 median
     assert m2.beta_.equals(m.beta_)
-    assert m2.state_["subtypes"]["ASM"]["rho"] == m.state_["subtypes"]["ASM"]["rho"]
-    res = next(r for r in m2.state_["residuals"] if r["subtype"] == "ASM")
+    assert m2.state_.subtypes["ASM"].rho == m.state_.subtypes["ASM"].rho
+    res = next(r for r in m2.state_.residuals if r["subtype"] == "ASM")
     assert res["achieved"] == pytest.approx(41.0, abs=1e-6)
-    assert m2.state_["subtypes"]["ISM"] == m.state_["subtypes"]["ISM"]
+    assert m2.state_.subtypes["ISM"] == m.state_.subtypes["ISM"]
 
 
 def test_weibull_shape_override_keeps_the_target_but_changes_the_curve():
     t = load_targets("lim2009")
     t = t[t["subtype"] == "ASM"]
-    cohort = {"ASM": reference_cohort("lim2009", "ASM", n=4000, seed=3)}
+    cohort = {"ASM": reference_cohort("lim2009", "ASM", n=4000, random_state=3)}
     flat = SurvivalModel().calibrate(t, cohort, draws=False)
     steep = SurvivalModel().calibrate(t, cohort, draws=False, weibull_shapes={"ASM": 0.7})
-    assert flat.state_["subtypes"]["ASM"]["rho"] == 1.0
-    assert steep.state_["subtypes"]["ASM"]["rho"] == 0.7
+    assert flat.state_.subtypes["ASM"].rho == 1.0
+    assert steep.state_.subtypes["ASM"].rho == 0.7
     for m in (flat, steep):
-        assert next(r for r in m.state_["residuals"] if r["subtype"] == "ASM")["achieved"] == pytest.approx(
+        assert next(r for r in m.state_.residuals if r["subtype"] == "ASM")["achieved"] == pytest.approx(
             41.0
         )
     p = {"age": 60, "sex": "F", "who_subtype": "ASM", "splenomegaly": True, "alp": 200.0, "sar_count": 0}
     # rho < 1: more early deaths and a longer tail than the constant-hazard curve
-    s_flat, s_steep = (m.predict_survival(p, [3.0, 240.0]).iloc[:, 0].to_numpy() for m in (flat, steep))
+    s_flat, s_steep = (m.predict_survival_function(p, [3.0, 240.0]).iloc[:, 0].to_numpy()
+                       for m in (flat, steep))
     assert s_steep[0] < s_flat[0] and s_steep[1] > s_flat[1]
 
 
@@ -751,8 +760,9 @@ def test_calendar_year_from_argument_or_column(model):
     assert s_default == s_2022 and s_1980 < s_2022
     col = model.predict_population_survival({**p, "diagnosis_year": 1980}, [120.0]).iloc[0, 0]
     assert col == s_1980
-    assert model.predict_survival({**p, "diagnosis_year": 1980}, [120.0]).iloc[0, 0] == pytest.approx(
-        model.predict_survival(p, [120.0], year=1980).iloc[0, 0], rel=1e-15
+    in_column = model.predict_survival_function({**p, "diagnosis_year": 1980}, [120.0]).iloc[0, 0]
+    assert in_column == pytest.approx(
+        model.predict_survival_function(p, [120.0], year=1980).iloc[0, 0], rel=1e-15
     )
 
 
@@ -760,10 +770,10 @@ def test_fit_keeps_cm_at_zero_excess_and_refuses_subtypes_with_too_few_deaths():
     cohort = _simulated_cohort(3000, seed=5)
     cm = cohort.iloc[:200].assign(who_subtype="CM", age=20.0)
     m = SurvivalModel(n_draws=20).fit(pd.concat([cohort, cm], ignore_index=True))
-    assert m.state_["subtypes"]["CM"]["excess"] == "none"
-    assert m.state_["fit"]["n"] == 3000  # CM rows carry no parameter: left out of the likelihood
+    assert m.state_.subtypes["CM"].excess == "none"
+    assert m.state_.fit["n"] == 3000  # CM rows carry no parameter: left out of the likelihood
     p = {"age": 20, "sex": "F", "who_subtype": "CM"}
-    assert np.allclose(m.predict_survival(p, [120.0]), m.predict_population_survival(p, [120.0]))
+    assert np.allclose(m.predict_survival_function(p, [120.0]), m.predict_population_survival(p, [120.0]))
     few = cohort.copy()
     mcl = few.index[:8]
     few.loc[mcl, "who_subtype"] = "MCL"
@@ -777,7 +787,7 @@ def test_embedded_model_is_up_to_date_with_targets_scenario_and_risk_coefficient
     # rebuilding: run `python scripts/build_default_model.py --force`.
     fresh = SurvivalModel().calibrate("lim2009", "lim2009", draws=False)
     for s in ("ISM", "SSM", "SM-AHN", "ASM", "MCL"):
-        assert fresh.state_["subtypes"][s]["log_lambda"] == pytest.approx(
-            model.state_["subtypes"][s]["log_lambda"], abs=1e-9
+        assert fresh.state_.subtypes[s].log_lambda == pytest.approx(
+            model.state_.subtypes[s].log_lambda, abs=1e-9
         ), f"{s}: rebuild the embedded models (scripts/build_default_model.py)"
     assert fresh.beta_.equals(model.beta_)

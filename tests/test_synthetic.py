@@ -54,8 +54,8 @@ N_PER_SUBTYPE = 60_000
 @pytest.fixture(scope="module")
 def complete(model):
     """lim2009, n = 200,000, no censoring: the closed loop (plus ASM and MCL draws, see above)."""
-    mix = simulate_cohort(N_CLOSED_LOOP, "lim2009", seed=2009, model=model)
-    extra = {s: simulate_cohort(N_PER_SUBTYPE, "lim2009", seed=2009 + i, model=model, subtype=s)
+    mix = simulate_cohort(N_CLOSED_LOOP, "lim2009", random_state=2009, model=model)
+    extra = {s: simulate_cohort(N_PER_SUBTYPE, "lim2009", random_state=2009 + i, model=model, subtype=s)
              for i, s in enumerate(("ASM", "MCL"), start=1)}
     return {"mix": mix, **extra}
 
@@ -63,8 +63,8 @@ def complete(model):
 @pytest.fixture(scope="module")
 def censored(model):
     """The same with the scenario's censoring (study end mid-2008, 2 % drop-out a year)."""
-    mix = simulate_cohort(N_CLOSED_LOOP, "lim2009", seed=2010, model=model, censoring="scenario")
-    extra = {s: simulate_cohort(N_PER_SUBTYPE, "lim2009", seed=2020 + i, model=model, subtype=s,
+    mix = simulate_cohort(N_CLOSED_LOOP, "lim2009", random_state=2010, model=model, censoring="scenario")
+    extra = {s: simulate_cohort(N_PER_SUBTYPE, "lim2009", random_state=2020 + i, model=model, subtype=s,
                                 censoring="scenario")
              for i, s in enumerate(("ASM", "MCL"), start=1)}
     return {"mix": mix, **extra}
@@ -141,14 +141,12 @@ def test_truth_columns_average_to_the_observed_curve(complete):
 
 def _reshaped(model, rho: dict[str, float]):
     """The calibrated model with other Weibull shapes (as ``fit`` may give), for generality."""
-    import copy
-
     from mastoprog.survival import SurvivalModel
 
     other = SurvivalModel()
-    other.state_ = copy.deepcopy(model.state_)
+    other.state_ = model.state_
     for subtype, value in rho.items():
-        other.state_["subtypes"][subtype]["rho"] = value
+        other.state_ = other.state_.with_subtype(subtype, rho=value)
     return other
 
 
@@ -158,12 +156,12 @@ def test_draw_is_the_models_own(model, shapes):
     """The fast path gives the same times as SurvivalModel.sample_event_times (same generator
     state) and the same truth as predict_median / predict_survival_at."""
     m = _reshaped(model, shapes)
-    df = simulate_cohort(3000, seed=3, model=m, assign_subtype=True)
+    df = simulate_cohort(3000, random_state=3, model=m, assign_subtype=True)
     frame = df[list(_MODEL_COLUMNS)]
     theirs = m.sample_event_times(frame, np.random.default_rng(9))
     ours = _survival(m, frame, np.random.default_rng(9), truth=True)
     np.testing.assert_allclose(ours["true_time"], theirs, rtol=1e-12)
-    np.testing.assert_allclose(ours["true_median"], m.predict_median(frame).to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(ours["true_median"], m.predict_median(frame)["median"].to_numpy(), rtol=1e-10)
     np.testing.assert_allclose(ours["true_survival_60"],
                                m.predict_survival_at(frame, 60.0).to_numpy(), atol=1e-12)
 
@@ -173,8 +171,8 @@ def test_features_equal_the_risk_modules(model):
     from mastoprog import risk_features
     from mastoprog.synthetic.cohort import _complete_features
 
-    df = pd.concat([simulate_cohort(20_000, seed=16, survival=False),
-                    simulate_cohort(2_000, seed=17, survival=False, subtype="CM")],
+    df = pd.concat([simulate_cohort(20_000, random_state=16, survival=False),
+                    simulate_cohort(2_000, random_state=17, survival=False, subtype="CM")],
                    ignore_index=True)
     ours = _complete_features(df, model.factors_)
     theirs = risk_features(df)[model.factors_].to_numpy(dtype=float)
@@ -186,9 +184,9 @@ def test_uncalibrated_subtype_is_refused(model):
     from mastoprog import CalibrationError
 
     other = _reshaped(model, {})
-    other.state_["subtypes"]["MCL"]["excess"] = "uncalibrated"
+    other.state_ = other.state_.with_subtype("MCL", excess="uncalibrated")
     with pytest.raises(CalibrationError, match=r"no calibrated curve for subtype\(s\) \['MCL'\]"):
-        simulate_cohort(100, seed=1, model=other, subtype="MCL")
+        simulate_cohort(100, random_state=1, model=other, subtype="MCL")
 
 
 def test_generic_model_path_uses_public_methods(model):
@@ -204,8 +202,8 @@ def test_generic_model_path_uses_public_methods(model):
         def predict_survival_at(self, frame, t):
             return model.predict_survival_at(frame, t)
 
-    a = simulate_cohort(500, seed=4, model=Wrapped())
-    b = simulate_cohort(500, seed=4, model=model)
+    a = simulate_cohort(500, random_state=4, model=Wrapped())
+    b = simulate_cohort(500, random_state=4, model=model)
     np.testing.assert_allclose(a["true_time"], b["true_time"], rtol=1e-12)
     np.testing.assert_allclose(a["true_median"], b["true_median"], rtol=1e-10)
     assert a["true_linear_predictor"].isna().all()
@@ -237,7 +235,7 @@ def test_censored_fraction_matches_configuration(censored):
 
 
 def test_target_censored_fraction(model):
-    df = simulate_cohort(50_000, seed=5, model=model, censoring={"target_fraction": 0.30})
+    df = simulate_cohort(50_000, random_state=5, model=model, censoring={"target_fraction": 0.30})
     info = df.attrs["mastoprog"]
     assert info["expected_censored_fraction"] == pytest.approx(0.30, abs=1e-6)
     assert 1 - df["event"].mean() == pytest.approx(0.30, abs=0.01)  # sd 0.002
@@ -246,11 +244,11 @@ def test_target_censored_fraction(model):
 
 def test_censoring_errors(model):
     with pytest.raises(ValueError, match=r"study_end = 2000 is before some diagnoses"):
-        simulate_cohort(100, seed=1, model=model, censoring={"study_end": 2000})
+        simulate_cohort(100, random_state=1, model=model, censoring={"study_end": 2000})
     with pytest.raises(ModelFileError, match=r"censoring\.follow_up: unknown key"):
-        simulate_cohort(100, seed=1, model=model, censoring={"follow_up": 12})
+        simulate_cohort(100, random_state=1, model=model, censoring={"follow_up": 12})
     with pytest.raises(ValueError, match=r"target_fraction = 0\.05 is below"):
-        simulate_cohort(2000, seed=1, model=model,
+        simulate_cohort(2000, random_state=1, model=model,
                         censoring={"study_end": 2008.5, "target_fraction": 0.05})
 
 
@@ -270,9 +268,9 @@ def test_classifier_round_trip_all_editions():
     """Every complete-findings patient classifies as drawn, in WHO 2016, WHO 2022 and ICC 2022."""
     from mastoprog.classification import classify
 
-    df = pd.concat([simulate_cohort(20_000, seed=6, survival=False),
-                    simulate_cohort(2_000, seed=7, survival=False, subtype="CM"),
-                    simulate_cohort(5_000, "referral_advanced", seed=8, survival=False)],
+    df = pd.concat([simulate_cohort(20_000, random_state=6, survival=False),
+                    simulate_cohort(2_000, random_state=7, survival=False, subtype="CM"),
+                    simulate_cohort(5_000, "referral_advanced", random_state=8, survival=False)],
                    ignore_index=True)
     assert not df[list(CLASSIFIER_COLUMNS)].isna().any().any()
     for edition, truth in (("who2016", "true_subtype"), ("who2022", "true_subtype_who2022"),
@@ -291,7 +289,7 @@ def test_classifier_round_trip_all_editions():
 def test_round_trip_holds_for_complete_rows_under_missingness():
     from mastoprog.classification import classify
 
-    df = simulate_cohort(10_000, seed=8, survival=False,
+    df = simulate_cohort(10_000, random_state=8, survival=False,
                          missingness={"hemoglobin": 0.2, "tryptase": 0.2, "skin_lesions": 0.1})
     result = classify(df)
     complete = ~df[list(CLASSIFIER_COLUMNS)].isna().any(axis=1)
@@ -315,14 +313,14 @@ def test_any_seed_gives_valid_consistent_findings(seed, stratum):
     from mastoprog import read_findings
     from mastoprog.classification import classify
 
-    df = simulate_cohort(150, seed=seed, survival=False, subtype=stratum)
+    df = simulate_cohort(150, random_state=seed, survival=False, subtype=stratum)
     read_findings(df)
     got = classify(df)["subtype"].astype(str).to_numpy()
     assert (got == df["true_subtype"].astype(str).to_numpy()).all()
 
 
 def test_scenario_missingness_by_subtype():
-    df = simulate_cohort(40_000, seed=9, survival=False, missingness="scenario")
+    df = simulate_cohort(40_000, random_state=9, survival=False, missingness="scenario")
     panel = df["srsf2"].isna()
     assert (panel == df["asxl1"].isna()).all() and (panel == df["runx1"].isna()).all()  # joint
     assert df["sar_count"].isna().equals(panel)
@@ -334,7 +332,7 @@ def test_scenario_missingness_by_subtype():
 
 
 def test_findings_are_consistent_by_construction():
-    df = simulate_cohort(30_000, seed=10, survival=False)
+    df = simulate_cohort(30_000, random_state=10, survival=False)
     sub = df["true_subtype"].astype(str)
     ism = sub == "ISM"
     assert (df.loc[ism, "tryptase"] < 200).all() and (df.loc[ism, "bm_mc_infiltration_pct"] < 30).all()
@@ -365,7 +363,7 @@ def test_findings_are_consistent_by_construction():
 
 
 def test_schema_is_pinned(model):
-    df = simulate_cohort(200, seed=1, model=model, patient_ids=True)
+    df = simulate_cohort(200, random_state=1, model=model, patient_ids=True)
     assert list(df.columns) == ["patient_id", *SIMULATION_COLUMNS]
     assert list(SIMULATION_COLUMNS[-10:]) == [
         "diagnosis_year", "true_subtype", "true_subtype_who2022", "true_subtype_icc2022",
@@ -378,14 +376,14 @@ def test_schema_is_pinned(model):
     assert kinds["sex"] == "category" and kinds["ahn"] == "category"
     assert kinds["diagnosis_year"] == "int64" and kinds["event"] == "float64"
     assert df["who_subtype"].isna().all()  # left for the classifier by default
-    assigned = simulate_cohort(200, seed=1, model=model, assign_subtype=True)
+    assigned = simulate_cohort(200, random_state=1, model=model, assign_subtype=True)
     assert (assigned["who_subtype"] == assigned["true_subtype"]).all()
 
 
 def test_seed_reproducible_and_independent(model):
-    a = simulate_cohort(2000, seed=11, model=model, censoring="scenario", missingness="scenario")
-    b = simulate_cohort(2000, seed=11, model=model, censoring="scenario", missingness="scenario")
-    c = simulate_cohort(2000, seed=12, model=model, censoring="scenario", missingness="scenario")
+    a = simulate_cohort(2000, random_state=11, model=model, censoring="scenario", missingness="scenario")
+    b = simulate_cohort(2000, random_state=11, model=model, censoring="scenario", missingness="scenario")
+    c = simulate_cohort(2000, random_state=12, model=model, censoring="scenario", missingness="scenario")
     pd.testing.assert_frame_equal(a, b)
     assert a.attrs == b.attrs
     assert np.corrcoef(a["age"], c["age"])[0, 1] == pytest.approx(0, abs=0.1)
@@ -394,7 +392,7 @@ def test_seed_reproducible_and_independent(model):
 
 def test_pinned_first_patient(model):
     """Same seed and scenario give the same cohort on any machine: values pinned (PCG64)."""
-    df = simulate_cohort(5, seed=0, model=model)
+    df = simulate_cohort(5, random_state=0, model=model)
     assert df["true_subtype"].astype(str).tolist() == ["SM-AHN", "ISM", "ISM", "ISM", "SM-AHN"]
     first = df.iloc[0]
     assert (first["sex"], first["diagnosis_year"]) == ("F", 1980)
@@ -403,12 +401,12 @@ def test_pinned_first_patient(model):
     assert first["true_time"] == pytest.approx(34.13453822952826, rel=1e-9)
     assert first["true_median"] == pytest.approx(27.298015787921834, rel=1e-9)
     # Findings do not depend on whether survival is drawn (survival draws come last).
-    assert simulate_cohort(5, seed=0, survival=False)["tryptase"].tolist() == df["tryptase"].tolist()
+    assert simulate_cohort(5, random_state=0, survival=False)["tryptase"].tolist() == df["tryptase"].tolist()
 
 
 def test_contrasting_scenario(model):
-    df = simulate_cohort(20_000, "referral_advanced", seed=13, model=model, censoring="scenario")
-    lim = simulate_cohort(20_000, "lim2009", seed=13, model=model, censoring="scenario")
+    df = simulate_cohort(20_000, "referral_advanced", random_state=13, model=model, censoring="scenario")
+    lim = simulate_cohort(20_000, "lim2009", random_state=13, model=model, censoring="scenario")
     # advanced share = the scenarios' stratum weights: (150 + 90 + 20) / 370 referral_advanced,
     # (138 + 41 + 4) / 342 Lim; binomial se at n = 20,000 is 0.0035 (0.016 = 4.6 se)
     advanced = df["true_subtype"].isin(["ASM", "SM-AHN", "MCL"]).mean()
@@ -420,8 +418,8 @@ def test_contrasting_scenario(model):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=r"seed must be a non-negative whole number"):
-        simulate_cohort(10, seed=-1, survival=False)
+    with pytest.raises(ValueError, match=r"random_state of simulate_cohort must be a non-negative"):
+        simulate_cohort(10, random_state=-1, survival=False)
     with pytest.raises(ValueError, match=r"positive whole number"):
         simulate_cohort(0, survival=False)
     with pytest.raises(ValueError, match=r"censoring must be None, 'scenario'"):
@@ -437,7 +435,7 @@ def test_bad_arguments():
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_file_round_trip_with_provenance(tmp_path, model, suffix):
-    df = simulate_cohort(1500, seed=14, model=model, censoring="scenario", missingness="scenario")
+    df = simulate_cohort(1500, random_state=14, model=model, censoring="scenario", missingness="scenario")
     path = tmp_path / f"cohort{suffix}"
     write_cohort(df, path)
     back = read_cohort(path)
@@ -457,7 +455,7 @@ def test_file_round_trip_with_provenance(tmp_path, model, suffix):
 
 def test_chunked_parquet(tmp_path, model):
     path = tmp_path / "big.parquet"
-    info = simulate_cohort_to_parquet(path, 25_000, seed=15, chunk_size=10_000, model=model,
+    info = simulate_cohort_to_parquet(path, 25_000, random_state=15, chunk_size=10_000, model=model,
                                       censoring="scenario", progress=False)
     assert info["n_chunks"] == 3 and info["chunk_size"] == 10_000
     back = read_cohort(path)
@@ -476,7 +474,7 @@ def test_chunked_parquet(tmp_path, model):
 
 def test_chunked_csv_with_sidecar(tmp_path, model):
     path = tmp_path / "big.csv"
-    info = simulate_cohort_to_file(path, 2_500, seed=18, chunk_size=1_000, model=model,
+    info = simulate_cohort_to_file(path, 2_500, random_state=18, chunk_size=1_000, model=model,
                                    missingness="scenario", progress=False)
     back = read_cohort(path)
     assert len(back) == 2_500 and info["n_chunks"] == 3

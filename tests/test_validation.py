@@ -603,7 +603,7 @@ def lim_cohort(lim_model):
     from mastoprog.synthetic import simulate_cohort
 
     # independent censoring (2 %/year drop-out, at most 40 years): KM estimates the marginal curve
-    return simulate_cohort(1500, "lim2009", seed=5, model=lim_model, assign_subtype=True,
+    return simulate_cohort(1500, "lim2009", random_state=5, model=lim_model, assign_subtype=True,
                            censoring={"dropout_per_year": 0.02, "max_followup_months": 480.0})
 
 
@@ -785,7 +785,7 @@ def test_simulation_study_recovers_subtype_medians():
     check, ~ 0.2 % over 8."""
     from mastoprog.validation import simulation_study
 
-    res = simulation_study("lim2009", 2000, 20, seed=2024, truth_n=4000, progress=False)
+    res = simulation_study("lim2009", 2000, 20, random_state=2024, truth_n=4000, progress=False)
     km = res.summary[(res.summary["estimator"] == "km") & (res.summary["quantity"] == "median")]
     assert set(km["group"]) == {"ISM", "SSM", "SM-AHN", "ASM", "MCL"}
     pooled = (km["coverage"] * km["n_replicates"]).sum() / km["n_replicates"].sum()
@@ -818,7 +818,7 @@ def test_simulation_study_is_deterministic_across_backends(monkeypatch):
     import mastoprog.validation._simulation as sim
     from mastoprog.validation import simulation_study
 
-    kw = {"n_patients": 300, "n_replicates": 3, "seed": 3, "truth_n": 1000, "progress": False}
+    kw = {"n_patients": 300, "n_replicates": 3, "random_state": 3, "truth_n": 1000, "progress": False}
     serial = simulation_study("lim2009", **kw)
     real = sim._one_replicate
 
@@ -838,7 +838,7 @@ def test_simulation_study_is_deterministic_across_backends(monkeypatch):
         assert cut.interrupted and 5 not in set(cut.replicates["replicate"])
         assert not client.processing() or not any(client.processing().values())
     pd.testing.assert_frame_equal(serial.replicates, on_dask.replicates)
-    other = simulation_study("lim2009", **{**kw, "seed": 4})
+    other = simulation_study("lim2009", **{**kw, "random_state": 4})
     assert not serial.replicates["estimate"].equals(other.replicates["estimate"])
 
 
@@ -855,7 +855,7 @@ def test_simulation_study_interrupt_and_bad_input(monkeypatch):
 
     monkeypatch.setattr(sim, "_one_replicate", flaky)
     with pytest.warns(RuntimeWarning, match="interrupted after 2 of 5"):
-        res = simulation_study("lim2009", 200, 5, seed=1, truth_n=500, progress=False)
+        res = simulation_study("lim2009", 200, 5, random_state=1, truth_n=500, progress=False)
     assert res.interrupted and sorted(res.replicates["replicate"].unique()) == [0, 1]
     with pytest.raises(MetricInputError, match="'backend': got 'spark'"):
         simulation_study("lim2009", 200, 2, backend="spark")
@@ -878,7 +878,7 @@ def test_simulation_study_joblib_interrupt_returns_finished_replicates(monkeypat
         return real(rep, seed, spec)
 
     monkeypatch.setattr(sim, "_one_replicate", flaky)
-    kw = {"seed": 1, "truth_n": 500, "progress": False, "horizons": (60.0,), "auc_bootstrap": 0}
+    kw = {"random_state": 1, "truth_n": 500, "progress": False, "horizons": (60.0,), "auc_bootstrap": 0}
     start = time.perf_counter()
     with pytest.warns(RuntimeWarning, match=r"interrupted after \d+ of 40"):
         res = simulation_study("lim2009", 150, 40, n_jobs=2, **kw)
@@ -911,7 +911,7 @@ def test_simulation_study_skips_and_counts_failed_estimators():
     counts the study itself reports (``n_in_group``)."""
     from mastoprog.validation import simulation_study
 
-    kw = {"n_patients": 150, "n_replicates": 8, "seed": 12, "truth_n": 500, "progress": False,
+    kw = {"n_patients": 150, "n_replicates": 8, "random_state": 12, "truth_n": 500, "progress": False,
           "horizons": (60.0,), "auc_bootstrap": 0}
     with pytest.warns(RuntimeWarning, match=r"estimator 'fragile' failed in \d+ of 8 replicates "
                                              r"\(e\.g\. ValueError: only \d+ MCL patients\)"):
@@ -941,7 +941,7 @@ def test_simulation_study_scenario_censoring_counts_reached_medians():
     those only (and the summary's note says so) instead of averaging infinities or mixing them."""
     from mastoprog.validation import simulation_study
 
-    res = simulation_study("lim2009", 400, 6, seed=11, truth_n=1000, censoring="scenario",
+    res = simulation_study("lim2009", 400, 6, random_state=11, truth_n=1000, censoring="scenario",
                            horizons=(60.0,), auc_bootstrap=0, progress=False)
     reps = res.replicates
     km = reps[(reps["estimator"] == "km") & (reps["group"] == "ISM")]

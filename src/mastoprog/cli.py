@@ -8,17 +8,30 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
-from .exceptions import FindingsWarning, MastoprogError
+from ._files import atomic_output, write_text
+from .exceptions import MastoprogError
+from .findings import example_path, read_findings_file, resolve_example
+
+# example_path: kept importable from here for existing callers (its owner is findings).
+__all__ = ["EXIT_BAD_INPUT", "EXIT_ERROR", "EXIT_OK", "EXIT_SIGPIPE", "example_path", "main"]
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
+#: A closed stdout (``mastoprog classify big.csv | head``): the status of a process ended by SIGPIPE.
+EXIT_SIGPIPE = 128 + 13
+#: The largest cohort ``simulate`` draws (patients); 10 million take about 10 minutes and 1.5 GB.
+MAX_SIMULATE_N = 1_000_000_000
+#: Outputs larger than this (bytes, estimated) need --force, as do outputs larger than the free space.
+SIMULATE_SIZE_LIMIT = 20 * 10**9
 
 RESEARCH_NOTE = (
     "Research software, not a medical device: not for individual treatment decisions."
@@ -32,20 +45,13 @@ class BadInput(MastoprogError, ValueError):
 # --------------------------------------------------------------------------- shared helpers
 
 
-def example_path(name: str = "patients.csv") -> Path:
-    """Path of an example file shipped in ``mastoprog/data/examples``."""
-    from importlib import resources
-
-    return Path(str(resources.files("mastoprog").joinpath("data", "examples", name)))
-
-
-def resolve_input(arg: str) -> str:
-    """``example`` (or ``example:NAME``) names a shipped example file; anything else is a path."""
-    if arg == "example":
-        return str(example_path())
-    if arg.startswith("example:"):
-        return str(example_path(arg.split(":", 1)[1]))
-    return arg
+def read_input(arg: str) -> pd.DataFrame:
+    """The findings table of a file argument (``example`` or ``example:NAME`` names a shipped one),
+    unvalidated; what was detected (delimiter, decimal comma, encoding, sheet) is noted on stderr."""
+    read = read_findings_file(resolve_example(arg))
+    for note in read.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return read.frame
 
 
 def check_output(path: str | None, force: bool, allowed: Sequence[str]) -> Path | None:
@@ -68,8 +74,8 @@ def check_output(path: str | None, force: bool, allowed: Sequence[str]) -> Path 
     return out
 
 
-def write_table(frame: pd.DataFrame, out: Path) -> None:
-    """Write CSV, JSON (records) or Parquet by extension; tuples become '|'-joined strings."""
+def write_table(frame: pd.DataFrame, out: Path, force: bool = False) -> None:
+    """Write CSV, JSON (records) or Parquet by extension, atomically; tuples become '|'-joined strings."""
     flat = frame.copy()
     for c in flat.columns:
         if flat[c].dtype != object:
@@ -80,26 +86,28 @@ def write_table(frame: pd.DataFrame, out: Path) -> None:
             joined = np.array(["|".join(map(str, u)) if isinstance(u, tuple) else u for u in uniques]
                               + [None], dtype=object)
             flat[c] = joined[codes]
-    suffix = out.suffix.lower()
-    if suffix == ".csv":
-        flat.to_csv(out, index=False)
-    elif suffix == ".json":
-        flat.to_json(out, orient="records", indent=2)
-    elif suffix in {".parquet", ".pq"}:
-        flat.to_parquet(out, index=False)
-    else:  # pragma: no cover - check_output filters extensions first
-        raise BadInput(f"cannot write {out.suffix} files")
+    with atomic_output(out, force=force) as tmp:
+        suffix = out.suffix.lower()
+        if suffix == ".csv":
+            flat.to_csv(tmp, index=False)
+        elif suffix == ".json":
+            flat.to_json(tmp, orient="records", indent=2)
+        elif suffix in {".parquet", ".pq"}:
+            flat.to_parquet(tmp, index=False)
+        else:  # pragma: no cover - check_output filters extensions first
+            raise BadInput(f"cannot write {out.suffix} files")
 
 
 TABLE_SUFFIXES = (".csv", ".json", ".parquet")
 
 
-def emit_table(result: pd.DataFrame, out: Path | None, columns: Sequence[str], what: str) -> int:
+def emit_table(result: pd.DataFrame, out: Path | None, columns: Sequence[str], what: str,
+               force: bool = False) -> int:
     """Print a short table (no ``-o``) or write the whole result; both end with the research note."""
     if out is None:
         print_table(result, columns)
     else:
-        write_table(result.reset_index(drop=True), out)
+        write_table(result.reset_index(drop=True), out, force)
         print(f"wrote {len(result)} {what} to {out}")
     print(RESEARCH_NOTE)
     return EXIT_OK
@@ -120,9 +128,9 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from .classification import classify
 
     out = check_output(args.output, args.force, TABLE_SUFFIXES)
-    result = classify(resolve_input(args.input), edition=args.edition)
+    result = classify(read_input(args.input), edition=args.edition)
     return emit_table(result, out, ["patient_id", "subtype", "candidates", "missing", "rationale"],
-                      "classification(s)")
+                      "classification(s)", args.force)
 
 
 def _add_classify(sub: argparse._SubParsersAction) -> None:
@@ -138,7 +146,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .risk import risk_score
 
     out = check_output(args.output, args.force, TABLE_SUFFIXES)
-    result = risk_score(resolve_input(args.input), score=args.score)
+    # a table in, a table out (RiskResult is for one mapping)
+    result = cast(pd.DataFrame, risk_score(read_input(args.input), score=args.score))
     if out is None:
         # each distinct note once, with how many patients it concerns
         counts = result["notes"].str.split("; ").explode().value_counts(sort=False)
@@ -146,7 +155,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
             print(f"note ({k} of {len(result)}): {text}")
     return emit_table(result, out, ["patient_id", "points", "points_min", "points_max", "group",
                                      "linear_predictor", "median_os_training", "median_os_validation"],
-                      f"{args.score} score(s)")
+                      f"{args.score} score(s)", args.force)
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:
@@ -173,7 +182,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for flag, value in (("--bootstrap", args.bootstrap), ("--seed", args.seed)):
         if value < 0:
             raise BadInput(f"{flag} {value}: expected a whole number >= 0")
-    cohort = read_findings(resolve_input(args.cohort))
+    raw = read_input(args.cohort)
+    _require_outcome(raw)
+    cohort = read_findings(raw)
     model = load_model(args.model)
     result = validate(model, cohort, horizons=horizons, n_bootstrap=args.bootstrap,
                       random_state=args.seed, progress=args.bootstrap > 0)
@@ -182,8 +193,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                     max_rows=60)
         print(RESEARCH_NOTE)
     elif out.suffix.lower() in (".html", ".htm"):
-        result.to_html(out, title=f"mastoprog validation: {Path(args.cohort).name}",
-                       model_name=str(args.model))
+        html = result.to_html(None, title=f"mastoprog validation: {Path(args.cohort).name}",
+                              model_name=str(args.model))
+        write_text(out, html, force=args.force)
         print(f"wrote validation report ({len(result.time)} patients) to {out}")
     else:
         write_table(result.metrics, out)
@@ -191,6 +203,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     return EXIT_OK
+
+
+def _require_outcome(raw: pd.DataFrame) -> None:
+    """A cohort file without ``time`` or ``event``: one message, not one per patient."""
+    given = {str(c).strip().lower() for c in raw.columns}
+    missing = [c for c in ("time", "event") if c not in given]
+    if missing:
+        raise BadInput(f"column(s) {missing} missing: validation needs the follow-up time ('time', months) "
+                       "and the outcome ('event': 0 = censored, 1 = death) of every patient")
 
 
 def _add_validate(sub: argparse._SubParsersAction) -> None:
@@ -216,42 +237,49 @@ def _cmd_curve(args: argparse.Namespace) -> int:
     from .survival import load_model
 
     out = check_output(args.output, args.force, (".png", ".svg", ".pdf"))
-    patient = read_findings(resolve_input(args.input))
+    patient = read_findings(read_input(args.input))
     if len(patient) != 1:
         raise BadInput(f"{args.input!r} holds {len(patient)} patients; 'curve' draws one (JSON object "
                        "or one-row CSV)")
     model = load_model(args.model)
     if args.table or out is None:
         months = np.array([12.0, 24.0, 60.0, 120.0])
-        iv = model.predict_survival_interval(patient, months)
+        iv = model.predict(patient, months)
         table = pd.DataFrame({
-            "years": months / 12, "survival": iv["survival"].iloc[:, 0].to_numpy(),
-            "lower_95": iv["lower"].iloc[:, 0].to_numpy(), "upper_95": iv["upper"].iloc[:, 0].to_numpy(),
-            "population": iv["population"].iloc[:, 0].to_numpy()})
+            "years": months / 12, "survival": iv.survival.iloc[:, 0].to_numpy(),
+            "lower_95": iv.lower.iloc[:, 0].to_numpy(), "upper_95": iv.upper.iloc[:, 0].to_numpy(),
+            "population": iv.population.iloc[:, 0].to_numpy()})
         details = model.predict_details(patient).iloc[0]
-        med = model.predict_median(patient, interval=True).iloc[0]
+        med = iv.median.iloc[0]
         print(f"subtype: {details['subtype']} (candidates: {', '.join(details['candidates'])}); "
               f"model: {args.model}")
         with pd.option_context("display.float_format", "{:.3f}".format):
             print(table.to_string(index=False))
-        print(f"median overall survival: {med['median_months'] / 12:.1f} years "
+        print(f"median overall survival: {med['median'] / 12:.1f} years "
               f"(95 % {med['lower'] / 12:.1f}-{med['upper'] / 12:.1f})")
-        if bool(iv["survival"].attrs["envelope"][0]):
+        if bool(iv.notes["envelope"].iloc[0]):
             print("note: findings are missing, so the band includes the range over the possibilities")
-        for note in iv["survival"].attrs["notes"]:
+        for note in filter(None, iv.notes["notes"]):
             print(f"note: {note}")
         print(RESEARCH_NOTE)
-    if out is not None:
+    if out is not None and out.suffix.lower() == ".pdf":  # the one-page report (owner: web)
+        from .web.report import render_pdf
+
+        render_pdf(resolve_example(args.input), out, model=args.model, overwrite=args.force)
+        print(f"wrote the one-page report to {out}")
+    elif out is not None:
         import matplotlib
 
         matplotlib.use("Agg")  # files only: no display needed
         import matplotlib.pyplot as plt
 
-        from .plotting import plot_patient_curve
+        from .plotting import plot_patient_curve, save_figure
 
         ax = plot_patient_curve(model, patient)
-        ax.figure.savefig(out, bbox_inches="tight", dpi=150)
-        plt.close(ax.figure)
+        try:
+            save_figure(ax.figure, out, force=args.force)
+        finally:
+            plt.close(ax.figure)
         print(f"wrote the survival curve to {out}")
     return EXIT_OK
 
@@ -269,10 +297,27 @@ def _add_curve(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_curve)
 
 
+def _check_simulate_size(n: int, out: Path, force: bool) -> None:
+    """Refuse an absurd ``-n``; past the size limit or the free disk space, ask for ``--force``."""
+    from .synthetic.io import estimated_file_bytes
+
+    if n > MAX_SIMULATE_N:
+        raise BadInput(f"-n {n:,}: expected at most {MAX_SIMULATE_N:,} patients (about "
+                       f"{estimated_file_bytes(n, out) / 1e9:,.0f} GB and {n / 2e7:,.0f} hours); draw "
+                       "a smaller cohort, or several with different --seed")
+    size = estimated_file_bytes(n, out)
+    free = shutil.disk_usage(out.parent).free
+    if not force and (size > SIMULATE_SIZE_LIMIT or size > 0.9 * free):
+        raise BadInput(f"-n {n:,} writes about {size / 1e9:.1f} GB to {str(out.parent)!r} "
+                       f"({free / 1e9:.1f} GB free); pass --force to go ahead")
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .synthetic import simulate_cohort_to_file
 
     out = check_output(args.output, args.force, (".csv", ".parquet"))
+    assert out is not None  # -o is required by the parser
+    _check_simulate_size(args.n, out, args.force)
     kwargs = {
         "censoring": None if args.censoring == "none" else "scenario",
         "missingness": None if args.missingness == "none" else "scenario",
@@ -283,7 +328,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
         kwargs["model"] = load_model(args.model)
     try:
-        info = simulate_cohort_to_file(out, args.n, scenario=args.scenario, seed=args.seed,
+        info = simulate_cohort_to_file(out, args.n, scenario=args.scenario, random_state=args.seed,
                                        chunk_size=args.chunk_size, force=args.force,
                                        progress=None if args.progress else False, **kwargs)
     except (ValueError, FileExistsError) as exc:
@@ -310,7 +355,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk-size", type=int, default=250_000, help="patients per chunk (default 250000)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="write CSV (+ JSON sidecar) or Parquet")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file; also needed "
+                   "for an output estimated above 20 GB or the free disk space")
     p.set_defaults(func=_cmd_simulate)
 
 
@@ -324,8 +370,11 @@ def _cmd_web(args: argparse.Namespace) -> int:
         raise BadInput(f"--port {args.port}: expected a TCP port from 0 to 65535 (0 = any free port)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        serve(args.host, args.port, ready=lambda server: print(
+        serve(args.host, args.port, allow_remote=args.allow_remote, ready=lambda server: print(
             f"serving the clinician page at {server.url} (Ctrl-C stops it)\n{RESEARCH_NOTE}", flush=True))
+    except ValueError as exc:  # a non-loopback host without --allow-remote
+        raise BadInput(str(exc).replace("allow_remote=True (CLI: --allow-remote)", "--allow-remote")) \
+            from None
     except OSError as exc:  # port taken, address not available
         raise BadInput(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     print("stopped")
@@ -338,6 +387,8 @@ def _add_web(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this "
                    "machine only; the page has no login)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000; 0 = any free port)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a --host other than this machine "
+                   "(warning: the page has no login)")
     p.set_defaults(func=_cmd_web)
 
 
@@ -363,27 +414,55 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``mastoprog`` console script; returns the exit code."""
+    """Entry point of the ``mastoprog`` console script; returns the exit code.
+
+    Every warning raised while the command runs is shown on stderr, one line each (the same
+    message once), also when the command then fails.
+    """
     parser = _build_parser()
     args = parser.parse_args(argv)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FindingsWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
             code = args.func(args)
-        for w in caught:
-            print(f"warning: {w.message}", file=sys.stderr)
-        return code
-    except (MastoprogError, FileNotFoundError) as exc:
-        # Our own errors and bad files: one clear message, no traceback.
-        print(f"mastoprog {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        print(f"mastoprog {args.command}: unexpected error: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
-        return EXIT_ERROR
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        except BrokenPipeError:
+            return _closed_stdout()
+        except (MastoprogError, FileNotFoundError) as exc:
+            # Our own errors and bad files: one clear message, no traceback.
+            _show_warnings(caught)
+            print(f"mastoprog {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:
+            _show_warnings(caught)
+            print(f"mastoprog {args.command}: unexpected error: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            return EXIT_ERROR
+    _show_warnings(caught)
+    return code
+
+
+def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    shown = set()
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if text not in shown:
+            shown.add(text)
+            print(f"warning: {text}", file=sys.stderr)
+
+
+def _closed_stdout() -> int:
+    """The reader of stdout went away: stop quietly, as ``cat`` does, with 128 + SIGPIPE."""
+    try:
+        # Python flushes stdout once more at exit; point it at /dev/null so that flush is silent.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced by a non-file (tests)
+        pass
+    return EXIT_SIGPIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

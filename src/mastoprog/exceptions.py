@@ -17,8 +17,10 @@ __all__ = [
     "ModelFileError",
     "ModelFileExistsError",
     "NotFittedError",
+    "OutputExistsError",
     "PlausibilityWarning",
     "Problem",
+    "RenamedColumnWarning",
     "UnknownColumnWarning",
 ]
 
@@ -125,3 +127,12 @@ class PlausibilityWarning(FindingsWarning):
 
 class UnknownColumnWarning(FindingsWarning):
     """An input column is not canonical but looks like a canonical one (e.g. 'Tryptase')."""
+
+
+class RenamedColumnWarning(UnknownColumnWarning):
+    """A header differing from a canonical name only by case, spaces or hyphens (``" AGE "``) was
+    read as that column; the warning names every renamed column."""
+
+
+class OutputExistsError(MastoprogError, FileExistsError):
+    """An output file exists and overwriting it was not asked for (``force``/``--force``)."""

@@ -1,8 +1,18 @@
 """Patient findings: the one way patients enter mastoprog.
 
-``read_findings`` turns a DataFrame, a mapping (one patient) or a CSV/JSON/Parquet file into the
-canonical frame every other module reads: one row per patient, the columns of the data dictionary
-with fixed dtypes, unknown = missing (never 0 or False), extra columns passed through unchanged.
+``read_findings`` turns a DataFrame, a mapping (one patient) or a CSV/TSV/Excel/JSON/Parquet file
+into the canonical frame every other module reads: one row per patient, the columns of the data
+dictionary with fixed dtypes, unknown = missing (never 0 or False), extra columns passed through
+unchanged. Every public function validates its input here, every canonical column present
+(``ensure_findings``), whether or not it reads that column.
+
+Files are read as clinics save them (``read_findings_file``): the delimiter (comma, semicolon,
+tab), the decimal comma, the encoding (UTF-8 with or without byte-order mark, UTF-16, Windows-1252
+/ Latin-1) and Excel ``.xlsx`` workbooks (optional ``excel`` extra) are detected, and what was
+detected is returned as data (``FindingsFile.notes``; the command line prints it on stderr).
+Headers are compared without case, surrounding spaces or hyphens; a renamed header warns
+(``RenamedColumnWarning``), a column given twice or a file without any canonical column is
+refused.
 
 Impossible values raise :class:`~mastoprog.FindingsError` listing every problem at once (row, column,
 value, expected range and unit, and a hint when the value looks like another unit). Possible but
@@ -15,34 +25,52 @@ unknown); ``sex`` categorical F/M; ``ahn`` categorical over ``AHN_LABELS`` plus 
 
 from __future__ import annotations
 
+import csv
+import datetime
 import difflib
 import json
+import re
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from ._resources import load_table
-from .exceptions import FindingsError, PlausibilityWarning, Problem, UnknownColumnWarning
+from .exceptions import (
+    FindingsError,
+    PlausibilityWarning,
+    Problem,
+    RenamedColumnWarning,
+    UnknownColumnWarning,
+)
 
 __all__ = [
     "AHN_LABELS",
     "CANONICAL_COLUMNS",
+    "MAX_FILE_BYTES",
+    "MAX_XLSX_BYTES",
     "SUBTYPE_LABELS",
+    "FindingsFile",
     "FindingsSource",
     "column_spec",
+    "example_names",
+    "example_path",
     "read_findings",
+    "read_findings_file",
+    "resolve_example",
+    "to_frame",
 ]
 
-#: Subtype labels, exactly as in the data dictionary (BMM: WHO 2022 only; SM-AMN: ICC 2022 only).
+#: Subtype labels, exactly as in the data dictionary (BMM: WHO 2022 only; SM-AMN, SM-ALN: ICC 2022 only).
 SUBTYPE_LABELS: tuple[str, ...] = (
-    "CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL", "MCS", "none", "BMM", "SM-AMN",
+    "CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL", "MCS", "none", "BMM", "SM-AMN", "SM-ALN",
 )
 
 _TRUE = frozenset({"true", "t", "1", "1.0", "yes", "y"})
@@ -52,7 +80,7 @@ _MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "unknown", "?", ".
 _AHN_NONE = frozenset({"", "none", "no", "false", "0", "nan", "<na>"})
 _AHN_UNKNOWN = frozenset({"unknown", "?", "na", "n/a", "not assessed"})
 
-FindingsSource = pd.DataFrame | Mapping[str, Any] | str | PathLike
+FindingsSource: TypeAlias = pd.DataFrame | Mapping[str, Any] | str | PathLike
 
 
 @dataclass(frozen=True)
@@ -138,53 +166,452 @@ def column_spec(column: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- reading sources
 
+#: Largest findings file read (bytes), refused before parsing: a clinic table of 100,000 patients
+#: is about 30 MB as CSV, a simulated cohort of a million patients about 350 MB.
+MAX_FILE_BYTES = 2**30
+#: Largest Excel workbook read (bytes): openpyxl holds every cell as a Python object, about 50
+#: times the size of the compressed file in memory.
+MAX_XLSX_BYTES = 50 * 2**20
+#: What a text file's encoding, delimiter and decimal mark are detected from (bytes, lines).
+_SAMPLE_BYTES = 1 << 16
+_SAMPLE_LINES = 50
+_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+_ENCODING_NAMES = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with byte-order mark",
+                   "utf-16": "UTF-16 (Excel 'Unicode text')", "cp1252": "Windows-1252 (Latin-1)",
+                   "latin-1": "ISO-8859-1 (Latin-1)"}
+_READABLE = ".csv, .tsv, .txt, .xlsx, .json or .parquet"
+_COMMA_NUMBER = r"^\s*[+-]?\d+,\d+\s*$"
+_POINT_NUMBER = r"^\s*[+-]?\d*\.\d+\s*$"
+_NUMBER_OR_COMMA_NUMBER = r"^\s*[+-]?\d+(,\d+)?\s*$"
+_EXAMPLE = "example"
 
-def _read_file(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise FileNotFoundError(f"findings file not found: {str(path)!r}")
-    suffix = path.suffix.lower()
-    if path.is_dir():
-        raise FindingsError(f"cannot read {str(path)!r}: it is a folder; expected a .csv, .tsv, "
-                            ".json or .parquet file")
-    if suffix in {".csv", ".tsv", ".txt"}:
-        # dtype=str: no type guessing by pandas; every column is parsed by our rules below.
+
+def example_names() -> tuple[str, ...]:
+    """Names of the example files shipped in ``mastoprog/data/examples``.
+
+    Examples
+    --------
+    >>> example_names()
+    ('patient.json', 'patients.csv')
+    """
+    folder = resources.files("mastoprog").joinpath("data", "examples")
+    return tuple(sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")))
+
+
+def example_path(name: str = "patients.csv") -> Path:
+    """Path of the example file ``name`` shipped with mastoprog.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`example_names` (default ``"patients.csv"``: eight patients, one per subtype).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    FindingsError
+        If no shipped example has that name (the message lists them).
+
+    Examples
+    --------
+    >>> example_path().name
+    'patients.csv'
+    """
+    names = example_names()
+    if name not in names:
+        raise FindingsError(f"no shipped example named {name!r}; the examples are {list(names)} "
+                            f"(write {_EXAMPLE!r} or '{_EXAMPLE}:NAME')")
+    return Path(str(resources.files("mastoprog").joinpath("data", "examples", name)))
+
+
+def resolve_example(source: str | PathLike) -> str | PathLike:
+    """``"example"`` and ``"example:NAME"`` as the shipped example's path; anything else unchanged.
+
+    The one place where the command line, :func:`read_findings` and the notebooks turn the word
+    ``example`` into a file: ``"example"`` is ``patients.csv``, ``"example:patient.json"`` the
+    one-patient JSON file (see :func:`example_names`).
+
+    Examples
+    --------
+    >>> resolve_example("example:patient.json").name
+    'patient.json'
+    >>> resolve_example("clinic.csv")
+    'clinic.csv'
+    """
+    if not isinstance(source, str):
+        return source
+    if source == _EXAMPLE:
+        return example_path()
+    if source.startswith(_EXAMPLE + ":"):
+        return example_path(source.split(":", 1)[1])
+    return source
+
+
+@dataclass(frozen=True, eq=False)
+class FindingsFile:
+    """A findings file as read, before validation: its cells and how it was written.
+
+    Attributes
+    ----------
+    path : Path
+        The file read.
+    format : str
+        ``"text"`` (CSV/TSV), ``"xlsx"``, ``"json"`` or ``"parquet"``.
+    frame : DataFrame
+        The table as read: headers as written (normalised later by :func:`read_findings`, with a
+        warning), text cells as strings, decimal commas already turned into points, rows and
+        unnamed columns that are entirely empty left out.
+    encoding, delimiter, decimal : str or None
+        Detected for text files (``None`` for the other formats): e.g. ``"cp1252"``, ``";"``, ``","``.
+    sheet : str or None
+        The worksheet read from a workbook (the first one).
+    skipped : tuple of str
+        What was left out, in words (empty rows, empty unnamed columns, other worksheets).
+    """
+
+    path: Path
+    format: str
+    frame: pd.DataFrame = field(repr=False)
+    encoding: str | None = None
+    delimiter: str | None = None
+    decimal: str | None = None
+    sheet: str | None = None
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What was detected, in words, when the file is not plain comma-separated UTF-8.
+
+        Examples
+        --------
+        >>> read_findings_file(example_path()).notes
+        ()
+        """
+        notes = []
+        if self.format == "text":
+            plain = (self.encoding, self.delimiter, self.decimal) == ("utf-8", ",", ".")
+            if not plain:
+                notes.append(f"read {self.path.name} as {_DELIMITERS[str(self.delimiter)]}-separated "
+                             f"text, decimal {'comma' if self.decimal == ',' else 'point'}, "
+                             f"{_ENCODING_NAMES[str(self.encoding)]}")
+        elif self.format == "xlsx":
+            notes.append(f"read {self.path.name}: Excel worksheet {self.sheet!r}")
+        return (*notes, *self.skipped)
+
+
+def read_findings_file(path: str | PathLike) -> FindingsFile:
+    """Read a findings file as clinics save it, detecting how it was written; no validation.
+
+    Text files (``.csv``, ``.tsv``, ``.txt``): the encoding (UTF-8 with or without byte-order
+    mark, UTF-16 with one, else Windows-1252/Latin-1), the delimiter (comma, semicolon or tab:
+    the one under which the header names the most canonical columns) and the decimal comma
+    (numbers like ``12,5`` in a semicolon- or tab-separated file) are detected. Excel ``.xlsx``
+    needs the optional dependency openpyxl (``pip install 'mastoprog[excel]'``); its first
+    worksheet is read. ``"example"`` names a shipped example (:func:`resolve_example`).
+
+    Parameters
+    ----------
+    path : str or path
+        The file; at most :data:`MAX_FILE_BYTES` (:data:`MAX_XLSX_BYTES` for a workbook), checked
+        before parsing.
+
+    Returns
+    -------
+    FindingsFile
+        The raw table and what was detected (:attr:`FindingsFile.notes` says it in words).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    FindingsError
+        For a folder, an unknown suffix, a file too large, unreadable text or workbook, a file
+        mixing decimal commas and points, or a table in which no column is a data-dictionary
+        column (the message names the closest ones).
+
+    Examples
+    --------
+    >>> f = read_findings_file("example")
+    >>> f.format, f.delimiter, f.decimal, len(f.frame)
+    ('text', ',', '.', 8)
+    """
+    src = Path(resolve_example(path))
+    if not src.exists():
+        raise FileNotFoundError(f"findings file not found: {str(src)!r}")
+    if src.is_dir():
+        raise FindingsError(f"cannot read {str(src)!r}: it is a folder; expected a {_READABLE} file")
+    suffix = src.suffix.lower()
+    reader = _READERS.get(suffix)
+    if reader is None:
+        hint = (" (save it as .xlsx or CSV)" if suffix in {".xls", ".ods", ".xlsm", ".xlsb", ".numbers"}
+                else "")
+        raise FindingsError(f"cannot read {str(src)!r}: expected a {_READABLE} file{hint}")
+    limit = MAX_XLSX_BYTES if suffix == ".xlsx" else MAX_FILE_BYTES
+    size = src.stat().st_size
+    if size > limit:
+        raise FindingsError(f"{str(src)!r} is {size / 2**20:.0f} MiB; findings files of at most "
+                            f"{limit / 2**20:.0f} MiB are read (split the file, or save it as Parquet)")
+    read = reader(src)
+    if not any(_column_key(c) in _schema() for c in read.frame.columns):
+        raise FindingsError(f"{str(src)!r}: " + _no_canonical_message([str(c) for c in read.frame.columns]))
+    return read
+
+
+def _read_text(path: Path) -> FindingsFile:
+    with path.open("rb") as fh:
+        sample = fh.read(_SAMPLE_BYTES)
+    encoding = _sniff_encoding(path, sample, full=len(sample) < _SAMPLE_BYTES)
+    lines = sample.decode(encoding, errors="replace").splitlines()
+    if len(sample) == _SAMPLE_BYTES:
+        lines = lines[:-1]  # the last line may be cut in the middle
+    delimiter = _sniff_delimiter(lines[:_SAMPLE_LINES], path.suffix.lower())
+    frame, encoding = _parse_text(path, encoding, delimiter)
+    frame, skipped = _drop_empty(_header_from_first_row(frame))
+    frame, decimal = _decimal_commas(frame, delimiter)
+    return FindingsFile(path, "text", frame, encoding=encoding, delimiter=delimiter, decimal=decimal,
+                        skipped=skipped)
+
+
+def _sniff_encoding(path: Path, sample: bytes, full: bool) -> str:
+    """Byte-order marks first; then UTF-8 if the sample decodes; else Windows-1252 or Latin-1."""
+    if sample.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if b"\x00" in sample:
+        raise FindingsError(f"{str(path)!r} is not a text table (it holds NUL bytes); expected a "
+                            "CSV or tab-separated text file, or save it as .xlsx")
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if not full and exc.start >= len(sample) - 3:
+            return "utf-8"  # a multi-byte character cut by the end of the sample
+    return _single_byte(sample)
+
+
+def _single_byte(data: bytes) -> str:
+    # Windows-1252 leaves five bytes undefined; Latin-1 decodes every byte.
+    try:
+        data.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _sniff_delimiter(lines: list[str], suffix: str) -> str:
+    """The delimiter under which the header names the most canonical columns.
+
+    Ties go to the one giving the same number of fields on every sampled line, then to more
+    fields; then tab for ``.tsv``, else comma.
+    """
+    order = ["\t", ",", ";"] if suffix == ".tsv" else [",", ";", "\t"]
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        return order[0]
+    canon = _schema()
+
+    def score(delimiter: str) -> tuple[int, bool, int, int]:
+        rows = list(csv.reader(lines, delimiter=delimiter))
+        header = rows[0]
+        recognised = sum(_column_key(h) in canon for h in header)
+        regular = len(header) > 1 and len({len(r) for r in rows}) == 1
+        return recognised, regular, len(header), -order.index(delimiter)
+
+    return max(order, key=score)
+
+
+def _parse_text(path: Path, encoding: str, delimiter: str) -> tuple[pd.DataFrame, str]:
+    """Every cell as a string (no type guessing by pandas: our parsers decide); header in row 0."""
+    name = str(path)
+    try:
         try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False,
-                               sep="\t" if suffix == ".tsv" else ",")
-        except UnicodeDecodeError as exc:
-            raise FindingsError(f"{str(path)!r} is not UTF-8 text ({exc.reason} at byte "
-                                f"{exc.start}); expected a UTF-8 {suffix} file") from None
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise FindingsError(f"{str(path)!r} is not a readable {suffix} table: "
-                                f"{str(exc).strip()}") from None
-    if suffix == ".json":
-        with path.open(encoding="utf-8") as fh:
-            try:
-                obj = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise FindingsError(f"{str(path)!r} is not valid JSON: {exc}") from None
-            except UnicodeDecodeError as exc:
-                raise FindingsError(f"{str(path)!r} is not UTF-8 text ({exc.reason} at byte "
-                                    f"{exc.start}); expected a UTF-8 JSON file") from None
-        if isinstance(obj, Mapping) and "patients" in obj:
-            obj = obj["patients"]
-        if isinstance(obj, Mapping):
-            obj = [obj]
-        if not isinstance(obj, list) or not all(isinstance(r, Mapping) for r in obj):
-            raise FindingsError(
-                f"{str(path)!r}: expected a JSON object (one patient), a list of objects, "
-                "or {\"patients\": [...]}"
-            )
-        return pd.DataFrame.from_records(obj)
-    if suffix in {".parquet", ".pq"}:
-        try:
-            return pd.read_parquet(path)
-        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FindingsError(f"{str(path)!r} is not a readable Parquet file: {first}") from None
-    raise FindingsError(
-        f"cannot read {str(path)!r}: expected a .csv, .tsv, .json or .parquet file"
-    )
+            frame = pd.read_csv(path, sep=delimiter, header=None, dtype=str, keep_default_na=False,
+                                encoding=encoding)
+        except UnicodeDecodeError:
+            if encoding != "utf-8":
+                raise
+            # The sample was UTF-8 but a later byte is not: a single-byte file after all.
+            with path.open("rb") as fh:
+                encoding = _single_byte(fh.read())
+            frame = pd.read_csv(path, sep=delimiter, header=None, dtype=str, keep_default_na=False,
+                                encoding=encoding)
+    except UnicodeError as exc:
+        reason = getattr(exc, "reason", str(exc))
+        raise FindingsError(f"{name!r} is not readable as {_ENCODING_NAMES.get(encoding, encoding)} "
+                            f"text ({reason}); save it as UTF-8 CSV") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise FindingsError(f"{name!r} is not a readable {path.suffix.lower()} table: "
+                            f"{str(exc).strip()}") from None
+    return frame, encoding
+
+
+def _header_from_first_row(frame: pd.DataFrame) -> pd.DataFrame:
+    """Row 0 as the column labels, exactly as written (pandas would rename a repeated ``age``)."""
+    header = ["" if pd.isna(h) else str(h) for h in frame.iloc[0]]
+    header = [h if h.strip() else f"Unnamed: {i}" for i, h in enumerate(header)]
+    body = frame.iloc[1:].reset_index(drop=True)
+    body.columns = pd.Index(header, dtype=object)
+    return body
+
+
+def _drop_empty(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Without rows that are entirely empty and unnamed columns that are (Excel leaves both).
+
+    Also strips the spaces around patient identifiers (``" P1 "`` in a hand-typed table); the
+    other canonical cells are compared without them anyway, extra columns stay as written.
+    """
+    if frame.shape[1] == 0:
+        return frame, ()
+    for i, c in enumerate(frame.columns):
+        if _column_key(c) == "patient_id" and frame.dtypes.iloc[i] is np.dtype(object):
+            frame.isetitem(i, frame.iloc[:, i].str.strip())
+    blank = frame.isna() | (frame == "")
+    empty_rows = blank.all(axis=1).to_numpy()
+    unnamed = [i for i, c in enumerate(frame.columns)
+               if str(c).startswith("Unnamed: ") and bool(blank.iloc[:, i].all())]
+    skipped = []
+    if empty_rows.any():
+        skipped.append(f"{int(empty_rows.sum())} empty row(s) left out")
+        frame = frame.loc[~empty_rows].reset_index(drop=True)
+    if unnamed:
+        skipped.append(f"{len(unnamed)} empty column(s) without a header left out")
+        frame = frame.iloc[:, [i for i in range(frame.shape[1]) if i not in unnamed]]
+    return frame, tuple(skipped)
+
+
+def _decimal_commas(frame: pd.DataFrame, delimiter: str | None) -> tuple[pd.DataFrame, str]:
+    """Numbers written ``12,5`` as ``12.5``, in the columns that hold numbers only.
+
+    Only where the comma cannot be the delimiter or a thousands separator (a semicolon- or
+    tab-separated file, or a workbook); in a comma-separated file a quoted ``"1,234"`` stays as
+    written and is refused by the number parser. A file that writes decimals both ways is refused:
+    ``1.234`` next to ``12,5`` may mean one thousand two hundred and thirty-four.
+    """
+    if delimiter == ",":
+        return frame, "."
+    numeric = {c for c, s in _schema().items() if s.kind in {"float", "count", "event"}}
+    convert = []
+    for i, c in enumerate(frame.columns):
+        s = frame.iloc[:, i]
+        if s.dtype != object:
+            continue
+        text = s.astype(str)
+        if not text.str.match(_COMMA_NUMBER).any():
+            continue
+        all_numbers = (text.str.match(_NUMBER_OR_COMMA_NUMBER) | (text.str.strip() == "") | s.isna()).all()
+        if _column_key(c) in numeric or all_numbers:
+            convert.append(i)
+    if not convert:
+        return frame, "."
+    _refuse_mixed_decimals(frame, numeric, str(frame.columns[convert[0]]))
+    frame = frame.copy()
+    for i in convert:
+        frame.isetitem(i, frame.iloc[:, i].str.replace(",", ".", regex=False))
+    return frame, ","
+
+
+def _refuse_mixed_decimals(frame: pd.DataFrame, numeric: set[str], comma_column: str) -> None:
+    problems = []
+    for i, c in enumerate(frame.columns):
+        s = frame.iloc[:, i]
+        if _column_key(c) not in numeric or s.dtype != object:
+            continue
+        for row in np.flatnonzero(s.astype(str).str.match(_POINT_NUMBER).to_numpy())[:5]:
+            problems.append(Problem(
+                int(row), str(c), s.iloc[row], "a decimal comma, as in the rest of the file",
+                f"column {comma_column!r} writes decimals with a comma; a point is ambiguous there "
+                "(1.234 means 1234 in some locales): use one decimal mark"))
+    if problems:
+        raise FindingsError(problems)
+
+
+def _read_xlsx(path: Path) -> FindingsFile:
+    try:
+        import openpyxl  # noqa: F401  (optional dependency: the `excel` extra)
+    except ImportError:
+        raise FindingsError(f"cannot read {str(path)!r}: Excel files need the optional dependency "
+                            "openpyxl (pip install 'mastoprog[excel]'), or save the sheet as CSV") from None
+    try:
+        with pd.ExcelFile(path, engine="openpyxl") as book:
+            sheets = [str(s) for s in book.sheet_names]
+            raw = book.parse(sheets[0], header=None, dtype=object)
+    # A workbook is a zip of XML from outside: openpyxl and zipfile raise many different
+    # exception types on a damaged one; each becomes one clear message.
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise FindingsError(f"{str(path)!r} is not a readable Excel workbook: {first}") from None
+    if raw.shape[0] == 0:
+        raise FindingsError(f"{str(path)!r}: the worksheet {sheets[0]!r} is empty")
+    frame, skipped = _drop_empty(_header_from_first_row(raw.map(_cell_text)))
+    if len(sheets) > 1:
+        skipped = (*skipped, f"worksheet(s) {sheets[1:]} not read (only the first one is)")
+    frame, decimal = _decimal_commas(frame, None)
+    return FindingsFile(path, "xlsx", frame, decimal=decimal, sheet=sheets[0], skipped=skipped)
+
+
+def _cell_text(value: Any) -> str:
+    """A workbook cell as the text a CSV export would hold (so both read alike)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_json(path: Path) -> FindingsFile:
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            obj = json.load(fh, object_pairs_hook=_no_repeated_keys)
+    except json.JSONDecodeError as exc:
+        raise FindingsError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise FindingsError(f"{str(path)!r} is not UTF-8 text ({exc.reason} at byte "
+                            f"{exc.start}); expected a UTF-8 JSON file") from None
+    except RecursionError:
+        raise FindingsError(f"{str(path)!r}: JSON nested too deeply; expected a patient object or a "
+                            "list of them") from None
+    if isinstance(obj, Mapping) and "patients" in obj:
+        obj = obj["patients"]
+    if isinstance(obj, Mapping):
+        obj = [obj]
+    if not isinstance(obj, list) or not all(isinstance(r, Mapping) for r in obj):
+        raise FindingsError(
+            f"{str(path)!r}: expected a JSON object (one patient), a list of objects, "
+            "or {\"patients\": [...]}"
+        )
+    return FindingsFile(path, "json", pd.DataFrame.from_records(obj))
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; a key given twice is refused (``json`` would keep the last one silently)."""
+    keys = [k for k, _ in pairs]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise FindingsError(f"key(s) {repeated} appear more than once in one JSON object")
+    return dict(pairs)
+
+
+def _read_parquet(path: Path) -> FindingsFile:
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FindingsError(f"{str(path)!r} is not a readable Parquet file: {first}") from None
+    return FindingsFile(path, "parquet", frame)
+
+
+_READERS: dict[str, Callable[[Path], FindingsFile]] = {
+    ".csv": _read_text, ".tsv": _read_text, ".txt": _read_text, ".xlsx": _read_xlsx,
+    ".json": _read_json, ".parquet": _read_parquet, ".pq": _read_parquet,
+}
 
 
 def _to_frame(source: FindingsSource) -> tuple[pd.DataFrame, bool]:
@@ -203,11 +630,40 @@ def _to_frame(source: FindingsSource) -> tuple[pd.DataFrame, bool]:
                                          "for several patients pass pd.DataFrame(...) instead")])
         return pd.DataFrame([dict(source)]), True
     if isinstance(source, str | PathLike):
-        return _read_file(Path(source)), False
+        return read_findings_file(source).frame, False
     raise TypeError(
         "findings must be a pandas DataFrame, a mapping for one patient, or a path to a "
-        f"CSV/JSON/Parquet file; got {type(source).__name__}"
+        f"CSV/JSON/Parquet/xlsx file; got {type(source).__name__}"
     )
+
+
+def to_frame(source: FindingsSource) -> pd.DataFrame:
+    """The findings as a table before validation (a file read, a mapping as one row).
+
+    For functions that also read non-canonical columns (``diagnosis_year``, ``nras``): the
+    canonical ones always go through :func:`read_findings`.
+
+    Parameters
+    ----------
+    source : DataFrame, mapping or path
+        As in :func:`read_findings` (a DataFrame is returned as it is, not copied).
+
+    Returns
+    -------
+    DataFrame
+        The cells as given or read (see :func:`read_findings_file` for files).
+
+    Examples
+    --------
+    >>> list(to_frame({"age": 54, "my_note": "x"}).columns)
+    ['age', 'my_note']
+    """
+    return _to_frame(source)[0]
+
+
+def _column_key(label: Any) -> str:
+    """A header as compared with the canonical names: case, surrounding and inner spaces, hyphens."""
+    return re.sub(r"[\s\-]+", "_", str(label).strip()).lower()
 
 
 # --------------------------------------------------------------------------- column parsers
@@ -408,8 +864,11 @@ def read_findings(source: FindingsSource) -> pd.DataFrame:
     source : DataFrame, mapping or path
         One row per patient with columns from the data dictionary (units: age in years, Hb in
         g/dL, ALP in U/L, tryptase in ng/mL, counts in 10^9/L, percentages 0-100, time in
-        months); a mapping for one patient; or a ``.csv``/``.tsv``/``.json``/``.parquet`` path.
-        Extra columns are kept and passed through unchanged.
+        months); a mapping for one patient; or a ``.csv``/``.tsv``/``.txt``/``.xlsx``/``.json``/
+        ``.parquet`` path, read as clinics save it (see :func:`read_findings_file`: delimiter,
+        decimal comma and encoding detected); ``"example"`` is the shipped example. Headers that
+        differ from a canonical name only by case, spaces or hyphens are renamed to it (with a
+        warning). Extra columns are kept and passed through unchanged.
 
     Returns
     -------
@@ -421,12 +880,18 @@ def read_findings(source: FindingsSource) -> pd.DataFrame:
     ------
     FindingsError
         Listing every impossible value (row, column, value, expected range and unit, hint), or
-        for empty input, duplicate ``patient_id``, or S/A/R genes that contradict ``sar_count``.
+        for empty input, a column given twice (also as ``age`` and ``AGE``), duplicate
+        ``patient_id``, S/A/R genes that contradict ``sar_count``, or a file that cannot be
+        read (see :func:`read_findings_file`).
 
     Warns
     -----
     PlausibilityWarning
         For possible but implausible values (e.g. hemoglobin 2.5 g/dL).
+    RenamedColumnWarning
+        Naming every header read as a canonical column (``'AGE' -> 'age'``).
+    UnknownColumnWarning
+        For a column that looks like a misspelt canonical one (``tryptse``).
 
     Examples
     --------
@@ -442,19 +907,39 @@ def read_findings(source: FindingsSource) -> pd.DataFrame:
 
 
 def _validate(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Canonical frame; with ``columns``, only those canonical columns (plus patient_id), no extras."""
+    """Canonical frame; with ``columns``, only those canonical columns (plus patient_id), no extras.
+
+    Every canonical column present is checked whatever ``columns`` asks for: a function that
+    reads six columns still refuses ``sex="X"`` in a seventh, as every other entry point does.
+    """
     if len(frame) == 0:
         raise FindingsError("no patients: the findings are empty (0 rows)")
-    if frame.columns.duplicated().any():
-        dup = sorted(set(frame.columns[frame.columns.duplicated()]))
-        raise FindingsError(f"column(s) {dup} appear more than once in the findings")
+    _check_labels(frame)
     schema = _schema()
+    if columns is not None and set(columns) - set(schema):
+        raise ValueError(f"not canonical columns: {sorted(set(columns) - set(schema))}")
+    frame = _canonical_names(frame)
+    labels = _RowLabels(frame)
+    col = _Collector(labels)
+    plaus: list[str] = []
+    out = {name: _parse_column(frame[name], spec, col, plaus, frame.index)
+           for name, spec in schema.items() if name in frame.columns}
+    _check_sar_consistency(out, col)
+    _check_fraction_percentages(out, plaus)
+    col.raise_if_any()
+    for msg in plaus:
+        warnings.warn(msg, PlausibilityWarning, stacklevel=3)
+    _warn_contradictions(out, labels)
     if columns is not None:
-        unknown = set(columns) - set(schema)
-        if unknown:
-            raise ValueError(f"not canonical columns: {sorted(unknown)}")
         schema = {k: v for k, v in schema.items() if k in columns or k == "patient_id"}
-    n = len(frame)
+    result = _assemble(out, schema, frame.index)
+    extras = [c for c in frame.columns if c not in _schema()] if columns is None else []
+    if extras:
+        result = pd.concat([result, frame[extras]], axis=1)
+    return result
+
+
+def _check_labels(frame: pd.DataFrame) -> None:
     not_str = [c for c in frame.columns if not isinstance(c, str)]
     if not_str:
         shown = ", ".join(f"{c!r} ({type(c).__name__})" for c in not_str[:5])
@@ -462,89 +947,119 @@ def _validate(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd
             f"column labels must be strings (data-dictionary names such as 'age'); got {shown}"
             f"{' ...' if len(not_str) > 5 else ''} (was the table read without its header row?)"
         )
-    columns_in = [str(c) for c in frame.columns]
-    frame = frame.set_axis(columns_in, axis=1, copy=False)  # read only here: no data copy
-    if columns is None:
-        _warn_near_miss(columns_in, schema)
 
-    labels = _RowLabels(frame)
-    col = _Collector(labels)
-    plaus: list[str] = []
 
-    out: dict[str, Any] = {}
-    for name, spec in schema.items():
-        if name not in frame.columns:
-            continue
-        s = frame[name]
-        if s.dtype == object:
-            s = _single_values(s, name, col)
-        if spec.kind == "id":
-            has_na = bool(s.isna().any())
-            ids = s.astype(object).where(s.notna(), None) if has_na or s.dtype != object else s
-            out[name] = ids
-            # One hash pass when the ids are unique (the usual case); the full duplicate mask only
-            # when they are not, to name every offending row.
-            unique = (ids.dropna() if has_na else ids).is_unique
-            dup = np.zeros(n, bool) if unique else (ids.notna() & ids.duplicated(keep=False)).to_numpy()
-            if dup.any():
-                pos = np.flatnonzero(dup)
-                col.count += pos.size
-                for i in pos[: FindingsError.MAX_SHOWN]:
-                    col.problems.append(Problem(
-                        f"#{i} (index {frame.index[i]!r})", name, _py(ids.iloc[i]),
-                        "unique patient identifiers", "this patient_id occurs more than once"))
-        elif spec.kind == "bool":
-            out[name] = _parse_bool(s, spec, col)
-        elif spec.kind in {"float", "count", "event"}:
-            v = _parse_number(s, spec, col)
-            if spec.kind == "event":
-                bad = ~np.isnan(v) & (v != 0) & (v != 1)
-                col.add(bad, name, v, "0 (censored) or 1 (death observed)")
-            else:
-                _check_range(v, spec, col, plaus)
-                if spec.kind == "count":
-                    with np.errstate(invalid="ignore"):
-                        frac = ~np.isnan(v) & (v != np.round(v))
-                    col.add(frac, name, v, f"a whole number of {spec.unit}")
-            out[name] = v
-        else:
-            out[name] = _parse_category(s, spec, col)
+def _canonical_names(frame: pd.DataFrame) -> pd.DataFrame:
+    """Headers that differ from a canonical name only by case, spaces or hyphens renamed to it.
 
-    _check_sar_consistency(out, col)
-    _check_fraction_percentages(out, plaus)
-    col.raise_if_any()
-    for msg in plaus:
-        warnings.warn(msg, PlausibilityWarning, stacklevel=3)
-    _warn_contradictions(out, labels)
+    Warns (:class:`~mastoprog.exceptions.RenamedColumnWarning`) naming every renamed column;
+    refuses a column given twice (also as ``Age`` and ``age``).
+    """
+    schema = _schema()
+    given = [str(c) for c in frame.columns]
+    names = [c if c in schema else (_column_key(c) if _column_key(c) in schema else c) for c in given]
+    seen: dict[str, list[str]] = {}
+    for original, name in zip(given, names, strict=True):
+        seen.setdefault(name, []).append(original)
+    repeated = {name: originals for name, originals in seen.items() if len(originals) > 1}
+    if repeated:
+        shown = "; ".join(f"{name!r} given as {originals}" for name, originals in repeated.items())
+        raise FindingsError(f"column(s) appear more than once in the findings: {shown}; keep one "
+                            "column per finding")
+    renamed = [(a, b) for a, b in zip(given, names, strict=True) if a != b]
+    if renamed:
+        warnings.warn("column(s) renamed to their canonical names: "
+                      + ", ".join(f"{a!r} -> {b!r}" for a, b in renamed),
+                      RenamedColumnWarning, stacklevel=4)
+    _warn_near_miss(names, schema)
+    # set_axis without copy: the data are only read here
+    return frame.set_axis(names, axis=1, copy=False)
 
+
+def _no_canonical_message(given: list[str]) -> str:
+    canon = list(_schema())
+    close = []
+    for c in given[:200]:
+        match = difflib.get_close_matches(_column_key(c), canon, n=1, cutoff=0.6)
+        if match:
+            close.append(f"{c!r} -> {match[0]!r}?")
+    shown = ", ".join(repr(c) for c in given[:8]) + (" ..." if len(given) > 8 else "")
+    text = (f"no column of the findings is a data-dictionary column (such as 'patient_id', 'age', "
+            f"'sex', 'tryptase'); got {shown}")
+    if close:
+        text += f"; closest: {', '.join(close[:8])}"
+    if any(d in c for c in given for d in (";", "\t", ",")):
+        text += "; a header holds ';', ',' or a tab: was the table read with the wrong delimiter?"
+    return text
+
+
+def _parse_column(s: pd.Series, spec: _Spec, col: _Collector, plaus: list[str], index: pd.Index) -> Any:
+    """One canonical column parsed by its kind; problems go to ``col``, warnings to ``plaus``."""
+    if s.dtype == object:
+        s = _single_values(s, spec.column, col)
+    if spec.kind == "id":
+        return _parse_id(s, spec, col, index)
+    if spec.kind == "bool":
+        return _parse_bool(s, spec, col)
+    if spec.kind in {"float", "count", "event"}:
+        v = _parse_number(s, spec, col)
+        if spec.kind == "event":
+            bad = ~np.isnan(v) & (v != 0) & (v != 1)
+            col.add(bad, spec.column, v, "0 (censored) or 1 (death observed)")
+            return v
+        _check_range(v, spec, col, plaus)
+        if spec.kind == "count":
+            with np.errstate(invalid="ignore"):
+                frac = ~np.isnan(v) & (v != np.round(v))
+            col.add(frac, spec.column, v, f"a whole number of {spec.unit}")
+        return v
+    return _parse_category(s, spec, col)
+
+
+def _parse_id(s: pd.Series, spec: _Spec, col: _Collector, index: pd.Index) -> pd.Series:
+    has_na = bool(s.isna().any())
+    ids = s.astype(object).where(s.notna(), None) if has_na or s.dtype != object else s
+    # One hash pass when the ids are unique (the usual case); the full duplicate mask only
+    # when they are not, to name every offending row.
+    unique = (ids.dropna() if has_na else ids).is_unique
+    if unique:
+        return ids
+    pos = np.flatnonzero((ids.notna() & ids.duplicated(keep=False)).to_numpy())
+    col.count += pos.size
+    for i in pos[: FindingsError.MAX_SHOWN]:
+        col.problems.append(Problem(f"#{i} (index {index[i]!r})", spec.column, _py(ids.iloc[i]),
+                                    "unique patient identifiers", "this patient_id occurs more than once"))
+    return ids
+
+
+def _assemble(out: dict[str, Any], schema: dict[str, _Spec], index: pd.Index) -> pd.DataFrame:
+    """The canonical frame: parsed columns, absent ones as unknown (or "none" where empty means so)."""
+    n = len(index)
     data: dict[str, Any] = {}
     for name, spec in schema.items():
         if name in out:
             v = out[name]
             data[name] = v.to_numpy() if isinstance(v, pd.Series) and spec.kind == "id" else v
-        elif spec.kind == "id":
-            continue
-        elif spec.kind == "bool":
-            # An absent column is unknown, except where an empty cell means "not diagnosed".
-            data[name] = _boolean(np.zeros(n, bool), np.full(n, spec.empty_means != "false"))
-        elif spec.kind in {"float", "count", "event"}:
-            data[name] = np.full(n, np.nan)
-        else:
-            # An absent `ahn` column means "no AHN" (data dictionary: empty = none).
-            cats = _category_labels(spec.kind)
-            code = 0 if spec.kind == "ahn" else -1
-            data[name] = pd.Categorical.from_codes(np.full(n, code), categories=cats)
+        elif spec.kind != "id":
+            data[name] = _absent_column(spec, n)
     # One block per column (copy=False): pandas' default for a dict, copy=True, consolidates
     # the same-dtype columns into 2-D blocks, i.e. stacks every float column into one new
     # array (most of the validation time on a million rows). What that copy guaranteed is
     # kept: the result never shares memory with the input. Extension arrays are copied, as
     # copy=True does; a numpy array that is a view (of an input column) is copied; arrays
     # allocated here are used as they are.
-    result = pd.DataFrame({k: _owned(v) for k, v in data.items()}, index=frame.index, copy=False)
-    extras = [c for c in frame.columns if c not in _schema()] if columns is None else []
-    if extras:
-        result = pd.concat([result, frame[extras]], axis=1)
-    return result
+    return pd.DataFrame({k: _owned(v) for k, v in data.items()}, index=index, copy=False)
+
+
+def _absent_column(spec: _Spec, n: int) -> Any:
+    if spec.kind == "bool":
+        # An absent column is unknown, except where an empty cell means "not diagnosed".
+        return _boolean(np.zeros(n, bool), np.full(n, spec.empty_means != "false"))
+    if spec.kind in {"float", "count", "event"}:
+        return np.full(n, np.nan)
+    # An absent `ahn` column means "no AHN" (data dictionary: empty = none).
+    code = 0 if spec.kind == "ahn" else -1
+    return pd.Categorical.from_codes(np.full(n, code), categories=_category_labels(spec.kind))
 
 
 def _single_values(s: pd.Series, name: str, col: _Collector) -> pd.Series:
@@ -618,19 +1133,16 @@ def _warn_contradictions(out: dict[str, Any], labels: _RowLabels) -> None:
 
 
 def _warn_near_miss(columns: list[str], schema: dict[str, _Spec]) -> None:
+    """Warn about a non-canonical column that is probably a misspelt canonical one (``tryptse``)."""
     canon = list(schema)
     for c in columns:
         if c in schema:
             continue
-        key = c.strip().lower().replace(" ", "_").replace("-", "_")
-        match = key if key in schema else None
-        if match is None:
-            close = difflib.get_close_matches(key, canon, n=1, cutoff=0.85)
-            match = close[0] if close else None
-        if match is not None and match not in columns:
+        close = difflib.get_close_matches(_column_key(c), canon, n=1, cutoff=0.85)
+        if close and close[0] not in columns:
             warnings.warn(
                 f"column {c!r} is not a canonical column and is passed through unused; "
-                f"did you mean {match!r}?", UnknownColumnWarning, stacklevel=4,
+                f"did you mean {close[0]!r}?", UnknownColumnWarning, stacklevel=5,
             )
 
 
@@ -639,8 +1151,8 @@ def ensure_findings(
 ) -> tuple[pd.DataFrame, bool]:
     """Validate ``data`` for a public function: (canonical frame, True if one mapping was given).
 
-    With ``columns``, only those canonical columns (and ``patient_id``) are validated and
-    returned: a function that reads six columns does not pay for validating forty.
+    Every canonical column present is validated (one validation for every entry point); with
+    ``columns`` only those canonical columns (and ``patient_id``) are returned.
     """
     frame, single = _to_frame(data)
     return _validate(frame, columns), single

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._random import as_generator
 from .exceptions import FindingsError, ModelFileError
 
 __all__ = ["LifeTable"]
@@ -226,7 +227,35 @@ class LifeTable:
 
     # ------------------------------------------------------------------ hazard along the path
 
-    def _start(self, age0: Any, sex: Any, year0: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def path_codes(self, age0: Any, sex: Any, year0: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where each patient's path starts in the table: sex code, year row and whole age.
+
+        Two patients with the same three codes have the same background curve, so callers use
+        them as a key to compute each distinct curve once.
+
+        Parameters
+        ----------
+        age0, sex, year0 : array_like
+            As in :meth:`cumulative_hazard` (years, ``"F"``/``"M"`` or 0/1, calendar year).
+
+        Returns
+        -------
+        tuple of ndarray (int64)
+            ``(sex, year, age)``: 0 = F / 1 = M; calendar year minus :attr:`first_year`, clipped to
+            the table's years; whole age in years, capped at :attr:`max_age`.
+
+        Raises
+        ------
+        FindingsError
+            For an unknown or negative age, an unknown sex or a missing year.
+
+        Examples
+        --------
+        >>> from mastoprog import LifeTable
+        >>> lt = LifeTable.hmd_us()
+        >>> [int(v[0]) for v in lt.path_codes([61.7], ["M"], [2030])]
+        [1, 89, 61]
+        """
         age = np.asarray(age0, dtype=float)
         if not np.all(age >= 0):  # one pass: NaN (unknown) compares False, like a negative age
             raise FindingsError("age: expected a known age >= 0 years for general-population mortality")
@@ -264,7 +293,7 @@ class LifeTable:
         ndarray
             Cumulative hazard (dimensionless).
         """
-        s, y, a = self._start(age0, sex, year0)
+        s, y, a = self.path_codes(age0, sex, year0)
         t = np.asarray(t_months, dtype=float)
         if np.any(t < 0):
             raise ValueError("t_months: expected times >= 0 months")
@@ -284,27 +313,49 @@ class LifeTable:
 
     def hazard(self, age0: Any, sex: Any, year0: Any, t_months: Any) -> np.ndarray:
         """Background hazard per month at ``t_months`` after diagnosis (right-continuous)."""
-        s, y, a = self._start(age0, sex, year0)
+        s, y, a = self.path_codes(age0, sex, year0)
         t = np.asarray(t_months, dtype=float)
         s, y, a, t = np.broadcast_arrays(s, y, a, t)
         k = np.minimum(np.floor(t / 12.0), _HORIZON_YEARS - 1).astype(np.int64)
         return self._ext[s, y + k, a + k] / 12.0
 
-    def _path_start(self, age0: Any, sex: Any, year0: Any) -> np.ndarray:
-        """Flat index into the prefix-sum table of each path's start ``(sex, year0, age0)``.
+    def path_start(self, age0: Any, sex: Any, year0: Any) -> np.ndarray:
+        """A handle (flat index) of each patient's background path, for the ``path_*`` methods.
 
-        With it, :meth:`_path_cumulative_hazard` and :meth:`_path_hazard` repeat
+        With it, :meth:`path_cumulative_hazard` and :meth:`path_hazard` repeat
         :meth:`cumulative_hazard` and :meth:`hazard` bit for bit without re-validating the
-        start on every call (used by solvers that evaluate one set of paths many times).
+        start on every call (for solvers that evaluate one set of paths many times).
+
+        Parameters
+        ----------
+        age0, sex, year0 : array_like
+            As in :meth:`cumulative_hazard`.
+
+        Returns
+        -------
+        ndarray (int64)
+            One handle per patient (broadcast shape of the arguments).
         """
-        s, y, a = np.broadcast_arrays(*self._start(age0, sex, year0))
+        s, y, a = np.broadcast_arrays(*self.path_codes(age0, sex, year0))
         return np.ravel_multi_index((s, y, a), self._cum.shape).astype(np.int64)
 
-    def _path_cumulative_hazard(self, start: np.ndarray, t_months: np.ndarray) -> np.ndarray:
-        """``cumulative_hazard`` of the paths ``start`` (from :meth:`_path_start`) at ``t_months``.
+    def path_cumulative_hazard(self, start: np.ndarray, t_months: np.ndarray) -> np.ndarray:
+        """:meth:`cumulative_hazard` of the paths ``start`` (from :meth:`path_start`) at ``t_months``.
 
         Same operations in the same order as :meth:`cumulative_hazard` (the flat index of
         ``(s, y + k, a + k)`` is ``start + k * (width + 1)``), so the same floating-point result.
+
+        Parameters
+        ----------
+        start : ndarray (int64)
+            Path handles from :meth:`path_start`.
+        t_months : ndarray
+            Months since diagnosis (>= 0; not checked), broadcast against ``start``.
+
+        Returns
+        -------
+        ndarray
+            Cumulative hazard (dimensionless).
         """
         years = np.asarray(t_months, dtype=float) / 12.0
         k = np.minimum(np.floor(years), _HORIZON_YEARS - 1).astype(np.int64)
@@ -313,22 +364,47 @@ class LifeTable:
         full = self._cum_flat.take(pos) - self._cum_flat.take(start)
         return full + frac * self._ext_flat.take(pos)
 
-    def _path_whole_years(self, start: np.ndarray, k: np.ndarray) -> np.ndarray:
-        """``cumulative_hazard`` at ``t = 12 k`` months for whole years ``0 <= k < 160``.
+    def path_whole_years(self, start: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """:meth:`cumulative_hazard` at ``t = 12 k`` months for whole years ``0 <= k < 160``.
 
         There ``frac = 0``, so :meth:`cumulative_hazard` returns ``full + 0.0 * rate`` = ``full``
         (``full >= 0``): the same value, up to the sign of a zero, without the fractional term.
+
+        Parameters
+        ----------
+        start : ndarray (int64)
+            Path handles from :meth:`path_start`.
+        k : ndarray (int)
+            Whole years since diagnosis, in [0, 160).
+
+        Returns
+        -------
+        ndarray
+            Cumulative hazard (dimensionless).
         """
         pos = start + k * (self._cum.shape[2] + 1)
         return self._cum_flat.take(pos) - self._cum_flat.take(start)
 
-    def _path_hazard(self, start: np.ndarray, t_months: np.ndarray) -> np.ndarray:
-        """``hazard`` (per month) of the paths ``start`` at ``t_months``; same result."""
+    def path_hazard(self, start: np.ndarray, t_months: np.ndarray) -> np.ndarray:
+        """:meth:`hazard` (per month) of the paths ``start`` at ``t_months``; the same result.
+
+        Parameters
+        ----------
+        start : ndarray (int64)
+            Path handles from :meth:`path_start`.
+        t_months : ndarray
+            Months since diagnosis (>= 0).
+
+        Returns
+        -------
+        ndarray
+            Hazard per month, constant within each year since diagnosis.
+        """
         k = np.minimum(np.floor(np.asarray(t_months, dtype=float) / 12.0),
                        _HORIZON_YEARS - 1).astype(np.int64)
         return self._ext_flat.take(start + k * (self._cum.shape[2] + 1)) / 12.0
 
-    def sample_death_times(self, age0: Any, sex: Any, year0: Any, rng: np.random.Generator) -> np.ndarray:
+    def sample_death_times(self, age0: Any, sex: Any, year0: Any, random_state: Any) -> np.ndarray:
         """Exact draws of the time to death from general-population mortality, months.
 
         Inverts the piecewise-linear cumulative hazard: ``T = H^{-1}(E)`` with ``E ~ Exp(1)``;
@@ -338,16 +414,17 @@ class LifeTable:
         ----------
         age0, sex, year0 : array_like, shape (n,)
             As in :meth:`cumulative_hazard`.
-        rng : numpy.random.Generator
+        random_state : int, numpy.random.SeedSequence or numpy.random.Generator
+            Seed, or a Generator used as given (to continue a stream).
 
         Returns
         -------
         ndarray, shape (n,)
             Months from diagnosis to death.
         """
-        s, y, a = self._start(age0, sex, year0)
+        s, y, a = self.path_codes(age0, sex, year0)
         s, y, a = np.broadcast_arrays(s, y, a)
-        e = rng.standard_exponential(s.shape)
+        e = as_generator(random_state, "random_state of sample_death_times").standard_exponential(s.shape)
         return self._invert(s, y, a, e)
 
     def _invert(self, s: np.ndarray, y: np.ndarray, a: np.ndarray, e: np.ndarray) -> np.ndarray:

@@ -5,11 +5,15 @@ Every function takes ``ax=None`` and returns the Axes it drew on.
 
 from __future__ import annotations
 
-from typing import Any
+from os import PathLike
+from typing import Any, cast
 
 import numpy as np
 
-__all__ = ["plot_patient_curve"]
+from ._files import atomic_output
+from .findings import to_frame
+
+__all__ = ["plot_patient_curve", "save_figure"]
 
 #: Default time grid of a patient plot (months): 0-20 years by 1 month.
 PLOT_TIMES = np.arange(0.0, 241.0)
@@ -53,16 +57,16 @@ def plot_patient_curve(
     from ._about import RESEARCH_USE_NOTICE
 
     t = PLOT_TIMES if times is None else np.asarray(times, dtype=float)
-    res = model.predict_survival_interval(patient, t, level=level, year=year)
-    if res["survival"].shape[1] != 1:
-        raise ValueError(f"plot_patient_curve draws one patient; got {res['survival'].shape[1]}")
+    res = model.predict(patient, t, level=level, year=year)
+    if res.survival.shape[1] != 1:
+        raise ValueError(f"plot_patient_curve draws one patient; got {res.survival.shape[1]}")
     details = model.predict_details(patient, year=year)
-    median = model.predict_median(patient, year=year).iloc[0]
-    s = res["survival"].iloc[:, 0].to_numpy()
-    lo = res["lower"].iloc[:, 0].to_numpy()
-    up = res["upper"].iloc[:, 0].to_numpy()
-    pop = res["population"].iloc[:, 0].to_numpy()
-    envelope = bool(res["survival"].attrs["envelope"][0])
+    median = float(res.median["median"].iloc[0])
+    s = res.survival.iloc[:, 0].to_numpy()
+    lo = res.lower.iloc[:, 0].to_numpy()
+    up = res.upper.iloc[:, 0].to_numpy()
+    pop = res.population.iloc[:, 0].to_numpy()
+    envelope = bool(res.notes["envelope"].iloc[0])
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     years = t / 12.0
@@ -129,12 +133,35 @@ def _score_text(patient: Any) -> str:
     """The mastoprog composite score of one patient, as a range when findings are missing."""
     import pandas as pd
 
-    from .findings import _to_frame
     from .risk import risk_score
 
-    raw, _ = _to_frame(patient)
-    r = risk_score(raw, score="mastoprog").iloc[0]
+    raw = to_frame(patient)
+    r = cast(pd.DataFrame, risk_score(raw, score="mastoprog")).iloc[0]  # a table in, a table out
     if pd.isna(r["points"]):
         groups = ", ".join(r["possible_groups"])
         return f"mastoprog score {r['points_min']}-{r['points_max']} points ({groups})"
     return f"mastoprog score {r['points']} points ({r['group']} risk)"
+
+
+def save_figure(figure: Any, path: str | PathLike, *, force: bool = False, dpi: int = 150) -> None:
+    """Save a matplotlib figure to ``path`` (format by extension), complete or not at all.
+
+    Parameters
+    ----------
+    figure : matplotlib Figure
+        E.g. ``plot_patient_curve(...).figure``.
+    path : str or path
+        ``.png``, ``.svg``, ``.pdf`` or any other format matplotlib writes.
+    force : bool
+        Replace an existing file (default: refuse with
+        :class:`~mastoprog.exceptions.OutputExistsError`).
+    dpi : int
+        Resolution of raster formats (dots per inch).
+
+    Notes
+    -----
+    Written under a temporary name in the same folder and renamed when complete (see
+    :mod:`mastoprog._files`): an error, Ctrl-C or SIGTERM never leaves a half-written figure.
+    """
+    with atomic_output(path, force=force) as tmp:
+        figure.savefig(tmp, bbox_inches="tight", dpi=dpi)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._random import as_generator
 from ._resources import EVIDENCE_LEVELS, data_path, load_toml
 from .exceptions import ModelFileError
 from .findings import SUBTYPE_LABELS
@@ -44,6 +45,8 @@ __all__ = [
     "Scenario",
     "Stratum",
     "available_scenarios",
+    "check_patient_count",
+    "inverse_cdf",
     "load_scenario",
     "reference_cohort",
 ]
@@ -272,18 +275,33 @@ class Scenario:
             w = np.ones(len(chosen))
         return chosen, w / w.sum()
 
-    def draw_strata(self, n: int, rng: np.random.Generator,
+    def draw_strata(self, n: int, random_state: Any,
                     subtype: str | None = None) -> tuple[tuple[Stratum, ...], np.ndarray]:
-        """(strata, code per patient): which stratum each of ``n`` patients belongs to."""
-        n = _check_n(n)
-        _check_rng(rng)
+        """(strata, code per patient): which stratum each of ``n`` patients belongs to.
+
+        Parameters
+        ----------
+        n : int
+            Number of patients.
+        random_state : int, numpy.random.SeedSequence or numpy.random.Generator
+            Seed, or a Generator used as given.
+        subtype : str, optional
+            As in :meth:`draw_prognostic`.
+
+        Returns
+        -------
+        tuple
+            The strata drawn from and one index into them per patient.
+        """
+        n = check_patient_count(n)
+        rng = as_generator(random_state, "random_state of draw_strata")
         chosen, probs = self.select(subtype)
         if len(chosen) == 1:
             return chosen, np.zeros(n, dtype=np.intp)
         # Inverse-CDF on one uniform per patient: cheap and stable across numpy versions.
-        return chosen, _inverse_cdf(probs, rng.random(n))
+        return chosen, inverse_cdf(probs, rng.random(n))
 
-    def draw_prognostic(self, n: int, rng: np.random.Generator,
+    def draw_prognostic(self, n: int, random_state: Any,
                         subtype: str | None = None) -> pd.DataFrame:
         """Draw ``n`` patients' prognostic covariates from the scenario.
 
@@ -291,8 +309,8 @@ class Scenario:
         ----------
         n : int
             Number of patients.
-        rng : numpy.random.Generator
-            The only source of randomness.
+        random_state : int, numpy.random.SeedSequence or numpy.random.Generator
+            The only source of randomness (a Generator is used as given).
         subtype : str, optional
             A WHO subtype label (``"ISM"`` draws both ISM strata in their proportions), a stratum
             name (``"BMM"``), or None for the scenario's whole mix.
@@ -305,8 +323,28 @@ class Scenario:
             ``who_subtype`` (categorical over ``SUBTYPE_LABELS``), and the extra columns
             ``diagnosis_year`` (int) and ``variant`` (categorical: the stratum), RangeIndex.
         """
+        rng = as_generator(random_state, "random_state of draw_prognostic")
         chosen, codes = self.draw_strata(n, rng, subtype)
-        frame, _ = _draw_prognostic_codes(self, chosen, codes, rng)
+        return self.draw_prognostic_for_strata(chosen, codes, rng)
+
+    def draw_prognostic_for_strata(self, strata: tuple[Stratum, ...], codes: np.ndarray,
+                                   random_state: Any) -> pd.DataFrame:
+        """The prognostic covariates of patients whose strata are already drawn (vectorised).
+
+        Parameters
+        ----------
+        strata, codes
+            As returned by :meth:`draw_strata`.
+        random_state : int, numpy.random.SeedSequence or numpy.random.Generator
+            Seed, or a Generator used as given (to continue the stream of :meth:`draw_strata`).
+
+        Returns
+        -------
+        DataFrame
+            As :meth:`draw_prognostic`.
+        """
+        rng = as_generator(random_state, "random_state of draw_prognostic_for_strata")
+        frame, _ = _draw_prognostic_codes(self, strata, codes, rng)
         return frame
 
 
@@ -460,10 +498,10 @@ def load_scenario(name_or_path: str | PathLike | Scenario = "lim2009") -> Scenar
 
 
 def reference_cohort(scenario: str | PathLike | Scenario = "lim2009", subtype: str | None = None,
-                     n: int = 200_000, seed: int = 20090601) -> pd.DataFrame:
+                     n: int = 200_000, random_state: int = 20090601) -> pd.DataFrame:
     """The fixed draw of prognostic covariates the survival model is calibrated on.
 
-    Deterministic: ``numpy.random.default_rng(seed)`` (PCG64) and the scenario fully determine
+    Deterministic: ``numpy.random.default_rng(random_state)`` (PCG64) and the scenario fully determine
     the frame, on any machine.
 
     Parameters
@@ -475,8 +513,8 @@ def reference_cohort(scenario: str | PathLike | Scenario = "lim2009", subtype: s
     n : int
         Number of patients (default 200,000: at 20,000 the sampling error of a population-averaged
         median was about 1 %, a visible bias in closed-loop checks; at 200,000 it is about 0.2 %).
-    seed : int
-        Default 20090601 (Lim 2009 was published in June 2009).
+    random_state : int
+        Seed; default 20090601 (Lim 2009 was published in June 2009).
 
     Returns
     -------
@@ -484,7 +522,7 @@ def reference_cohort(scenario: str | PathLike | Scenario = "lim2009", subtype: s
         As ``Scenario.draw_prognostic``.
     """
     scn = load_scenario(scenario)
-    return scn.draw_prognostic(n, np.random.default_rng(seed), subtype)
+    return scn.draw_prognostic(n, as_generator(random_state, "random_state of reference_cohort"), subtype)
 
 
 # --------------------------------------------------------------------------- validation
@@ -770,28 +808,60 @@ def _parse_missing(r: _Reader, key: str, t: Any) -> MissingnessRule:
     return MissingnessRule(tuple(cols), p, by, joint, r.cited(t, key))
 
 
-def _inverse_cdf(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+def inverse_cdf(p: np.ndarray, u: np.ndarray, dtype: Any = np.intp) -> np.ndarray:
     """Index of the category of each uniform: the number of cumulative probabilities <= u.
 
     Same result as ``searchsorted(cumsum(p)[:-1], u, side="right")``; a comparison pass per
     category is faster than a binary search per value for the few categories used here.
+
+    Parameters
+    ----------
+    p : array_like (K,)
+        Category probabilities (summing to 1).
+    u : ndarray (n,)
+        Uniforms in [0, 1).
+    dtype : numpy integer type
+        Of the codes; a small type (``np.int8`` for fewer than 128 categories) moves less memory
+        on cohort-sized arrays. Wider types are used when K does not fit.
+
+    Returns
+    -------
+    ndarray (n,)
+        Category index 0..K-1 per uniform.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> inverse_cdf([0.2, 0.5, 0.3], np.array([0.1, 0.2, 0.69, 0.7, 0.99])).tolist()
+    [0, 1, 1, 2, 2]
     """
     cum = np.cumsum(np.asarray(p, dtype=float))[:-1]
-    codes = np.zeros(u.size, dtype=np.intp)
+    if cum.size >= np.iinfo(dtype).max:
+        dtype = np.intp
+    codes = np.zeros(u.size, dtype=dtype)
     for c in cum:
         codes += u >= c
     return codes
 
 
-def _check_n(n: Any) -> int:
+def check_patient_count(n: Any) -> int:
+    """``n`` as an int when it is a positive whole number of patients.
+
+    Parameters
+    ----------
+    n : int
+        Number of patients.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        Otherwise, naming the value.
+    """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise ValueError(f"n must be a positive whole number of patients; got {n!r}")
     return int(n)
 
-
-def _check_rng(rng: Any) -> None:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            "rng must be a numpy.random.Generator (e.g. numpy.random.default_rng(seed)); "
-            f"got {type(rng).__name__}"
-        )

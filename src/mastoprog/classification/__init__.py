@@ -1,18 +1,13 @@
 """WHO 2016, WHO 2022 and ICC 2022 classification of mastocytosis: findings -> subtype and criteria.
 
-The rules' thresholds live in ``data/classification_thresholds.csv``; the engine evaluates them with
-three-valued logic so a missing finding gives "one of ...".
+``classify`` (a table in, a frame out) and ``classify_patient`` (one mapping in, one
+:class:`Classification` out). Thresholds live in ``data/classification_*.csv``; the engine
+evaluates them with the package's three-valued logic so a missing finding gives "one of ...".
 """
 
-from ._engine import (
-    COLUMNS,
-    EDITIONS,
-    INDETERMINATE,
-    PROGNOSTIC_GROUP,
-    SUBTYPE_SEVERITY,
-    Classification,
-    classify,
-)
+from ._editions import EDITIONS, INDETERMINATE, PROGNOSTIC_GROUP, SUBTYPE_SEVERITY
+from ._engine import COLUMNS
+from ._report import Classification, classify, classify_patient
 
 __all__ = ["COLUMNS", "EDITIONS", "INDETERMINATE", "PROGNOSTIC_GROUP", "SUBTYPE_SEVERITY", "Classification",
-           "classify"]
+           "classify", "classify_patient"]

@@ -7,30 +7,41 @@ rest on. A **higher** ``predicted`` value means **longer** survival (lifelines' 
 
 from ._checks import check_horizon, check_outcome, normal_quantile
 from ._nonparametric import KaplanMeier, censoring_survival, kaplan_meier
-from .auc import TimeDependentAUC, time_dependent_auc
-from .brier import BrierScore, brier_score, integrated_brier_score, integrated_brier_terms
-from .calibration import Calibration, calibration_at
-from .concordance import Concordance, concordance_index
+from .auc import TimeDependentAUC, auc_influence, time_dependent_auc
+from .brier import (
+    BrierScore,
+    brier_score,
+    integrated_brier_score,
+    integrated_brier_terms,
+    wald_interval,
+)
+from .calibration import Calibration, CalibrationSlope, calibration_at, calibration_slope
+from .concordance import Concordance, concordance_index, concordance_indices
 from .medians import curve_median, median_recovery, median_table
 
 __all__ = [
-    "check_horizon",
-    "check_outcome",
-    "curve_median",
-    "integrated_brier_terms",
-    "median_table",
-    "normal_quantile",
     "BrierScore",
     "Calibration",
+    "CalibrationSlope",
     "Concordance",
     "KaplanMeier",
     "TimeDependentAUC",
+    "auc_influence",
     "brier_score",
     "calibration_at",
+    "calibration_slope",
     "censoring_survival",
+    "check_horizon",
+    "check_outcome",
     "concordance_index",
+    "concordance_indices",
+    "curve_median",
     "integrated_brier_score",
+    "integrated_brier_terms",
     "kaplan_meier",
     "median_recovery",
+    "median_table",
+    "normal_quantile",
     "time_dependent_auc",
+    "wald_interval",
 ]

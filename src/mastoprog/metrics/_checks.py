@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,6 @@ import pandas as pd
 from ..exceptions import MetricInputError, Problem
 
 ArrayLike = Any
-
 
 
 # --------------------------------------------------------------------------- input checking
@@ -35,8 +35,22 @@ def _as_1d(obj: ArrayLike, name: str) -> np.ndarray:
     return arr
 
 
+def _all_missing(raw: np.ndarray) -> bool:
+    """True when every value is empty (NaN/None): a file without the column, filled by the reader."""
+    return raw.size > 0 and bool(pd.isna(pd.Series(raw, dtype=object)).all())
+
+
 def check_outcome(time: ArrayLike, event: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Validate follow-up times (>= 0, finite) and event indicators (0/1 or bool)."""
+    """Validate follow-up times (>= 0, finite) and event indicators (0/1 or bool).
+
+    A column whose every value is empty is reported once as missing, not once per patient.
+
+    Examples
+    --------
+    >>> t, e = check_outcome([3.0, 5.5], [1, 0])
+    >>> e.tolist()
+    [True, False]
+    """
     t_raw = _as_1d(time, "time")
     e_raw = _as_1d(event, "event")
     rows = _labels(time, t_raw.size)
@@ -44,6 +58,11 @@ def check_outcome(time: ArrayLike, event: ArrayLike) -> tuple[np.ndarray, np.nda
     if t_raw.size != e_raw.size:
         raise MetricInputError([Problem(None, "event", f"{e_raw.size} values",
                                         f"one per patient, like 'time' ({t_raw.size} values)")])
+    empty = [name for name, raw in (("time", t_raw), ("event", e_raw)) if _all_missing(raw)]
+    if empty:
+        raise MetricInputError([Problem(None, name, "missing column (every value empty)",
+                                        "follow-up time (months) and event (0/1) for every patient")
+                                for name in empty])
     try:
         t = t_raw.astype(float)
     except (TypeError, ValueError):
@@ -87,6 +106,7 @@ def _check_predicted(pred: ArrayLike, n: int, name: str, *, lo: float | None = N
 
 
 def check_horizon(t: float, name: str = "t") -> float:
+    """A horizon (months) as a float > 0, or a :class:`MetricInputError` naming ``name``."""
     tt = float(t)
     if not np.isfinite(tt) or tt <= 0:
         raise MetricInputError([Problem(None, name, t, "a horizon > 0 (months)")])
@@ -94,19 +114,24 @@ def check_horizon(t: float, name: str = "t") -> float:
 
 
 def normal_quantile(conf_level: float) -> float:
-    from scipy.stats import norm
+    """Two-sided standard-normal quantile of a confidence level (1.96 for 0.95).
 
-    if not 0 < conf_level < 1:
+    Examples
+    --------
+    >>> round(normal_quantile(0.95), 4)
+    1.96
+    """
+    if isinstance(conf_level, bool) or not isinstance(conf_level, int | float | np.floating) \
+            or not 0 < conf_level < 1:
         raise MetricInputError([Problem(None, "conf_level", conf_level, "a number in (0, 1)")])
-    return float(norm.ppf(0.5 + conf_level / 2.0))
-
+    return float(NormalDist().inv_cdf(0.5 + float(conf_level) / 2.0))
 
 
 def _per_horizon(predicted: ArrayLike, n: int, times: np.ndarray, name: str, *,
                  probability: bool) -> np.ndarray:
     """Predictions as a (n_times, n) array: a 1-D score is reused at every horizon.
 
-    2-D input follows :meth:`SurvivalModel.predict_survival`: rows are horizons, columns patients.
+    2-D input follows :meth:`SurvivalModel.predict_survival_function`: rows are horizons, columns patients.
     """
     arr = predicted.to_numpy() if isinstance(predicted, pd.DataFrame | pd.Series) else np.asarray(
         predicted)
@@ -117,9 +142,8 @@ def _per_horizon(predicted: ArrayLike, n: int, times: np.ndarray, name: str, *,
     if arr.shape != (times.size, n):
         raise MetricInputError([Problem(None, name, f"array of shape {arr.shape}",
                                         f"shape (n_times, n_patients) = ({times.size}, {n}): rows "
-                                        "are horizons, columns patients (as predict_survival)")])
+                                        "are horizons, columns patients (as predict_survival_function)")])
     return np.vstack([_check_predicted(row, n, name, lo=lo, hi=hi) for row in arr])
-
 
 
 def _check_times(times: ArrayLike, t: np.ndarray, name: str = "times") -> np.ndarray:

@@ -8,6 +8,7 @@ Everything here takes clean numpy arrays; input checking lives in :mod:`mastopro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -80,8 +81,6 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float = 0.95,
 
     Events at a time are counted before censorings at the same time (the usual convention).
     """
-    from scipy.stats import norm
-
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
     uniq, inv = np.unique(time, return_inverse=True)
@@ -94,7 +93,7 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float = 0.95,
         surv = np.cumprod(1.0 - d / n)
         inc = np.where(n > d, d / (n * (n - d)), np.where(d > 0, np.inf, 0.0))
     var_log = np.cumsum(inc)
-    z = norm.ppf(0.5 + conf_level / 2.0)
+    z = NormalDist().inv_cdf(0.5 + conf_level / 2.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         if conf_type == "log-log":
             # CI for log(-log S): se = sqrt(var_log) / |log S|
@@ -141,12 +140,14 @@ def dominance_sums(point_pos: np.ndarray, point_val: np.ndarray, point_w: np.nda
     """Weighted 2-D dominance sums for every query, vectorised over queries.
 
     For each query q returns ``(sum of w over points with pos < query_pos[q] and val <
-    query_val[q], same with val == query_val[q], same with any val)``.
+    query_val[q], same with val == query_val[q], same with any val)``. ``point_w`` may be (n,) or
+    (n, k): k weightings share one pass (the sorting dominates the cost), and each output is then
+    (n_queries, k).
 
     Positions and values are non-negative integers. The prefix ``[0, query_pos)`` is split into
     at most ``log2(n)`` aligned dyadic blocks (the binary digits of ``query_pos``, as in a
     Fenwick tree); within each level the points are sorted by ``(block, val)`` so one
-    ``searchsorted`` answers every query at that level: O(n log^2 n) time, O(n) memory, no
+    ``searchsorted`` answers every query at that level: O(n log^2 n) time, O(n k) memory, no
     Python loop over rows.
     """
     point_pos = np.asarray(point_pos, dtype=np.int64)
@@ -155,33 +156,49 @@ def dominance_sums(point_pos: np.ndarray, point_val: np.ndarray, point_w: np.nda
     query_pos = np.asarray(query_pos, dtype=np.int64)
     query_val = np.asarray(query_val, dtype=np.int64)
     nq = query_pos.size
-    lt = np.zeros(nq)
-    eq = np.zeros(nq)
-    tot = np.zeros(nq)
+    shape = (nq, *point_w.shape[1:])
+    lt = np.zeros(shape)
+    eq = np.zeros(shape)
+    tot = np.zeros(shape)
     if point_pos.size == 0 or nq == 0:
         return lt, eq, tot
     span = int(max(point_pos.max(), query_pos.max())) + 1
     m = int(max(point_val.max(), query_val.max())) + 2  # key stride: values live in [0, m - 1)
     levels = max(1, int(np.ceil(np.log2(span + 1))) + 1)
+    zero = np.zeros((1, *point_w.shape[1:]))
+    # points and queries sorted by value once; each level then needs only a stable sort by block
+    # (a 16-bit radix sort while the blocks are few), and sorted queries make searchsorted fast
+    points_by_val = np.argsort(point_val, kind="stable")
+    queries_by_val = np.argsort(query_val, kind="stable")
     for level in range(levels):
         has_bit = ((query_pos >> level) & 1).astype(bool)
         if not has_bit.any():
             continue
         pblock = point_pos >> level
-        keys = pblock * m + point_val
-        order = np.argsort(keys)
-        skeys = keys[order]
-        cw = np.concatenate(([0.0], np.cumsum(point_w[order])))
+        order = _by_block(pblock, point_val, points_by_val, m, span >> level)
+        skeys = pblock[order] * m + point_val[order]
+        cw = np.concatenate((zero, np.cumsum(point_w[order], axis=0)))
         # block boundaries in the sorted keys come from counts; no search needed
         starts = np.concatenate(([0], np.cumsum(np.bincount(pblock, minlength=(span >> level) + 2))))
-        q = np.flatnonzero(has_bit)
-        block = (query_pos[q] >> level) - 1
-        base = block * m
+        q_val_order = queries_by_val[has_bit[queries_by_val]]
+        qblock_all = (query_pos >> level) - 1
+        q = q_val_order[_by_block(qblock_all[q_val_order], query_val[q_val_order],
+                                  np.arange(q_val_order.size), m, span >> level)]
+        block = qblock_all[q]
+        qkeys = block * m + query_val[q]
         lo = starts[block]
         hi = starts[block + 1]
-        below = np.searchsorted(skeys, base + query_val[q], side="left")
-        upto = np.searchsorted(skeys, base + query_val[q], side="right")
+        below = np.searchsorted(skeys, qkeys, side="left")
+        upto = np.searchsorted(skeys, qkeys, side="right")
         lt[q] += cw[below] - cw[lo]
         eq[q] += cw[upto] - cw[below]
         tot[q] += cw[hi] - cw[lo]
     return lt, eq, tot
+
+
+def _by_block(block: np.ndarray, val: np.ndarray, val_order: np.ndarray, m: int, n_blocks: int
+              ) -> np.ndarray:
+    """Indices sorting by ``(block, val)``, given ``val_order`` (indices sorting by val)."""
+    if n_blocks < 65536:
+        return val_order[np.argsort(block[val_order].astype(np.uint16), kind="stable")]
+    return np.argsort(block * m + val, kind="stable")

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, _check_times, _per_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_survival
+from ._nonparametric import KaplanMeier, censoring_survival
 
 ArrayLike = Any
 
@@ -80,8 +80,24 @@ def brier_score(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: Arra
     terms = _brier_terms(tt, e, s, h, censoring_survival(tt, e))
     est = float(terms.mean())
     se = float(terms.std(ddof=1) / np.sqrt(tt.size)) if tt.size > 1 else float("nan")
+    low, high = wald_interval(est, se, conf_level, 0.0, 1.0)
+    return BrierScore(est, se, low, high, h, conf_level)
+
+
+def wald_interval(estimate: float, se: float, conf_level: float, low: float, high: float
+                  ) -> tuple[float, float]:
+    """Wald interval ``estimate -/+ z se`` kept inside the parameter's range ``[low, high]``.
+
+    A Brier score cannot be negative: with few patients the unclipped Wald interval can reach
+    below 0 (e.g. -0.157 on 3 patients), which says nothing; clipped, it ends at the bound.
+
+    Examples
+    --------
+    >>> tuple(round(v, 4) for v in wald_interval(0.01, 0.02, 0.95, 0.0, 1.0))
+    (0.0, 0.0492)
+    """
     z = normal_quantile(conf_level)
-    return BrierScore(est, se, est - z * se, est + z * se, h, conf_level)
+    return max(low, estimate - z * se), min(high, estimate + z * se)
 
 
 def integrated_brier_score(time: ArrayLike, event: ArrayLike, predicted_survival: ArrayLike,
@@ -94,7 +110,7 @@ def integrated_brier_score(time: ArrayLike, event: ArrayLike, predicted_survival
         Follow-up (months) and event indicator.
     predicted_survival : DataFrame or array, shape (len(times), n)
         Predicted survival probabilities: **rows are the horizons in** ``times``, **columns are
-        patients** (the layout of ``SurvivalModel.predict_survival``). A DataFrame's index is
+        patients** (the layout of ``SurvivalModel.predict_survival_function``). A DataFrame's index is
         checked against ``times``.
     times : sequence of float
         At least two increasing horizons (months) inside the follow-up range. A fine grid gives
@@ -116,9 +132,29 @@ def integrated_brier_score(time: ArrayLike, event: ArrayLike, predicted_survival
     return float(integrated_brier_terms(tt, e, p, ts).mean())
 
 
-def integrated_brier_terms(tt: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarray) -> np.ndarray:
+def integrated_brier_terms(tt: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarray,
+                           censoring: KaplanMeier | None = None) -> np.ndarray:
     """Per-patient integrated Brier terms; their mean is the IBS (trapezoid over ``ts``), their
-    standard deviation / sqrt(n) its SE with the censoring weights treated as fixed."""
-    cens = censoring_survival(tt, e)
-    terms = np.vstack([_brier_terms(tt, e, p[k], h, cens) for k, h in enumerate(ts)])
+    standard deviation / sqrt(n) its SE with the censoring weights treated as fixed.
+
+    ``p`` is (len(ts), n). ``censoring`` (the Kaplan-Meier of the censoring times of the *whole*
+    cohort, :func:`censoring_survival`) lets a caller score a large cohort chunk by chunk: the
+    terms of a chunk then equal those computed on the whole cohort. Vectorised over horizons.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> terms = integrated_brier_terms(np.array([2.0, 4.0, 6.0]), np.array([True, False, True]),
+    ...                                np.full((2, 3), 0.5), np.array([1.0, 3.0]))
+    >>> terms.round(3).tolist()
+    [0.25, 0.25, 0.25]
+    """
+    cens = censoring_survival(tt, e) if censoring is None else censoring
+    g_event = cens.at(tt, left=True)
+    g_h = cens.at(ts)
+    case = e[None, :] & (tt[None, :] <= ts[:, None])
+    ctrl = tt[None, :] > ts[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(case, np.square(p) / g_event[None, :], 0.0)
+        terms += np.where(ctrl, np.square(1.0 - p) / g_h[:, None], 0.0)
     return np.trapezoid(terms, ts, axis=0) / (ts[-1] - ts[0])

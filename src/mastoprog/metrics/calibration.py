@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, _check_times, check_outcome, normal_quantile
+from ._cox import cox_fit
 from ._nonparametric import kaplan_meier
 
 ArrayLike = Any
@@ -31,6 +32,88 @@ def _rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
 
 
 _KNOT_QUANTILES = {3: (0.10, 0.50, 0.90), 4: (0.05, 0.35, 0.65, 0.95), 5: (0.05, 0.275, 0.5, 0.725, 0.95)}
+
+
+@dataclass(frozen=True)
+class CalibrationSlope:
+    """Calibration slope at a horizon with its Wald interval (NaN when it cannot be fitted).
+
+    ``note`` says why it is NaN (fewer than two deaths by the horizon, or identical predictions).
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    t: float
+    note: str = ""
+
+    def __float__(self) -> float:
+        return self.estimate
+
+
+def _log_cumhaz(s: np.ndarray) -> np.ndarray:
+    """log(-log S), S clipped away from 0 and 1: the linear predictor implied by S(t)."""
+    return np.log(-np.log(np.clip(s, 1e-12, 1.0 - 1e-12)))
+
+
+def _slope_fit(tt: np.ndarray, e: np.ndarray, s: np.ndarray, h: float, z: float) -> CalibrationSlope:
+    """The one calibration-slope fit (clean arrays): Cox regression of the outcome, censored at
+    ``h``, on log(-log S(h))."""
+    ec = e & (tt <= h)
+    x = _log_cumhaz(s)
+    if ec.sum() < 2 or np.ptp(x) <= 0:
+        why = "fewer than two deaths by the horizon" if ec.sum() < 2 else "identical predictions"
+        nan = float("nan")
+        return CalibrationSlope(nan, nan, nan, h, f"no slope: {why}")
+    fit = cox_fit(np.minimum(tt, h), ec, x[:, None])
+    slope = float(fit.beta[0])
+    se = float(np.sqrt(fit.cov[0, 0]))
+    return CalibrationSlope(slope, slope - z * se, slope + z * se, h)
+
+
+def calibration_slope(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: ArrayLike, t: float,
+                      conf_level: float = 0.95) -> CalibrationSlope:
+    """Calibration slope at horizon ``t``: the Cox coefficient of log(-log S_pred(t)), follow-up
+    censored at ``t`` (1 = ideal; < 1 = predictions too extreme, > 1 = too moderate).
+
+    The one implementation used by :func:`calibration_at`, the bootstrap optimism and the
+    simulation studies.
+
+    Parameters
+    ----------
+    time, event : array-like, shape (n,)
+        Follow-up (months) and event indicator.
+    predicted_survival_at_t : array-like of float in [0, 1], shape (n,)
+        Predicted probability of surviving beyond ``t``.
+    t : float
+        Horizon (months) inside the follow-up.
+    conf_level : float
+        Level of the Wald interval.
+
+    Returns
+    -------
+    CalibrationSlope
+
+    References
+    ----------
+    Crowson CS, Atkinson EJ, Therneau TM. Assessing calibration of prognostic risk scores.
+    Stat Methods Med Res 2016;25:1692-706. doi:10.1177/0962280213497434.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=2000)
+    >>> t_event = rng.exponential(20.0 * np.exp(-x))
+    >>> s12 = np.exp(-12.0 / 20.0 * np.exp(x))
+    >>> res = calibration_slope(np.minimum(t_event, 30.0), t_event <= 30.0, s12, 12.0)
+    >>> bool(res.ci_low < 1.0 < res.ci_high)
+    True
+    """
+    tt, e = check_outcome(time, event)
+    h = _check_times([t], tt, "t")[0]
+    s = _check_predicted(predicted_survival_at_t, tt.size, "predicted_survival_at_t", lo=0.0, hi=1.0)
+    return _slope_fit(tt, e, s, h, normal_quantile(conf_level))
 
 
 @dataclass(frozen=True)
@@ -147,8 +230,6 @@ def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: A
     if int(n_groups) < 1:
         raise MetricInputError([Problem(None, "n_groups", n_groups, "an integer >= 1")])
     z = normal_quantile(conf_level)
-    from ._cox import cox_fit
-
     risk = 1.0 - s
     # groups: quantiles of predicted risk; duplicate edges (few distinct predictions) merge groups
     rank = pd.Series(risk).rank(method="first").to_numpy()
@@ -176,16 +257,12 @@ def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: A
     # censor at the horizon: calibration at t concerns deaths by t only
     tc = np.minimum(tt, h)
     ec = e & (tt <= h)
-    sc = np.clip(s, 1e-12, 1.0 - 1e-12)
-    x = np.log(-np.log(sc))
-    if ec.sum() < 2 or np.ptp(x) <= 0:
-        slope = slope_low = slope_high = float("nan")
+    x = _log_cumhaz(s)
+    fitted_slope = _slope_fit(tt, e, s, h, z)
+    slope, slope_low, slope_high = fitted_slope.estimate, fitted_slope.ci_low, fitted_slope.ci_high
+    if not np.isfinite(slope):
         obs_risk = np.full(tt.size, observed)
     else:
-        fit1 = cox_fit(tc, ec, x[:, None])
-        slope = float(fit1.beta[0])
-        se_slope = float(np.sqrt(fit1.cov[0, 0]))
-        slope_low, slope_high = slope - z * se_slope, slope + z * se_slope
         kq = np.quantile(x, _KNOT_QUANTILES[knots])
         if np.unique(kq).size < knots:
             basis = x[:, None]  # too few distinct predictions for a spline: linear in x

@@ -46,7 +46,7 @@ def median_recovery(time: ArrayLike, event: ArrayLike, groups: ArrayLike,
         Group label per patient (NaN rows are left out).
     predicted_survival : DataFrame, shape (n_times, n)
         Rows: increasing horizons in months (a fine grid, e.g. every month), columns: patients in
-        the order of ``time``; the layout of ``SurvivalModel.predict_survival``.
+        the order of ``time``; the layout of ``SurvivalModel.predict_survival_function``.
 
     Returns
     -------

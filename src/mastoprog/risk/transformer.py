@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._scores import MASTOPROG_FACTORS, _feature_matrix, mastoprog_coefficients
+from .composite import MASTOPROG_FACTORS, feature_matrix, mastoprog_coefficients
 
 _MISSING = ("nan", "best", "worst")
 
@@ -64,7 +64,7 @@ class RiskFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """Features of each patient (rows like ``X``), columns as ``get_feature_names_out()``."""
         check_is_fitted(self, "log_hr_")
-        features, _ = _feature_matrix(X, self.missing)
+        features, _ = feature_matrix(X, self.missing)
         if self.linear_predictor:
             features = np.column_stack([features, features @ self.log_hr_])
         return features

@@ -1,9 +1,27 @@
 """The calibrated relative-survival model: S(t) = S_pop(t | age, sex, year) x S_excess(t).
 
 :class:`SurvivalModel` owns the model's maths (curves, medians, bands, fit, save);
-:func:`load_model` reads a built-in or a saved model.
+:func:`load_model` reads a built-in or a saved model; :class:`ModelState` is its typed, frozen
+state; :meth:`SurvivalModel.predict` returns a :class:`SurvivalPrediction` (curves, band, medians
+and notes as data); :func:`excess_survival` and :func:`point_medians` are its closed forms.
 """
 
+from ._curves import point_medians
+from ._prediction import SurvivalPrediction
+from ._state import Coefficient, ModelArrays, ModelState, ParameterDraws, SubtypeParameters
 from .model import PROGNOSTIC_SUBTYPES, SurvivalModel, excess_survival, load_model, load_targets
 
-__all__ = ["PROGNOSTIC_SUBTYPES", "SurvivalModel", "excess_survival", "load_model", "load_targets"]
+__all__ = [
+    "PROGNOSTIC_SUBTYPES",
+    "Coefficient",
+    "ModelArrays",
+    "ModelState",
+    "ParameterDraws",
+    "SubtypeParameters",
+    "SurvivalModel",
+    "SurvivalPrediction",
+    "excess_survival",
+    "load_model",
+    "load_targets",
+    "point_medians",
+]

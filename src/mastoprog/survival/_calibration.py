@@ -366,7 +366,7 @@ def reference_frame(reference_cohort: Any, subtype: str, n: int, seed: int) -> p
         return frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
     from ..scenarios import reference_cohort as draw
 
-    return draw(reference_cohort, subtype, n=n, seed=seed)
+    return draw(reference_cohort, subtype, n=n, random_state=seed)
 
 
 def _reference_arrays(

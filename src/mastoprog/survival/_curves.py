@@ -4,8 +4,8 @@ For patient i of prognostic subtype s (``t`` in months since diagnosis)::
 
     S_i(t) = S_pop,i(t) * exp(-exp(lp_i) * (t / lambda_s) ** rho_s)
 
-No validation happens here: the per-patient arrays come from :func:`mastoprog._patients.prepare`
-and the parameters from :func:`compile_state` (a model's ``state_`` as arrays). Everything is
+No validation happens here: the per-patient arrays come from ``_patients.prepare`` and the
+parameters from :attr:`ModelState.arrays <mastoprog.survival.ModelState.arrays>`. Everything is
 vectorised over patients, and over parameter draws where a draw axis is given.
 """
 
@@ -14,80 +14,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..exceptions import CalibrationError
 from ..lifetables import LifeTable
+from ._state import PROGNOSTIC_SUBTYPES, ModelArrays
 
-__all__ = ["PROGNOSTIC_SUBTYPES", "excess_survival"]
+__all__ = ["PROGNOSTIC_SUBTYPES", "excess_survival", "point_medians"]
 
-#: Subtypes with their own excess-hazard parameters, in the model's internal order.
-PROGNOSTIC_SUBTYPES: tuple[str, ...] = ("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")
 DEFAULT_TIMES = np.arange(0.0, 241.0)  # months: 0-20 years, monthly
 _HORIZON_YEARS = 160  # medians are searched on [0, 160 years]
 _MEDIAN_STEPS = 60  # at most this many regula-falsi steps inside the year holding the median
-
-
-def compile_state(st: dict) -> dict[str, np.ndarray]:
-    """A model state (``SurvivalModel.state_``) as arrays over :data:`PROGNOSTIC_SUBTYPES`.
-
-    Keys: ``log_lambda`` (log months; NaN without excess), ``rho``, ``excess`` (bool),
-    ``usable`` (bool: a curve exists), ``center`` (subtypes x factors), ``beta``; with stored
-    draws also ``d_beta`` (draws x factors), ``d_log_lambda`` and ``d_log_rho`` (draws x subtypes).
-    """
-    F, S = st["factors"], PROGNOSTIC_SUBTYPES
-    log_lambda = np.full(len(S), np.nan)
-    rho = np.ones(len(S))
-    excess = np.zeros(len(S), bool)
-    usable = np.zeros(len(S), bool)
-    center = np.zeros((len(S), len(F)))
-    for k, s in enumerate(S):
-        p = st["subtypes"].get(s)
-        if p is None or p["excess"] == "uncalibrated":
-            continue
-        usable[k] = True
-        if p["excess"] == "weibull":
-            excess[k] = True
-            log_lambda[k] = p["log_lambda"]
-            rho[k] = p["rho"]
-            center[k] = [p["center"][f] for f in F]
-    out = {
-        "log_lambda": log_lambda,
-        "rho": rho,
-        "excess": excess,
-        "usable": usable,
-        "center": center,
-        "beta": np.array([st["beta"][f]["log_hr"] for f in F]),
-    }
-    d = st.get("draws")
-    if d:
-        out["d_beta"] = np.asarray(d["beta"], float)
-        out["d_log_lambda"] = np.array([d["log_lambda"].get(s, [np.nan] * d["n"]) for s in S], float).T
-        out["d_log_rho"] = np.array([d["log_rho"].get(s, [0.0] * d["n"]) for s in S], float).T
-        out["d_log_lambda"][:, ~excess] = np.nan
-    return out
-
-
-def require_draws(arr: dict[str, np.ndarray]) -> None:
-    """Raise :class:`CalibrationError` when the model stores no parameter draws (no band)."""
-    if "d_beta" not in arr:
-        raise CalibrationError(
-            "this model has no parameter draws, so no uncertainty band; "
-            "calibrate(..., draws=True) or fit() stores them"
-        )
-
-
-def draw_params(arr: dict[str, np.ndarray]) -> list[dict]:
-    """One parameter set per stored draw (beta, log lambda, rho), shaped like :func:`compile_state`."""
-    require_draws(arr)
-    return [
-        {
-            **arr,
-            "beta": arr["d_beta"][d],
-            "log_lambda": arr["d_log_lambda"][d],
-            "rho": np.exp(arr["d_log_rho"][d]),
-            "_draw": d,
-        }
-        for d in range(arr["d_beta"].shape[0])
-    ]
 
 
 def excess_survival(lp: np.ndarray, log_lambda: float, rho: float, t: np.ndarray) -> np.ndarray:
@@ -133,7 +67,7 @@ def background(lt: LifeTable, P: dict, t: np.ndarray) -> tuple[dict[str, np.ndar
     pointwise minimum/maximum; for known sex the three are the same curve.
     """
     unk = P["sex_unknown"]
-    s, y, a = lt._start(P["age"], P["sex"], P["year"])
+    s, y, a = lt.path_codes(P["age"], P["sex"], P["year"])
     s_key = np.where(unk, 2, s)
     key = (s_key * (lt.last_year - lt.first_year + 1) + y) * (lt.max_age + 1) + a
     inv, uniq = pd.factorize(key)
@@ -156,7 +90,7 @@ def curves(
     lt: LifeTable,
     P: dict,
     t: np.ndarray,
-    arr: dict[str, np.ndarray],
+    arr: ModelArrays,
     S_pop: dict[str, np.ndarray] | None = None,
     envelope: bool = True,
 ) -> dict[str, np.ndarray]:
@@ -186,8 +120,8 @@ def curves(
         every = rows.size == n
         idx = inv_bg if every else inv_bg[rows]
         bg = S_u["mid"][idx]
-        if arr["excess"][k]:
-            ll, r = arr["log_lambda"][k], arr["rho"][k]
+        if arr.excess[k]:
+            ll, r = arr.log_lambda[k], arr.rho[k]
             e_mid = excess_survival(P["lp_mid"][rows, k], ll, r, t)
         else:
             e_mid = None
@@ -277,7 +211,7 @@ def curve_medians(
     regula falsi (superlinear, always bracketed) solves the smooth remainder to 1e-13 relative.
     """
     # Background paths, as the life table resolves them (whole age, sex, clipped year).
-    s_code, y_code, a_code = lt._start(P["age"], P["sex"], P["year"])
+    s_code, y_code, a_code = lt.path_codes(P["age"], P["sex"], P["year"])
     n_years, n_ages = lt.last_year - lt.first_year + 1, lt.max_age + 1
     path_key = ((np.where(P["sex_unknown"], 2, s_code) * n_years + y_code) * n_ages + a_code)
     path, paths = pd.factorize(path_key)
@@ -398,3 +332,113 @@ def _solve_medians(
         if done:
             break
     return np.where(never, np.inf, c)
+
+
+def point_medians(
+    lt: LifeTable,
+    age: np.ndarray,
+    sex: np.ndarray,
+    year: np.ndarray,
+    lp: np.ndarray,
+    log_lambda: np.ndarray,
+    rho: np.ndarray,
+    excess: np.ndarray,
+    survival_at: float | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Median (months) of single curves with known sex, and optionally S at one time.
+
+    ``S(t) = S_pop(t) * exp(-c t ** rho)`` with ``c = exp(lp) / lambda ** rho`` (``c = 0`` where
+    ``excess`` is False). The median solves ``H_pop(t) + c t ** rho = ln 2``: ``H_pop`` is linear
+    within each year since diagnosis (the life table's piecewise-constant hazard), so a
+    bisection over whole years finds the year and a safeguarded Newton iteration the root inside
+    it, to 1e-13 relative (as :func:`curve_medians`). Pass each distinct curve once (e.g. one
+    row per whole age, sex, year, subtype and feature pattern): the work is per row.
+
+    Parameters
+    ----------
+    lt : LifeTable
+    age, sex, year : ndarray (m,)
+        Age at diagnosis (years), sex (0 = F, 1 = M, or "F"/"M"), calendar year of diagnosis.
+    lp : ndarray (m,)
+        Linear predictor (log relative excess hazard).
+    log_lambda, rho : ndarray (m,)
+        Weibull log scale (log months) and shape of each row's subtype.
+    excess : ndarray (m,) of bool
+        Rows with an excess hazard (the others follow the background alone).
+    survival_at : float, optional
+        Also return ``S(survival_at)`` (months).
+
+    Returns
+    -------
+    tuple of ndarray
+        Medians (months; ``inf`` when the curve stays above 0.5 for 160 years) and ``S`` at
+        ``survival_at`` (None without it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mastoprog import LifeTable
+    >>> med, s60 = point_medians(LifeTable.hmd_us(), np.array([60.0]), np.array([1]), np.array([2020]),
+    ...                          np.array([0.0]), np.array([np.log(41.0)]), np.array([1.0]),
+    ...                          np.array([True]), survival_at=60.0)
+    >>> bool(20 < med[0] < 41) and bool(0 < s60[0] < 0.5)
+    True
+    """
+    m = len(age)
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = np.where(excess, np.exp(lp - rho * np.where(excess, log_lambda, 0.0)), 0.0)
+    start = lt.path_start(age, sex, year)  # validated once; same values as cumulative_hazard
+
+    def total_h(t: np.ndarray) -> np.ndarray:
+        return lt.path_cumulative_hazard(start, t) + c * t ** rho
+
+    s_at = None if survival_at is None else np.exp(-total_h(np.full(m, float(survival_at))))
+    ln2 = np.log(2.0)
+    never = total_h(np.full(m, 12.0 * _HORIZON_YEARS)) < ln2  # above 0.5 for the whole horizon
+    lo, hi = np.zeros(m, np.int64), np.full(m, _HORIZON_YEARS - 1, np.int64)
+    while np.any(hi > lo):  # largest whole year K with H(12 K) <= ln 2
+        mid = (lo + hi + 1) // 2
+        ok = lt.path_whole_years(start, mid) + c * (12.0 * mid) ** rho <= ln2  # = total_h(12 mid)
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid - 1)
+    t0 = 12.0 * lo
+    t = _newton_in_year(t0, lt.path_cumulative_hazard(start, t0), lt.path_hazard(start, t0), c, rho)
+    return np.where(never, np.inf, t), s_at
+
+
+def _newton_in_year(t0: np.ndarray, h0: np.ndarray, rate: np.ndarray, c: np.ndarray,
+                    rho: np.ndarray) -> np.ndarray:
+    """Root of ``h0 + rate (t - t0) + c t ** rho = ln 2`` in ``[t0, t0 + 12)`` (see :func:`point_medians`).
+
+    Safeguarded Newton: g is smooth and increasing there; a step leaving the bracket falls back
+    to bisection. The loop runs until every curve's step is below 1e-13 t. A curve whose state
+    (t, left, right) came back unchanged from a step is at a fixed point of this deterministic
+    map and would stay there, so it leaves the working set: same iterations, same results, less
+    work (most curves settle in a few steps while a few keep halving their bracket for ~45 more).
+    """
+    ln2 = np.log(2.0)
+    t = t0 + 6.0
+    work = np.arange(t.size)
+    # c * rho is loop-invariant: (c * rho) * p / t below is the same product as before.
+    wt, wl, wr, wh0, wrate, wc, wrho, wt0 = t.copy(), t0, t0 + 12.0, h0, rate, c, rho, t0
+    wcr = wc * wrho
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(_MEDIAN_STEPS):
+            p = wt ** wrho
+            g = wh0 + wrate * (wt - wt0) + wc * p - ln2
+            up = g >= 0
+            right, left = np.where(up, wt, wr), np.where(up, wl, wt)
+            step = wt - g / (wrate + wcr * p / wt)
+            t_new = np.where((step > left) & (step < right), step, 0.5 * (left + right))
+            done = bool(np.all(np.abs(t_new - wt) <= 1e-13 * wt))
+            moving = np.flatnonzero((t_new != wt) | (left != wl) | (right != wr)) if not done else work
+            wt, wl, wr = t_new, left, right
+            if done or moving.size < 0.9 * work.size:
+                t[work] = wt  # curves leaving the working set keep their (final) state
+                if done:
+                    break
+                work = work[moving]
+                wt, wl, wr, wh0, wrate, wc, wcr, wrho, wt0 = (
+                    x[moving] for x in (wt, wl, wr, wh0, wrate, wc, wcr, wrho, wt0))
+        else:
+            t[work] = wt
+    return t

@@ -1,8 +1,9 @@
 """Model files and model cards: the JSON document ``SurvivalModel.save`` writes and ``load_model`` reads.
 
 A model file is plain JSON (no pickle): ``{"format": "mastoprog-survival-model", "schema_version": 1,
-"mastoprog_version", "created", "edition", "notice", "model": <SurvivalModel.state_>}``. Reading
-validates every field the predictions use and names the first one that is wrong.
+"mastoprog_version", "created", "edition", "notice", "model": <SurvivalModel.state_.to_dict()>}``.
+Reading treats the file as data from outside: size limit before parsing, then the schema of
+``_model_schema`` (published as ``data/model_schema.json``), every problem named by its key path.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import numpy as np
 from .._resources import data_path, existing_path
 from ..exceptions import ModelFileError, ModelFileExistsError
 from ._calibration import BUILTIN_MODELS
-from ._curves import PROGNOSTIC_SUBTYPES
+from ._model_schema import FORMAT, SCHEMA_VERSION, validate_document
+from ._state import PROGNOSTIC_SUBTYPES
 
-SCHEMA_VERSION = 1
-FORMAT = "mastoprog-survival-model"
+#: Largest model file ``load_model`` reads (bytes); the shipped models are ~80 kB.
+MAX_FILE_BYTES = 16 * 1024 * 1024
 
 # Method-level assumptions shown in every model card.
 _METHOD_ASSUMPTIONS = (
@@ -82,13 +84,19 @@ def _json_default(o: Any) -> Any:
 
 
 def read_document(name_or_path: str | os.PathLike, life_table_given: bool) -> tuple[dict, dict]:
-    """``(document, validated state)`` of a built-in model name or a JSON path.
+    """``(document, validated model state dict)`` of a built-in model name or a JSON path.
+
+    A model file is data from outside: its size is checked before it is read
+    (:data:`MAX_FILE_BYTES`), the JSON parser's own failures (invalid text, nesting too deep for
+    the parser, integers too long to convert) become :class:`ModelFileError`, and the document is
+    validated against the schema (:mod:`._model_schema`), which reports every problem with its key
+    path. Nothing but :class:`ModelFileError` leaves this function for a bad file.
 
     Raises
     ------
     ModelFileError
-        Naming what is wrong (format, schema version, missing or invalid field), or asking for
-        the life table of a model built on a user table when ``life_table_given`` is False.
+        Naming what is wrong (size, encoding, JSON, every invalid field), or asking for the life
+        table of a model built on a user table when ``life_table_given`` is False.
     """
     path = existing_path(
         name_or_path, BUILTIN_MODELS,
@@ -98,86 +106,64 @@ def read_document(name_or_path: str | os.PathLike, life_table_given: bool) -> tu
         + " or an existing JSON file",
     )
     if path is None:
+        where = f"built-in model {name_or_path!r}"
         with data_path(f"models/{name_or_path}.json").open("r", encoding="utf-8") as fh:
             text = fh.read()
-        where = f"built-in model {name_or_path!r}"
     else:
         where = str(path)
-        if path.is_dir():
-            raise ModelFileError(f"{where}: is a folder; expected a saved model JSON file")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise ModelFileError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                                 "expected a saved model JSON file") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{where}: not valid JSON ({exc})") from None
-    st = _validate_doc(doc, where)
-    lt_info = st["life_table"]
-    if lt_info.get("name") != "hmd_us" and not life_table_given:
+        text = _read_text(path, where)
+    doc = _parse_json(text, where)
+    validate_document(doc, where)
+    st = doc["model"]
+    lt_name = st["life_table"]["name"]
+    if lt_name != "hmd_us" and not life_table_given:
         raise ModelFileError(
-            f"{where}: built on the life table {lt_info.get('name')!r}; pass it as "
+            f"{where}: built on the life table {lt_name!r}; pass it as "
             "load_model(..., life_table=LifeTable.from_frame(df))"
         )
     return doc, st
 
 
-def _validate_doc(doc: Any, where: str) -> dict:
-    def bad(msg: str) -> ModelFileError:
-        return ModelFileError(f"{where}: {msg}")
-
-    if not isinstance(doc, dict):
-        raise bad("expected a JSON object at the top level")
-    if doc.get("format") != FORMAT:
-        raise bad(f"field 'format': got {doc.get('format')!r}; expected {FORMAT!r}")
-    if doc.get("schema_version") != SCHEMA_VERSION:
-        raise bad(f"field 'schema_version': got {doc.get('schema_version')!r}; expected {SCHEMA_VERSION}")
-    st = doc.get("model")
-    if not isinstance(st, dict):
-        raise bad("field 'model': missing or not an object")
-    for key in ("kind", "factors", "beta", "subtypes", "life_table"):
-        if key not in st:
-            raise bad(f"field 'model.{key}' is missing")
-    F = st["factors"]
-    if not isinstance(F, list) or not all(isinstance(f, str) for f in F):
-        raise bad("field 'model.factors': expected a list of factor names")
-    for f in F:
-        b = st["beta"].get(f) if isinstance(st["beta"], dict) else None
-        if not isinstance(b, dict) or not _finite(b.get("log_hr")):
-            raise bad(f"field 'model.beta.{f}.log_hr': missing or not a finite number")
-    if not isinstance(st["subtypes"], dict):
-        raise bad("field 'model.subtypes': expected an object")
-    for s, p in st["subtypes"].items():
-        if s not in (*PROGNOSTIC_SUBTYPES, "MCS"):
-            raise bad(f"field 'model.subtypes': unknown subtype {s!r}")
-        if not isinstance(p, dict) or p.get("excess") not in ("weibull", "none", "uncalibrated"):
-            raise bad(f"field 'model.subtypes.{s}.excess': expected 'weibull', 'none' or 'uncalibrated'")
-        if p["excess"] == "weibull":
-            if not _finite(p.get("log_lambda")):
-                raise bad(f"field 'model.subtypes.{s}.log_lambda': missing or not a finite number")
-            if not _finite(p.get("rho")) or p["rho"] <= 0:
-                raise bad(f"field 'model.subtypes.{s}.rho': expected a number > 0")
-            c = p.get("center")
-            if not isinstance(c, dict) or any(not _finite(c.get(f)) for f in F):
-                raise bad(f"field 'model.subtypes.{s}.center': expected a number for each of {F}")
-    d = st.get("draws")
-    if d is not None:
-        if not isinstance(d, dict) or not isinstance(d.get("n"), int):
-            raise bad("field 'model.draws.n': expected an integer")
-        b = np.asarray(d.get("beta"), dtype=object)
-        if b.shape != (d["n"], len(F)):
-            raise bad(f"field 'model.draws.beta': expected {d['n']} x {len(F)} numbers; got shape {b.shape}")
-        for part in ("log_lambda", "log_rho"):
-            for s, v in (d.get(part) or {}).items():
-                if not isinstance(v, list) or len(v) != d["n"] or not all(_finite(x) for x in v):
-                    raise bad(f"field 'model.draws.{part}.{s}': expected {d['n']} finite numbers")
-    return st
+def _read_text(path: Path, where: str) -> str:
+    """The file's text, refusing folders, unreadable files, oversized files and non-UTF-8 bytes."""
+    if path.is_dir():
+        raise ModelFileError(f"{where}: is a folder; expected a saved model JSON file")
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # checked before reading a byte
+            raise ModelFileError(
+                f"{where}: {size:,} bytes; a model file is at most {MAX_FILE_BYTES:,} bytes "
+                "(expected a saved model JSON file)"
+            )
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat()
+    except OSError as exc:
+        raise ModelFileError(f"{where}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ModelFileError(f"{where}: more than {MAX_FILE_BYTES:,} bytes; expected a saved model JSON file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelFileError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                             "expected a saved model JSON file") from None
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+def _parse_json(text: str, where: str) -> Any:
+    """``json.loads`` whose every failure is a :class:`ModelFileError`.
+
+    Besides invalid JSON, the parser fails on nesting deeper than Python's recursion limit
+    (RecursionError) and on integers longer than ``sys.get_int_max_str_digits()`` (ValueError).
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{where}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ModelFileError(f"{where}: JSON nested too deeply; expected a saved model file "
+                             "(a few levels of objects and lists)") from None
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise ModelFileError(f"{where}: a number in the file cannot be read ({exc}); expected a "
+                             "saved model JSON file") from None
 
 
 # --------------------------------------------------------------------------- model card

@@ -19,7 +19,7 @@ from ..classification import PROGNOSTIC_GROUP, classify
 from ..exceptions import CalibrationError, FindingsError, FindingsWarning
 from ..findings import _py, _to_frame, ensure_findings
 from ..lifetables import LifeTable
-from ._curves import PROGNOSTIC_SUBTYPES
+from ._state import PROGNOSTIC_SUBTYPES, ModelArrays, ModelState
 
 # Findings the classifier reads that could contradict a given ``who_subtype``. Age is one of them
 # (WHO/ICC child rule: age < 18 with skin lesions and no marrow examination is CM), but it never
@@ -44,15 +44,15 @@ class Patients(TypedDict):
     envelope: np.ndarray  # (n,) bool: the curve is a range
     labels: pd.Index  # patient_id where given, else the row index
     single: bool  # one patient given as a mapping
-    notes: list[str]
+    row_notes: np.ndarray  # (n,) str: per-patient note from the subtype check ("" when none)
     n: int
 
 
 def prepare(
     data: Any,
     *,
-    arr: dict[str, np.ndarray],
-    state: dict,
+    arr: ModelArrays,
+    state: ModelState,
     factors: list[str],
     life_table: LifeTable,
     edition: str,
@@ -114,17 +114,12 @@ def prepare(
         labels = pd.Index(np.where(pid.isna(), frame.index.astype(object), pid.astype(object)))
     else:
         labels = frame.index
-    cand, notes = candidates(raw, frame, edition, labels, arr["usable"], state)
+    cand, row_notes = candidates(raw, frame, edition, labels, arr.usable, state)
     X = risk_features(raw)[factors].to_numpy(float)
-    lp_mid, lp_lo, lp_hi = lp_ranges(X, arr["beta"], arr["center"], factors)
+    lp_mid, lp_lo, lp_hi = lp_ranges(X, arr.beta, arr.center, factors)
     # A feature range matters only for candidate subtypes that have an excess hazard.
-    spread = (lp_hi - lp_lo > 1e-12) & cand & arr["excess"][None, :]
+    spread = (lp_hi - lp_lo > 1e-12) & cand & arr.excess[None, :]
     envelope = (cand.sum(axis=1) > 1) | spread.any(axis=1) | sex_unknown
-    if sex_unknown.any():
-        notes.append(
-            f"{int(sex_unknown.sum())} patient(s) without sex: general-population mortality is "
-            "the range over F and M (central curve: their mean)"
-        )
     return {
         "age": age,
         "sex": np.where(sex_unknown, "F", np.asarray(sex.astype(object))),
@@ -138,7 +133,7 @@ def prepare(
         "envelope": envelope,
         "labels": labels,
         "single": single,
-        "notes": notes,
+        "row_notes": row_notes,
         "n": n,
     }
 
@@ -149,9 +144,9 @@ def candidates(
     edition: str,
     labels: pd.Index,
     usable: np.ndarray,
-    state: dict,
-) -> tuple[np.ndarray, list[str]]:
-    """(n, 6) bool matrix of possible prognostic subtypes per patient, and notes.
+    state: ModelState,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 6) bool matrix of possible prognostic subtypes per patient, and a note per patient.
 
     Vectorised over distinct label patterns (a cohort has only a handful), not over patients.
     """
@@ -189,7 +184,7 @@ def candidates(
     codes, patterns = pd.factorize(pd.Series(per_row, dtype=object))
     index = {s: k for k, s in enumerate(PROGNOSTIC_SUBTYPES)}
     table = np.zeros((len(patterns), len(PROGNOSTIC_SUBTYPES)), bool)
-    notes: list[str] = []
+    notes = np.full(len(patterns), "", dtype=object)
     errors = []
     for c, labs in enumerate(patterns):  # distinct patterns only
         groups = {group.get(lab, lab) for lab in labs}
@@ -200,10 +195,8 @@ def candidates(
             continue
         dropped = groups - ok
         if dropped:
-            notes.append(
-                f"{rows.size} patient(s) (first {labels[rows[0]]!r}): candidate subtype(s) "
-                f"{sorted(dropped)} have no calibrated curve and are left out of the envelope"
-            )
+            notes[c] = (f"candidate subtype(s) {sorted(dropped)} have no calibrated curve and are "
+                        "left out of the envelope")
         table[c, [index[g] for g in ok]] = True
     if errors:
         row, groups, _ = errors[0]
@@ -213,13 +206,14 @@ def candidates(
             f"{total} patient(s) have no calibrated survival curve; first: patient {row!r}, "
             f"subtype {what}: {_no_curve_reason(groups, state)}"
         )
-    return table[codes], notes
+    return table[codes], notes[codes]
 
 
-def _no_curve_reason(groups: tuple[str, ...], state: dict) -> str:
+def _no_curve_reason(groups: tuple[str, ...], state: ModelState) -> str:
     if "MCS" in groups:
-        p = state["subtypes"].get("MCS") or {}
-        return p.get("reason", "no confirmed survival target exists for mast-cell sarcoma (MCS)")
+        p = state.subtypes.get("MCS")
+        default = "no confirmed survival target exists for mast-cell sarcoma (MCS)"
+        return str(p.info.get("reason", default)) if p is not None else default
     if "none" in groups:
         return "the findings give no mastocytosis ('none'); the model covers mastocytosis only"
     return "no calibrated parameters for this subtype in this model"

@@ -28,7 +28,8 @@ Missing findings: unknown features give a range of ``lp``; an undecided subtype 
 candidate subtypes. The curve is then an *envelope* (lower/upper over the possibilities) and the
 central curve sets each unknown binary feature to its reference mean ``c_s`` (zero contribution)
 and averages the candidate subtypes' curves with equal weights; unknown sex gives the range over
-F and M (central: their mean). Outputs flag such patients (``attrs["envelope"]``, ``notes``).
+F and M (central: their mean). :meth:`SurvivalModel.predict` flags such patients in its ``notes``
+frame (``envelope``, ``notes``).
 Age is required (it drives both the background and the age > 60 factor).
 
 Subtype: ``who_subtype`` when given, else ``classify`` (the model's ``edition`` or ``edition=``);
@@ -67,12 +68,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-from ..exceptions import CalibrationError, FindingsError, NotFittedError
+from .._random import as_generator
+from ..exceptions import CalibrationError, FindingsError, ModelFileError, NotFittedError
 from ..findings import _to_frame, column_spec, ensure_findings
 from ..lifetables import LifeTable
 from . import _curves, _model_file
@@ -83,6 +85,8 @@ from ._curves import DEFAULT_TIMES, PROGNOSTIC_SUBTYPES, excess_survival
 from ._model_file import FORMAT as FORMAT
 from ._model_file import SCHEMA_VERSION as SCHEMA_VERSION
 from ._patients import Patients, feature_patterns, lp_ranges, prepare
+from ._prediction import SurvivalPrediction, patient_notes
+from ._state import Coefficient, ModelArrays, ModelState, SubtypeParameters
 
 __all__ = ["PROGNOSTIC_SUBTYPES", "SurvivalModel", "excess_survival", "load_model", "load_targets"]
 
@@ -105,7 +109,8 @@ class SurvivalModel:
     -----
     ``__init__`` stores its arguments only (scikit-learn convention). Get a usable model with
     :func:`load_model` (calibrated default), :meth:`calibrate` or :meth:`fit`. Fitted state lives in
-    ``state_`` (a JSON-able dict, exactly what :meth:`save` writes).
+    ``state_``, a frozen :class:`~mastoprog.survival.ModelState` (:meth:`save` writes its
+    ``to_dict()``).
 
     Examples
     --------
@@ -138,13 +143,13 @@ class SurvivalModel:
     @property
     def factors_(self) -> list[str]:
         """Risk-factor names, in the order of the ``beta_`` coefficients."""
-        return list(self._check_ready()["factors"])
+        return list(self._check_ready().factors)
 
     @property
     def beta_(self) -> pd.Series:
         """Log hazard ratios of the excess hazard, indexed by factor (dimensionless)."""
         st = self._check_ready()
-        return pd.Series([st["beta"][f]["log_hr"] for f in st["factors"]], index=st["factors"], name="log_hr")
+        return pd.Series(st.log_hr, index=list(st.factors), name="log_hr")
 
     @property
     def parameters_(self) -> pd.DataFrame:
@@ -153,43 +158,35 @@ class SurvivalModel:
         st = self._check_ready()
         rows = []
         for s in (*PROGNOSTIC_SUBTYPES, "MCS"):
-            p = st["subtypes"].get(s)
+            p = st.subtypes.get(s)
             if p is None:
                 continue
-            log_lambda = p.get("log_lambda")
             rows.append(
                 {
                     "subtype": s,
-                    "excess": p["excess"],
-                    "log_lambda": log_lambda,
-                    "lambda_months": float(np.exp(log_lambda)) if log_lambda is not None else None,
-                    "rho": p.get("rho"),
-                    "source": p.get("source"),
-                    "evidence": p.get("evidence"),
+                    "excess": p.excess,
+                    "log_lambda": p.log_lambda,
+                    "lambda_months": float(np.exp(p.log_lambda)) if p.log_lambda is not None else None,
+                    "rho": p.rho,
+                    "source": p.source,
+                    "evidence": p.evidence,
                 }
             )
         return pd.DataFrame(rows).set_index("subtype")
 
-    def _check_ready(self) -> dict:
+    def _check_ready(self) -> ModelState:
         if not hasattr(self, "state_"):
             raise NotFittedError(
                 "this SurvivalModel has no parameters yet: use load_model(), calibrate() or fit() first"
             )
         return self.state_
 
-    def _set_state(self, st: dict) -> None:
+    def _set_state(self, st: ModelState) -> None:
         self.state_ = st
-        self._compiled = None
 
-    def _arrays(self) -> dict[str, np.ndarray]:
-        """``state_`` as arrays (``_curves.compile_state``), cached until the state changes."""
-        st = self._check_ready()
-        cached = getattr(self, "_compiled", None)
-        if cached is not None and cached[0] is st:
-            return cached[1]
-        out = _curves.compile_state(st)
-        self._compiled = (st, out)
-        return out
+    def _arrays(self) -> ModelArrays:
+        """``state_`` as arrays (:attr:`ModelState.arrays`, computed once per state)."""
+        return self._check_ready().arrays
 
     def _prepare(
         self, data: Any, year: float | None = None, edition: str | None = None, require_sex: bool = False
@@ -213,9 +210,9 @@ class SurvivalModel:
             require_sex=require_sex,
         )
 
-    def _redo_lp(self, P: Patients, params: dict) -> Patients:
+    def _redo_lp(self, P: Patients, params: ModelArrays) -> Patients:
         """``P`` with the linear predictors of another parameter set (a draw)."""
-        mid, lo, hi = lp_ranges(P["X"], params["beta"], params["center"], self.factors_)
+        mid, lo, hi = lp_ranges(P["X"], params.beta, params.center, self.factors_)
         return {**P, "lp_mid": mid, "lp_lo": lo, "lp_hi": hi}
 
     @staticmethod
@@ -226,12 +223,9 @@ class SurvivalModel:
             log_t = np.log(t)
         return np.exp(lp[:, None] + rho * (log_t[None, :] - log_lambda))
 
-    def _frame(self, values: np.ndarray, t: np.ndarray, P: Patients, what: str) -> pd.DataFrame:
-        out = pd.DataFrame(values.T, index=pd.Index(t, name="months"), columns=P["labels"])
-        out.attrs["envelope"] = P["envelope"].tolist()
-        out.attrs["notes"] = list(P["notes"])
-        out.attrs["what"] = what
-        return out
+    @staticmethod
+    def _frame(values: np.ndarray, t: np.ndarray, P: Patients) -> pd.DataFrame:
+        return pd.DataFrame(values.T, index=pd.Index(t, name="months"), columns=P["labels"])
 
     @staticmethod
     def _times(times: Any) -> np.ndarray:
@@ -254,12 +248,27 @@ class SurvivalModel:
             )
         return t
 
+    @staticmethod
+    def _level(level: Any) -> float:
+        real = isinstance(level, int | float | np.integer | np.floating)
+        if isinstance(level, bool | np.bool_) or not real or not 0 < level < 1:
+            raise ValueError(f"level: expected a probability in (0, 1); got {level!r}")
+        return float(level)
+
     # ------------------------------------------------------------------ curves
 
-    def predict_survival(
-        self, data: Any, times: Any = None, *, year: float | None = None, edition: str | None = None
-    ) -> pd.DataFrame:
-        """Overall survival curves: rows = times (months), columns = patients (like lifelines).
+    def predict(
+        self,
+        data: Any,
+        times: Any = None,
+        *,
+        interval: bool = True,
+        level: float = 0.95,
+        year: float | None = None,
+        edition: str | None = None,
+        chunk: int | None = None,
+    ) -> SurvivalPrediction:
+        """Curves, band or envelope, population curve, medians and notes of each patient.
 
         Parameters
         ----------
@@ -269,18 +278,78 @@ class SurvivalModel:
             ``diagnosis_year`` sets the calendar year per patient.
         times : array_like, optional
             Months since diagnosis (default 0-240 by 1).
+        interval : bool
+            True (default): ``lower``/``upper`` are the pointwise band over the parameter draws
+            at ``level`` (widened by the envelope of missing findings) and the medians get a
+            band too. False: ``lower``/``upper`` are the envelope over missing findings alone
+            (no draws needed, faster).
+        level : float
+            Band level in (0, 1).
         year : float, optional
             Calendar year of diagnosis when there is no ``diagnosis_year`` column (default: the
             life table's last year).
         edition : str, optional
             Classification edition (default: the model's ``edition``).
+        chunk : int, optional
+            Patients per pass of the band (default: keep the draws x patients x times stack near
+            100 MB).
+
+        Returns
+        -------
+        SurvivalPrediction
+            ``survival``, ``lower``, ``upper``, ``population`` (rows: months; columns: patients),
+            ``median`` and ``notes`` (rows: patients).
+
+        Raises
+        ------
+        CalibrationError
+            With ``interval`` when the model stores no parameter draws; for a patient whose only
+            possible subtype has no calibrated curve (MCS, no mastocytosis).
+        FindingsError
+            For invalid findings or a missing age.
+
+        Examples
+        --------
+        >>> from mastoprog import load_model
+        >>> res = load_model("lim2009").predict({"age": 58, "sex": "M", "who_subtype": "ASM"}, [12, 60])
+        >>> list(res.median.columns), bool(res.notes["envelope"].iloc[0])
+        (['median', 'lower', 'upper'], True)
+        """
+        t = self._times(times)
+        level = self._level(level) if interval else None
+        P = self._prepare(data, year, edition)
+        lt, arr = self.life_table_, self._arrays()
+        if level is not None:
+            c = _curves.curves(lt, P, t, arr, envelope=False)
+            lower, upper = self._band(P, t, c, level, chunk)
+        else:
+            c = _curves.curves(lt, P, t, arr)
+            lower, upper = c["lower"], c["upper"]
+        return SurvivalPrediction(
+            survival=self._frame(c["mid"], t, P),
+            lower=self._frame(lower, t, P),
+            upper=self._frame(upper, t, P),
+            population=self._frame(_curves.population(c), t, P),
+            median=self._medians(P, level),
+            notes=patient_notes(P, self._check_ready(), self.factors_),
+            level=level,
+        )
+
+    def predict_survival_function(
+        self, data: Any, times: Any = None, *, year: float | None = None, edition: str | None = None
+    ) -> pd.DataFrame:
+        """Central overall-survival curves: rows = times (months), columns = patients (lifelines' name).
+
+        Parameters
+        ----------
+        data, times, year, edition
+            As in :meth:`predict`.
 
         Returns
         -------
         DataFrame
-            Probabilities; ``attrs["envelope"]`` flags patients whose subtype or features are a
-            range (then this is the central curve; see :meth:`predict_survival_envelope`),
-            ``attrs["notes"]`` explains.
+            Probabilities. For patients with missing findings this is the central curve; the
+            envelope, band and notes come with :meth:`predict`.
 
         Raises
         ------
@@ -292,33 +361,7 @@ class SurvivalModel:
         t = self._times(times)
         P = self._prepare(data, year, edition)
         c = _curves.curves(self.life_table_, P, t, self._arrays(), envelope=False)
-        return self._frame(c["mid"], t, P, "survival")
-
-    def predict_survival_envelope(
-        self, data: Any, times: Any = None, *, year: float | None = None, edition: str | None = None
-    ) -> dict[str, pd.DataFrame]:
-        """Lower and upper envelope over the possible subtypes/feature values (equal when known).
-
-        Parameters
-        ----------
-        data, times, year, edition
-            As in :meth:`predict_survival` (times in months, year a calendar year).
-
-        Returns
-        -------
-        dict
-            ``{"survival": central, "lower": ..., "upper": ..., "population": ...}`` DataFrames
-            (rows: months; columns: patients).
-        """
-        t = self._times(times)
-        P = self._prepare(data, year, edition)
-        c = _curves.curves(self.life_table_, P, t, self._arrays())
-        return {
-            "survival": self._frame(c["mid"], t, P, "survival"),
-            "lower": self._frame(c["lower"], t, P, "envelope lower"),
-            "upper": self._frame(c["upper"], t, P, "envelope upper"),
-            "population": self._frame(_curves.population(c), t, P, "population survival"),
-        }
+        return self._frame(c["mid"], t, P)
 
     def predict_survival_at(self, data: Any, t: float, **kwargs: Any) -> pd.Series:
         """Survival probability at ``t`` months for each patient.
@@ -326,11 +369,11 @@ class SurvivalModel:
         Parameters
         ----------
         data
-            As in :meth:`predict_survival`.
+            As in :meth:`predict`.
         t : float
             Months since diagnosis.
         **kwargs
-            ``year``, ``edition`` as in :meth:`predict_survival`.
+            ``year``, ``edition`` as in :meth:`predict`.
 
         Returns
         -------
@@ -340,10 +383,8 @@ class SurvivalModel:
         if isinstance(t, bool | np.bool_) or not isinstance(t, int | float | np.integer | np.floating):
             raise ValueError(f"The 't' parameter of predict_survival_at must be a number of months "
                              f">= 0. Got {t!r} instead.")
-        curve = self.predict_survival(data, [float(t)], **kwargs)
-        s = curve.iloc[0].rename(f"survival_at_{float(t):g}_months")
-        s.attrs = dict(curve.attrs)
-        return s
+        curve = self.predict_survival_function(data, [float(t)], **kwargs)
+        return curve.iloc[0].rename(f"survival_at_{float(t):g}_months")
 
     def predict_population_survival(
         self, data: Any, times: Any = None, *, year: float | None = None
@@ -393,50 +434,17 @@ class SurvivalModel:
         )
         return pd.DataFrame(S_u["mid"][inv].T, index=pd.Index(t, name="months"), columns=pd.Index(labels))
 
-    def predict_survival_interval(
-        self,
-        data: Any,
-        times: Any = None,
-        *,
-        level: float = 0.95,
-        year: float | None = None,
-        edition: str | None = None,
-        chunk: int | None = None,
-    ) -> dict[str, pd.DataFrame]:
-        """Central curve with a pointwise uncertainty band (default 95 %) from the parameter draws.
+    def _band(self, P: Patients, t: np.ndarray, central: dict[str, np.ndarray], level: float,
+              chunk: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise ``level`` band (n, T) over the draws of the envelope's lower and upper curves.
 
-        The band is the ``(1 - level) / 2`` percentile of the envelope's lower curve and the
-        ``(1 + level) / 2`` percentile of its upper curve over the stored draws; for patients with
-        complete findings lower and upper envelope coincide, so this is the usual parameter band.
-
-        Parameters
-        ----------
-        data, times, year, edition
-            As in :meth:`predict_survival` (times in months).
-        level : float
-            Band level in (0, 1).
-        chunk : int, optional
-            Patients per pass (default: keep the draws x patients x times stack near 100 MB).
-
-        Returns
-        -------
-        dict
-            ``{"survival", "lower", "upper", "population"}`` DataFrames (rows: months).
-
-        Raises
-        ------
-        CalibrationError
-            If the model stores no parameter draws.
+        The ``(1 - level) / 2`` percentile of the lower curve and the ``(1 + level) / 2``
+        percentile of the upper curve; for complete findings the two coincide, so this is the
+        usual parameter band.
         """
-        real = isinstance(level, int | float | np.integer | np.floating)
-        if isinstance(level, bool | np.bool_) or not real or not 0 < level < 1:
-            raise ValueError(f"level: expected a probability in (0, 1); got {level!r}")
-        t = self._times(times)
-        P = self._prepare(data, year, edition)
         lt = self.life_table_
-        central = _curves.curves(lt, P, t, self._arrays(), envelope=False)
         bg = {w: _curves.population(central, w) for w in ("mid", "lo", "hi")}
-        draws = _curves.draw_params(self._arrays())
+        draws = self._arrays().draws()
         lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
         lower = np.empty((P["n"], t.size))
         upper = np.empty((P["n"], t.size))
@@ -444,10 +452,10 @@ class SurvivalModel:
             chunk = max(1, int(1e8 / (8 * len(draws) * t.size)))
         for start in range(0, P["n"], chunk):
             sl = slice(start, min(start + chunk, P["n"]))
-            sub = {
+            sub = cast(Patients, {
                 k: (v[sl] if isinstance(v, np.ndarray) and v.shape[:1] == (P["n"],) else v)
                 for k, v in P.items()
-            }
+            })
             sub["n"] = sl.stop - sl.start
             S_pop = {w: v[sl] for w, v in bg.items()}
             lows, highs = [], []
@@ -457,36 +465,20 @@ class SurvivalModel:
                 highs.append(c["upper"])
             lower[sl] = np.percentile(np.array(lows), lo_q, axis=0)
             upper[sl] = np.percentile(np.array(highs), hi_q, axis=0)
-        return {
-            "survival": self._frame(central["mid"], t, P, "survival"),
-            "lower": self._frame(lower, t, P, f"{level:.0%} band lower"),
-            "upper": self._frame(upper, t, P, f"{level:.0%} band upper"),
-            "population": self._frame(bg["mid"], t, P, "population survival"),
-        }
-
-    def predict_interval(self, data: Any, times: Any = None, **kwargs: Any) -> dict[str, pd.DataFrame]:
-        """Alias of :meth:`predict_survival_interval` (the name in docs/architecture.md).
-
-        Parameters
-        ----------
-        data, times
-            As in :meth:`predict_survival` (times in months).
-        **kwargs
-            ``level``, ``year``, ``edition``, ``chunk`` as in :meth:`predict_survival_interval`.
-
-        Returns
-        -------
-        dict
-            ``{"survival", "lower", "upper", "population"}`` DataFrames (rows: months).
-        """
-        return self.predict_survival_interval(data, times, **kwargs)
+        return lower, upper
 
     # ------------------------------------------------------------------ per-patient summaries
 
     def predict_median(
-        self, data: Any, *, interval: bool = False, year: float | None = None, edition: str | None = None
-    ) -> pd.Series | pd.DataFrame:
-        """Median overall survival (months) per patient.
+        self,
+        data: Any,
+        *,
+        interval: bool = False,
+        level: float = 0.95,
+        year: float | None = None,
+        edition: str | None = None,
+    ) -> pd.DataFrame:
+        """Median overall survival (months) per patient, always as a DataFrame.
 
         The curve always reaches 0.5 when the life table's open age interval has a positive death
         rate (HMD: yes), so medians are finite; ``inf`` is returned only when a curve stays above 0.5
@@ -495,16 +487,19 @@ class SurvivalModel:
         Parameters
         ----------
         data, year, edition
-            As in :meth:`predict_survival`.
+            As in :meth:`predict`.
         interval : bool
-            Also return ``lower``/``upper``: the 2.5/97.5 % percentiles of the median over the
-            parameter draws, widened by the envelope for patients with missing findings.
+            Also return ``lower``/``upper``: the ``(1 - level) / 2`` and ``(1 + level) / 2``
+            percentiles of the median over the parameter draws, widened by the envelope for
+            patients with missing findings.
+        level : float
+            Band level in (0, 1) (with ``interval``).
 
         Returns
         -------
-        Series or DataFrame
-            ``median_months`` (a Series), or with ``interval`` a DataFrame with ``median_months``,
-            ``lower``, ``upper`` (months) and ``envelope``.
+        DataFrame
+            One row per patient; column ``median`` (months), with ``interval`` also ``lower`` and
+            ``upper`` (months).
 
         Raises
         ------
@@ -514,28 +509,38 @@ class SurvivalModel:
         Notes
         -----
         Solved per distinct curve, vectorised over patients and draws
-        (:func:`mastoprog._curves.curve_medians`): accurate to 1e-13 relative.
+        (``_curves.curve_medians``): accurate to 1e-13 relative.
+
+        Examples
+        --------
+        >>> from mastoprog import load_model
+        >>> med = load_model("lim2009").predict_median({"age": 58, "sex": "M", "who_subtype": "ASM"})
+        >>> list(med.columns)
+        ['median']
         """
-        P = self._prepare(data, year, edition)
+        level_ = self._level(level) if interval else None
+        return self._medians(self._prepare(data, year, edition), level_)
+
+    def _medians(self, P: Patients, level: float | None) -> pd.DataFrame:
         arr = self._arrays()
         lt = self.life_table_
         codes, first = feature_patterns(P["X"])
-        one = (arr["log_lambda"][None], arr["rho"][None])
-        med = _curves.curve_medians(lt, P, codes, P["lp_mid"][first][None], *one, arr["excess"], "mid")[0]
-        if not interval:
-            return pd.Series(med, index=P["labels"], name="median_months")
-        _curves.require_draws(arr)
+        one = (arr.log_lambda[None], arr.rho[None])
+        med = _curves.curve_medians(lt, P, codes, P["lp_mid"][first][None], *one, arr.excess, "mid")[0]
+        if level is None:
+            return pd.DataFrame({"median": med}, index=P["labels"])
+        arr.require_draws()
+        assert arr.d_beta is not None and arr.d_log_lambda is not None and arr.d_log_rho is not None
         # Every draw at once: (draws, feature patterns, subtypes) linear predictors.
-        _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr["d_beta"], arr["center"], self.factors_)
-        draws = (arr["d_log_lambda"], np.exp(arr["d_log_rho"]))
-        lows = _curves.curve_medians(lt, P, codes, lp_hi, *draws, arr["excess"], "lower")
-        highs = _curves.curve_medians(lt, P, codes, lp_lo, *draws, arr["excess"], "upper")
+        _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, self.factors_)
+        draws = (arr.d_log_lambda, np.exp(arr.d_log_rho))
+        lows = _curves.curve_medians(lt, P, codes, lp_hi, *draws, arr.excess, "lower")
+        highs = _curves.curve_medians(lt, P, codes, lp_lo, *draws, arr.excess, "upper")
         return pd.DataFrame(
             {
-                "median_months": med,
-                "lower": _percentile(lows, 2.5),
-                "upper": _percentile(highs, 97.5),
-                "envelope": P["envelope"],
+                "median": med,
+                "lower": _percentile(lows, 100 * (1 - level) / 2),
+                "upper": _percentile(highs, 100 * (1 + level) / 2),
             },
             index=P["labels"],
         )
@@ -548,7 +553,7 @@ class SurvivalModel:
         Parameters
         ----------
         data, year, edition
-            As in :meth:`predict_survival`.
+            As in :meth:`predict`.
 
         Returns
         -------
@@ -578,7 +583,7 @@ class SurvivalModel:
         )
 
     def sample_event_times(
-        self, frame: Any, rng: np.random.Generator, *, year: float | None = None, return_cause: bool = False
+        self, frame: Any, random_state: Any, *, year: float | None = None, return_cause: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Exact draws of the time to death (months) from the model, one per patient.
 
@@ -591,7 +596,9 @@ class SurvivalModel:
         frame : DataFrame or mapping
             Patients with a determinate subtype and known features (unknown features are set to
             the reference mean, as for the central curve) and known sex.
-        rng : numpy.random.Generator
+        random_state : int, numpy.random.SeedSequence or numpy.random.Generator
+            Seed, or a Generator used as given (to continue a stream); required (no default
+            draws from hidden state).
         year : float, optional
             Calendar year of diagnosis when there is no ``diagnosis_year`` column.
         return_cause : bool
@@ -614,8 +621,7 @@ class SurvivalModel:
         Bender R, Augustin T, Blettner M. Generating survival times to simulate Cox proportional
         hazards models. Stat Med 2005;24:1713-23. doi:10.1002/sim.2059 (the Weibull inversion).
         """
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError("rng: expected a numpy.random.Generator (e.g. numpy.random.default_rng(0))")
+        rng = as_generator(random_state, "random_state of sample_event_times")
         P = self._prepare(frame, year, require_sex=True)
         arr = self._arrays()
         multi = P["cand"].sum(axis=1) > 1
@@ -630,7 +636,7 @@ class SurvivalModel:
         e = rng.standard_exponential(P["n"])
         with np.errstate(over="ignore", invalid="ignore"):
             t_exc = np.where(
-                arr["excess"][k], np.exp(arr["log_lambda"][k] + (np.log(e) - lp) / arr["rho"][k]), np.inf
+                arr.excess[k], np.exp(arr.log_lambda[k] + (np.log(e) - lp) / arr.rho[k]), np.inf
             )
         t = np.minimum(t_bg, t_exc)
         if return_cause:
@@ -645,7 +651,7 @@ class SurvivalModel:
         reference_cohort: Any = "lim2009",
         *,
         n: int = 200_000,
-        seed: int = 20090601,
+        cohort_random_state: int = 20090601,
         draws: bool = True,
         weibull_shapes: Mapping[str, float] | None = None,
     ) -> SurvivalModel:
@@ -657,10 +663,11 @@ class SurvivalModel:
             A target set (:func:`load_targets`). Subtypes it does not mention keep their current
             parameters (so ``mayo2025`` recalibrates MCL and SM-AHN of the default model only).
         reference_cohort : str, path, Scenario or mapping
-            A scenario (``scenarios.reference_cohort(scenario, subtype, n, seed)`` is drawn per
+            A scenario (``scenarios.reference_cohort(scenario, subtype, n, cohort_random_state)`` is drawn per
             subtype) or a mapping ``{subtype: findings DataFrame}`` (with ``diagnosis_year``).
-        n, seed : int
-            Size (patients) and seed of the reference cohorts drawn from a scenario.
+        n, cohort_random_state : int
+            Size (patients) and seed of the reference cohorts drawn from a scenario (the
+            parameter draws use the model's ``random_state``).
         draws : bool
             Also re-calibrate ``n_draws`` parameter draws for the uncertainty bands.
         weibull_shapes : mapping, optional
@@ -683,19 +690,20 @@ class SurvivalModel:
         Lim KH et al., Blood 2009;113:5727-36 (the default targets: median OS 41 months ASM, 24
         SM-AHN, 2 MCL); each target row carries its own source (``data/targets_*.csv``).
         """
+        old = getattr(self, "state_", None)
         st = calibrate_state(
-            getattr(self, "state_", None),
+            old.to_dict() if old is not None else None,
             targets,
             reference_cohort,
             life_table=self.life_table_,
             n=n,
-            seed=seed,
+            seed=cohort_random_state,
             draws=draws,
             weibull_shapes=weibull_shapes,
             n_draws=self.n_draws,
             random_state=self.random_state,
         )
-        self._set_state(st)
+        self._set_state(ModelState.from_dict(st))
         return self
 
     def fit(
@@ -782,19 +790,17 @@ class SurvivalModel:
         F = list(mastoprog_coefficients().index)
         # Reuse the prediction path for subtype and features (a temporary state: no excess at all).
         self._set_state(
-            {
-                "kind": "fitting",
-                "factors": F,
-                "subtypes": {s: {"excess": "none"} for s in PROGNOSTIC_SUBTYPES},
-                "beta": {f: {"log_hr": 0.0} for f in F},
-                "draws": None,
-            }
+            ModelState(
+                kind="fitting",
+                factors=tuple(F),
+                subtypes={s: SubtypeParameters("none") for s in PROGNOSTIC_SUBTYPES},
+                beta={f: Coefficient(0.0) for f in F},
+            )
         )
         try:
             P = self._prepare(raw, year, edition, require_sex=True)
         finally:
             del self.state_
-            self._compiled = None
         st, self.fitter_ = fit_state(
             P,
             T,
@@ -807,7 +813,7 @@ class SurvivalModel:
             n_draws=self.n_draws,
             random_state=self.random_state,
         )
-        self._set_state(st)
+        self._set_state(ModelState.from_dict(st))
         return self
 
     # ------------------------------------------------------------------ persistence and card
@@ -821,7 +827,7 @@ class SurvivalModel:
             ``format``, ``schema_version``, ``mastoprog_version``, ``created`` (UTC), ``edition``,
             ``notice`` and ``model`` (``state_``).
         """
-        return _model_file.to_document(self._check_ready(), self.edition)
+        return _model_file.to_document(self._check_ready().to_dict(), self.edition)
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the model as JSON (no pickle). Refuses to replace a file unless ``overwrite``.
@@ -859,7 +865,7 @@ class SurvivalModel:
         dict or str
             Lambdas are in months; targets carry their time in months and their citation.
         """
-        card = _model_file.model_card(self._check_ready())
+        card = _model_file.model_card(self._check_ready().to_dict())
         return _model_file.card_markdown(card) if markdown else card
 
 
@@ -899,10 +905,14 @@ def load_model(
     ``mayo2025`` and ``midostaurin``: see :func:`load_targets` and the model card.
     """
     doc, st = _model_file.read_document(name_or_path, life_table_given=life_table is not None)
+    try:
+        state = ModelState.from_dict(st)
+    except (KeyError, TypeError, ValueError) as exc:  # pragma: no cover - the schema checked st
+        raise ModelFileError(f"model {name_or_path!s}: cannot be read ({exc})") from None
     model = SurvivalModel(
         life_table=life_table,
         edition=doc.get("edition", "who2016"),
-        n_draws=(st.get("draws") or {}).get("n", 200),
+        n_draws=state.draws.n if state.draws is not None else 200,
     )
-    model._set_state(st)
+    model._set_state(state)
     return model

@@ -3,11 +3,13 @@
 from .cohort import (
     SIMULATION_COLUMNS,
     TRUTH_COLUMNS,
-    read_cohort,
     simulate_cohort,
+    simulation_summary,
+)
+from .io import (
+    read_cohort,
     simulate_cohort_to_file,
     simulate_cohort_to_parquet,
-    simulation_summary,
     write_cohort,
 )
 

@@ -10,8 +10,8 @@ Raw findings follow the recipes in ``data/synthetic_findings.csv`` (one row per 
 finding, each with its source, evidence level and the definition its range respects, e.g.
 "tryptase < 200 ng/mL: no B1 in any edition"). Where the editions legitimately differ the truth
 says so: ``true_subtype_who2022`` is ``BMM`` for an ISM with no skin lesions, no B finding and
-tryptase < 125 ng/mL; ``true_subtype_icc2022`` is ``SM-AMN`` for SM with a myeloid AHN and the SM
-component (ISM/SSM/ASM) for SM with a lymphoid AHN.
+tryptase < 125 ng/mL; ``true_subtype_icc2022`` is ``SM-AMN`` for SM with a myeloid AHN and
+``SM-ALN`` for SM with a lymphoid AHN.
 
 Survival: the exact draw of ``SurvivalModel.sample_event_times`` (see ``mastoprog.survival``):
 the minimum of a background death time, drawn by exact inversion of the life table's
@@ -22,24 +22,22 @@ because the model's public method validates and classifies its input row by row;
 object is called through its public methods. So the cohort's Kaplan-Meier curve converges to the
 model's population-averaged curve, not to an approximation of it.
 
-Everything random comes from one ``numpy.random.Generator`` built from ``seed``: the same seed and
+Everything random comes from one ``numpy.random.Generator`` built from ``random_state``: the same seed and
 scenario give the same frame on any machine, different seeds give independent cohorts.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .._random import as_generator
 from .._resources import load_table
 from ..exceptions import ModelFileError
 from ..findings import AHN_LABELS, CANONICAL_COLUMNS, SUBTYPE_LABELS, ahn_lineage
@@ -48,23 +46,20 @@ from ..scenarios import (
     CensoringSpec,
     MissingnessRule,
     Scenario,
-    _check_n,
-    _draw_prognostic_codes,
     _parse_censoring,
     _parse_missing,
     _Reader,
+    check_patient_count,
+    inverse_cdf,
     load_scenario,
 )
+from ..survival import PROGNOSTIC_SUBTYPES, ModelState, SurvivalModel, load_model, point_medians
 
 __all__ = [
     "SIMULATION_COLUMNS",
     "TRUTH_COLUMNS",
-    "read_cohort",
     "simulate_cohort",
-    "simulate_cohort_to_file",
-    "simulate_cohort_to_parquet",
     "simulation_summary",
-    "write_cohort",
 ]
 
 #: Canonical columns a simulated cohort has (``patient_id`` only on request; ``who_subtype``
@@ -179,23 +174,6 @@ def _recipes() -> _Recipes:
                     requires_c)
 
 
-def _categorical(p: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Category index by inverse CDF of uniforms ``u`` (one comparison pass per category).
-
-    The number of cumulative probabilities <= u, exactly as ``scenarios._inverse_cdf`` counts
-    it, but in one-byte integers (an eighth of the memory traffic for a handful of categories).
-    """
-    from ..scenarios import _inverse_cdf
-
-    cum = np.cumsum(np.asarray(p, dtype=float))[:-1]
-    if cum.size > 100:  # pragma: no cover - no recipe has that many categories
-        return _inverse_cdf(p, u)
-    codes = np.zeros(u.size, dtype=np.int8)
-    for c in cum:
-        codes += u >= c
-    return codes
-
-
 def _boolean(values: np.ndarray) -> pd.arrays.BooleanArray:
     return pd.arrays.BooleanArray(np.ascontiguousarray(values, dtype=bool),
                                   np.zeros(values.shape[0], bool))
@@ -211,7 +189,7 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
     is_ahn = prof_main == FINDINGS_PROFILES.index("SM-AHN")
 
     # SM-AHN: the SM component decides the B/C findings (precedence: MCL > AHN > ASM > SSM > ISM).
-    comp_idx = _categorical(rec.component_p, rng.random(n))
+    comp_idx = inverse_cdf(rec.component_p, rng.random(n), np.int8)
     comp_prof = np.array([FINDINGS_PROFILES.index(c) for c in _COMPONENTS])[comp_idx]
     prof = np.where(is_ahn, comp_prof, prof_main)
     # Profiles in play: a finding that every one of them fixes (p = 0 or 1, or a constant
@@ -277,6 +255,7 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
     out["hepatomegaly"] = liver
     out["splenomegaly"] = spleen
     out["lymphadenopathy"] = nodes
+    out["lymphadenopathy_1cm"] = nodes.copy()  # assumption: no node of 1-2 cm without a > 2 cm one
 
     # C findings (ASM by definition has >= 1: cytopenia when none was drawn).
     c1 = bern("c1")
@@ -298,7 +277,7 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
         np.copyto(out[col], low_value, where=low)
 
     # AHN entity for SM-AHN.
-    ahn_pick = _categorical(rec.ahn_p, rng.random(n))
+    ahn_pick = inverse_cdf(rec.ahn_p, rng.random(n), np.int8)
     ahn_cats = ["none", *AHN_LABELS]
     ahn_code = np.where(is_ahn, np.array([ahn_cats.index(a) for a in rec.ahn_labels])[ahn_pick], 0)
     out["ahn"] = pd.Categorical.from_codes(ahn_code, categories=ahn_cats)
@@ -313,7 +292,8 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
     lineage = ahn_lineage()
     myeloid = np.array([False] + [lineage[a] == "myeloid" for a in AHN_LABELS])[ahn_code]
     comp_label = np.array([SUBTYPE_LABELS.index(c) for c in _COMPONENTS], np.int8)[comp_idx]
-    icc = np.where(is_ahn, np.where(myeloid, SUBTYPE_LABELS.index("SM-AMN"), comp_label), who2016)
+    icc_assoc = np.where(myeloid, SUBTYPE_LABELS.index("SM-AMN"), SUBTYPE_LABELS.index("SM-ALN"))
+    icc = np.where(is_ahn, icc_assoc, who2016)  # ICC: SM-AMN (myeloid) or SM-ALN (lymphoid)
     cats = list(SUBTYPE_LABELS)
     truth = {
         "true_subtype": pd.Categorical.from_codes(who2016, categories=cats),
@@ -341,12 +321,9 @@ def _threshold(rule: str, edition: str) -> float:
 _MODEL_COLUMNS = ("age", "sex", "who_subtype", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1",
                   "runx1", "sar_count", "diagnosis_year")
 _TRUTH_T = 60.0  # months: true_survival_60
-_MEDIAN_HALVINGS = 60  # at most this many Newton/bisection steps inside the median's year
 
 
-def _load_default_model(scn: Scenario):
-    from ..survival import load_model
-
+def _load_default_model(scn: Scenario) -> SurvivalModel:
     return load_model(scn.target_set)
 
 
@@ -363,50 +340,9 @@ def _check_model(model: Any, truth: bool) -> None:
 def _model_name(model: Any) -> str:
     """A short name for provenance: the last calibration's target set, e.g. ``lim2009``."""
     st = getattr(model, "state_", None)
-    if isinstance(st, Mapping):
-        cal = (st.get("provenance") or {}).get("calibrations") or []
-        if cal and isinstance(cal[-1], Mapping) and isinstance(cal[-1].get("targets"), str):
-            return f"{type(model).__name__}({cal[-1]['targets']})"
-        if st.get("kind"):
-            return f"{type(model).__name__}({st['kind']})"
+    if isinstance(st, ModelState):
+        return f"{type(model).__name__}({st.last_target_set or st.kind})"
     return type(model).__name__
-
-
-@dataclass(frozen=True)
-class _ModelArrays:
-    """A calibrated ``SurvivalModel``'s parameters as arrays (from its saved state ``state_``)."""
-
-    factors: list[str]
-    beta: np.ndarray          # (F,) log hazard ratios of the excess hazard
-    subtypes: tuple[str, ...]
-    log_lambda: np.ndarray    # (S,) log Weibull scale, months (NaN: no excess hazard)
-    rho: np.ndarray           # (S,) Weibull shape
-    excess: np.ndarray        # (S,) bool: the subtype has an excess hazard
-    usable: np.ndarray        # (S,) bool: the model has a calibrated curve for the subtype
-    center_lp: np.ndarray     # (S,) center_s @ beta: lp is centred at the reference-cohort mean
-    life_table: Any
-
-
-def _model_arrays(model: Any) -> _ModelArrays | None:
-    """Arrays of a mastoprog ``SurvivalModel``; None for any other model object (duck-typed)."""
-    from ..survival import PROGNOSTIC_SUBTYPES, SurvivalModel
-
-    if not isinstance(model, SurvivalModel):
-        return None
-    st = model.state_
-    factors = list(st["factors"])
-    beta = np.array([st["beta"][f]["log_hr"] for f in factors], dtype=float)
-    S = len(PROGNOSTIC_SUBTYPES)
-    ll, rho, exc, clp = np.full(S, np.nan), np.ones(S), np.zeros(S, bool), np.zeros(S)
-    usable = np.zeros(S, bool)
-    for k, sub in enumerate(PROGNOSTIC_SUBTYPES):
-        p = st["subtypes"].get(sub)
-        usable[k] = p is not None and p["excess"] != "uncalibrated"
-        if p is not None and p["excess"] == "weibull":
-            exc[k], ll[k], rho[k] = True, p["log_lambda"], p["rho"]
-            clp[k] = np.array([p["center"][f] for f in factors]) @ beta
-    return _ModelArrays(factors, beta, tuple(PROGNOSTIC_SUBTYPES), ll, rho, exc, usable, clp,
-                        model.life_table_)
 
 
 def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
@@ -423,8 +359,7 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
     ``predict_survival_at``).
     """
     n = len(frame)
-    ma = _model_arrays(model)
-    if ma is None:
+    if not isinstance(model, SurvivalModel):
         out = {"true_time": np.asarray(model.sample_event_times(frame, rng), dtype=float)}
         nan = np.full(n, np.nan)
         out["true_linear_predictor"] = nan
@@ -435,9 +370,11 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
         return out
     from ..risk import risk_features
 
+    ma = model.state_.arrays
+    factors = list(model.state_.factors)
     code_of = {lab: i for i, lab in enumerate(SUBTYPE_LABELS)}
     k_of_code = np.full(len(SUBTYPE_LABELS), -1)
-    for j, sub in enumerate(ma.subtypes):
+    for j, sub in enumerate(PROGNOSTIC_SUBTYPES):
         k_of_code[code_of[sub]] = j
     k = k_of_code[frame["who_subtype"].cat.codes.to_numpy()]
     bad = (k < 0) | ~ma.usable[np.maximum(k, 0)]
@@ -449,17 +386,17 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
             f"the survival model has no calibrated curve for subtype(s) {missing}: survival times "
             "cannot be drawn for them (use survival=False, another model, or a scenario without them)"
         )
-    X = _complete_features(frame, ma.factors)
+    X = _complete_features(frame, factors)
     if X is None:  # a factor this shortcut does not know: the risk module's own function
         risk_cols = ("age", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1", "runx1",
                      "sar_count")
         X = risk_features(pd.DataFrame({c: frame[c].array for c in risk_cols}, copy=False)
-                          )[ma.factors].to_numpy(dtype=float)
+                          )[factors].to_numpy(dtype=float)
     lp = X @ ma.beta - ma.center_lp.take(k)
     age = frame["age"].to_numpy(dtype=float)
     sex = frame["sex"].cat.codes.to_numpy().astype(np.int64)  # categories F, M -> 0, 1
     year = frame["diagnosis_year"].to_numpy()
-    lt = ma.life_table
+    lt = model.life_table_
     t_bg = lt.sample_death_times(age, sex, year, rng)
     e = rng.standard_exponential(n)
     exc = ma.excess.take(k)
@@ -468,7 +405,7 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
                          np.inf)
     out = {"true_time": np.minimum(t_bg, t_exc), "true_linear_predictor": np.where(exc, lp, 0.0)}
     if truth:
-        out["true_median"], out["true_survival_60"] = _closed_form_truth(ma, age, sex, year, k,
+        out["true_median"], out["true_survival_60"] = _closed_form_truth(model, age, sex, year, k,
                                                                           X, lp)
     else:
         out["true_median"] = out["true_survival_60"] = np.full(n, np.nan)
@@ -508,25 +445,21 @@ def _complete_features(frame: pd.DataFrame, factors: list[str]) -> np.ndarray | 
     return out.astype(float)
 
 
-def _closed_form_truth(ma: _ModelArrays, age: np.ndarray, sex: np.ndarray, year: np.ndarray,
+def _closed_form_truth(model: Any, age: np.ndarray, sex: np.ndarray, year: np.ndarray,
                        k: np.ndarray, X: np.ndarray, lp: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Median (months) and S(60 months) of each patient's model curve.
 
-    ``S(t) = S_pop(t) * exp(-c t**rho)`` with ``c = exp(lp) / lambda**rho``. Patients sharing whole
-    age, sex, calendar year, subtype and risk features share a curve, so each distinct curve is
-    solved once (a cohort of 10^6 has ~10^5). The median solves ``H_pop(t) + c t**rho = ln 2``:
-    ``H_pop`` is linear within each year since diagnosis (the life table's piecewise-constant
-    hazard), so a bisection over whole years finds the year and a bisection of the smooth
-    remainder inside it gives the root to ~1e-14 months (SurvivalModel.predict_median bisects
-    the whole horizon to the same end).
+    Patients sharing whole age, sex, calendar year, subtype and risk features share a curve, so
+    each distinct curve (a cohort of 10^6 has ~10^5) is solved once by the survival model's own
+    solver (:func:`mastoprog.survival.point_medians`) and gathered.
     """
-    lt = ma.life_table
+    ma = model.state_.arrays
     # One integer per distinct curve: whole age, sex, year, subtype, feature pattern (the
     # features of a simulated patient are complete 0/1 values).
     pattern = (X @ (2.0 ** np.arange(X.shape[1]))).astype(np.int64)
     y0 = int(year.min())
-    dims = (int(np.floor(age.max())) + 1, 2, int(year.max()) - y0 + 1, len(ma.subtypes),
+    dims = (int(np.floor(age.max())) + 1, 2, int(year.max()) - y0 + 1, len(PROGNOSTIC_SUBTYPES),
             2 ** X.shape[1])
     key = np.ravel_multi_index((np.floor(age).astype(np.int64), sex, year.astype(np.int64) - y0,
                                 k, pattern), dims)
@@ -543,62 +476,10 @@ def _closed_form_truth(ma: _ModelArrays, age: np.ndarray, sex: np.ndarray, year:
         m = len(uniq)
     first = np.empty(m, dtype=np.int64)
     first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)
-    ua, us, uy, uk, ulp = age[first], sex[first], year[first], k[first], lp[first]
-    exc = ma.excess[uk]
-    rho = ma.rho[uk]
-    c = np.where(exc, np.exp(ulp - rho * np.where(exc, ma.log_lambda[uk], 0.0)), 0.0)
-
-    start = lt._path_start(ua, us, uy)  # validated once; same values as cumulative_hazard
-
-    def total_h(t: np.ndarray) -> np.ndarray:
-        return lt._path_cumulative_hazard(start, t) + c * t ** rho
-
-    s60 = np.exp(-total_h(np.full(m, _TRUTH_T)))
-    ln2 = np.log(2.0)
-    horizon = 160
-    never = total_h(np.full(m, 12.0 * horizon)) < ln2  # curve above 0.5 for the whole horizon
-    lo, hi = np.zeros(m, np.int64), np.full(m, horizon - 1, np.int64)
-    while np.any(hi > lo):  # largest whole year K with H(12 K) <= ln 2
-        mid = (lo + hi + 1) // 2
-        t_mid = 12.0 * mid
-        ok = lt._path_whole_years(start, mid) + c * t_mid ** rho <= ln2  # = total_h(t_mid)
-        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid - 1)
-    t0 = 12.0 * lo
-    h0 = lt._path_cumulative_hazard(start, t0)
-    rate = lt._path_hazard(start, t0)  # per month, constant on [t0, t0 + 12)
-    # Safeguarded Newton inside the year: g(t) = h0 + rate (t - t0) + c t**rho - ln 2 is smooth
-    # and increasing there; a step leaving the bracket falls back to bisection. The loop runs
-    # until every curve's step is below 1e-13 t. A curve whose state (t, left, right) came back
-    # unchanged from a step is at a fixed point of this deterministic map and would stay there,
-    # so it leaves the working set: same iterations, same results, less work (most curves
-    # settle in a few steps while a few keep halving their bracket for ~45 more).
-    t = 0.5 * (t0 + (t0 + 12.0))
-    work = np.arange(m)
-    # c * rho is loop-invariant: (c * rho) * p / t below is the same product as before.
-    wt, wl, wr, wh0, wrate, wc, wrho, wt0 = t.copy(), t0, t0 + 12.0, h0, rate, c, rho, t0
-    wcr = wc * wrho
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(_MEDIAN_HALVINGS):
-            p = wt ** wrho
-            g = wh0 + wrate * (wt - wt0) + wc * p - ln2
-            up = g >= 0
-            right, left = np.where(up, wt, wr), np.where(up, wl, wt)
-            step = wt - g / (wrate + wcr * p / wt)
-            t_new = np.where((step > left) & (step < right), step, 0.5 * (left + right))
-            done = np.all(np.abs(t_new - wt) <= 1e-13 * wt)
-            moving = None if done else np.flatnonzero(
-                (t_new != wt) | (left != wl) | (right != wr))
-            wt, wl, wr = t_new, left, right
-            if done or moving.size < 0.9 * work.size:
-                t[work] = wt  # curves leaving the working set keep their (final) state
-                if done:
-                    break
-                work = work[moving]
-                wt, wl, wr, wh0, wrate, wc, wcr, wrho, wt0 = (
-                    x[moving] for x in (wt, wl, wr, wh0, wrate, wc, wcr, wrho, wt0))
-        else:
-            t[work] = wt
-    med = np.where(never, np.inf, t)
+    uk = k[first]
+    med, s60 = point_medians(model.life_table_, age[first], sex[first], year[first], lp[first],
+                             ma.log_lambda[uk], ma.rho[uk], ma.excess[uk], survival_at=_TRUTH_T)
+    assert s60 is not None
     return med[codes], s60[codes]
 
 
@@ -751,7 +632,7 @@ def _apply_missingness(rules: tuple[MissingnessRule, ...], data: dict[str, Any],
 def simulate_cohort(
     n: int,
     scenario: str | PathLike | Scenario = "lim2009",
-    seed: int | np.random.SeedSequence = 0,
+    random_state: int | np.random.SeedSequence | np.random.Generator = 0,
     model: Any = None,
     censoring: Any = None,
     missingness: Any = None,
@@ -770,7 +651,7 @@ def simulate_cohort(
         Number of patients.
     scenario : str, path or Scenario
         A shipped scenario (``"lim2009"``, ``"referral_advanced"``) or a TOML file of your own.
-    seed : int, numpy.random.SeedSequence or numpy.random.Generator
+    random_state : int, numpy.random.SeedSequence or numpy.random.Generator
         Seed of the single ``numpy.random.Generator`` (PCG64) used for every draw (a Generator
         is used as it is).
     model : SurvivalModel, optional
@@ -809,29 +690,27 @@ def simulate_cohort(
         0 for CM, which has no excess hazard), ``true_median`` (months, the patient's own model
         curve), ``true_survival_60`` (its value at 60 months) and ``true_time`` (the uncensored
         death time, months).
-        ``df.attrs["mastoprog"]`` holds the provenance (scenario, seed, package version, model)
+        ``df.attrs["mastoprog"]`` holds the provenance written into the cohort file's metadata
+        (scenario, ``seed`` = the ``random_state``, package version, model)
         and the censoring summary (``censored_fraction``, ``expected_censored_fraction``).
 
     Examples
     --------
-    >>> df = simulate_cohort(1000, seed=1, survival=False)
+    >>> df = simulate_cohort(1000, random_state=1, survival=False)
     >>> df["true_subtype"].value_counts().index[0] in {"ISM", "SM-AHN"}
     True
     """
     from .._about import __version__
 
-    n = _check_n(n)
+    n = check_patient_count(n)
     scn = load_scenario(scenario)
-    if not isinstance(seed, np.random.SeedSequence | np.random.Generator) and (
-            isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
-        raise ValueError(f"seed must be a non-negative whole number; got {seed!r}")
+    # A Generator is used as given (e.g. to continue a stream); anything else seeds a new one.
+    rng = as_generator(random_state, "random_state of simulate_cohort")
     cens_spec = _censoring_spec(censoring, scn)
     rules = _missing_rules(missingness, scn)
-    # A Generator is used as given (e.g. to continue a stream); anything else seeds a new one.
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     chosen, codes = scn.draw_strata(n, rng, subtype)
-    prog, _ = _draw_prognostic_codes(scn, chosen, codes, rng)
+    prog = scn.draw_prognostic_for_strata(chosen, codes, rng)
     raw, truth_labels = _draw_findings(scn, chosen, codes, prog, rng)
 
     data: dict[str, Any] = {}
@@ -848,8 +727,10 @@ def simulate_cohort(
             who = truth_labels["true_subtype"]
             data[col] = who if assign_subtype else pd.Categorical.from_codes(
                 np.full(n, -1), categories=list(SUBTYPE_LABELS))
-        elif col in ("time", "event"):
+        elif col in ("time", "event", "leukocytes"):  # leukocytes, nras: not drawn (unknown)
             data[col] = np.full(n, np.nan)
+        elif col == "nras":
+            data[col] = pd.arrays.BooleanArray(np.zeros(n, bool), np.ones(n, bool))
         else:  # pragma: no cover - every canonical column is handled above
             raise AssertionError(col)
     data["diagnosis_year"] = prog["diagnosis_year"].to_numpy()
@@ -890,7 +771,7 @@ def simulate_cohort(
         "scenario_path": scn.path,
         "subtype": subtype,
         "n": n,
-        "seed": int(seed) if isinstance(seed, int | np.integer) else repr(seed),
+        "seed": int(random_state) if isinstance(random_state, int | np.integer) else repr(random_state),
         "model": model_name,
         "missing_fraction": shares,
         **surv_info,
@@ -914,242 +795,3 @@ def simulation_summary(df: pd.DataFrame) -> pd.DataFrame:
     parts = {k: block(g) for k, g in frame.groupby("subtype", sort=True)}
     parts["all"] = block(frame)
     return pd.DataFrame(parts).T
-
-
-# --------------------------------------------------------------------------- files
-
-
-def _metadata(df: pd.DataFrame) -> dict[str, Any]:
-    meta = dict(df.attrs.get(_METADATA_KEY, {}))
-    dtypes = {}
-    for c in df.columns:
-        dt = df[c].dtype
-        if isinstance(dt, pd.CategoricalDtype):
-            dtypes[c] = {"kind": "category", "categories": [str(x) for x in dt.categories]}
-        else:
-            dtypes[c] = {"kind": str(dt)}
-    meta["columns"] = dtypes
-    return meta
-
-
-def _dictionary_columns(table: Any) -> list[str]:
-    """Dictionary-encode the categorical columns only: trying it on a million distinct floats
-    (pyarrow's default) costs more than half of the write time and gains nothing."""
-    import pyarrow as pa
-
-    return [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
-
-
-def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
-    """A shallow view without ``attrs``: pandas would embed them in the Parquet schema too."""
-    view = df.copy(deep=False)
-    view.attrs = {}
-    return view
-
-
-def _refuse_overwrite(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise FileExistsError(f"{str(path)!r} exists; pass force=True to overwrite it")
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
-
-
-def write_cohort(df: pd.DataFrame, path: str | PathLike, force: bool = False) -> Path:
-    """Write a cohort to CSV (with a JSON sidecar ``<file>.json``) or Parquet, with provenance.
-
-    Parquet keeps the provenance (scenario, seed, mastoprog version, model, censoring) and the
-    column dtypes in its key-value metadata under ``"mastoprog"``; CSV gets them in the sidecar.
-    ``read_cohort`` restores the frame exactly (dtypes and ``attrs``).
-
-    Raises
-    ------
-    FileExistsError
-        If the file (or the CSV sidecar) exists and ``force`` is False.
-    """
-    out = Path(path)
-    suffix = out.suffix.lower()
-    meta = _metadata(df)
-    if suffix == ".csv":
-        _refuse_overwrite(out, force)
-        _refuse_overwrite(_sidecar(out), force)
-        df.to_csv(out, index=False)
-        _sidecar(out).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-    elif suffix in (".parquet", ".pq"):
-        _refuse_overwrite(out, force)
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(_without_attrs(df), preserve_index=False)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                               _METADATA_KEY.encode(): json.dumps(meta, default=str)})
-        pq.write_table(table, out, use_dictionary=_dictionary_columns(table))
-    else:
-        raise ValueError(f"cohort file {str(out)!r}: expected a .csv or .parquet suffix")
-    return out
-
-
-def read_cohort(path: str | PathLike) -> pd.DataFrame:
-    """Read a cohort written by ``write_cohort``/``simulate_cohort_to_file`` (dtypes and attrs).
-
-    A CSV without its sidecar is read with canonical dtypes for canonical columns only.
-    """
-    src = Path(path)
-    if not src.exists():
-        raise FileNotFoundError(f"cohort file not found: {str(src)!r}")
-    suffix = src.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(src)
-        # Chunked files carry the provenance in the footer's key-value metadata (written last),
-        # which read_table does not put on the schema: read the footer itself.
-        raw = (pq.read_metadata(src).metadata or {}).get(_METADATA_KEY.encode())
-        df = table.to_pandas()
-        meta = json.loads(raw) if raw else {}
-    elif suffix == ".csv":
-        side = _sidecar(src)
-        meta = json.loads(side.read_text(encoding="utf-8")) if side.exists() else {}
-        cols = meta.get("columns", {})
-        df = pd.read_csv(src, dtype={c: "string" for c, d in cols.items()
-                                     if d["kind"] in ("category", "object")},
-                         keep_default_na=True)
-        for c, d in cols.items():
-            if c not in df.columns:
-                continue
-            if d["kind"] == "category":
-                df[c] = pd.Categorical(df[c].astype(object).where(df[c].notna(), None),
-                                       categories=d["categories"])
-            elif d["kind"] == "object":
-                df[c] = df[c].astype(object).where(df[c].notna(), None)
-            else:
-                df[c] = df[c].astype(d["kind"])
-        if not cols:
-            from ..findings import read_findings
-
-            df = read_findings(df)
-    else:
-        raise ValueError(f"cohort file {str(src)!r}: expected a .csv or .parquet suffix")
-    meta.pop("columns", None)
-    if meta:
-        df.attrs[_METADATA_KEY] = meta
-    return df
-
-
-def simulate_cohort_to_file(
-    path: str | PathLike,
-    n: int,
-    scenario: str | PathLike | Scenario = "lim2009",
-    seed: int = 0,
-    *,
-    chunk_size: int = 250_000,
-    force: bool = False,
-    progress: bool | None = None,
-    **kwargs: Any,
-) -> dict[str, Any]:
-    """Simulate a large cohort chunk by chunk into a Parquet or CSV file, without holding it all.
-
-    Chunk ``k`` is drawn with its own generator, ``SeedSequence(seed, spawn_key=(k,))``, so the
-    file is reproducible for a given (``seed``, ``chunk_size``) and chunks are independent. The
-    file is first written as ``<path>.partial`` and renamed when complete; an interruption
-    (Ctrl-C) removes the partial file and re-raises ``KeyboardInterrupt``.
-
-    Parameters
-    ----------
-    path : str or path
-        ``.parquet`` (provenance in the key-value metadata) or ``.csv`` (with a JSON sidecar).
-    n, scenario, seed
-        As in ``simulate_cohort``.
-    chunk_size : int
-        Patients per chunk (memory grows with it; 250,000 uses ~ 0.3 GB).
-    force : bool
-        Overwrite an existing file.
-    progress : bool, optional
-        Show a tqdm progress bar (default: when more than one chunk).
-    **kwargs
-        Passed to ``simulate_cohort`` (model, censoring, missingness, truth, ...).
-
-    Returns
-    -------
-    dict
-        The provenance written with the file, plus ``path``, ``n_chunks`` and the overall
-        ``censored_fraction``.
-    """
-    from tqdm.auto import tqdm
-
-    from ..scenarios import _check_n
-
-    n = _check_n(n)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer) or chunk_size < 1:
-        raise ValueError("The 'chunk_size' parameter of simulate_cohort_to_file must be a positive "
-                         f"whole number of patients. Got {chunk_size!r} instead.")
-    chunk_size = int(chunk_size)
-    out = Path(path)
-    suffix = out.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
-        raise ValueError(f"cohort file {str(out)!r}: expected a .csv or .parquet suffix")
-    _refuse_overwrite(out, force)
-    if suffix == ".csv":
-        _refuse_overwrite(_sidecar(out), force)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative whole number; got {seed!r}")
-    scn = load_scenario(scenario)
-    if kwargs.get("survival", True) and kwargs.get("model") is None:
-        kwargs["model"] = _load_default_model(scn)  # load once, not per chunk
-    n_chunks = -(-n // chunk_size)
-    partial = out.with_name(out.name + ".partial")
-    show = progress if progress is not None else n_chunks > 1
-    writer = None
-    meta: dict[str, Any] = {}
-    events = 0.0
-    try:
-        with tqdm(total=n, unit="patients", disable=not show, desc="simulating") as bar:
-            for k in range(n_chunks):
-                m = min(chunk_size, n - k * chunk_size)
-                chunk = simulate_cohort(m, scn, np.random.SeedSequence(seed, spawn_key=(k,)),
-                                        **kwargs)
-                chunk.index = pd.RangeIndex(k * chunk_size, k * chunk_size + m)
-                if k == 0:
-                    meta = _metadata(chunk)
-                    meta.update({"n": n, "seed": seed, "chunk_size": chunk_size,
-                                 "n_chunks": n_chunks})
-                events += float(np.nansum(chunk["event"].to_numpy(dtype=float)))
-                if suffix == ".csv":
-                    chunk.to_csv(partial, index=False, header=k == 0, mode="w" if k == 0 else "a")
-                else:
-                    import pyarrow as pa
-                    import pyarrow.parquet as pq
-
-                    table = pa.Table.from_pandas(_without_attrs(chunk), preserve_index=False)
-                    if writer is None:
-                        writer = pq.ParquetWriter(partial, table.schema,
-                                                  use_dictionary=_dictionary_columns(table))
-                    writer.write_table(table.cast(writer.schema))
-                bar.update(m)
-        if kwargs.get("survival", True):
-            meta["censored_fraction"] = 1.0 - events / n
-            for key in ("expected_censored_fraction", "administrative_censored_fraction"):
-                meta.pop(key, None)  # per-chunk figures: not meaningful for the whole file
-        if writer is not None:
-            # Footer key-value metadata written last: it carries the whole-file figures.
-            writer.add_key_value_metadata({_METADATA_KEY: json.dumps(meta, default=str)})
-            writer.close()
-            writer = None
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        if partial.exists():
-            partial.unlink()
-        raise
-    if suffix == ".csv":
-        _sidecar(out).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-    os.replace(partial, out)
-    return {**{k: v for k, v in meta.items() if k != "columns"}, "path": str(out)}
-
-
-def simulate_cohort_to_parquet(path: str | PathLike, n: int, **kwargs: Any) -> dict[str, Any]:
-    """``simulate_cohort_to_file`` for a ``.parquet`` path (see there)."""
-    if Path(path).suffix.lower() not in (".parquet", ".pq"):
-        raise ValueError(f"{str(path)!r}: expected a .parquet file")
-    return simulate_cohort_to_file(path, n, **kwargs)

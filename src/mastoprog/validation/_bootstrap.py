@@ -14,8 +14,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-from ..exceptions import Problem
+from ..exceptions import MetricInputError, Problem
+from ..metrics import brier_score, calibration_slope, check_horizon, check_outcome, concordance_index
 
 __all__ = ["OptimismResult", "SurvivalEstimator", "bootstrap_optimism", "metrics_at_horizon"]
 
@@ -41,14 +43,8 @@ class SurvivalEstimator(Protocol):
 
 def metrics_at_horizon(time: np.ndarray, event: np.ndarray, s_at_t: np.ndarray, t: float) -> dict[str, float]:
     """Harrell's C of S(t), the calibration slope at t and the IPCW Brier score at t."""
-    from ..metrics import brier_score, concordance_index
-    from ..metrics._cox import cox_fit
-
     c = concordance_index(time, event, s_at_t).estimate
-    ec = np.asarray(event, dtype=bool) & (np.asarray(time) <= t)
-    x = np.log(-np.log(np.clip(np.asarray(s_at_t, dtype=float), 1e-12, 1 - 1e-12)))
-    slope = (float(cox_fit(np.minimum(time, t), ec, x[:, None]).beta[0])
-             if ec.sum() >= 2 and np.ptp(x) > 0 else float("nan"))
+    slope = calibration_slope(time, event, s_at_t, t).estimate
     brier = brier_score(time, event, s_at_t, t).estimate
     return {"c_index": c, "calibration_slope": slope, "brier": brier}
 
@@ -179,11 +175,6 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
     models based on the bootstrap-based optimism correction methods. Stat Med 2021;40:5691-701.
     doi:10.1002/sim.9148.
     """
-    from tqdm.auto import tqdm
-
-    from ..exceptions import MetricInputError
-    from ..metrics import check_horizon, check_outcome
-
     if not isinstance(data, pd.DataFrame):
         raise MetricInputError([Problem(None, "data", type(data).__name__, "a pandas DataFrame")])
     missing = [c for c in (duration_col, event_col) if c not in data.columns]

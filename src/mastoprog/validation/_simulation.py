@@ -18,7 +18,7 @@ Interrupts: a KeyboardInterrupt inside a replicate is turned into a marker by :f
 the serial loop, joblib's pool and Dask workers all stop the same way (queued work cancelled, the
 finished replicates returned).
 
-Determinism: replicate r uses ``SeedSequence(seed).spawn(n_replicates)[r]`` whatever the backend or
+Determinism: replicate r uses ``SeedSequence(random_state).spawn(n_replicates)[r]`` whatever the backend or
 number of workers, so results are identical serially, with joblib and on a Dask cluster.
 """
 
@@ -33,8 +33,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-__all__ = ["SimulationResult", "simulation_study"]
+from ..exceptions import MetricInputError, Problem
+from ..metrics import (
+    brier_score,
+    calibration_at,
+    concordance_index,
+    curve_median,
+    kaplan_meier,
+    normal_quantile,
+    time_dependent_auc,
+)
+from ..scenarios import load_scenario
+from ..survival import load_model
+from ..synthetic import simulate_cohort
+
+__all__ = ["SimulationResult", "performance_measures", "simulation_study"]
 
 DEFAULT_CENSORING = {"dropout_per_year": 0.02, "max_followup_months": 480.0}
 _MEDIAN_GRID = np.unique(np.concatenate([np.arange(0.0, 24.0, 0.25), np.arange(24.0, 721.0)]))
@@ -46,8 +61,6 @@ _FAILURE_COLUMNS = ["replicate", "estimator", "stage", "error", "message"]
 @cache
 def _builtin_model(name: str) -> Any:
     # one load per worker process: loading a calibrated model takes about a second
-    from ..survival import load_model
-
     return load_model(name)
 
 
@@ -60,7 +73,7 @@ def _group_mean_curves(model: Any, frame: pd.DataFrame, groups: np.ndarray, grid
     labels = list(pd.unique(pd.Series(groups)))
     sums = {g: np.zeros(grid.size) for g in labels}
     for start in range(0, len(frame), chunk):
-        part = model.predict_survival(frame.iloc[start:start + chunk], grid).to_numpy(float)
+        part = model.predict_survival_function(frame.iloc[start:start + chunk], grid).to_numpy(float)
         lab = groups[start:start + chunk]
         for g in labels:
             sums[g] += part[:, lab == g].sum(axis=1)
@@ -69,36 +82,33 @@ def _group_mean_curves(model: Any, frame: pd.DataFrame, groups: np.ndarray, grid
 
 
 @cache
-def _cached_truth(scenario: str, model: str, n: int, seed: int) -> pd.Series:
-    return _true_subtype_medians(scenario, model, n, seed)
+def _cached_truth(scenario: str, model: str, n: int, random_state: int) -> pd.Series:
+    return _true_subtype_medians(scenario, model, n, random_state)
 
 
-def true_subtype_medians(scenario: Any, model: Any, n: int = 20000, seed: int = 20240101) -> pd.Series:
+def true_subtype_medians(scenario: Any, model: Any, n: int = 20000, random_state: int = 20240101
+                         ) -> pd.Series:
     """Median (months) of the generating model's population-averaged curve per subtype (cached
     per process for built-in scenario and model names; see :func:`_true_subtype_medians`)."""
     if isinstance(scenario, str) and isinstance(model, str):
-        return _cached_truth(scenario, model, int(n), int(seed)).copy()
-    return _true_subtype_medians(scenario, model, n, seed)
+        return _cached_truth(scenario, model, int(n), int(random_state)).copy()
+    return _true_subtype_medians(scenario, model, n, random_state)
 
 
-def _true_subtype_medians(scenario: Any, model: Any, n: int, seed: int) -> pd.Series:
+def _true_subtype_medians(scenario: Any, model: Any, n: int, random_state: int) -> pd.Series:
     """Median (months) of the generating model's population-averaged curve per subtype.
 
     Subtype s's patients are ``n`` draws of the scenario restricted to s (its strata mixed by their
     weights); the curve is the mean of their model curves, solved on a fine grid (0.25 months
     below 2 years, then monthly) with linear interpolation.
     """
-    from ..metrics import curve_median
-    from ..scenarios import load_scenario
-    from ..synthetic import simulate_cohort
-
     scn = load_scenario(scenario)
     model = _resolve_model(model)
     subtypes = sorted({s.who_subtype for s in scn.strata if s.weight > 0})
     out = {}
-    seeds = np.random.SeedSequence(seed).spawn(len(subtypes))
+    seeds = np.random.SeedSequence(random_state).spawn(len(subtypes))
     for sub, ss in zip(subtypes, seeds, strict=True):
-        frame = simulate_cohort(n, scn, seed=ss, subtype=sub, survival=False, assign_subtype=True)
+        frame = simulate_cohort(n, scn, random_state=ss, subtype=sub, survival=False, assign_subtype=True)
         curve = _group_mean_curves(model, frame, np.full(n, sub, dtype=object), _MEDIAN_GRID)[sub]
         out[sub] = curve_median(_MEDIAN_GRID, curve)
     return pd.Series(out, name="true_median_months")
@@ -107,19 +117,11 @@ def _true_subtype_medians(scenario: Any, model: Any, n: int, seed: int) -> pd.Se
 def _score(name: str, fitted: Any, df: pd.DataFrame, time: np.ndarray, event: np.ndarray,
            subtype: np.ndarray, horizons: tuple[float, ...], rep: int, n_auc_boot: int = 0,
            auc_seed: Any = None) -> list[tuple]:
-    from ..metrics import (
-        brier_score,
-        calibration_at,
-        concordance_index,
-        curve_median,
-        time_dependent_auc,
-    )
-
     rows: list[tuple] = []
     hs = [h for h in horizons if h < time.max() and np.any(event & (time <= h))]
     if hs:
         grid = np.asarray(hs, dtype=float)
-        pred = fitted.predict_survival(df, grid).to_numpy(float)
+        pred = fitted.predict_survival_function(df, grid).to_numpy(float)
         # all horizons in one call: the resamples' censoring weights are computed once
         aucs = time_dependent_auc(time, event, pred, hs, n_bootstrap=n_auc_boot,
                                   random_state=auc_seed).table
@@ -167,11 +169,8 @@ def _one_replicate(rep: int, seed: np.random.SeedSequence, spec: dict[str, Any]
     """One replicate: simulate, then KM medians and every estimator's scores (a pure function of
     ``seed`` and ``spec``). Returns the rows and the estimators that failed (``on_error="skip"``):
     ``(replicate, estimator, stage, error type, message)``."""
-    from ..metrics import kaplan_meier
-    from ..synthetic import simulate_cohort
-
     truth_model = _resolve_model(spec["model"])
-    df = simulate_cohort(spec["n_patients"], spec["scenario"], seed=seed, model=truth_model,
+    df = simulate_cohort(spec["n_patients"], spec["scenario"], random_state=seed, model=truth_model,
                          censoring=spec["censoring"], assign_subtype=True)
     time = df["time"].to_numpy(float)
     event = df["event"].to_numpy(float).astype(bool)
@@ -208,7 +207,7 @@ def _one_replicate(rep: int, seed: np.random.SeedSequence, spec: dict[str, Any]
 
 @dataclass(frozen=True)
 class SimulationResult:
-    """Per-replicate results and their summary.
+    """Per-replicate results, their ADEMP performance summary and the study's design.
 
     Attributes
     ----------
@@ -216,89 +215,205 @@ class SimulationResult:
         One row per replicate, estimator, quantity, group (subtype or ``all``) and horizon:
         ``estimate``, ``ci_low``, ``ci_high``, ``truth``, ``n_in_group``.
     summary : DataFrame
-        Per estimator, quantity, group and horizon: ``n_replicates`` (replicates with a result),
-        ``n_failed`` (replicates in which that estimator failed and was skipped), ``n_finite``,
-        ``n_reached`` (medians only: replicates in which the median was reached, i.e. finite;
-        <NA> for other quantities), ``truth``, ``mean``, ``bias``, ``relative_bias``,
-        ``empirical_se``, ``mean_model_se`` (CI width / 2z), ``coverage`` (share of intervals
-        containing the truth; infinite upper limits count as covering), ``coverage_mcse``,
-        ``q05``/``median``/``q95`` (the distribution) and ``note``. For medians, mean, bias, SE
-        and coverage are over the replicates that reached the median only, and ``note`` says so
-        whenever some did not: that is an estimate conditional on reaching the median (such
-        replicates had earlier deaths), stated rather than averaged in silently.
+        Per estimator (method), quantity (estimand), group and horizon: ``n_replicates``
+        (replicates with a result), ``n_failed``, ``n_finite``, ``n_reached`` (medians only),
+        ``truth``, ``mean``, then every performance measure of :func:`performance_measures` with
+        its Monte Carlo SE in the ``<measure>_mcse`` column (``bias``, ``relative_bias``,
+        ``empirical_se``, ``model_se``, ``model_se_relative_error``, ``coverage``,
+        ``bias_eliminated_coverage``, ``power``), ``mean_model_se`` (mean CI width / 2z),
+        ``q05``/``median``/``q95`` and ``note``. For medians the measures are over the replicates
+        that reached the median only, and ``note`` says so whenever some did not.
     truth : Series
         True marginal median (months) per subtype.
+    random_state : int or SeedSequence
+        Root of the replicates' seeds.
     failures : DataFrame
         One row per replicate and estimator that failed (fit or scoring raised): ``replicate``,
         ``estimator``, ``stage``, ``error``, ``message``.
     notes : tuple of str
         Plain-language caveats: failed replicates, medians not reached, interruption.
+    design : dict
+        The ADEMP statement (Morris, White & Crowther 2019): ``aims``, ``data_generating_mechanism``
+        (scenario, generating model, n, censoring, replicates), ``estimands`` (quantity ->
+        definition and true value), ``methods`` and ``performance_measures``.
     """
 
     replicates: pd.DataFrame
     summary: pd.DataFrame
     truth: pd.Series
-    seed: Any
+    random_state: Any
     n_requested: int
     interrupted: bool
     failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_FAILURE_COLUMNS))
     notes: tuple[str, ...] = ()
+    design: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_completed(self) -> int:
         """Replicates that finished (whatever their estimators did)."""
         return int(self.replicates["replicate"].nunique())
 
+    def describe(self) -> str:
+        """The ADEMP design as plain text (aims, data-generating mechanism, estimands, methods,
+        performance measures)."""
+        d = self.design
+        lines = [f"Aims: {d.get('aims', '')}", "Data-generating mechanism: " + ", ".join(
+            f"{k} = {v}" for k, v in d.get("data_generating_mechanism", {}).items())]
+        lines += ["Estimands:"] + [f"  - {k}: {v}" for k, v in d.get("estimands", {}).items()]
+        lines += ["Methods: " + ", ".join(d.get("methods", [])),
+                  "Performance measures: " + ", ".join(d.get("performance_measures", []))]
+        return "\n".join(lines)
+
+
+# value whose exclusion by the interval counts as "power" (H0), per quantity
+_NULL = {"c_harrell": 0.5, "auc": 0.5}
+_MEASURES = ("bias", "relative_bias", "empirical_se", "model_se", "model_se_relative_error",
+             "coverage", "bias_eliminated_coverage", "power")
+
+
+def performance_measures(estimates: np.ndarray, truth: float, se: np.ndarray | None = None,
+                         ci_low: np.ndarray | None = None, ci_high: np.ndarray | None = None,
+                         null: float = 0.0) -> dict[str, float]:
+    """ADEMP performance measures of one method for one estimand, each with its Monte Carlo SE.
+
+    The definitions and Monte Carlo SEs of Morris, White & Crowther (2019, table 6), as R
+    ``rsimsum`` computes them, over n_sim replicates with estimates theta_i, SEs s_i and
+    intervals [l_i, u_i]:
+
+    * ``bias`` = mean(theta) - truth; MCSE = empirical_se / sqrt(n_sim)
+    * ``relative_bias`` = bias / truth; MCSE = bias MCSE / |truth|
+    * ``empirical_se`` = sd(theta) (divisor n_sim - 1); MCSE = empirical_se / sqrt(2 (n_sim - 1))
+    * ``model_se`` = sqrt(mean(s^2)); MCSE = sqrt(var(s^2) / (4 n_sim model_se^2))
+    * ``model_se_relative_error`` = model_se / empirical_se - 1 (a fraction, not %); MCSE =
+      (model_se / empirical_se) sqrt(var(s^2) / (4 n_sim model_se^4) + 1 / (2 (n_sim - 1)))
+    * ``coverage`` = mean(l <= truth <= u); ``bias_eliminated_coverage`` = mean(l <= mean(theta)
+      <= u); ``power`` = mean(interval excludes ``null``); each MCSE = sqrt(p (1 - p) / n_sim)
+
+    Parameters
+    ----------
+    estimates : array of float, shape (n_sim,)
+        Finite estimates (the caller drops non-finite ones and says so).
+    truth : float
+        The estimand's true value.
+    se : array of float, optional
+        Model-based standard errors; without them (and without an interval) the SE-based
+        measures are NaN.
+    ci_low, ci_high : array of float, optional
+        Interval limits (coverage, bias-eliminated coverage, power). ``se`` defaults to the
+        interval's half-width / 1.96 when only the interval is given (done by the caller).
+    null : float
+        Value under the null hypothesis for ``power`` (0.5 for a C-index or AUC).
+
+    Returns
+    -------
+    dict
+        Each measure and ``<measure>_mcse``.
+
+    References
+    ----------
+    Morris TP, White IR, Crowther MJ. Using simulation studies to evaluate statistical methods.
+    Stat Med 2019;38:2074-102. doi:10.1002/sim.8086.
+    Gasparini A. rsimsum: summarise results from Monte Carlo simulation studies. JOSS 2018;3:739.
+    doi:10.21105/joss.00739.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = performance_measures(np.array([1.0, 2.0, 3.0, 4.0]), 2.0)
+    >>> round(m["bias"], 3), round(m["bias_mcse"], 4), round(m["empirical_se"], 4)
+    (0.5, 0.6455, 1.291)
+    """
+    theta = np.asarray(estimates, dtype=float)
+    n = theta.size
+    nan = float("nan")
+    out = dict.fromkeys([k for m in _MEASURES for k in (m, f"{m}_mcse")], nan)
+    if n == 0:
+        return out
+    mean = float(theta.mean())
+    emp = float(theta.std(ddof=1)) if n > 1 else nan
+    out["bias"], out["bias_mcse"] = mean - truth, emp / np.sqrt(n)
+    if np.isfinite(truth) and truth != 0:
+        out["relative_bias"] = (mean - truth) / truth
+        out["relative_bias_mcse"] = out["bias_mcse"] / abs(truth)
+    out["empirical_se"] = emp
+    out["empirical_se_mcse"] = emp / np.sqrt(2.0 * (n - 1)) if n > 1 else nan
+    if se is not None and np.size(se) == n:
+        out.update(_model_se_measures(np.asarray(se, dtype=float), emp, n))
+    if ci_low is not None and ci_high is not None:
+        lo, hi = np.asarray(ci_low, dtype=float), np.asarray(ci_high, dtype=float)
+        for name, hit in (("coverage", (lo <= truth) & (truth <= hi)),
+                          ("bias_eliminated_coverage", (lo <= mean) & (mean <= hi)),
+                          ("power", (null < lo) | (hi < null))):
+            p = float(hit.mean())
+            out[name], out[f"{name}_mcse"] = p, float(np.sqrt(p * (1.0 - p) / n))
+    return out
+
+
+def _model_se_measures(se: np.ndarray, emp: float, n: int) -> dict[str, float]:
+    var = np.square(se)
+    mod = float(np.sqrt(var.mean()))
+    var_var = float(var.var(ddof=1)) if n > 1 else float("nan")
+    out = {"model_se": mod, "model_se_mcse": float(np.sqrt(var_var / (4.0 * n * mod**2)))
+           if mod > 0 else float("nan")}
+    if emp > 0 and mod > 0:
+        ratio = mod / emp
+        out["model_se_relative_error"] = ratio - 1.0
+        out["model_se_relative_error_mcse"] = float(
+            ratio * np.sqrt(var_var / (4.0 * n * mod**4) + 1.0 / (2.0 * (n - 1))))
+    return out
+
+
+def _median_note(n_finite: int, n_all: int) -> str:
+    if n_finite == n_all:
+        return ""
+    return (f"median reached in {n_finite} of {n_all} replicates; "
+            + (f"mean, bias, SE and coverage over those {n_finite} only (conditional on reaching "
+               "the median, which favours replicates with earlier deaths)" if n_finite else
+               "no bias or coverage"))
+
+
+def _summary_row(key: tuple, g: pd.DataFrame, z: float, n_failed: int) -> tuple:
+    est = g["estimate"].to_numpy(float)
+    is_median = key[1] == "median"
+    # medians: only replicates that reached the median count (see SimulationResult.summary)
+    fin = np.isfinite(est)
+    truth = float(g["truth"].iloc[0])
+    lo, hi = g["ci_low"].to_numpy(float)[fin], g["ci_high"].to_numpy(float)[fin]
+    with np.errstate(invalid="ignore"):  # inf - inf (median and its CI not reached)
+        width = hi - lo
+    has_ci = np.isfinite(lo)
+    wfin = np.isfinite(width)
+    se = np.where(wfin, width / (2.0 * z), np.nan)
+    perf = performance_measures(est[fin], truth, se if wfin.all() and wfin.any() else None,
+                                lo if has_ci.all() and has_ci.any() else None,
+                                hi if has_ci.all() and has_ci.any() else None, _NULL.get(key[1], 0.0))
+    if not np.isfinite(truth):
+        for m in ("bias", "relative_bias", "coverage", "model_se_relative_error"):
+            perf[m] = perf[f"{m}_mcse"] = float("nan")
+    mean = float(est[fin].mean()) if fin.any() else np.nan
+    return (*key, len(g), n_failed, int(fin.sum()), int(fin.sum()) if is_median else pd.NA, truth, mean,
+            *[perf[k] for m in _MEASURES for k in (m, f"{m}_mcse")],
+            float(np.mean(width[wfin]) / (2 * z)) if wfin.any() else np.nan,
+            *(np.quantile(est[fin], [0.05, 0.5, 0.95]) if fin.any() else [np.nan] * 3),
+            _median_note(int(fin.sum()), len(g)) if is_median else "")
+
 
 def _summarise(reps: pd.DataFrame, z: float, failed: Mapping[str, int] | None = None) -> pd.DataFrame:
-    rows = []
     keys = ["estimator", "quantity", "group", "horizon"]
     failed = failed or {}
-    for key, g in reps.groupby(keys, dropna=False, sort=True):
-        est = g["estimate"].to_numpy(float)
-        fin = np.isfinite(est)
-        is_median = key[1] == "median"
-        truth = float(g["truth"].iloc[0])
-        mean = float(est[fin].mean()) if fin.any() else np.nan
-        lo_all = g["ci_low"].to_numpy(float)
-        hi_all = g["ci_high"].to_numpy(float)
-        # medians: only replicates that reached the median count (see SimulationResult.summary)
-        has_ci = np.isfinite(lo_all) & (fin if is_median else True)
-        cover = np.nan
-        mcse = np.nan
-        if np.isfinite(truth) and has_ci.any():
-            hit = (lo_all[has_ci] <= truth) & (truth <= hi_all[has_ci])
-            cover = float(hit.mean())
-            mcse = float(np.sqrt(cover * (1 - cover) / hit.size))
-        with np.errstate(invalid="ignore"):  # inf - inf (median and its CI not reached)
-            width = hi_all - lo_all
-        wfin = np.isfinite(width)
-        n_reached = int(fin.sum()) if is_median else pd.NA
-        note = ""
-        if is_median and fin.sum() < len(g):
-            note = (f"median reached in {int(fin.sum())} of {len(g)} replicates; "
-                    + (f"mean, bias, SE and coverage over those {int(fin.sum())} only (conditional "
-                       "on reaching the median, which favours replicates with earlier deaths)"
-                       if fin.any() else "no bias or coverage"))
-        rows.append((*key, len(g), int(failed.get(key[0], 0)), int(fin.sum()), n_reached, truth, mean,
-                     mean - truth if np.isfinite(truth) else np.nan,
-                     (mean - truth) / truth if np.isfinite(truth) and truth != 0 else np.nan,
-                     float(est[fin].std(ddof=1)) if fin.sum() > 1 else np.nan,
-                     float(np.mean(width[wfin & (fin if is_median else True)]) / (2 * z))
-                     if (wfin & (fin if is_median else True)).any() else np.nan,
-                     cover, mcse,
-                     *(np.quantile(est[fin], [0.05, 0.5, 0.95]) if fin.any() else [np.nan] * 3),
-                     note))
+    rows = [_summary_row(key, g, z, int(failed.get(key[0], 0)))
+            for key, g in reps.groupby(keys, dropna=False, sort=True)]
     out = pd.DataFrame(rows, columns=[*keys, "n_replicates", "n_failed", "n_finite", "n_reached",
-                                      "truth", "mean", "bias", "relative_bias", "empirical_se",
-                                      "mean_model_se", "coverage", "coverage_mcse", "q05", "median",
-                                      "q95", "note"])
+                                      "truth", "mean",
+                                      *[k for m in _MEASURES for k in (m, f"{m}_mcse")],
+                                      "mean_model_se", "q05", "median", "q95", "note"])
     out["n_reached"] = out["n_reached"].astype("Int64")
     return out
 
 
 def simulation_study(scenario: str = "lim2009", n_patients: int = 2000, n_replicates: int = 200, *,
-                     estimators: Mapping[str, Any] | None = None, seed: int = 0,
+                     estimators: Mapping[str, Any] | None = None,
+                     random_state: int | np.random.SeedSequence | None = 0,
                      model: Any = "lim2009", censoring: Any = "default",
                      horizons: tuple[float, ...] = (12.0, 60.0, 120.0), backend: str = "joblib",
                      n_jobs: int = 1, client: Any = None, truth_n: int = 20000,
@@ -318,8 +433,9 @@ def simulation_study(scenario: str = "lim2009", n_patients: int = 2000, n_replic
         every replicate (e.g. ``{"refit": "lim2009"}`` refits the excess-hazard model by maximum
         likelihood). Default ``{"truth": "truth"}``. The Kaplan-Meier median (``"km"``) is always
         computed.
-    seed : int
-        Root of the ``SeedSequence``; replicate r uses its r-th spawned child.
+    random_state : int, SeedSequence or None
+        Root of the ``SeedSequence``; replicate r uses its r-th spawned child (None: fresh
+        entropy, recorded in ``SimulationResult.random_state``). Renamed from ``seed``.
     model : str or SurvivalModel
         Generating model (default the calibrated ``lim2009`` model).
     censoring : "default", None, "scenario" or mapping
@@ -361,27 +477,16 @@ def simulation_study(scenario: str = "lim2009", n_patients: int = 2000, n_replic
     Returns
     -------
     SimulationResult
+        ``summary`` holds every ADEMP performance measure with its Monte Carlo SE
+        (:func:`performance_measures`); ``design`` and ``describe()`` state the aims,
+        data-generating mechanism, estimands, methods and performance measures.
+
+    References
+    ----------
+    Morris TP, White IR, Crowther MJ. Using simulation studies to evaluate statistical methods.
+    Stat Med 2019;38:2074-102. doi:10.1002/sim.8086.
     """
-    from scipy.stats import norm
-    from tqdm.auto import tqdm
-
-    from ..exceptions import MetricInputError, Problem
-
-    problems = []
-    if int(n_replicates) < 1:
-        problems.append(Problem(None, "n_replicates", n_replicates, "an integer >= 1"))
-    if int(n_patients) < 10:
-        problems.append(Problem(None, "n_patients", n_patients, "an integer >= 10"))
-    if backend not in ("joblib", "dask"):
-        problems.append(Problem(None, "backend", backend, "'joblib' or 'dask'"))
-    if int(n_jobs) < 1:
-        problems.append(Problem(None, "n_jobs", n_jobs, "an integer >= 1"))
-    if on_error not in ("skip", "raise"):
-        problems.append(Problem(None, "on_error", on_error, "'skip' or 'raise'"))
-    if int(auc_bootstrap) < 0:
-        problems.append(Problem(None, "auc_bootstrap", auc_bootstrap, "an integer >= 0"))
-    if problems:
-        raise MetricInputError(problems)
+    _check_study_arguments(n_replicates, n_patients, backend, n_jobs, on_error, auc_bootstrap)
     estimators = dict(estimators) if estimators is not None else {"truth": "truth"}
     if "km" in estimators:
         raise MetricInputError([Problem(None, "estimators", "km", "a name other than 'km' (reserved "
@@ -391,11 +496,48 @@ def simulation_study(scenario: str = "lim2009", n_patients: int = 2000, n_replic
             else censoring, "estimators": estimators,
             "horizons": tuple(float(h) for h in horizons), "conf_level": conf_level,
             "on_error": on_error, "auc_bootstrap": int(auc_bootstrap)}
-    children = np.random.SeedSequence(seed).spawn(int(n_replicates))
-    truth = true_subtype_medians(scenario, model, n=truth_n, seed=seed + 1_000_003)
+    root = (random_state if isinstance(random_state, np.random.SeedSequence)
+            else np.random.SeedSequence(random_state))
+    entropy = int(root.entropy) if isinstance(root.entropy, int | np.integer) else 0
+    children = root.spawn(int(n_replicates))
+    truth = true_subtype_medians(scenario, model, n=truth_n, random_state=entropy + 1_000_003)
 
     results: list[pd.DataFrame] = []
     failures: list[tuple] = []
+    with tqdm(total=int(n_replicates), desc="simulation study", disable=not progress) as bar:
+        interrupted = _run_replicates(spec, children, backend, n_jobs, client, results, failures, bar)
+    if interrupted:
+        warnings.warn(f"simulation study interrupted after {len(results)} of {n_replicates} "
+                      "replicates; the summary uses those", RuntimeWarning, stacklevel=2)
+    reps = _with_truth(pd.concat(results, ignore_index=True), truth, estimators)
+    fails = pd.DataFrame(sorted(failures), columns=_FAILURE_COLUMNS)
+    notes = _failure_notes(fails, len(results), max_failed_fraction)
+    summary = _summarise(reps, normal_quantile(conf_level), fails["estimator"].value_counts().to_dict())
+    notes += [f"{r.estimator} {r.group}: {r.note}" for r in summary.itertuples() if r.note]
+    if interrupted:
+        notes.append(f"interrupted after {len(results)} of {n_replicates} replicates")
+    return SimulationResult(reps, summary, truth, random_state if random_state is not None else entropy,
+                            int(n_replicates), interrupted, fails, tuple(notes),
+                            _design(spec, int(n_replicates), truth))
+
+
+def _check_study_arguments(n_replicates: int, n_patients: int, backend: str, n_jobs: int, on_error: str,
+                           auc_bootstrap: int) -> None:
+    checks = [(int(n_replicates) >= 1, "n_replicates", n_replicates, "an integer >= 1"),
+              (int(n_patients) >= 10, "n_patients", n_patients, "an integer >= 10"),
+              (backend in ("joblib", "dask"), "backend", backend, "'joblib' or 'dask'"),
+              (int(n_jobs) >= 1, "n_jobs", n_jobs, "an integer >= 1"),
+              (on_error in ("skip", "raise"), "on_error", on_error, "'skip' or 'raise'"),
+              (int(auc_bootstrap) >= 0, "auc_bootstrap", auc_bootstrap, "an integer >= 0")]
+    problems = [Problem(None, name, value, expected) for ok, name, value, expected in checks if not ok]
+    if problems:
+        raise MetricInputError(problems)
+
+
+def _run_replicates(spec: dict, children: list, backend: str, n_jobs: int, client: Any,
+                    results: list, failures: list, bar: Any) -> bool:
+    """Run every replicate on the chosen backend, filling ``results``/``failures``; True when
+    interrupted (Ctrl-C here or inside a task) after at least one replicate finished."""
     stopped: list[int] = []  # replicates a KeyboardInterrupt hit inside the task
 
     def collect(out: Any) -> bool:
@@ -409,8 +551,6 @@ def simulation_study(scenario: str = "lim2009", n_patients: int = 2000, n_replic
         bar.update(1)
         return True
 
-    interrupted = False
-    bar = tqdm(total=int(n_replicates), desc="simulation study", disable=not progress)
     try:
         # _one_replicate is looked up here, at call time, and handed to the workers
         func = _one_replicate
@@ -421,35 +561,38 @@ def simulation_study(scenario: str = "lim2009", n_patients: int = 2000, n_replic
                 if not collect(_guarded(func, r, child, spec)):
                     break
         else:
-            from joblib import Parallel, delayed
-
-            par = Parallel(n_jobs=int(n_jobs), return_as="generator_unordered")
-            gen = par(delayed(_guarded)(func, r, c, spec) for r, c in enumerate(children))
-            try:
-                for out in gen:
-                    if not collect(out):
-                        break
-            finally:
-                # aborts the pool's queued and running tasks if we stopped early; joblib's own
-                # "tasks ... have been cancelled" warning is replaced by ours below
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message=r".*tasks which were still being "
-                                            "processed by the workers have been cancelled",
-                                            category=UserWarning)
-                    gen.close()
+            _run_joblib(spec, children, collect, n_jobs, func)
         if stopped:
             raise KeyboardInterrupt
     except KeyboardInterrupt:
         if not results:
             raise
-        interrupted = True
-        warnings.warn(f"simulation study interrupted after {len(results)} of {n_replicates} "
-                      "replicates; the summary uses those", RuntimeWarning, stacklevel=2)
-    finally:
-        bar.close()
+        return True
+    return False
 
-    reps = pd.concat(results, ignore_index=True).sort_values(
-        ["replicate", "estimator", "quantity", "group", "horizon"], kind="stable").reset_index(drop=True)
+
+def _run_joblib(spec: dict, children: list, collect: Any, n_jobs: int, func: Any) -> None:
+    from joblib import Parallel, delayed  # joblib: only when several processes are asked for
+
+    par = Parallel(n_jobs=int(n_jobs), return_as="generator_unordered")
+    gen = par(delayed(_guarded)(func, r, c, spec) for r, c in enumerate(children))
+    try:
+        for out in gen:
+            if not collect(out):
+                break
+    finally:
+        # aborts the pool's queued and running tasks if we stopped early; joblib's own
+        # "tasks ... have been cancelled" warning is replaced by ours
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*tasks which were still being "
+                                    "processed by the workers have been cancelled",
+                                    category=UserWarning)
+            gen.close()
+
+
+def _with_truth(reps: pd.DataFrame, truth: pd.Series, estimators: Mapping[str, Any]) -> pd.DataFrame:
+    reps = reps.sort_values(["replicate", "estimator", "quantity", "group", "horizon"],
+                            kind="stable").reset_index(drop=True)
     reps["truth"] = np.nan
     med = reps["quantity"] == "median"
     reps.loc[med, "truth"] = reps.loc[med, "group"].map(truth).astype(float)
@@ -457,11 +600,11 @@ def simulation_study(scenario: str = "lim2009", n_patients: int = 2000, n_replic
     generating = [k for k, v in estimators.items() if isinstance(v, str) and v == "truth"]
     calib = reps["estimator"].isin(generating) & reps["quantity"].isin(["calibration_slope", "oe_ratio"])
     reps.loc[calib, "truth"] = 1.0
-    z = float(norm.ppf(0.5 + conf_level / 2))
+    return reps
 
-    fails = pd.DataFrame(sorted(failures), columns=_FAILURE_COLUMNS)
+
+def _failure_notes(fails: pd.DataFrame, n_done: int, max_failed_fraction: float) -> list[str]:
     notes: list[str] = []
-    n_done = len(results)
     for name, n_fail in fails["estimator"].value_counts().sort_index().items():
         first = fails[fails["estimator"] == name].iloc[0]
         text = (f"estimator {name!r} failed in {n_fail} of {n_done} replicates (e.g. "
@@ -470,15 +613,39 @@ def simulation_study(scenario: str = "lim2009", n_patients: int = 2000, n_replic
         notes.append(text)
         if n_fail > max_failed_fraction * n_done:
             warnings.warn(text, RuntimeWarning, stacklevel=2)
-    summary = _summarise(reps, z, fails["estimator"].value_counts().to_dict())
-    notes += [f"{r.estimator} {r.group}: {r.note}" for r in summary.itertuples() if r.note]
-    if interrupted:
-        notes.append(f"interrupted after {n_done} of {n_replicates} replicates")
-    return SimulationResult(reps, summary, truth, seed, int(n_replicates), interrupted, fails,
-                            tuple(notes))
+    return notes
+
+
+def _design(spec: dict, n_replicates: int, truth: pd.Series) -> dict[str, Any]:
+    """The ADEMP statement of a study (Morris, White & Crowther 2019, table 1)."""
+    model = spec["model"] if isinstance(spec["model"], str) else type(spec["model"]).__name__
+    hs = ", ".join(f"{h:g}" for h in spec["horizons"])
+    return {
+        "aims": "bias, precision and interval coverage of the Kaplan-Meier subtype medians and of "
+                "each method's discrimination and calibration, against a known truth",
+        "data_generating_mechanism": {
+            "scenario": spec["scenario"] if isinstance(spec["scenario"], str) else "user scenario",
+            "generating_model": model, "n_patients": spec["n_patients"],
+            "censoring": spec["censoring"], "n_replicates": n_replicates},
+        "estimands": {
+            "median": "marginal median survival (months) per subtype: the median of the generating "
+                      "model's population-averaged curve; truth " + ", ".join(
+                          f"{k} {v:.1f}" for k, v in truth.items()),
+            "c_harrell": f"Harrell's C of S(h) truncated at h = {hs} months (truth not known: no "
+                         "coverage)",
+            "auc": f"cumulative/dynamic AUC(h), h = {hs} months (truth not known)",
+            "brier": f"IPCW Brier score at h = {hs} months (truth not known)",
+            "calibration_slope": "calibration slope at each horizon; truth 1 for the generating "
+                                 "model",
+            "oe_ratio": "observed/expected risk at each horizon; truth 1 for the generating model",
+            "ici": "integrated calibration index at each horizon (no interval)"},
+        "methods": ["km (Kaplan-Meier medians)", *spec["estimators"]],
+        "performance_measures": [*_MEASURES, "each with its Monte Carlo SE (rsimsum's formulas)"],
+    }
 
 
 def _run_dask(spec: dict, children: list, collect: Any, n_jobs: int, client: Any, func: Any) -> None:
+    # dask: optional dependency, imported only for backend="dask"
     from dask.distributed import Client, LocalCluster, as_completed
 
     own = None

@@ -9,26 +9,52 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-from ..exceptions import Problem
+from ..exceptions import MetricInputError, Problem
+from ..findings import read_findings
+from ..metrics import (
+    KaplanMeier,
+    brier_score,
+    calibration_at,
+    censoring_survival,
+    check_outcome,
+    concordance_indices,
+    integrated_brier_terms,
+    kaplan_meier,
+    median_table,
+    time_dependent_auc,
+    wald_interval,
+)
+from ._bootstrap import bootstrap_optimism
 
 __all__ = ["ValidationResult", "validate"]
 
-# predicted subtype medians: mean curves on a fine grid up to 50 years, in chunks of patients
+# predicted subtype medians: mean curves on a fine grid up to 50 years
 _MEDIAN_GRID = np.unique(np.concatenate([np.arange(0.0, 24.0, 0.25), np.arange(24.0, 601.0)]))
-_CHUNK = 4000
+# patients per prediction call: bounds memory (about 8 x 760 x _CHUNK bytes per curve array)
+_CHUNK = 20_000
+# points of the per-patient curves kept for the Kaplan-Meier-vs-predicted plots (float32)
+_PLOT_POINTS = 61
+# above this many patients the AUC interval comes from the influence function, not the bootstrap
+_AUC_BOOTSTRAP_MAX_N = 50_000
+# fewer deaths by a horizon than this: the metrics there are flagged as imprecise. Collins GS,
+# Ogundimu EO, Altman DG. Stat Med 2016;35:214-26 (doi:10.1002/sim.6787): at least 100 events,
+# preferably 200, for external validation.
+_MIN_EVENTS = 100
 
 # how each interval of the metrics table is obtained, or why there is none (``ci_note`` column)
 _CI_NOTES = {
     "c_harrell": "Wald; infinitesimal-jackknife SE (as R survival::concordance)",
     "c_uno": "Wald; infinitesimal-jackknife SE with the IPC weights treated as fixed (their "
              "estimation variability is ignored)",
-    "brier": "Wald; SE of the per-patient IPCW terms, censoring weights treated as fixed",
+    "brier": "Wald; SE of the per-patient IPCW terms, censoring weights treated as fixed; "
+             "clipped to [0, 1]",
     "integrated_brier": "Wald; SE of the per-patient integrated IPCW terms, censoring weights "
-                        "treated as fixed",
+                        "treated as fixed; clipped to [0, 1]",
     "observed_risk": "1 - Kaplan-Meier log-log (Greenwood) interval",
     "expected_risk": "no CI: mean of the model's own predictions on this cohort, not an estimate "
-                     "from outcomes (the model's parameter uncertainty is predict_interval's)",
+                     "from outcomes (the model's parameter uncertainty is predict's)",
     "oe_ratio": "log-scale interval from the Kaplan-Meier Greenwood SE; predictions fixed",
     "calibration_slope": "Wald (Cox). Caveat: background + excess hazards are not proportional, "
                          "so a correct model scores about 1.03, not exactly 1",
@@ -74,11 +100,12 @@ class ValidationResult:
     subtype: np.ndarray = field(repr=False)
     risk_group: np.ndarray = field(repr=False)
     grid: np.ndarray = field(repr=False)
-    predicted: np.ndarray = field(repr=False)  # (len(grid), n): predicted survival
+    predicted: np.ndarray = field(repr=False)  # (len(grid), n) float32: predicted survival
+    # ``grid``: at most _PLOT_POINTS months from 0 to the last horizon, plus the horizons
 
     def plot_calibration(self, horizon: float | None = None, ax: Any = None) -> Any:
         """Observed vs predicted risk at ``horizon`` (default: the middle horizon)."""
-        from ._plots import plot_calibration
+        from ._plots import plot_calibration  # matplotlib: imported only when plotting
 
         h = self.horizons[len(self.horizons) // 2] if horizon is None else float(horizon)
         if h not in self.calibration:
@@ -88,7 +115,7 @@ class ValidationResult:
     def plot_km(self, by: str = "subtype", ax: Any = None, at_risk: bool = True) -> Any:
         """Kaplan-Meier (solid) vs mean predicted curve (dashed) per subtype or risk group,
         with a number-at-risk table under the axes."""
-        from ._plots import plot_km_vs_predicted
+        from ._plots import plot_km_vs_predicted  # matplotlib: imported only when plotting
 
         if by not in ("subtype", "risk_group"):
             raise ValueError(f"by: expected 'subtype' or 'risk_group'; got {by!r}")
@@ -99,7 +126,7 @@ class ValidationResult:
     def to_html(self, path: str | PathLike | None = None, *, title: str = "mastoprog validation report",
                 model_name: str = "") -> str:
         """Self-contained HTML report (TRIPOD-style sections, figures inline); written if ``path``."""
-        from ._report import render_html
+        from ._report import render_html  # matplotlib: imported only when rendering
 
         text = render_html(self, title=title, model_name=model_name)
         if path is not None:
@@ -108,37 +135,76 @@ class ValidationResult:
         return text
 
 
+@dataclass
+class _Pass:
+    """What one chunked pass of predictions leaves behind (no (n_times, n) float64 matrix)."""
+
+    at: dict[float, np.ndarray]
+    ibs_terms: np.ndarray
+    plot: np.ndarray
+    subtype: np.ndarray
+    sums: dict[Any, np.ndarray]
+
+
 def _followup_median(time: np.ndarray, event: np.ndarray) -> float:
     """Median follow-up by the reverse Kaplan-Meier method (Schemper & Smith 1996)."""
-    from ..metrics import kaplan_meier
-
     return kaplan_meier(time, ~event).quantile(0.5)[0]
 
 
-def _subtype_medians(model: Any, frame: pd.DataFrame, time: np.ndarray, event: np.ndarray,
-                     subtype: np.ndarray, conf_level: float) -> pd.DataFrame:
-    """KM vs predicted median per subtype; mean predicted curves accumulated chunk by chunk so
-    memory stays bounded on large cohorts."""
-    from ..metrics import median_table
+def _chunk_subtype(model: Any, part: pd.DataFrame) -> np.ndarray:
+    if hasattr(model, "predict_details"):
+        return np.asarray(model.predict_details(part)["subtype"].astype(object))
+    if "who_subtype" in part.columns:
+        return np.asarray(part["who_subtype"].astype(object))
+    return np.full(len(part), "all", dtype=object)
 
-    labels = pd.Series(subtype)
-    groups = list(pd.unique(labels.dropna()))
-    sums = {g: np.zeros(_MEDIAN_GRID.size) for g in groups}
-    for start in range(0, time.size, _CHUNK):
-        part = model.predict_survival(frame.iloc[start:start + _CHUNK], _MEDIAN_GRID).to_numpy(float)
-        lab = subtype[start:start + _CHUNK]
-        for g in groups:
-            sums[g] += part[:, lab == g].sum(axis=1)
-    counts = labels.value_counts()
-    means = {g: sums[g] / counts[g] for g in groups}
-    return median_table(time, event, labels, _MEDIAN_GRID, means, conf_level)
+
+def _predict_pass(model: Any, frame: pd.DataFrame, time: np.ndarray, event: np.ndarray,
+                  keep: list[float], grids: dict[str, np.ndarray], cens: KaplanMeier, bar: Any) -> _Pass:
+    """Predict every patient once, chunk by chunk, on the union of the grids the metrics need;
+    keep per patient only S(h) at the horizons, the integrated Brier term and a float32 plot
+    curve, and per subtype the sum of the fine-grid curves (for the predicted medians)."""
+    n = time.size
+    union = grids["union"]
+    idx = {k: np.searchsorted(union, g) for k, g in grids.items() if k != "union"}
+    out = _Pass({h: np.empty(n) for h in keep}, np.empty(n),
+                np.empty((grids["plot"].size, n), dtype=np.float32), np.empty(n, dtype=object), {})
+    for start in range(0, n, _CHUNK):
+        stop = min(n, start + _CHUNK)
+        part = frame.iloc[start:stop]
+        curves = np.asarray(model.predict_survival_function(part, union).to_numpy(dtype=float))
+        if curves.shape != (union.size, stop - start):
+            raise MetricInputError([Problem(None, "model.predict_survival_function", f"shape {curves.shape}",
+                                            f"(n_times, n_patients) = ({union.size}, {stop - start})")])
+        for h in keep:
+            out.at[h][start:stop] = curves[np.searchsorted(union, h)]
+        if grids["ibs"].size >= 2:
+            out.ibs_terms[start:stop] = integrated_brier_terms(time[start:stop], event[start:stop],
+                                                               curves[idx["ibs"]], grids["ibs"], cens)
+        out.plot[:, start:stop] = curves[idx["plot"]]
+        sub = _chunk_subtype(model, part)
+        out.subtype[start:stop] = sub
+        fine = curves[idx["median"]]
+        for g in pd.unique(sub[pd.notna(sub)]):  # loop over subtypes, not patients
+            out.sums[g] = out.sums.get(g, 0.0) + fine[:, sub == g].sum(axis=1)
+        bar.update(stop - start)
+    return out
+
+
+def _grids(keep: list[float]) -> dict[str, np.ndarray]:
+    hmax = max(keep)
+    plot = np.unique(np.concatenate([np.linspace(0.0, hmax, _PLOT_POINTS), keep]))
+    ibs = np.unique(np.concatenate([np.arange(1.0, hmax + 1.0), keep]))
+    ibs = ibs[(ibs >= 1.0) & (ibs <= hmax)]
+    union = np.unique(np.concatenate([_MEDIAN_GRID, plot, ibs, keep]))
+    return {"union": union, "plot": plot, "ibs": ibs, "median": _MEDIAN_GRID}
 
 
 def _check_arguments(model: Any, n_bootstrap: Any, random_state: Any) -> None:
     """scikit-learn-style parameter checks, before any work (and before numpy's own errors)."""
-    if not callable(getattr(model, "predict_survival", None)):
+    if not callable(getattr(model, "predict_survival_function", None)):
         raise TypeError("The 'model' parameter of validate must be a SurvivalModel (e.g. "
-                        f"load_model('lim2009')) or have predict_survival. Got {model!r} instead.")
+                        f"load_model('lim2009')) or have predict_survival_function. Got {model!r} instead.")
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int | np.integer) or n_bootstrap < 0:
         raise ValueError("The 'n_bootstrap' parameter of validate must be a whole number >= 0. "
                          f"Got {n_bootstrap!r} instead.")
@@ -150,18 +216,138 @@ def _check_arguments(model: Any, n_bootstrap: Any, random_state: Any) -> None:
                          f">= 0 or a numpy Generator. Got {random_state!r} instead.")
 
 
+def _outcome(frame: pd.DataFrame, duration_col: str, event_col: str) -> tuple[np.ndarray, np.ndarray]:
+    missing = [c for c in (duration_col, event_col) if c not in frame.columns]
+    if missing:
+        raise MetricInputError([Problem(None, c, "missing column",
+                                        "follow-up time (months) and event (0/1) for every patient")
+                                for c in missing])
+    return check_outcome(frame[duration_col], frame[event_col])
+
+
+def _horizons(horizons: Sequence[float], time: np.ndarray, event: np.ndarray, notes: list[str]
+              ) -> list[float]:
+    hs = sorted({float(h) for h in horizons})
+    keep = [h for h in hs if 0 < h < time.max() and np.any(event & (time <= h))]
+    if len(keep) < len(hs):
+        notes.append(f"horizons {[h for h in hs if h not in keep]} months dropped: no death before "
+                     f"them or beyond the last follow-up ({time.max():.1f} months)")
+    if not keep:
+        raise MetricInputError([Problem(None, "horizons", list(horizons),
+                                        f"at least one horizon inside the follow-up (0, {time.max():g}) "
+                                        "months with a death before it")])
+    for h in keep:
+        deaths = int(np.sum(event & (time <= h)))
+        if deaths < _MIN_EVENTS:
+            notes.append(f"only {deaths} death(s) by {h:g} months (fewer than {_MIN_EVENTS}, the minimum "
+                         "recommended for validation): the metrics at this horizon are imprecise and "
+                         "their intervals approximate")
+    return keep
+
+
+def _risk_groups(s_mid: np.ndarray, n_groups: int) -> np.ndarray:
+    k = max(1, int(n_groups))
+    rank = pd.Series(1.0 - s_mid).rank(method="first").to_numpy()
+    rg = np.minimum((rank - 1) * k // s_mid.size, k - 1).astype(int)
+    names = np.array([f"Q{g + 1}" + (" (lowest risk)" if g == 0 else " (highest risk)" if g == k - 1
+                                     else "") for g in range(k)], dtype=object)
+    return names[rg]
+
+
+def _auc_rows(time: np.ndarray, event: np.ndarray, at: dict[float, np.ndarray], keep: list[float],
+              conf_level: float, auc_bootstrap: int | None, random_state: Any) -> tuple[pd.DataFrame, str]:
+    if auc_bootstrap is None:
+        n_boot = 200 if time.size <= _AUC_BOOTSTRAP_MAX_N else 0
+    else:
+        n_boot = int(auc_bootstrap)
+    influence = auc_bootstrap is None and n_boot == 0
+    res = time_dependent_auc(time, event, np.vstack([at[h] for h in keep]), keep, conf_level=conf_level,
+                             n_bootstrap=n_boot, random_state=random_state if random_state is not None else 0,
+                             interval="influence" if influence else "bootstrap")
+    if influence:
+        note = (f"Wald; infinitesimal-jackknife SE with the IPC weights treated as fixed (more than "
+                f"{_AUC_BOOTSTRAP_MAX_N:,} patients: no bootstrap)")
+    elif n_boot > 0:
+        note = (f"percentile bootstrap ({n_boot} resamples of patients; censoring weights "
+                "re-estimated in each; predictions held fixed)")
+    else:
+        note = "no CI: auc_bootstrap=0"
+    return res.table.set_index("time"), note
+
+
+def _few_cases(auc_row: Any) -> str:
+    cases, controls = int(auc_row["n_cases"]), int(auc_row["n_controls"])
+    if min(cases, controls) < 10:
+        return f"only {cases} case(s) and {controls} control(s): the interval is unreliable"
+    return ""
+
+
+def _horizon_rows(time: np.ndarray, event: np.ndarray, h: float, s_h: np.ndarray, auc_row: Any,
+                  auc_note: str, conf_level: float) -> list[tuple]:
+    cs = concordance_indices(time, event, s_h, ("harrell", "uno"), tau=h, conf_level=conf_level)
+    c_h, u_h = cs["harrell"], cs["uno"]
+    b_h = brier_score(time, event, s_h, h, conf_level=conf_level)
+    return [("discrimination", "c_harrell", h, c_h.estimate, c_h.ci_low, c_h.ci_high,
+             "; ".join(filter(None, ["score S(h), tau = h", c_h.note])), _CI_NOTES["c_harrell"]),
+            ("discrimination", "c_uno", h, u_h.estimate, u_h.ci_low, u_h.ci_high,
+             "; ".join(filter(None, ["score S(h), tau = h, IPCW", u_h.note])), _CI_NOTES["c_uno"]),
+            ("discrimination", "auc", h, auc_row["auc"], auc_row["ci_low"], auc_row["ci_high"],
+             "; ".join(filter(None, ["cumulative/dynamic, IPCW", _few_cases(auc_row)])), auc_note),
+            ("overall", "brier", h, b_h.estimate, b_h.ci_low, b_h.ci_high, "IPCW (Graf 1999)",
+             _CI_NOTES["brier"])]
+
+
+def _data_summary(time: np.ndarray, event: np.ndarray, subtype: np.ndarray) -> pd.DataFrame:
+    labels = ["all", *sorted(pd.unique(subtype))]
+    summ = []
+    for lab in labels:  # loop over subtypes, not patients
+        m = np.ones(time.size, bool) if lab == "all" else subtype == lab
+        summ.append((lab, int(m.sum()), int(event[m].sum()), float(_followup_median(time[m], event[m])),
+                     float(time[m].max())))
+    return pd.DataFrame(summ, columns=["group", "n", "deaths", "median_followup_months",
+                                       "max_followup_months"])
+
+
+def _metrics_table(time: np.ndarray, event: np.ndarray, passed: _Pass, keep: list[float],
+                   grids: dict[str, np.ndarray], options: dict[str, Any], bar: Any
+                   ) -> tuple[pd.DataFrame, dict[float, Any]]:
+    conf_level = options["conf_level"]
+    auc_tab, auc_note = _auc_rows(time, event, passed.at, keep, conf_level, options["auc_bootstrap"],
+                                  options["random_state"])
+    bar.update(1)
+    rows: list[tuple] = []
+    cal = {}
+    for h in keep:  # loop over horizons
+        rows += _horizon_rows(time, event, h, passed.at[h], auc_tab.loc[h], auc_note, conf_level)
+        cal[h] = calibration_at(time, event, passed.at[h], h, n_groups=options["n_calibration_groups"],
+                                conf_level=conf_level)
+        rows += [("calibration", r["metric"], h, r["estimate"], r["ci_low"], r["ci_high"], "at horizon",
+                  _CI_NOTES[r["metric"]]) for _, r in cal[h].summary().iterrows()]
+        bar.update(1)
+    if grids["ibs"].size >= 2:
+        terms = passed.ibs_terms
+        ibs = float(terms.mean())
+        se = float(terms.std(ddof=1) / np.sqrt(terms.size)) if terms.size > 1 else float("nan")
+        low, high = wald_interval(ibs, se, conf_level, 0.0, 1.0)
+        rows.append(("overall", "integrated_brier", np.nan, ibs, low, high,
+                     f"months 1-{max(keep):g}", _CI_NOTES["integrated_brier"]))
+    metrics = pd.DataFrame(rows, columns=["section", "metric", "horizon", "estimate", "ci_low",
+                                          "ci_high", "note", "ci_note"])
+    return metrics, cal
+
+
 def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120), *,
              duration_col: str = "time", event_col: str = "event", n_risk_groups: int = 4,
              n_calibration_groups: int = 10, n_bootstrap: int = 0,
-             random_state: int | np.random.Generator | None = None, progress: bool = False,
-             conf_level: float = 0.95, auc_bootstrap: int = 200) -> ValidationResult:
+             random_state: int | np.random.Generator | None = None, progress: bool | None = None,
+             conf_level: float = 0.95, auc_bootstrap: int | None = None) -> ValidationResult:
     """Validate a survival model on a cohort: discrimination, calibration, overall accuracy,
     median recovery by subtype and (optionally) bootstrap internal validation.
 
     Parameters
     ----------
     model : SurvivalModel or compatible
-        Needs ``predict_survival(cohort, times)`` (rows: months, columns: patients); for the
+        Needs ``predict_survival_function(cohort, times)`` (rows: months, columns: patients); for the
         subtype split ``predict_details(cohort)`` (else a ``who_subtype`` column is used); for
         internal validation ``fit(df)``.
     cohort : DataFrame or path
@@ -178,13 +364,25 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
         are skipped and counted (``optimism.failures``, ``n_failed``; warning above 5 %).
     random_state : None, int or numpy Generator
         Seeds the bootstrap resampling (optimism and the AUC interval; the AUC uses 0 if None).
-    auc_bootstrap : int
+    progress : bool or None
+        Progress bar on stderr (tqdm): predictions by patient, then the metrics by horizon.
+        None (default): shown for cohorts of 50,000 patients or more when stderr is a terminal.
+    auc_bootstrap : int or None
         Resamples for the percentile interval of AUC(h) (0: no interval, stated in ``ci_note``).
+        None (default): 200 up to 50,000 patients; above, the influence-function Wald interval
+        (IPC weights fixed, as for the C indices), which is O(n log n) instead of O(B n).
 
     Returns
     -------
     ValidationResult
         ``metrics`` (tidy, with CIs), per-horizon ``calibration``, ``medians`` and plot methods.
+        ``notes`` lists dropped horizons and horizons with fewer than 100 deaths.
+
+    Raises
+    ------
+    MetricInputError
+        Missing or invalid time/event columns (a column read as wholly empty is reported once as
+        missing), or no usable horizon.
 
     Notes
     -----
@@ -195,124 +393,60 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
     Intervals (see ``metrics["ci_note"]``): C indices, Brier and integrated Brier use
     influence-function/Wald standard errors in which Uno's and the Brier scores' estimated
     censoring weights are treated as fixed; AUC(h) uses the percentile bootstrap (weights
-    re-estimated per resample); O/E and the observed risk use the Kaplan-Meier Greenwood SE;
-    the calibration slope is a Cox Wald interval. Expected risk and ICI/E50/E90/Emax have none.
+    re-estimated per resample) or, on large cohorts, the influence function; O/E and the observed
+    risk use the Kaplan-Meier Greenwood SE; the calibration slope is a Cox Wald interval. Expected
+    risk and ICI/E50/E90/Emax have none. Every interval lies inside the metric's range; a
+    degenerate one (a zero SE, e.g. C = 1 on three patients) is said so in ``note``.
+
+    **Scale.** The model is asked for predictions once per chunk of 20,000 patients, and only
+    S(h), the integrated-Brier terms, a 61-point float32 curve per patient (for the plots) and the
+    per-subtype sums of the fine-grid curves (for the predicted medians) are kept: memory grows
+    by about 300 bytes per patient (``benchmarks/bench_validation.py``).
 
     **Calibration slope caveat.** The slope (Cox coefficient of log(-log S(h))) is exactly 1 for
     correct predictions only when hazards are proportional on that scale. mastoprog's curves are
     background (life table) x excess survival, whose hazards are not proportional, so a correct
     model scores slightly above 1 (about 1.03 for lim2009 on its own cohorts): judge the slope
     against that, not against exactly 1 (the report repeats this).
-    """
-    from ..exceptions import MetricInputError
-    from ..findings import read_findings
-    from ..metrics import (
-        brier_score,
-        calibration_at,
-        check_outcome,
-        concordance_index,
-        integrated_brier_terms,
-        normal_quantile,
-        time_dependent_auc,
-    )
 
+    References
+    ----------
+    Collins GS et al. TRIPOD+AI statement. BMJ 2024;385:e078378. doi:10.1136/bmj-2023-078378.
+    Riley RD et al. Evaluation of clinical prediction models (part 2): how to undertake an external
+    validation study. BMJ 2024;384:e074820. doi:10.1136/bmj-2023-074820.
+    """
     _check_arguments(model, n_bootstrap, random_state)
     frame = cohort if isinstance(cohort, pd.DataFrame) else read_findings(cohort)
-    missing = [c for c in (duration_col, event_col) if c not in frame.columns]
-    if missing:
-        raise MetricInputError([Problem(None, c, "missing column",
-                                        "follow-up time (months) and event (0/1) for every patient")
-                                for c in missing])
-    time, event = check_outcome(frame[duration_col], frame[event_col])
+    time, event = _outcome(frame, duration_col, event_col)
     notes: list[str] = []
-    hs = sorted({float(h) for h in horizons})
-    keep = [h for h in hs if 0 < h < time.max() and np.any(event & (time <= h))]
-    if len(keep) < len(hs):
-        notes.append(f"horizons {[h for h in hs if h not in keep]} months dropped: no death before "
-                     f"them or beyond the last follow-up ({time.max():.1f} months)")
-    if not keep:
-        raise MetricInputError([Problem(None, "horizons", list(horizons),
-                                        f"at least one horizon inside the follow-up (0, {time.max():g}) "
-                                        "months with a death before it")])
-    hmax = max(keep)
-    grid = np.unique(np.concatenate([np.arange(0.0, hmax + 1.0), keep]))
-    pred = np.asarray(model.predict_survival(frame, grid).to_numpy(dtype=float))
-    if pred.shape != (grid.size, time.size):
-        raise MetricInputError([Problem(None, "model.predict_survival", f"shape {pred.shape}",
-                                        f"(n_times, n_patients) = ({grid.size}, {time.size})")])
-    at = {h: pred[np.searchsorted(grid, h)] for h in keep}
-
-    if hasattr(model, "predict_details"):
-        subtype = np.asarray(model.predict_details(frame)["subtype"].astype(object))
-    elif "who_subtype" in frame.columns:
-        subtype = np.asarray(frame["who_subtype"].astype(object))
+    keep = _horizons(horizons, time, event, notes)
+    grids = _grids(keep)
+    if progress is None:  # tqdm's disable=None: shown only when stderr is a terminal
+        disable: bool | None = None if time.size >= 50_000 else True
     else:
-        subtype = np.full(time.size, "all", dtype=object)
-    h_mid = keep[len(keep) // 2]
-    risk = 1.0 - at[h_mid]
-    k = max(1, int(n_risk_groups))
-    rank = pd.Series(risk).rank(method="first").to_numpy()
-    rg = np.minimum((rank - 1) * k // time.size, k - 1).astype(int)
-    risk_group = np.array([f"Q{g + 1}" + (" (lowest risk)" if g == 0 else " (highest risk)" if g == k - 1
-                                          else "") for g in rg], dtype=object)
-
-    rows = []
-    cal = {}
-    auc_res = time_dependent_auc(time, event, np.vstack([at[h] for h in keep]), keep,
-                                 conf_level=conf_level, n_bootstrap=int(auc_bootstrap),
-                                 random_state=random_state if random_state is not None else 0)
-    auc_tab = auc_res.table.set_index("time")
-    auc_note = (f"percentile bootstrap ({int(auc_bootstrap)} resamples of patients; censoring "
-                "weights re-estimated in each; predictions held fixed)" if int(auc_bootstrap) > 0
-                else "no CI: auc_bootstrap=0")
-    for h in keep:
-        c_h = concordance_index(time, event, at[h], tau=h, conf_level=conf_level)
-        u_h = concordance_index(time, event, at[h], method="uno", tau=h, conf_level=conf_level)
-        b_h = brier_score(time, event, at[h], h, conf_level=conf_level)
-        a_h = auc_tab.loc[h]
-        rows += [("discrimination", "c_harrell", h, c_h.estimate, c_h.ci_low, c_h.ci_high,
-                  "score S(h), tau = h", _CI_NOTES["c_harrell"]),
-                 ("discrimination", "c_uno", h, u_h.estimate, u_h.ci_low, u_h.ci_high,
-                  "score S(h), tau = h, IPCW", _CI_NOTES["c_uno"]),
-                 ("discrimination", "auc", h, a_h["auc"], a_h["ci_low"], a_h["ci_high"],
-                  "cumulative/dynamic, IPCW", auc_note),
-                 ("overall", "brier", h, b_h.estimate, b_h.ci_low, b_h.ci_high, "IPCW (Graf 1999)",
-                  _CI_NOTES["brier"])]
-        cal[h] = calibration_at(time, event, at[h], h, n_groups=n_calibration_groups,
-                                conf_level=conf_level)
-        for _, r in cal[h].summary().iterrows():
-            rows.append(("calibration", r["metric"], h, r["estimate"], r["ci_low"], r["ci_high"],
-                         "at horizon", _CI_NOTES[r["metric"]]))
-    ibs_grid = grid[(grid >= 1.0) & (grid <= hmax)]
-    if ibs_grid.size >= 2:
-        terms = integrated_brier_terms(time, event, pred[(grid >= 1.0) & (grid <= hmax)], ibs_grid)
-        ibs = float(terms.mean())
-        se = float(terms.std(ddof=1) / np.sqrt(terms.size)) if terms.size > 1 else float("nan")
-        z = normal_quantile(conf_level)
-        rows.append(("overall", "integrated_brier", np.nan, ibs, ibs - z * se, ibs + z * se,
-                     f"months 1-{hmax:g}", _CI_NOTES["integrated_brier"]))
-    metrics = pd.DataFrame(rows, columns=["section", "metric", "horizon", "estimate", "ci_low",
-                                          "ci_high", "note", "ci_note"])
-
-    medians = _subtype_medians(model, frame, time, event, subtype, conf_level)
-
-    labels = ["all", *sorted(pd.unique(subtype))]
-    summ = []
-    for lab in labels:
-        m = np.ones(time.size, bool) if lab == "all" else subtype == lab
-        summ.append((lab, int(m.sum()), int(event[m].sum()), float(_followup_median(time[m], event[m])),
-                     float(time[m].max())))
-    data_summary = pd.DataFrame(summ, columns=["group", "n", "deaths", "median_followup_months",
-                                               "max_followup_months"])
-
+        disable = not progress
+    with tqdm(total=time.size, desc="validate: predicting", unit="patient", disable=disable,
+              leave=False) as bar:
+        passed = _predict_pass(model, frame, time, event, keep, grids, censoring_survival(time, event),
+                               bar)
+    with tqdm(total=len(keep) + 1, desc="validate: metrics", unit="step", disable=disable,
+              leave=False) as bar:
+        metrics, cal = _metrics_table(time, event, passed, keep, grids, {
+            "conf_level": conf_level, "auc_bootstrap": auc_bootstrap, "random_state": random_state,
+            "n_calibration_groups": n_calibration_groups}, bar)
+    subtype = passed.subtype
+    labels = pd.Series(subtype)
+    counts = labels.value_counts()
+    means = {g: passed.sums[g] / counts[g] for g in pd.unique(labels.dropna())}
+    medians = median_table(time, event, labels, _MEDIAN_GRID, means, conf_level)
     optimism = None
     if n_bootstrap and int(n_bootstrap) > 0:
-        from ._bootstrap import bootstrap_optimism
-
         optimism = bootstrap_optimism(model, frame, keep, duration_col=duration_col,
                                       event_col=event_col, n_bootstrap=int(n_bootstrap),
                                       conf_level=conf_level, random_state=random_state,
-                                      progress=progress)
+                                      progress=bool(progress))
     card = model.card() if hasattr(model, "card") else None
-    return ValidationResult(metrics, cal, medians, data_summary, optimism, tuple(keep), card,
-                            tuple(notes), time, event, subtype, risk_group, grid, pred)
+    risk_group = _risk_groups(passed.at[keep[len(keep) // 2]], n_risk_groups)
+    return ValidationResult(metrics, cal, medians, _data_summary(time, event, subtype), optimism,
+                            tuple(keep), card, tuple(notes), time, event, subtype, risk_group,
+                            grids["plot"], passed.plot)

@@ -1,0 +1,343 @@
+"""The one adapter between the page and the library: findings in, a JSON-able report out.
+
+Every number comes from the public API (``read_findings``, ``classify``, ``risk_score``, the model's
+``predict_*`` methods and :mod:`mastoprog.survival.outcomes`). Two things the library still reports
+out of band are read here and nowhere else, so the lead can switch them to result objects in one place:
+the plausibility warnings of ``read_findings`` (``warnings``); the model's envelope flag and notes
+come as data (``SurvivalModel.predict(...).notes``, read by
+:func:`~mastoprog.survival.outcomes.predict_curves`).
+
+``warnings.catch_warnings`` is process-global state: :class:`Computer` runs one computation at a
+time per process. The server runs computations in a pool of worker processes (one task at a time
+each), so requests are computed in parallel without a global lock; embedded in-thread (tests), a
+lock serialises only the computations of that process.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+
+from .._about import RESEARCH_USE_NOTICE, __version__
+from ..classification import classify
+from ..exceptions import CalibrationError, FindingsError, MastoprogError
+from ..findings import read_findings
+from ..risk import risk_score
+from ..survival import load_model
+from ..survival.outcomes import (
+    BAND_NOTE,
+    DEFAULT_HORIZONS_MONTHS,
+    conditional_survival,
+    crude_outcomes,
+    life_expectancy_loss,
+    predict_curves,
+)
+from ._fields import EDITIONS, MODELS, RequestProblems, read_options, split_request
+
+#: Horizon of the loss of life expectancy and the longest curve drawn (months).
+LLE_HORIZON_MONTHS = 240.0
+#: Risk inputs whose absence is flagged with what was assumed.
+_RISK_INPUTS = ("age", "sex", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1", "runx1")
+
+ModelLoader = Callable[[str], Any]
+# catch_warnings changes process-wide state, so its scope is the process: uncontended in the server's
+# worker processes (one task each at a time); it serialises only in-thread use (tests, embedding).
+_WARNINGS_LOCK = threading.Lock()
+
+
+class RequestInvalid(MastoprogError, ValueError):
+    """Bad input: every problem of the request (shown beside its field, listed by the API)."""
+
+    def __init__(self, problems: RequestProblems):
+        super().__init__("; ".join(p["message"] for p in problems.listed))
+        self.problems = problems
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe plain Python: tuples -> lists, NaN/inf/NA -> None, numpy scalars -> Python."""
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return [clean(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): clean(v) for k, v in value.items()}
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def icon_counts(alive: float, disease: float, other: float) -> dict[str, int]:
+    """Shares as whole patients out of 100 (largest remainder: they always add up to 100).
+
+    Parameters
+    ----------
+    alive, disease, other : float
+        Probabilities adding up to 1.
+
+    Returns
+    -------
+    dict
+        ``alive``, ``died_mastocytosis``, ``died_other_causes`` counts.
+    """
+    shares = np.clip(np.array([alive, disease, other], dtype=float), 0, 1) * 100
+    counts = np.floor(shares).astype(int)
+    order = np.argsort(-(shares - counts), kind="stable")
+    counts[order[: 100 - counts.sum()]] += 1
+    return dict(zip(("alive", "died_mastocytosis", "died_other_causes"), counts.tolist(), strict=True))
+
+
+def _findings_problems(exc: FindingsError, problems: RequestProblems) -> None:
+    for p in getattr(exc, "problems", []):
+        problems.add(p.column or "", p.value, p.expected, p.hint)
+    if not getattr(exc, "problems", None):
+        problems.add("", None, str(exc))
+
+
+def _flags(
+    frame: pd.DataFrame, cls: pd.Series, score: pd.Series, options: Mapping[str, Any], last_year: int
+) -> list[str]:
+    """Every missing or assumed input, with what was assumed (QRISK3 style)."""
+    row = frame.iloc[0]
+    out = []
+    for column in _RISK_INPUTS:
+        if column in frame.columns and pd.isna(row[column]):
+            if column == "alp_uln":
+                out.append(f"ALP upper limit of normal not given: {score['alp_uln_used']:g} U/L assumed")
+            elif column == "sex":
+                out.append("sex not given: the matched population is the mean of women and men")
+            elif column != "age":
+                out.append(f"{column} not given: score and curve cover both values (range)")
+    if options["year"] is None:
+        out.append(f"calendar year of diagnosis not given: {last_year} assumed (the life table's latest)")
+    if cls["missing"]:
+        out.append("findings that would decide the subtype: " + ", ".join(cls["missing"]))
+    if bool(score.get("uses_assumption")):
+        out.append("the risk score uses an assumed effect (see its notes)")
+    return out
+
+
+class Computer:
+    """Computes reports; loads each model once (per process).
+
+    Parameters
+    ----------
+    load : callable, optional
+        ``name -> SurvivalModel`` (default :func:`mastoprog.load_model`).
+    """
+
+    def __init__(self, load: ModelLoader | None = None) -> None:
+        self._load = load or load_model
+        self._models: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def model(self, name: str) -> Any:
+        """The model called ``name`` (loaded on first use)."""
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = self._load(name)
+            return self._models[name]
+
+    def compute(self, values: dict[str, Any], *, strict: bool, figures: bool = False) -> dict[str, Any]:
+        """One patient's report from raw request values.
+
+        Parameters
+        ----------
+        values : dict
+            Form fields or the JSON object (findings plus options).
+        strict : bool
+            Unknown fields are problems (JSON API).
+        figures : bool
+            Also draw the curve and icon array as inline SVG (``svg_curve``, ``svg_icons``).
+
+        Returns
+        -------
+        dict
+            JSON-able report.
+
+        Raises
+        ------
+        RequestInvalid
+            Listing every problem of the request.
+        """
+        with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report = self._compute(values, strict=strict, figures=figures)
+            report["warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
+        return report
+
+    def _read(self, values: dict[str, Any], strict: bool) -> tuple[pd.DataFrame, dict[str, Any], Any]:
+        findings, raw_options, problems = split_request(values, strict=strict)
+        options = read_options(raw_options, problems)
+        model = self.model(options["model"]) if options["model"] in MODELS else None
+        frame = None
+        try:
+            frame = read_findings(findings if findings else {"patient_id": None})
+        except FindingsError as exc:
+            _findings_problems(exc, problems)
+        age_given = findings.get("age") not in (None, "") and not (
+            isinstance(findings.get("age"), str) and not findings["age"].strip()
+        )
+        if (frame is None and not age_given) or (
+            frame is not None and ("age" not in frame.columns or pd.isna(frame["age"].iloc[0]))
+        ):
+            problems.add(
+                "age",
+                findings.get("age"),
+                "the age at diagnosis in years, from 0 to 120 (needed "
+                "for the matched population and the curve)",
+            )
+        if problems:
+            raise RequestInvalid(problems)
+        assert frame is not None and model is not None
+        return frame, options, model
+
+    def _compute(self, values: dict[str, Any], *, strict: bool, figures: bool) -> dict[str, Any]:
+        frame, options, model = self._read(values, strict)
+        edition, year = options["edition"], options["year"]
+        cls = cast(pd.DataFrame, classify(frame, edition=edition)).iloc[0]
+        score = cast(pd.DataFrame, risk_score(frame)).iloc[0]
+        row = frame.iloc[0]
+        out: dict[str, Any] = {
+            "notice": RESEARCH_USE_NOTICE,
+            "version": __version__,
+            "date": date.today().isoformat(),
+            "patient_id": clean(row.get("patient_id")),
+            "age": clean(row["age"]),
+            "sex": clean(row.get("sex")),
+            "edition": edition,
+            "edition_label": EDITIONS[edition],
+            "model": options["model"],
+            "model_label": MODELS[options["model"]],
+            "year": year if year is not None else int(model.life_table_.last_year),
+            "findings": {k: clean(v) for k, v in row.items() if clean(v) is not None},
+            "classification": {
+                k: clean(cls[k])
+                for k in (
+                    "subtype",
+                    "candidates",
+                    "sm_criteria_met",
+                    "major_criterion",
+                    "minor_criteria",
+                    "b_findings",
+                    "c_findings",
+                    "sm_component",
+                    "missing",
+                    "rationale",
+                )
+            },
+            "score": _score(score),
+            "flags": _flags(frame, cls, score, options, int(model.life_table_.last_year)),
+            "curve_error": None,
+            "median": None,
+            "outcomes": None,
+            "conditional": None,
+            "life_expectancy_loss": None,
+            "envelope": None,
+            "model_notes": [],
+            "band_note": BAND_NOTE,
+            "targets": _targets(model, cls),
+        }
+        try:
+            curves = predict_curves(model, frame, LLE_HORIZON_MONTHS, year=year, edition=edition)
+            med = model.predict_median(frame, interval=True, year=year, edition=edition).iloc[0]
+        except CalibrationError as exc:  # e.g. MCS: no calibrated curve, said plainly
+            out["curve_error"] = str(exc)
+            return out
+        _add_survival(out, curves, med, options["survived_months"])
+        if figures:
+            from .report import curve_svg, icons_svg  # matplotlib: only when a page is drawn
+
+            out["svg_curve"] = curve_svg(out)
+            out["svg_icons"] = icons_svg(out["outcomes"][-1])
+        return out
+
+
+def _score(score: pd.Series) -> dict[str, Any]:
+    out = {k: clean(score[k]) for k in score.index if k != "patient_id" and not k.startswith(("pts_", "lp_"))}
+    notes = score.get("notes")
+    out["notes"] = [n for n in str(notes).split("; ") if n] if isinstance(notes, str) else clean(notes) or []
+    out["contributions"] = [
+        {"factor": k[4:], "points": clean(score[k]), "log_hazard_ratio": clean(score.get("lp_" + k[4:]))}
+        for k in score.index
+        if k.startswith("pts_")
+    ]
+    return out
+
+
+def _targets(model: Any, cls: pd.Series) -> list[dict[str, Any]]:
+    """The calibration targets behind the patient's candidate subtypes (source = target set, era)."""
+    card = model.card()
+    rows = card.get("targets") or []
+    wanted = set(cls["candidates"]) or {cls["subtype"]}
+    return [
+        {k: clean(r.get(k)) for k in ("subtype", "target_set", "kind", "value", "time_months", "source")}
+        for r in rows
+        if r.get("subtype") in wanted
+    ]
+
+
+def _curve_window(curves: Any, median: float | None) -> dict[str, Any]:
+    """The curves over the window worth drawing: until the curve is near 0 (at least 1 year).
+
+    An MCL curve (median a few months) is drawn over months, an ISM curve over 20 years.
+    """
+    s = curves.survival[:, 0]
+    low = np.nonzero(s <= 0.02)[0]
+    end = curves.months[low[0]] * 1.25 if low.size else curves.months[-1]
+    if median is not None:
+        end = max(end, 2.0 * median)
+    end = float(min(max(end, 12.0), curves.months[-1]))
+    keep = curves.months <= end
+    return {
+        "months": clean(curves.months[keep]),
+        "unit": "months" if end <= 36 else "years",
+        **{
+            k: clean(np.round(getattr(curves, k)[keep, 0], 6))
+            for k in ("survival", "lower", "upper", "population")
+        },
+    }
+
+
+def _add_survival(out: dict[str, Any], curves: Any, med: pd.Series, survived: float | None) -> None:
+    table = crude_outcomes(curves, DEFAULT_HORIZONS_MONTHS)
+    out["outcomes"] = []
+    for rec in table.to_dict("records"):
+        rec = {k: clean(v) for k, v in rec.items() if k not in ("patient", "envelope")}
+        rec["of_100"] = icon_counts(rec["alive"], rec["died_mastocytosis"], rec["died_other_causes"])
+        out["outcomes"].append(rec)
+    out["median"] = {
+        "months": clean(med["median"]),
+        "lower": clean(med["lower"]),
+        "upper": clean(med["upper"]),
+    }
+    lle = life_expectancy_loss(curves).iloc[0]
+    out["life_expectancy_loss"] = {
+        k: clean(lle[k])
+        for k in (
+            "horizon_months",
+            "rmst_months",
+            "rmst_population_months",
+            "loss_months",
+            "loss_lower",
+            "loss_upper",
+        )
+    }
+    out["envelope"] = bool(curves.envelope[0])
+    out["curve"] = _curve_window(curves, out["median"]["months"])
+    out["model_notes"] = list(curves.notes)
+    if survived is not None:
+        ahead = [t for t in DEFAULT_HORIZONS_MONTHS if survived + t <= curves.months[-1]]
+        cond = conditional_survival(curves, survived, ahead)
+        out["conditional"] = {
+            "survived_months": survived,
+            "rows": [{k: clean(v) for k, v in r.items() if k != "patient"} for r in cond.to_dict("records")],
+        }
