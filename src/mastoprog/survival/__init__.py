@@ -8,6 +8,7 @@ and notes as data); :func:`excess_survival` and :func:`point_medians` are its cl
 
 from ._curves import point_medians
 from ._prediction import SurvivalPrediction
+from ._predictor import calibration_cohort, model_features
 from ._state import Coefficient, ModelArrays, ModelState, ParameterDraws, SubtypeParameters
 from .model import PROGNOSTIC_SUBTYPES, SurvivalModel, excess_survival, load_model, load_targets
 
@@ -20,8 +21,10 @@ __all__ = [
     "SubtypeParameters",
     "SurvivalModel",
     "SurvivalPrediction",
+    "calibration_cohort",
     "excess_survival",
     "load_model",
     "load_targets",
+    "model_features",
     "point_medians",
 ]

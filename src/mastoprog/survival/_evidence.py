@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,14 @@ import pandas as pd
 from .._resources import load_table
 from ..exceptions import ModelFileError
 
-__all__ = ["MEASURES", "load_evidence", "published_interval"]
+__all__ = [
+    "MEASURES",
+    "calibration_summary",
+    "fidelity_markdown",
+    "load_evidence",
+    "published_interval",
+    "target_label",
+]
 
 #: Measures a registry row may have, with the unit its ``value`` is in.
 MEASURES: dict[str, str] = {
@@ -154,3 +162,72 @@ def published_interval(row: pd.Series) -> tuple[float, float, str]:
         a, b = math.log(-math.log(v)) + _Z * se, math.log(-math.log(v)) - _Z * se
         return math.exp(-math.exp(a)), math.exp(-math.exp(b)), "binomial, complementary log-log scale"
     return np.nan, np.nan, "no interval, n or deaths in the reference"
+
+
+def target_label(target: Any, level_shift: Any = None) -> str:
+    """Where a subtype's calibration comes from, for every clinician-facing output.
+
+    Parameters
+    ----------
+    target : mapping or None
+        The subtype's stored target row (``target_set``, ``era``).
+    level_shift : mapping or None
+        The subtype's ``level_shift`` (``target_set``, ``era``) when a group target set its level.
+
+    Returns
+    -------
+    str
+        E.g. ``"lim2009 (Mayo Clinic 1976-2007, before KIT inhibitors (Lim 2009))"``; empty when
+        the target is unknown.
+
+    Examples
+    --------
+    >>> target_label({"target_set": "lim2009", "era": "Mayo Clinic 1976-2007, before KIT inhibitors"})
+    'lim2009 (Mayo Clinic 1976-2007, before KIT inhibitors)'
+    """
+    if not target:
+        return ""
+    name, era = str(target.get("target_set") or ""), str(target.get("era") or "")
+    text = f"{name} ({era})" if era else name
+    if level_shift:
+        lname, lera = str(level_shift.get("target_set") or ""), str(level_shift.get("era") or "")
+        text = f"{lname} ({lera}) for the level, {text} for the contrasts between advanced subtypes"
+    return text
+
+
+def calibration_summary(st: Any) -> list[str]:
+    """One line per subtype naming the target set and era its curve is calibrated to (model card).
+
+    ``st`` is a model state as a dict (``ModelState.to_dict()``). When the subtypes come from more
+    than one target set (a re-calibrated model keeps the subtypes its new set does not give), a
+    last line says which subtypes come from which set.
+    """
+    lines: list[str] = []
+    sets: dict[str, list[str]] = {}
+    for s, p in st["subtypes"].items():
+        label = target_label(p.get("target"), p.get("level_shift"))
+        if label:
+            lines.append(f"{s}: {label}")
+            sets.setdefault(str((p.get("target") or {}).get("target_set")), []).append(s)
+    if len(sets) > 1:
+        lines.append("this model mixes target sets: " + "; ".join(
+            f"{name} for {', '.join(subs)}" for name, subs in sets.items()))
+    return lines
+
+
+def fidelity_markdown(rows: Any) -> list[str]:
+    """Markdown lines of a stored fidelity table (``provenance["fidelity"]``, a list of records)."""
+    if not rows:
+        return []
+    out = ["", "## Fidelity: the model against the published figures", "",
+           "| figure | population | published (95 % interval) | model (band) | used for | inside |",
+           "|---|---|---|---|---|---|"]
+    for r in rows:
+        def num(v: Any) -> str:
+            return "" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{float(v):.3g}"
+
+        pub = f"{num(r.get('published'))} ({num(r.get('published_low'))}-{num(r.get('published_high'))})"
+        mod = f"{num(r.get('model'))} ({num(r.get('model_low'))}-{num(r.get('model_high'))})"
+        verdict = {True: "yes", False: "no"}.get(r.get("inside"), "no published interval")
+        out.append(f"| {r['figure_id']} | {r['population']} | {pub} | {mod} | {r['used_for']} | {verdict} |")
+    return out

@@ -173,7 +173,7 @@ def predictor_features(data: Any) -> pd.DataFrame:
     -------
     DataFrame
         Float columns in :data:`PREDICTOR_FACTORS` order, indexed like the input. ``age_decades``
-        is ``(round(age) - 60) / 10``: whole years, so a curve moves by at most one year's effect
+        is ``(floor(age) - 60) / 10``: completed years, so a curve moves by one year's effect
         (about 4 %) at a birthday and never steps at 60.
 
     Examples
@@ -188,7 +188,7 @@ def predictor_features(data: Any) -> pd.DataFrame:
     age = frame["age"].to_numpy(float) if "age" in frame.columns else np.full(len(frame), np.nan)
     out = pd.DataFrame(
         {
-            "age_decades": (np.round(age) - 60.0) / 10.0,
+            "age_decades": (np.floor(age) - 60.0) / 10.0,
             "hb_lt_10": np.where(np.isnan(hb), np.nan, (hb < 10).astype(float)),
             "plt_lt_150": np.where(np.isnan(plt_), np.nan, (plt_ < 150).astype(float)),
         },
@@ -197,6 +197,21 @@ def predictor_features(data: Any) -> pd.DataFrame:
     for f in _RISK_FLAGS:
         out[f] = flags[f].to_numpy(float)
     return out[list(PREDICTOR_FACTORS)]
+
+
+def subtype_weights(st: dict, subtype: str) -> np.ndarray:
+    """(F,) effect weights of one subtype in a model state (dict): stored, the predictor's, or 1.
+
+    A subtype calibrated before keeps its stored ``weights``; a state with the evidence predictor's
+    factors takes :func:`load_predictor`'s; any other (a fitted model, composite flags) has 1.
+    """
+    F = list(st["factors"])
+    stored = (st["subtypes"].get(subtype) or {}).get("weights")
+    if stored:
+        return np.array([float(stored.get(f, 1.0)) for f in F])
+    if F == list(PREDICTOR_FACTORS) and subtype in PROGNOSTIC_SUBTYPES:
+        return load_predictor().weights[PROGNOSTIC_SUBTYPES.index(subtype)].copy()
+    return np.ones(len(F))
 
 
 # --------------------------------------------------------------------------- reference cohorts
@@ -521,8 +536,20 @@ def solve_level_shift(
         got = medians(delta)
         return float(np.mean([np.log(got[g] / targets[g]) for g in targets]))
 
-    delta = float(brentq(f, -4.0, 4.0, xtol=1e-8))
+    lo, hi = _bracket(f)
+    delta = float(brentq(f, lo, hi, xtol=1e-8))
     return delta, medians(delta)
+
+
+def _bracket(f: Any, step: float = 0.5, limit: float = 6.0) -> tuple[float, float]:
+    """A sign-changing bracket of the increasing function ``f`` around 0, grown step by step (far
+    shifts put a median off the time grid, where ``f`` is NaN, so the bracket is not taken wide)."""
+    lo, hi = -step, step
+    while not f(lo) < 0 and lo > -limit:
+        lo -= step
+    while not f(hi) > 0 and hi < limit:
+        hi += step
+    return lo, hi
 
 
 #: Reference patients per advanced subtype used for score-group medians (Monte Carlo error of a
@@ -567,7 +594,7 @@ def apply_group_targets(
     for s in adv:
         frame = frame_of(s).iloc[:GROUP_REFERENCE_N]
         p = st["subtypes"][s]
-        w = np.array([(st.get("weights") or {}).get(s, {}).get(f, 1.0) for f in F])
+        w = subtype_weights(st, s)
         Xc = model_features(frame, F) - np.array([p["center"][f] for f in F])
         parts.append((s, frame, np.nan_to_num(Xc) * w))
     frame = pd.concat([f for _, f, _ in parts], ignore_index=True)
@@ -582,11 +609,11 @@ def apply_group_targets(
     grid = lt.survival(age[:, None], sex[:, None], year[:, None], TIME_GRID[None, :])
     targets = {str(r["group"]): float(r["value"]) for _, r in rows.iterrows()}
     delta, achieved = solve_level_shift(grid, Xw @ beta, ll, rho, weight, groups, targets)
+    era = str(rows["era"].iloc[0]) if "era" in rows.columns else ""
     for s in adv:
         st["subtypes"][s]["log_lambda"] = float(st["subtypes"][s]["log_lambda"] + delta)
-        st["subtypes"][s]["level_shift"] = {"delta": delta, "target_set": set_name}
-    era = str(rows["era"].iloc[0]) if "era" in rows.columns else ""
-    st["advanced_level"] = {
+        st["subtypes"][s]["level_shift"] = {"delta": delta, "target_set": set_name, "era": era}
+    st.setdefault("provenance", {})["advanced_level"] = {
         "delta": delta,
         "target_set": set_name,
         "era": era,
@@ -597,16 +624,6 @@ def apply_group_targets(
         "source": str(rows["source"].iloc[0]),
         "evidence": str(rows["evidence"].iloc[0]),
     }
-    st.setdefault("residuals", []).extend(
-        {
-            "subtype": f"advanced ({g})",
-            "kind": "group_median",
-            "target": targets[g],
-            "achieved": achieved[g],
-            "residual": achieved[g] - targets[g],
-        }
-        for g in targets
-    )
     if draws is None or d_beta is None:
         return
     _shift_draws(
@@ -672,3 +689,23 @@ def _interp_rows(values: np.ndarray, times: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         lv = np.log(np.maximum(values, 1e-300))
     return np.exp(lv[:, j] + frac * (lv[:, j + 1] - lv[:, j]))
+
+
+def calibration_cohort(
+    scenario: Any = "lim2009", subtype: str = "ASM", n: int = 200_000, random_state: int = 20090601
+) -> pd.DataFrame:
+    """The reference cohort a subtype is calibrated on: the scenario's draw with blood counts.
+
+    :func:`mastoprog.scenarios.reference_cohort` (age, sex, organomegaly, ALP, S/A/R genes, year)
+    completed by :func:`complete_reference` (hemoglobin, platelets), exactly as
+    ``SurvivalModel.calibrate`` uses it; averaging a model's curves over it reproduces the target.
+
+    Examples
+    --------
+    >>> bool(calibration_cohort("lim2009", "ASM", n=5)[["hemoglobin", "platelets"]].notna().all().all())
+    True
+    """
+    from ..scenarios import reference_cohort  # scenarios sit below survival: no cycle
+
+    return complete_reference(reference_cohort(scenario, subtype, n=n, random_state=random_state), subtype,
+                              random_state)
