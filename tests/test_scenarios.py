@@ -55,8 +55,13 @@ def test_published_figures_are_marked_published(lim):
     for name, p in (("ISM-skin", 0.78), ("ASM", 0.82), ("SM-AHN", 0.60)):
         assert lim.stratum(name).kit_d816.p == p
         assert lim.stratum(name).kit_d816.cited.evidence == "P"
-    # Ages not published for Lim's advanced groups: labelled assumptions.
-    for name in ("ASM", "SM-AHN", "MCL", "CM"):
+    # Pardanani 2010 Table 1 [P]: ISM-other 39 % male, BMM 58 %; splenomegaly ISM-other 11 %, BMM 0 %.
+    assert (lim.stratum("ISM-skin").p_male.p, lim.stratum("BMM").p_male.p) == (0.39, 0.58)
+    assert (lim.stratum("ISM-skin").splenomegaly.p, lim.stratum("BMM").splenomegaly.p) == (0.11, 0.0)
+    # SM-AHN median age 65 y [S] (published_figures.md section 5).
+    assert (lim.stratum("SM-AHN").age.median, lim.stratum("SM-AHN").age.cited.evidence) == (65, "S")
+    # Ages not published for Lim's other advanced groups: labelled assumptions.
+    for name in ("ASM", "MCL", "CM"):
         assert lim.stratum(name).age.cited.evidence == "assumption"
 
 
@@ -78,7 +83,7 @@ def test_reference_cohort_is_pinned():
     assert row["age"] == pytest.approx(67.43131820174943, abs=1e-9)
     assert (row["sex"], row["who_subtype"], row["diagnosis_year"]) == ("M", "ASM", 1995)
     assert row["alp"] == pytest.approx(292.65096402557623, abs=1e-9)
-    assert ref["age"].sum() == pytest.approx(11534324.428092476, rel=1e-12)
+    assert ref["age"].sum() == pytest.approx(11373473.869156439, rel=1e-12)  # SM-AHN median 65 y
     assert int(ref["diagnosis_year"].sum()) == 398303126
     counts = ref["who_subtype"].value_counts()
     assert counts[["ISM", "SM-AHN", "ASM", "SSM", "MCL"]].tolist() == [80425, 80875, 23596, 12748, 2356]
@@ -195,8 +200,8 @@ BROKEN = [
     ("missing_median", "median = 48\n", "", r"strata\.ISM-skin\.age\.median: missing"),
     ("bad_evidence", 'evidence = "P"\n', 'evidence = "published"\n',
      r"strata\.ISM-skin\.weight\.evidence: got 'published'; expected one of"),
-    ("unknown_key", "[strata.ISM-skin.splenomegaly]\np = 0.08",
-     "[strata.ISM-skin.splenomegaly]\nprob = 0.08", r"strata\.ISM-skin\.splenomegaly\.prob: unknown key"),
+    ("unknown_key", "[strata.ISM-skin.splenomegaly]\np = 0.11",
+     "[strata.ISM-skin.splenomegaly]\nprob = 0.11", r"strata\.ISM-skin\.splenomegaly\.prob: unknown key"),
     ("probability_out_of_range", "p = 0.78\n", "p = 1.78\n",
      r"strata\.ISM-skin\.kit_d816\.p: got 1\.78; expected a number >= 0 and <= 1"),
     ("sar_not_summing_to_1", "p = [0.97, 0.03, 0.0, 0.0]", "p = [0.97, 0.13, 0.0, 0.0]",
@@ -227,12 +232,11 @@ def test_malformed_scenario_names_the_key(tmp_path, old, new, match):
 
 def test_assumption_needs_rationale(tmp_path):
     text = LIM_TOML.replace(
-        'note = "palpable splenomegaly is rare in ISM (>= 2 B findings would make it SSM); '
-        'prevalence not published per subtype"\n', "")
+        'note = "raised ALP is uncommon in ISM; prevalence by subtype not published for Lim 2009"\n', "")
     assert text != LIM_TOML
     path = tmp_path / "x.toml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ModelFileError, match=r"strata\.ISM-skin\.splenomegaly\.note: missing"):
+    with pytest.raises(ModelFileError, match=r"strata\.ISM-skin\.alp_raised\.note: missing"):
         load_scenario(path)
 
 

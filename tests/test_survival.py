@@ -23,9 +23,8 @@ from mastoprog import (
     load_model,
 )
 from mastoprog.exceptions import FindingsWarning
-from mastoprog.risk import mastoprog_coefficients
 from mastoprog.scenarios import reference_cohort
-from mastoprog.survival import ModelState, load_targets
+from mastoprog.survival import ModelState, calibration_cohort, load_targets
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +33,9 @@ def model() -> SurvivalModel:
 
 
 def _population_average(model, subtype, times, scenario="lim2009"):
-    cohort = reference_cohort(scenario, subtype, n=200_000, random_state=20090601)
+    # The cohort the model was calibrated on: the scenario's draw with its blood counts.
+    n = model.state_.subtypes[subtype].info["reference_cohort"]["n"]
+    cohort = calibration_cohort(scenario, subtype, n=n, random_state=20090601)
     curves = model.predict_survival_function(cohort, times)
     pop = model.predict_population_survival(cohort, times)
     return curves.mean(axis=1).to_numpy(), pop.mean(axis=1).to_numpy()
@@ -175,12 +176,13 @@ def test_factor_positive_indolent_patient_has_the_documented_excess_hazard(model
     pop = model.predict_population_survival(free, t).iloc[:, 0].to_numpy()
     assert np.all(s_pos < s_free)
     # Excess cumulative hazards differ by exactly the hazard ratio of splenomegaly x ALP > ULN
-    # (risk.mastoprog_coefficients: HR 1.5 (assumption) x 2.1 (MAPS hybrid)).
-    coef = mastoprog_coefficients()
-    hr = math.exp(coef.loc["splenomegaly", "log_hr"] + coef.loc["alp_gt_uln", "log_hr"])
+    # (data/survival_effects.csv: HR 1.25 (assumption) x 2.1 (MAPS hybrid), full weight in
+    # this subtype; the composite score's 1.5 for splenomegaly is not the model's).
+    beta = model.beta_
+    hr = math.exp(beta["splenomegaly"] + beta["alp_gt_uln"])
     ratio = np.log(s_pos / pop) / np.log(s_free / pop)
     assert np.allclose(ratio, hr, rtol=1e-9)
-    assert hr == pytest.approx(1.5 * 2.1)
+    assert hr == pytest.approx(1.25 * 2.1, rel=1e-3)
 
 
 def test_older_patient_curve_differs_for_the_right_reason(model):
@@ -189,10 +191,10 @@ def test_older_patient_curve_differs_for_the_right_reason(model):
     s = model.predict_survival_function(pd.DataFrame([young, old]), [120.0]).iloc[0].to_numpy()
     pop = model.predict_population_survival(pd.DataFrame([young, old]), [120.0]).iloc[0].to_numpy()
     assert s[1] < s[0] and pop[1] < pop[0]
-    # age > 60 also multiplies the excess hazard by the MAPS HR 2.2 (Pardanani 2018, hybrid
-    # model): the patients differ in nothing else, so their excess cumulative hazards
-    # -log(S / S_pop) at 10 years stand in exactly that ratio
-    assert math.log(s[1] / pop[1]) / math.log(s[0] / pop[0]) == pytest.approx(2.2, rel=1e-9)
+    # In ISM age acts through the life table only (data/survival_effects.csv: weight 0 on the
+    # ISM excess hazard): the patients differ in nothing else, so their excess cumulative
+    # hazards -log(S / S_pop) at 10 years are equal
+    assert math.log(s[1] / pop[1]) / math.log(s[0] / pop[0]) == pytest.approx(1.0, rel=1e-9)
 
 
 def test_a_mixed_cohort_gives_each_patient_its_own_curve(model):
@@ -273,14 +275,16 @@ def test_missing_findings_give_an_envelope(model):
         "alp": 150.0,
         "alp_uln": 120.0,
         "sar_count": 1,
+        "hemoglobin": 12.0,  # blood counts are predictor findings too (unknown = a range)
+        "platelets": 200.0,
     }
     unknown = {**known, "patient_id": "no-spleen-no-genes", "splenomegaly": None, "sar_count": None}
     env = model.predict(pd.DataFrame([known, unknown]), [24.0, 60.0], interval=False)
     assert env.notes["envelope"].tolist() == [False, True]
     assert env.notes.loc["known", "notes"] == ""
     note = env.notes.loc["no-spleen-no-genes", "notes"]
-    assert "unknown risk finding(s) splenomegaly, sar_1, sar_2plus" in note
-    assert env.notes.loc["known", "target_set"] == "lim2009"
+    assert "unknown risk finding(s) sar_1, sar_2plus, splenomegaly" in note
+    assert env.notes.loc["known", "target_set"].startswith("lim2009 (Mayo Clinic 1976-2007")
     lo, up = env.lower, env.upper
     assert np.allclose(lo["known"], up["known"])
     assert np.all(lo["no-spleen-no-genes"] < up["no-spleen-no-genes"] - 0.05)
@@ -362,7 +366,8 @@ def test_age_alone_never_decides_the_classification():
 def test_age_is_required_and_unknown_sex_is_an_envelope(model):
     with pytest.raises(FindingsError, match="column 'age': missing"):
         model.predict_survival_function({"sex": "F", "who_subtype": "ISM"})
-    base = {"age": 66, "who_subtype": "SM-AHN", "splenomegaly": True, "alp": 150.0, "sar_count": 1}
+    base = {"age": 66, "who_subtype": "SM-AHN", "splenomegaly": True, "alp": 150.0, "sar_count": 1,
+            "hemoglobin": 12.0, "platelets": 200.0}
     t = [12.0, 60.0, 120.0]
     f = model.predict_survival_function({**base, "sex": "F"}, t).iloc[:, 0].to_numpy()
     m = model.predict_survival_function({**base, "sex": "M"}, t).iloc[:, 0].to_numpy()
@@ -431,7 +436,7 @@ def test_vectorised_draw_medians_solve_each_draws_envelope_curve(model):
     P = model._prepare(p)
     arr = model._arrays()
     lt = model.life_table_
-    codes, first = feature_patterns(P["X"])
+    codes, first = feature_patterns(P["X"], model.factors_)
     _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, model.factors_)
     draws = (arr.d_log_lambda, np.exp(arr.d_log_rho))
     lows = _curves.curve_medians(lt, P, codes, lp_hi, *draws, arr.excess, "lower")[:, 0]
@@ -542,7 +547,7 @@ def test_not_json_and_missing_file(tmp_path):
 def test_card_lists_every_parameter_with_source_and_evidence(model):
     card = model.card()
     names = [p["parameter"] for p in card["parameters"]]
-    for f in ("age_gt_60", "splenomegaly", "alp_gt_uln", "sar_1", "sar_2plus"):
+    for f in ("age_decades", "hb_lt_10", "plt_lt_150", "splenomegaly", "alp_gt_uln", "sar_1", "sar_2plus"):
         assert f"log HR {f}" in names
     for s in ("ISM", "SSM", "SM-AHN", "ASM", "MCL"):
         assert f"{s} lambda (months)" in names and f"{s} rho (Weibull shape)" in names
@@ -786,7 +791,8 @@ def test_fit_keeps_cm_at_zero_excess_and_refuses_subtypes_with_too_few_deaths():
 def test_embedded_model_is_up_to_date_with_targets_scenario_and_risk_coefficients(model):
     # Fails when targets_lim2009.csv, the lim2009 scenario or the risk coefficients change without
     # rebuilding: run `python scripts/build_default_model.py --force`.
-    fresh = SurvivalModel().calibrate("lim2009", "lim2009", draws=False)
+    n = model.state_.subtypes["ASM"].info["reference_cohort"]["n"]  # the build's reference size
+    fresh = SurvivalModel().calibrate("lim2009", "lim2009", n=n, draws=False)
     for s in ("ISM", "SSM", "SM-AHN", "ASM", "MCL"):
         assert fresh.state_.subtypes[s].log_lambda == pytest.approx(
             model.state_.subtypes[s].log_lambda, abs=1e-9

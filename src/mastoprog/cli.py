@@ -392,10 +392,41 @@ def _add_web(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_web)
 
 
+def _cmd_fidelity(args: argparse.Namespace) -> int:
+    from .survival import load_model
+
+    model = load_model(args.model)
+    stored = model.state_.provenance.get("fidelity")
+    table = pd.DataFrame(stored) if stored else model.fidelity(bands=False)
+    verdict = table["inside"].map({True: "inside", False: "OUTSIDE"}).fillna("no published interval")
+    shown = pd.DataFrame({
+        "figure": table["figure_id"], "measure": table["measure"],
+        "published": table["published"].astype(float).round(3),
+        "95% interval": (table["published_low"].astype(float).round(3).astype(str) + "-"
+                         + table["published_high"].astype(float).round(3).astype(str)).replace("nan-nan", ""),
+        "model": table["model"].astype(float).round(3), "used for": table["used_for"], "verdict": verdict,
+    })
+    card = model.card()
+    assert isinstance(card, dict)  # card(markdown=False) is a dict
+    print(f"model {args.model}: " + "; ".join(card["calibrated_to"]))
+    print(shown.to_string(index=False))
+    print(RESEARCH_NOTE)
+    return EXIT_OK
+
+
+def _add_fidelity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fidelity", help="the survival model against every published figure it can be "
+                       "compared with (calibration targets and checks)")
+    p.add_argument("--model", default="lim2009", help="built-in model (lim2009, mayo2025, midostaurin, "
+                   "mars2019) or a model file (default lim2009)")
+    p.set_defaults(func=_cmd_fidelity)
+
+
 # Sub-commands are added by their modules' owners: one ``_add_*`` function each.
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_classify, _add_score,
                                                                      _add_validate, _add_curve,
-                                                                     _add_simulate, _add_web]
+                                                                     _add_simulate, _add_web,
+                                                                     _add_fidelity]
 
 
 def _build_parser() -> argparse.ArgumentParser:

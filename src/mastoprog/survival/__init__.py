@@ -9,6 +9,7 @@ and notes as data); :func:`excess_survival` and :func:`point_medians` are its cl
 
 from ._curves import point_medians
 from ._prediction import SurvivalPrediction
+from ._predictor import calibration_cohort, model_features
 from ._state import Coefficient, ModelArrays, ModelState, ParameterDraws, SubtypeParameters
 from ._updating import UpdateResult, update_model
 from .model import PROGNOSTIC_SUBTYPES, SurvivalModel, excess_survival, load_model, load_targets
@@ -23,9 +24,11 @@ __all__ = [
     "SurvivalModel",
     "SurvivalPrediction",
     "UpdateResult",
+    "calibration_cohort",
     "excess_survival",
     "load_model",
     "load_targets",
+    "model_features",
     "point_medians",
     "update_model",
 ]

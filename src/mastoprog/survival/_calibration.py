@@ -34,9 +34,24 @@ from .._resources import existing_path, load_table
 from ..exceptions import CalibrationError, ModelFileError
 from ..lifetables import LifeTable
 from ._curves import PROGNOSTIC_SUBTYPES
+from ._predictor import (
+    apply_group_targets,
+    complete_reference,
+    load_predictor,
+    model_features,
+    subtype_weights,
+)
 
-TARGET_KINDS = ("median", "survival_at", "relative_survival_at", "zero_excess", "weibull_shape", "no_target")
-BUILTIN_MODELS = ("lim2009", "mayo2025", "midostaurin")
+TARGET_KINDS = (
+    "median",
+    "survival_at",
+    "relative_survival_at",
+    "zero_excess",
+    "weibull_shape",
+    "no_target",
+    "group_median",
+)
+BUILTIN_MODELS = ("lim2009", "mayo2025", "midostaurin", "mars2019")
 
 _DRAWS_METHOD = (
     "calibrated: beta ~ N(log HR, SE from the published 95 % CI); each target "
@@ -109,10 +124,60 @@ def load_targets(name_or_path: str | os.PathLike | pd.DataFrame = "lim2009") -> 
     return table.reset_index(drop=True)
 
 
+def _group_row_problems(line: int, r: pd.Series) -> list[str]:
+    """A score-group median: advanced SM, a MARS group, a median in months and its deaths."""
+    problems = []
+    if r["subtype"] != "advanced":
+        problems.append(f"line {line}, column 'subtype': got {r['subtype']!r}; "
+                        "expected 'advanced' for a group_median")
+    if r.get("group") not in ("low", "intermediate", "high"):
+        problems.append(f"line {line}, column 'group': got {r.get('group')!r}; expected a MARS group "
+                        "('low', 'intermediate', 'high')")
+    if not (pd.to_numeric(r["value"], errors="coerce") > 0):
+        problems.append(f"line {line}, column 'value': got {r['value']!r}; expected a median > 0 months")
+    if not (pd.to_numeric(r.get("events"), errors="coerce") > 0):
+        problems.append(f"line {line}, column 'events': got {r.get('events')!r}; "
+                        "expected deaths > 0 (or an assumed count)")
+    return problems
+
+
+def _group_targets(st: dict, tg: pd.DataFrame, reference_cohort: Any, lt: LifeTable, n: int, seed: int,
+                   set_name: str, random_state: int, draws: dict, d_beta: np.ndarray | None) -> None:
+    """Score-group medians (kind ``group_median``, e.g. MARS): set the advanced-SM level
+    (:func:`._predictor.apply_group_targets`); nothing when the target set has none. ``d_beta`` is
+    None without parameter draws (then ``draws`` is not touched)."""
+    groups = tg[tg["kind"] == "group_median"]
+    if len(groups):
+        apply_group_targets(
+            st, groups, lambda s: _reference_for(reference_cohort, s, n, seed),
+            _scenario_mix(reference_cohort), lt, set_name=set_name, random_state=random_state,
+            draws=draws if d_beta is not None else None, d_beta=d_beta,
+        )
+
+
+def _reference_for(reference_cohort: Any, subtype: str, n: int, seed: int) -> pd.DataFrame:
+    """The reference cohort of one subtype as calibrated on. A scenario has no blood counts, so
+    they are drawn (:func:`._predictor.complete_reference`); a user's own cohort is taken as given
+    (counts it lacks are unknown for everyone: centred at 0, i.e. read as normal counts)."""
+    frame = reference_frame(reference_cohort, subtype, n, seed)
+    return frame if isinstance(reference_cohort, Mapping) else complete_reference(frame, subtype, seed)
+
+
+def _scenario_mix(reference_cohort: Any) -> dict[str, float]:
+    """Subtype shares of the reference scenario (equal shares for a user mapping)."""
+    if isinstance(reference_cohort, Mapping):
+        return dict.fromkeys(reference_cohort, 1.0)
+    from ..scenarios import load_scenario
+
+    return {str(k): float(v) for k, v in load_scenario(reference_cohort).subtype_mix.items()}
+
+
 def _target_row_problems(line: int, r: pd.Series) -> list[str]:
     if r["kind"] not in TARGET_KINDS:
         return [f"line {line}, column 'kind': got {r['kind']!r}; expected one of {list(TARGET_KINDS)}"]
     problems = []
+    if r["kind"] == "group_median":
+        return _group_row_problems(line, r)
     if r["subtype"] not in (*PROGNOSTIC_SUBTYPES, "MCS"):
         problems.append(
             f"line {line}, column 'subtype': got {r['subtype']!r}; expected one of "
@@ -166,6 +231,7 @@ def calibrate_state(
     D = int(n_draws)
     old_draws = st.get("draws")
     keep_old = bool(old_draws) and len(old_draws["beta"]) == D
+    d_beta: np.ndarray | None = None  # parameter draws of beta (with draws=True)
     if draws:
         if keep_old:
             d_beta = np.asarray(old_draws["beta"], float)
@@ -183,7 +249,7 @@ def calibrate_state(
     residuals = [r for r in st.get("residuals", []) if r["subtype"] not in set(tg["subtype"])]
     shapes = {r["subtype"]: r for _, r in tg[tg["kind"] == "weibull_shape"].iterrows()}
     lt = life_table
-    for _, r in tg[tg["kind"] != "weibull_shape"].iterrows():
+    for _, r in tg[~tg["kind"].isin(["weibull_shape", "group_median"])].iterrows():
         s, kind = r["subtype"], r["kind"]
         prov = _provenance(r, set_name)
         if kind == "no_target":
@@ -208,9 +274,10 @@ def calibrate_state(
             residuals.append({"subtype": s, "kind": kind, "target": None, "achieved": None, "residual": 0.0})
             continue
         rho, rho_src = _weibull_shape(s, st["subtypes"].get(s, {}), weibull_shapes, shapes)
-        cohort = reference_frame(reference_cohort, s, n, seed)
+        cohort = _reference_for(reference_cohort, s, n, seed)
         center, Xc, bg = _reference_arrays(cohort, F, lt)
-        lp = Xc @ beta
+        w = subtype_weights(st, s)  # per-subtype effect weights (evidence predictor; else 1)
+        lp = Xc @ (w * beta)
         value, tm = float(r["value"]), _num(r["time_months"])
         log_lambda = _solve_scale(lt, bg, lp, rho, kind, value, tm, s)
         achieved = _achieved(lt, bg, lp, rho, log_lambda, kind, tm)
@@ -232,6 +299,7 @@ def calibrate_state(
             "rho": rho,
             **rho_src,
             "center": {f: float(c) for f, c in zip(F, center, strict=True)},
+            "weights": {f: float(x) for f, x in zip(F, w, strict=True)},
             "source": prov["source"],
             "evidence": prov["evidence"],
             "target": prov,
@@ -249,9 +317,10 @@ def calibrate_state(
             values = _draw_target(r, rng, D)
             # A drawn median is met as "S = 0.5 at the drawn time" (same solver as survival_at).
             k2 = "survival_at" if kind == "median" else kind
+            assert d_beta is not None  # drawn above whenever draws=True
             sols = [
                 _solve_scale(
-                    lt, bg, Xc @ d_beta[d], rho, k2,
+                    lt, bg, Xc @ (w * d_beta[d]), rho, k2,
                     0.5 if kind == "median" else values[d],
                     values[d] if kind == "median" else tm,
                     s, clip=True,
@@ -260,9 +329,11 @@ def calibrate_state(
             ]
             new_draws["log_lambda"][s] = [float(v) for v in sols]
             new_draws["log_rho"][s] = [math.log(rho)] * D
+    _group_targets(st, tg, reference_cohort, lt, n, seed, set_name, random_state,
+                   new_draws["log_lambda"], d_beta)
     # Without draws, old draws would not match the re-solved scales: none are kept.
     st["draws"] = _merged_draws(d_beta, old_draws if keep_old else None, new_draws, random_state) \
-        if draws else None
+        if d_beta is not None else None
     st["residuals"] = residuals
     st["life_table"] = lt.describe()
     st.setdefault("provenance", {})
@@ -294,22 +365,22 @@ def _merged_draws(d_beta: np.ndarray, old: dict | None, new: dict[str, dict[str,
 
 def _fresh_state() -> dict:
     """A state with the published mastoprog log hazard ratios and no subtype yet."""
-    from ..risk import mastoprog_coefficients
-
-    coef = mastoprog_coefficients()
+    pred = load_predictor()
+    rec = pred.records.set_index("factor")
     return {
         "kind": "calibrated",
-        "factors": list(coef.index),
+        "factors": list(pred.factors),
         "beta": {
             f: {
-                "log_hr": float(r["log_hr"]),
-                "se_log_hr": float(r["se_log_hr"]),
-                "source": str(r["source"]),
-                "evidence": str(r["evidence"]),
-                "assumption": bool(r["assumption"]),
+                "log_hr": float(rec.loc[f, "excess_log_hr"]),
+                "se_log_hr": float(rec.loc[f, "excess_se"]),
+                "source": str(rec.loc[f, "source"]),
+                "evidence": str(rec.loc[f, "evidence"]),
+                "assumption": str(rec.loc[f, "assumption"]).lower() == "true",
             }
-            for f, r in coef.iterrows()
+            for f in pred.factors
         },
+
         "subtypes": {},
         "draws": None,
         "residuals": [],
@@ -329,6 +400,8 @@ def _provenance(r: pd.Series, set_name: str) -> dict[str, Any]:
         "source": str(r["source"]),
         "evidence": str(r["evidence"]),
         "note": str(r.get("note", "")) if pd.notna(r.get("note", np.nan)) else "",
+        "era": str(r.get("era", "")) if pd.notna(r.get("era", np.nan)) else "",
+        "figure_id": str(r.get("figure_id", "")) if pd.notna(r.get("figure_id", np.nan)) else "",
     }
 
 
@@ -378,9 +451,7 @@ def _reference_arrays(
     cohort: pd.DataFrame, F: list[str], lt: LifeTable
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(center, centred features, (age, sex, year))`` of a reference cohort."""
-    from ..risk import risk_features
-
-    X = risk_features(cohort)[F].to_numpy(float)
+    X = model_features(cohort, F)
     known = ~np.isnan(X)
     count = known.sum(axis=0)
     # Mean of the known values; a feature unknown for everyone is centred at 0.

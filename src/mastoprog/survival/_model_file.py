@@ -20,6 +20,7 @@ import numpy as np
 from .._resources import data_path, existing_path
 from ..exceptions import ModelFileError, ModelFileExistsError
 from ._calibration import BUILTIN_MODELS
+from ._evidence import calibration_summary, fidelity_markdown
 from ._model_schema import FORMAT, SCHEMA_VERSION, validate_document
 from ._state import PROGNOSTIC_SUBTYPES
 
@@ -247,6 +248,8 @@ def model_card(st: dict) -> dict[str, Any]:
         "band_method": st.get("band_method"),
         "provenance": st.get("provenance"),
         "assumptions": assumptions,
+        "calibrated_to": calibration_summary(st),
+        "fidelity": (st.get("provenance") or {}).get("fidelity"),
         "fit": {k: v for k, v in st.get("fit", {}).items() if k != "variance_matrix"} or None,
         "notice": RESEARCH_USE_NOTICE,
     }
@@ -291,6 +294,9 @@ def card_markdown(card: dict[str, Any]) -> str:
             f"- {t['subtype']} ({t['target_set']}): {t['kind']}{val}{when}, n = {n_txt}, "
             f"events = {e_txt}, evidence {t['evidence']}; {t['source']}. {t.get('note', '')}"
         )
+    lines += ["", "## Calibrated to (target set and era)", ""]
+    lines += [f"- {line}" for line in card.get("calibrated_to") or []]
+    lines += fidelity_markdown(card.get("fidelity"))
     lines += ["", "## Reference cohorts", ""]
     for s, rc in card["reference_cohorts"].items():
         lines.append(

@@ -48,6 +48,8 @@ LogLambda = Annotated[float, Field(allow_inf_nan=False, ge=LOG_LAMBDA_RANGE[0], 
 Rho = Annotated[float, Field(allow_inf_nan=False, gt=0.0, le=MAX_RHO)]
 LogRho = Annotated[float, Field(allow_inf_nan=False, gt=-math.log(1e6), le=math.log(MAX_RHO))]
 Share = Annotated[float, Field(allow_inf_nan=False, ge=0.0, le=1.0)]
+# A reference mean: a share for a 0/1 feature, a mean for a continuous one (age in decades from 60).
+FeatureMean = Annotated[float, Field(allow_inf_nan=False, ge=-100.0, le=100.0)]
 Subtype = Literal["CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL", "MCS"]
 PrognosticSubtype = Literal["CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL"]
 Text = Annotated[str, Field(max_length=10_000)]
@@ -101,7 +103,9 @@ class SubtypeSpec(_Open):
     excess: Literal["weibull", "none", "uncalibrated"]
     log_lambda: LogLambda | None = None
     rho: Rho | None = None
-    center: dict[str, Share] | None = None
+    center: dict[str, FeatureMean] | None = None
+    # Per-factor multipliers of the log HRs in this subtype (evidence predictor; 1 when absent).
+    weights: dict[str, Share] | None = None
     source: Text = ""
     evidence: Text = ""
     target: TargetSpec | None = None

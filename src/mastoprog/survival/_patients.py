@@ -20,6 +20,9 @@ from ..classification import PROGNOSTIC_GROUP, classify
 from ..exceptions import CalibrationError, FindingsError, FindingsWarning
 from ..findings import ensure_findings, to_frame
 from ..lifetables import LifeTable
+from ._predictor import feature_patterns as _feature_patterns
+from ._predictor import lp_ranges as _lp_ranges
+from ._predictor import model_features
 from ._state import PROGNOSTIC_SUBTYPES, ModelArrays, ModelState
 
 # Findings the classifier reads that could contradict a given ``who_subtype``. Age is one of them
@@ -65,8 +68,6 @@ def prepare(
     Unknown sex is allowed unless ``require_sex``: the background is then the envelope over
     F and M (central curve: their mean), like any other missing finding.
     """
-    from ..risk import risk_features
-
     raw = to_frame(data)
     single = isinstance(data, Mapping | pd.Series)  # one patient given as a mapping or a row
     frame, _ = ensure_findings(raw, columns=("patient_id", "age", "sex", "who_subtype"))
@@ -119,8 +120,8 @@ def prepare(
     else:
         labels = frame.index
     cand, row_notes = candidates(raw, frame, edition, labels, arr.usable, state)
-    X = risk_features(raw)[factors].to_numpy(float)
-    lp_mid, lp_lo, lp_hi = lp_ranges(X, arr.beta, arr.center, factors)
+    X = model_features(raw, factors)
+    lp_mid, lp_lo, lp_hi = lp_ranges(X, arr.beta, arr.center, factors, arr.weights)
     # A feature range matters only for candidate subtypes that have an excess hazard.
     spread = (lp_hi - lp_lo > 1e-12) & cand & arr.excess[None, :]
     envelope = (cand.sum(axis=1) > 1) | spread.any(axis=1) | sex_unknown
@@ -232,64 +233,13 @@ def _as_singletons(labels: np.ndarray) -> np.ndarray:
 
 
 def lp_ranges(
-    X: np.ndarray, beta: np.ndarray, center: np.ndarray, factors: list[str]
+    X: np.ndarray, beta: np.ndarray, center: np.ndarray, factors: list[str], weights: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Linear predictors per prognostic subtype: central, minimum and maximum over unknown features.
-
-    Parameters
-    ----------
-    X : ndarray (n, F)
-        Risk features 0/1, NaN = unknown.
-    beta : ndarray (F,) or (D, F)
-        Log hazard ratios (one set, or one per parameter draw).
-    center : ndarray (6, F)
-        Reference means per subtype: an unknown feature takes it in the central value.
-    factors : list of str
-        Factor names; ``sar_1``/``sar_2plus`` are mutually exclusive indicators.
-
-    Returns
-    -------
-    tuple of ndarray
-        ``(mid, lo, hi)``, each (n, 6), or (D, n, 6) for a stack of ``beta``.
-    """
-    stacked = np.ndim(beta) == 2
-    B = np.atleast_2d(beta)  # (D, F)
-    known = ~np.isnan(X)
-    groups: list[list[int]] = []
-    sar = [factors.index(f) for f in ("sar_1", "sar_2plus") if f in factors]
-    if len(sar) == 2:
-        groups.append(sar)
-    groups += [[j] for j in range(len(factors)) if j not in (sar if len(sar) == 2 else [])]
-    n, S, D = X.shape[0], center.shape[0], B.shape[0]
-    mid = np.zeros((D, n, S))
-    lo = np.zeros((D, n, S))
-    hi = np.zeros((D, n, S))
-    for g in groups:
-        # Options for the group's 0/1 values (mutually exclusive indicators for S/A/R).
-        opts = np.eye(len(g)) if len(g) > 1 else np.array([[1.0]])
-        opts = np.vstack([np.zeros((1, len(g))), opts])  # (n_opt, |g|)
-        xg = X[:, g]
-        consistent = np.all(~known[:, None, g] | (xg[:, None, :] == opts[None, :, :]), axis=2)  # (n, n_opt)
-        for k in range(S):
-            contrib_opt = (opts - center[k, g]) @ B[:, g].T  # (n_opt, D)
-            c = np.where(consistent[:, :, None], contrib_opt[None, :, :], np.nan)  # (n, n_opt, D)
-            lo[:, :, k] += np.nanmin(c, axis=1).T
-            hi[:, :, k] += np.nanmax(c, axis=1).T
-            filled = np.where(known[:, g], xg, center[k, g])
-            mid[:, :, k] += ((filled - center[k, g]) @ B[:, g].T).T
-    if stacked:
-        return mid, lo, hi
-    return mid[0], lo[0], hi[0]
+    """Linear predictors per prognostic subtype: central, minimum and maximum over unknown features
+    (:func:`._predictor.lp_ranges`: per-subtype effect weights, continuous age)."""
+    return _lp_ranges(X, beta, center, weights, factors)
 
 
-def feature_patterns(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(codes, first)``: each patient's distinct feature pattern and a row of each pattern.
-
-    Risk features are 0/1 or unknown, so a row is a base-3 number (unknown = 2) and a cohort has a
-    few dozen patterns at most; hashing those numbers is much cheaper than sorting rows.
-    """
-    digits = np.where(np.isnan(X), 2.0, X)
-    codes, uniq = pd.factorize(digits @ (3.0 ** np.arange(X.shape[1])))
-    first = np.zeros(uniq.size, np.int64)
-    first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)  # a row of each pattern
-    return codes, first
+def feature_patterns(X: np.ndarray, factors: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, first)``: each patient's distinct feature pattern (:func:`._predictor.feature_patterns`)."""
+    return _feature_patterns(X, factors)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._evidence import target_label
 from ._patients import Patients
 from ._state import PROGNOSTIC_SUBTYPES, ModelState
 
@@ -94,7 +95,7 @@ def _target_sets(state: ModelState, subtypes: np.ndarray) -> str:
     found = []
     for s in subtypes:
         p = state.subtypes.get(str(s))
-        ts = (p.target or {}).get("target_set") if p is not None else None
+        ts = target_label(p.target, p.info.get("level_shift")) if p is not None else None
         ts = ts or ("fitted" if state.fit is not None else None)
         if ts and ts not in found:
             found.append(str(ts))

@@ -189,6 +189,9 @@ class ModelArrays:
         Draws (D, F), (D, S), (D, S) when the model stores them.
     draw : int or None
         Which draw this parameter set is (None: the point estimate).
+    weights : ndarray (S, F) or None
+        Per-subtype multipliers of ``beta`` (the evidence predictor's ``weights`` stored with each
+        subtype; None = 1 everywhere).
     """
 
     log_lambda: np.ndarray
@@ -201,11 +204,13 @@ class ModelArrays:
     d_log_lambda: np.ndarray | None = None
     d_log_rho: np.ndarray | None = None
     draw: int | None = None
+    weights: np.ndarray | None = None
 
     @property
     def center_lp(self) -> np.ndarray:
-        """``center_s @ beta`` per subtype (S,): the linear predictor of the reference mean."""
-        return self.center @ self.beta
+        """``(w_s * center_s) @ beta`` per subtype (S,): the linear predictor of the reference mean."""
+        w = np.ones_like(self.center) if self.weights is None else self.weights
+        return (w * self.center) @ self.beta
 
     def require_draws(self) -> None:
         """Raise :class:`CalibrationError` when the model stores no parameter draws (no band)."""
@@ -343,6 +348,7 @@ class ModelState:
         excess = np.zeros(len(S), bool)
         usable = np.zeros(len(S), bool)
         center = np.zeros((len(S), len(self.factors)))
+        weights = np.ones((len(S), len(self.factors)))
         for k, s in enumerate(S):
             p = self.subtypes.get(s)
             if p is None or p.excess == "uncalibrated":
@@ -354,7 +360,9 @@ class ModelState:
                 log_lambda[k] = p.log_lambda
                 rho[k] = p.rho
                 center[k] = [p.center[f] for f in self.factors]
-        out = ModelArrays(log_lambda, rho, excess, usable, center, self.log_hr)
+                w = p.info.get("weights") or {}
+                weights[k] = [float(w.get(f, 1.0)) for f in self.factors]
+        out = ModelArrays(log_lambda, rho, excess, usable, center, self.log_hr, weights=weights)
         d = self.draws
         if d is None:
             return out

@@ -87,6 +87,7 @@ from ._model_file import SCHEMA_VERSION as SCHEMA_VERSION
 from ._patients import Patients, feature_patterns, lp_ranges, prepare
 from ._prediction import SurvivalPrediction, patient_notes
 from ._state import Coefficient, ModelArrays, ModelState, SubtypeParameters
+from .fidelity import fidelity as _fidelity
 
 __all__ = ["PROGNOSTIC_SUBTYPES", "SurvivalModel", "excess_survival", "load_model", "load_targets"]
 
@@ -212,7 +213,7 @@ class SurvivalModel:
 
     def _redo_lp(self, P: Patients, params: ModelArrays) -> Patients:
         """``P`` with the linear predictors of another parameter set (a draw)."""
-        mid, lo, hi = lp_ranges(P["X"], params.beta, params.center, self.factors_)
+        mid, lo, hi = lp_ranges(P["X"], params.beta, params.center, self.factors_, params.weights)
         return {**P, "lp_mid": mid, "lp_lo": lo, "lp_hi": hi}
 
     @staticmethod
@@ -524,7 +525,7 @@ class SurvivalModel:
     def _medians(self, P: Patients, level: float | None) -> pd.DataFrame:
         arr = self._arrays()
         lt = self.life_table_
-        codes, first = feature_patterns(P["X"])
+        codes, first = feature_patterns(P["X"], self.factors_)
         one = (arr.log_lambda[None], arr.rho[None])
         med = _curves.curve_medians(lt, P, codes, P["lp_mid"][first][None], *one, arr.excess, "mid")[0]
         if level is None:
@@ -532,7 +533,7 @@ class SurvivalModel:
         arr.require_draws()
         assert arr.d_beta is not None and arr.d_log_lambda is not None and arr.d_log_rho is not None
         # Every draw at once: (draws, feature patterns, subtypes) linear predictors.
-        _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, self.factors_)
+        _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, self.factors_, arr.weights)
         draws = (arr.d_log_lambda, np.exp(arr.d_log_rho))
         lows = _curves.curve_medians(lt, P, codes, lp_hi, *draws, arr.excess, "lower")
         highs = _curves.curve_medians(lt, P, codes, lp_lo, *draws, arr.excess, "upper")
@@ -856,6 +857,11 @@ class SurvivalModel:
             If ``path`` exists and ``overwrite`` is False.
         """
         return _model_file.write_document(self.to_dict(), path, overwrite)
+
+    def fidelity(self, **kwargs: Any) -> pd.DataFrame:
+        """The model against every published figure it can be compared with
+        (:func:`mastoprog.survival.fidelity.fidelity`; ``kwargs``: ``bands``, ``n``)."""
+        return _fidelity(self, **kwargs)
 
     def card(self, markdown: bool = False) -> dict[str, Any] | str:
         """Model card: every parameter with source and evidence, reference cohorts, residuals,

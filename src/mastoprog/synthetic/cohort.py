@@ -52,7 +52,14 @@ from ..scenarios import (
     parse_censoring,
     parse_missingness,
 )
-from ..survival import PROGNOSTIC_SUBTYPES, ModelState, SurvivalModel, load_model, point_medians
+from ..survival import (
+    PROGNOSTIC_SUBTYPES,
+    ModelState,
+    SurvivalModel,
+    load_model,
+    model_features,
+    point_medians,
+)
 
 __all__ = [
     "SIMULATION_COLUMNS",
@@ -328,7 +335,7 @@ def _threshold(rule: str, edition: str) -> float:
 
 # Columns the survival model reads (risk features, background mortality, subtype).
 _MODEL_COLUMNS = ("age", "sex", "who_subtype", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1",
-                  "runx1", "sar_count", "diagnosis_year")
+                  "runx1", "sar_count", "diagnosis_year", "hemoglobin", "platelets")
 _TRUTH_T = 60.0  # months: true_survival_60
 
 
@@ -377,8 +384,6 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
         out["true_survival_60"] = np.asarray(model.predict_survival_at(frame, _TRUTH_T),
                                              float).reshape(n) if truth else nan
         return out
-    from ..risk import risk_features
-
     ma = model.state_.arrays
     factors = list(model.state_.factors)
     code_of = {lab: i for i, lab in enumerate(SUBTYPE_LABELS)}
@@ -396,12 +401,15 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
             "cannot be drawn for them (use survival=False, another model, or a scenario without them)"
         )
     X = _complete_features(frame, factors)
-    if X is None:  # a factor this shortcut does not know: the risk module's own function
-        risk_cols = ("age", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1", "runx1",
-                     "sar_count")
-        X = risk_features(pd.DataFrame({c: frame[c].array for c in risk_cols}, copy=False)
-                          )[factors].to_numpy(dtype=float)
-    lp = X @ ma.beta - ma.center_lp.take(k)
+    if X is None:  # factors this shortcut does not know (the evidence predictor): the model's own
+        cols = [c for c in ("age", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1", "runx1",
+                            "sar_count", "hemoglobin", "platelets") if c in frame.columns]
+        X = model_features(pd.DataFrame({c: frame[c].array for c in cols}, copy=False), factors)
+        # A finding the model reads as unknown (ALP > ULN of a child without alp_uln) is 0 here, as
+        # the comparison shortcut above reads it; simulated patients have every finding.
+        X = np.nan_to_num(X, nan=0.0)
+    w = np.ones_like(ma.center) if ma.weights is None else ma.weights
+    lp = (X * w[k]) @ ma.beta - ma.center_lp.take(k)  # per-subtype effect weights
     age = frame["age"].to_numpy(dtype=float)
     sex = frame["sex"].cat.codes.to_numpy().astype(np.int64)  # categories F, M -> 0, 1
     year = frame["diagnosis_year"].to_numpy()
@@ -414,8 +422,10 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
                          np.inf)
     out = {"true_time": np.minimum(t_bg, t_exc), "true_linear_predictor": np.where(exc, lp, 0.0)}
     if truth:
+        # Continuous features (age in completed years) are carried by the curve key's whole age.
+        binary = np.where(np.isin(factors, ["age_decades"]), 0.0, X)
         out["true_median"], out["true_survival_60"] = _closed_form_truth(model, age, sex, year, k,
-                                                                          X, lp)
+                                                                          binary, lp)
     else:
         out["true_median"] = out["true_survival_60"] = np.full(n, np.nan)
     return out
