@@ -46,15 +46,13 @@ def main() -> None:
     from lifelines import WeibullAFTFitter
 
     from mastoprog import load_model
-    from mastoprog.risk import risk_features
-    from mastoprog.scenarios import reference_cohort
-    from mastoprog.survival import PROGNOSTIC_SUBTYPES, excess_survival
+    from mastoprog.survival import PROGNOSTIC_SUBTYPES, calibration_cohort, excess_survival, model_features
 
     model = load_model("lim2009")
-    patients = reference_cohort("lim2009", "ASM", n=args.n, random_state=1)
+    patients = calibration_cohort("lim2009", "ASM", n=args.n, random_state=1)  # with blood counts
     times = np.linspace(0.5, 240.0, args.times)
     F = model.factors_
-    X = risk_features(patients)[F].to_numpy(float)
+    X = model_features(patients, F)  # the model's own features (the evidence predictor)
     k = PROGNOSTIC_SUBTYPES.index("ASM")
     arr = model._arrays()
     beta, center = arr.beta, arr.center[k]

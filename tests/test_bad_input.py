@@ -170,8 +170,8 @@ def test_empty_diagnosis_year_still_takes_the_default(model):
 @pytest.mark.parametrize("arg", [None, 5, ["lim2009"]], ids=["none", "int", "list"])
 def test_load_model_argument_type(arg):
     with pytest.raises(TypeError, match=r"The 'name_or_path' parameter of load_model must be one of "
-                                        r"\['lim2009', 'mayo2025', 'midostaurin'\] or the path of a "
-                                        r"saved model .*Got .* instead\."):
+                                        r"\['lim2009', 'mayo2025', 'midostaurin', 'mars2019'\] or the "
+                                        r"path of a saved model .*Got .* instead\."):
         mp.load_model(arg)
 
 
@@ -348,6 +348,6 @@ def test_interval_level_must_be_a_probability(model, level):
 @pytest.mark.parametrize("targets", [None, 5], ids=["none", "int"])
 def test_calibrate_targets_argument_type(targets):
     with pytest.raises(TypeError, match=r"The 'targets' parameter must be one of \['lim2009', "
-                                        r"'mayo2025', 'midostaurin'\], a targets DataFrame or the "
-                                        r"path of a targets CSV\. Got .* instead\."):
+                                        r"'mayo2025', 'midostaurin', 'mars2019'\], a targets DataFrame or "
+                                        r"the path of a targets CSV\. Got .* instead\."):
         mp.SurvivalModel().calibrate(targets)

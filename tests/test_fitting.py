@@ -141,10 +141,11 @@ def test_continuous_and_spline_terms_are_estimated_but_give_no_curve(registry):
     m = SurvivalModel(n_draws=20).fit(registry, formula="hb_lt_10 + plt_lt_100 + alp_gt_uln + bs(age, 3)")
     beta = m.fitter_.summary.loc["beta_"]
     assert {"hb_lt_10", "plt_lt_100", "alp_gt_uln", "bs(age, 3)[0]", "bs(age, 3)[2]"} <= set(beta.index)
-    # The truth (lim2009 model) has no haemoglobin or platelet term on the excess hazard: 0 within
-    # 4 standard errors (P(|z| > 4) = 6e-5 per term).
-    for term in ("hb_lt_10", "plt_lt_100"):
-        assert abs(beta.loc[term, "coef"]) < 4 * beta.loc[term, "se(coef)"], beta.loc[term]
+    # The truth (lim2009's evidence predictor) raises the excess hazard of advanced SM below
+    # Hb 10 g/dL (MAPS HR 2.2, converted; data/survival_effects.csv): a clearly positive estimate
+    # (measured z = 10.5 at this seed; the bound asks for z > 4).
+    assert beta.loc["hb_lt_10", "coef"] > 4 * beta.loc["hb_lt_10", "se(coef)"], beta.loc["hb_lt_10"]
+    assert np.isfinite(beta.loc["plt_lt_100", "coef"]) and beta.loc["plt_lt_100", "se(coef)"] > 0
     assert _fit(m)["terms"]["hb_lt_10"]["evidence"] == "fitted"
     with pytest.raises(CalibrationError):
         m.predict_survival_function(_high_risk(["ASM"]), [60.0])
@@ -228,12 +229,17 @@ def test_a_small_cohort_warns_and_ridge_shrinks_toward_the_prior(registry):
         ml = SurvivalModel(n_draws=20).fit(small, min_events=3)
     size = _fit(ml)["report"]["sample_size"]
     assert size["below"] and size["events_per_parameter"] == pytest.approx(size["events"] / 5)
-    truth = load_model("lim2009").beta_
+    # the published effects the fitted (composite) factors share with the default model's predictor
+    published = load_model("lim2009").beta_
+    common = [f for f in ml.beta_.index if f in published.index]
+    assert len(common) >= 3
+    truth = published[common]
     with pytest.warns(SampleSizeWarning):
         ridge = SurvivalModel(n_draws=20).fit(small, min_events=3, ridge=50.0)
         prior = SurvivalModel(n_draws=20).fit(small, min_events=3, ridge=1e4, prior=truth.to_dict())
     assert np.linalg.norm(ridge.beta_) < np.linalg.norm(ml.beta_)
-    np.testing.assert_allclose(prior.beta_, truth, atol=0.02)  # prior sd 0.01: held at the published HRs
+    # prior sd 0.01: held at the published HRs
+    np.testing.assert_allclose(prior.beta_[common], truth, atol=0.02)
     assert ridge.state_.beta["sar_1"].source.startswith("fitted by ridge-penalised likelihood")
 
 

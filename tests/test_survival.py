@@ -802,15 +802,16 @@ def test_embedded_model_is_up_to_date_with_targets_scenario_and_risk_coefficient
 
 def test_predict_returns_one_result_object_with_its_notes(model):
     p = {"patient_id": "P1", "age": 58, "sex": "M", "who_subtype": "ASM", "splenomegaly": True,
-         "alp": 260.0, "alp_uln": 120.0, "sar_count": 1}
+         "alp": 260.0, "alp_uln": 120.0, "sar_count": 1, "hemoglobin": 13.5, "platelets": 250.0}
     wide = model.predict(p, [12.0, 60.0])
     narrow = model.predict(p, [12.0, 60.0], level=0.5)
     assert wide.level == 0.95 and narrow.level == 0.5
     assert np.all(wide.lower.to_numpy() < narrow.lower.to_numpy())
     assert np.all(narrow.upper.to_numpy() < wide.upper.to_numpy())
     assert wide.median.loc["P1", "lower"] < narrow.median.loc["P1", "lower"]
-    assert wide.notes.loc["P1"].to_dict() == {"envelope": False, "subtypes": "ASM", "target_set": "lim2009",
-                                              "notes": ""}
+    assert wide.notes.loc["P1"].to_dict() == {
+        "envelope": False, "subtypes": "ASM",
+        "target_set": "lim2009 (Mayo Clinic 1976-2007, before KIT inhibitors (Lim 2009))", "notes": ""}
     plain = model.predict(p, [12.0, 60.0], interval=False)
     assert plain.level is None and list(plain.median.columns) == ["median"]
     np.testing.assert_array_equal(plain.lower.to_numpy(), plain.survival.to_numpy())  # complete findings

@@ -1,15 +1,27 @@
-"""20 x SIGTERM at a random moment of `mastoprog simulate -n 10000000 -o x.parquet`."""
-import os, random, signal, subprocess, sys, tempfile, time
+"""20 x SIGTERM at a random moment of `mastoprog simulate -n 10000000 -o x.parquet` (issue 13, by hand).
+
+Run from the repository root with the package installed; each trial must leave no file behind.
+"""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
+
 random.seed(20261130)
-env = {**os.environ, "PYTHONPATH": "/work/wt/io/src"}
+env = dict(os.environ)
 results = []
 for trial in range(20):
     folder = Path(tempfile.mkdtemp(prefix="sigterm-", dir="/tmp"))
     delay = random.uniform(0.5, 60.0)
     t0 = time.monotonic()
-    proc = subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "mastoprog.cli", "simulate", "-n", "10000000",
-                             "--no-progress", "-o", str(folder / "x.parquet")], env=env,
+    command = ["nice", "-n", "10", sys.executable, "-m", "mastoprog.cli", "simulate", "-n", "10000000",
+               "--no-progress", "-o", str(folder / "x.parquet")]
+    proc = subprocess.Popen(command, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(delay)
     seen = sorted(p.name for p in folder.iterdir())
