@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +60,18 @@ def test_load_table_returns_a_copy(fake_data):
     first = load_table("x.csv")
     first.loc[0, "value"] = 99
     assert load_table("x.csv").loc[0, "value"] == 1  # the cached frame is not the caller's
+
+
+def test_the_data_readme_lists_every_data_file():
+    """Every file under src/mastoprog/data is named in data/README.md (directly or by its folder pattern)."""
+    import fnmatch
+
+    folder = Path(resources.files("mastoprog").joinpath("data"))  # type: ignore[arg-type]
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`([^`]+)`", readme))
+    missing = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "README.md"):
+        rel = path.relative_to(folder).as_posix()
+        if not any(rel == n or fnmatch.fnmatch(rel, n) or rel.startswith(n.rstrip("/") + "/") for n in named):
+            missing.append(rel)
+    assert missing == []
