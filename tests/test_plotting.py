@@ -54,10 +54,13 @@ def test_plot_shows_curve_population_band_median_and_notice(model):
     assert verts[:, 1].max() == pytest.approx(iv.upper["P"].max())
     texts = {t.get_gid(): t.get_text() for t in ax.texts}
     assert texts["notice"] == RESEARCH_USE_NOTICE
-    assert "log relative excess hazard" in texts["score"]
+    assert "disease-related hazard x" in texts["score"]
     # age 58 (0) + splenomegaly (1) + ALP > ULN (1) + one S/A/R gene (1) = 3 points, high risk
     assert "mastoprog score 3 points (high risk)" in texts["score"]
-    assert "ASM" in ax.get_title(loc="left")
+    title = ax.get_title(loc="left")
+    assert "ASM" in title and "58 y, male" in title
+    assert "calibrated to lim2009 (Mayo Clinic 1976-2007, before KIT inhibitors" in title  # the era
+    assert 2.0 <= ax.get_xlim()[1] <= 20.0  # fitted to the prognosis (an ASM median of ~1 year)
     plt.close(fig)
 
 

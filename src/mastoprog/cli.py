@@ -230,9 +230,14 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_validate)
 
 
-def _cmd_curve(args: argparse.Namespace) -> int:
-    import numpy as np
+def _duration(months: float) -> str:
+    """A survival time for people: months below two years (never "0.0 years"), else years."""
+    if not np.isfinite(months):
+        return "not reached"
+    return f"{months:.1f} months" if months < 24 else f"{months / 12:.1f} years"
 
+
+def _cmd_curve(args: argparse.Namespace) -> int:
     from .findings import read_findings
     from .survival import load_model
 
@@ -252,11 +257,11 @@ def _cmd_curve(args: argparse.Namespace) -> int:
         details = model.predict_details(patient).iloc[0]
         med = iv.median.iloc[0]
         print(f"subtype: {details['subtype']} (candidates: {', '.join(details['candidates'])}); "
-              f"model: {args.model}")
+              f"model: {args.model}; calibrated to: {iv.notes['target_set'].iloc[0]}")
         with pd.option_context("display.float_format", "{:.3f}".format):
             print(table.to_string(index=False))
-        print(f"median overall survival: {med['median'] / 12:.1f} years "
-              f"(95 % {med['lower'] / 12:.1f}-{med['upper'] / 12:.1f})")
+        print(f"median overall survival: {_duration(med['median'])} "
+              f"(95 % {_duration(med['lower'])} to {_duration(med['upper'])})")
         if bool(iv.notes["envelope"].iloc[0]):
             print("note: findings are missing, so the band includes the range over the possibilities")
         for note in filter(None, iv.notes["notes"]):

@@ -74,7 +74,8 @@ def plot_patient_curve(
     ax.fill_between(years, lo, up, color="C0", alpha=0.2, linewidth=0, label=band_label)
     ax.collections[-1].set_gid("band")
     ax.plot(years, s, color="C0", linewidth=2, label="patient", gid="patient")
-    ax.plot(years, pop, color="0.4", linestyle="--", linewidth=1.5, label="population", gid="population")
+    ax.plot(years, pop, color="0.4", linestyle="--", linewidth=1.5,
+            label="matched population (same age, sex, calendar year)", gid="population")
     if np.isfinite(median) and median <= t[-1]:
         ax.plot(
             [median / 12.0],
@@ -89,14 +90,17 @@ def plot_patient_curve(
     cands = ", ".join(row["candidates"])
     subtype = row["subtype"] if row["subtype"] != "indeterminate" else f"one of {cands}"
     lp = row["linear_predictor"]
+    # the excess-hazard multiplier against the subtype's reference patient, in words
     excess = (
-        f"log relative excess hazard {lp:+.2f}"
+        f"disease-related hazard x{np.exp(lp):.2f} of the subtype's reference patient"
         if not envelope
-        else f"log relative excess hazard {row['linear_predictor_min']:+.2f} to "
-        f"{row['linear_predictor_max']:+.2f} (missing findings)"
+        else f"disease-related hazard x{np.exp(row['linear_predictor_min']):.2f} to "
+        f"x{np.exp(row['linear_predictor_max']):.2f} of the subtype's reference (missing findings)"
     )
     score = f"{_score_text(patient)}\n{excess}"
-    ax.set_title(f"Overall survival: {subtype}", loc="left")
+    target_set = res.notes["target_set"].iloc[0]
+    ax.set_title(f"Overall survival: {subtype}; {_who(patient)}\ncalibrated to {target_set}", loc="left",
+                 fontsize=9)
     ax.text(
         0.99,
         0.97,
@@ -123,10 +127,27 @@ def plot_patient_curve(
     ax.set_xlabel("years since diagnosis")
     ax.set_ylabel("probability of being alive")
     ax.set_ylim(0, 1.02)
-    ax.set_xlim(0, years[-1])
+    # the axis fits the prognosis: three upper-band medians (at least 2 years), not always 20 years
+    upper_median = float(res.median["upper"].iloc[0]) if "upper" in res.median else median
+    horizon = years[-1] if not np.isfinite(upper_median) else min(years[-1], max(2.0, 3 * upper_median / 12))
+    ax.set_xlim(0, horizon)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     return ax
+
+
+def _who(patient: Any) -> str:
+    """'patient P1, 58 y, male' from the findings (what is known of them)."""
+    from .findings import to_frame
+
+    row = to_frame(patient).iloc[0]
+    named = "patient_id" in row and isinstance(row["patient_id"], str)
+    parts = [f"patient {row['patient_id']}"] if named else []
+    if "age" in row and np.isfinite(float(row["age"])):
+        parts.append(f"{float(row['age']):.0f} y")
+    sex = {"F": "female", "M": "male"}.get(str(row.get("sex", "")).strip().upper())
+    parts.append(sex or "sex unknown")
+    return ", ".join(parts)
 
 
 def _score_text(patient: Any) -> str:
