@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import write_text
 from .._resources import data_path, existing_path
 from ..exceptions import ModelFileError, ModelFileExistsError
 from ._calibration import BUILTIN_MODELS
@@ -69,8 +70,7 @@ def write_document(doc: dict[str, Any], path: str | os.PathLike, overwrite: bool
     if path.exists() and not overwrite:
         raise ModelFileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
     text = json.dumps(doc, indent=1, allow_nan=False, default=_json_default)
-    path.write_text(text + "\n", encoding="utf-8")
-    return path
+    return write_text(path, text + "\n", force=True)  # atomic: complete or absent (existence checked above)
 
 
 def _json_default(o: Any) -> Any:

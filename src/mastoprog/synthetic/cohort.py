@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._logic import OPS
 from .._random import as_generator
 from .._resources import load_table
 from ..exceptions import ModelFileError
@@ -431,10 +432,6 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
     return out
 
 
-_OPS = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
-        "==": np.equal}
-
-
 def _complete_features(frame: pd.DataFrame, factors: list[str]) -> np.ndarray | None:
     """The risk features of patients whose findings are all known, from ``risk_mastoprog.csv``.
 
@@ -455,7 +452,7 @@ def _complete_features(frame: pd.DataFrame, factors: list[str]) -> np.ndarray | 
         if factor not in rows.index:
             return None
         row = rows.loc[factor]
-        op = _OPS.get(str(row["comparison"]))
+        op = OPS.get(str(row["comparison"]))
         if op is None or row["column"] not in arrays:
             return None
         thr = row["threshold"]

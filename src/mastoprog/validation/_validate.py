@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .._files import write_text
 from ..exceptions import MetricInputError, Problem
 from ..findings import read_findings
 from ..metrics import (
@@ -127,14 +128,17 @@ class ValidationResult:
                                     at_risk=at_risk, max_time=max(self.horizons))
 
     def to_html(self, path: str | PathLike | None = None, *, title: str = "mastoprog validation report",
-                model_name: str = "") -> str:
-        """Self-contained HTML report (TRIPOD-style sections, figures inline); written if ``path``."""
+                model_name: str = "", force: bool = False) -> str:
+        """Self-contained HTML report (TRIPOD-style sections, figures inline); written if ``path``.
+
+        The file is written atomically (complete or absent) and an existing file is replaced only
+        with ``force`` (:class:`~mastoprog.exceptions.OutputExistsError` otherwise).
+        """
         from ._report import render_html  # matplotlib: imported only when rendering
 
         text = render_html(self, title=title, model_name=model_name)
         if path is not None:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            write_text(path, text, force=force)
         return text
 
 
