@@ -97,6 +97,7 @@ def test_result_page_shows_what_the_public_api_gives(example_result, model):
     page = example_result
     assert mp.RESEARCH_USE_NOTICE in page
     assert re.search(r'id="subtype">ASM<', page)
+    assert "target set lim2009, Mayo Clinic 1976-2007, before KIT inhibitors" in page  # the era (issue 10)
     score = risk_score_patient(EXAMPLE)
     assert f'id="score">{score.points} points, {score.group} risk<' in page
     out = predict_outcomes(model, EXAMPLE, HORIZONS_MONTHS)

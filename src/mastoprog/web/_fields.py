@@ -29,6 +29,7 @@ MODELS: dict[str, str] = {
     "lim2009": "lim2009 (Lim 2009; default)",
     "mayo2025": "mayo2025 (Mayo Clinic 2025)",
     "midostaurin": "midostaurin (Gotlib 2016)",
+    "mars2019": "mars2019 (advanced SM at the MARS validation medians, Jawhar 2019)",
 }
 
 
