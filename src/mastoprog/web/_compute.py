@@ -279,7 +279,8 @@ def _targets(model: Any, cls: pd.Series) -> list[dict[str, Any]]:
     rows = card.get("targets") or []
     wanted = set(cls["candidates"]) or {cls["subtype"]}
     return [
-        {k: clean(r.get(k)) for k in ("subtype", "target_set", "kind", "value", "time_months", "source", "era")}
+        {k: clean(r.get(k))
+         for k in ("subtype", "target_set", "kind", "value", "time_months", "source", "era")}
         for r in rows
         if r.get("subtype") in wanted
     ]
