@@ -221,3 +221,27 @@ def test_complete_reference_is_deterministic_and_keeps_given_counts():
     assert complete_reference(given, "ASM", 1) is given
     ism = complete_reference(base, "ISM", 1)
     assert (ism["hemoglobin"] >= 12.5).all() and (ism["platelets"] >= 160).all()
+
+
+def test_predictor_cut_points_come_from_the_data_file(monkeypatch):
+    """Raise the Hb cut-point in the loaded survival_effects.csv: the predictor's flag follows it."""
+    from mastoprog import _resources
+    from mastoprog.survival import _predictor
+
+    original = _resources.load_table
+
+    def patched(name):
+        table = original(name)
+        if name == "survival_effects.csv":
+            table.loc[(table["kind"] == "effect") & (table["factor"] == "hb_lt_10"), "threshold"] = 11.0
+        return table
+
+    patient = {"age": 60, "hemoglobin": 10.5, "platelets": 200}
+    assert _predictor.predictor_features(patient)["hb_lt_10"].iloc[0] == 0.0
+    monkeypatch.setattr(_predictor, "load_table", patched)
+    _predictor._cut_points.cache_clear()
+    try:
+        assert _predictor.predictor_features(patient)["hb_lt_10"].iloc[0] == 1.0
+    finally:
+        monkeypatch.undo()
+        _predictor._cut_points.cache_clear()

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._logic import OPS
 from .._resources import load_table
 from ..exceptions import ModelFileError
 from ..findings import ensure_findings
@@ -160,6 +161,20 @@ def load_predictor() -> Predictor:
     )
 
 
+@cache
+def _cut_points() -> dict[str, tuple[str, float]]:
+    """(comparison, threshold) of the predictor's own continuous/binary findings, from the data file."""
+    eff = load_table("survival_effects.csv")
+    eff = eff[eff["kind"] == "effect"].set_index("factor")
+    return {f: (str(eff.loc[f, "comparison"]), float(eff.loc[f, "threshold"]))
+            for f in ("age_decades", "hb_lt_10", "plt_lt_150")}
+
+
+def _flag(values: np.ndarray, comparison: str, threshold: float) -> np.ndarray:
+    """1/0 where ``values <comparison> threshold``, NaN where the finding is unknown."""
+    return np.where(np.isnan(values), np.nan, OPS[comparison](values, threshold).astype(float))
+
+
 def predictor_features(data: Any) -> pd.DataFrame:
     """The predictor's features: age in decades from 60, 0/1 flags, NaN where a finding is unknown.
 
@@ -186,11 +201,12 @@ def predictor_features(data: Any) -> pd.DataFrame:
     hb = frame["hemoglobin"].to_numpy(float) if "hemoglobin" in frame.columns else np.full(len(frame), np.nan)
     plt_ = frame["platelets"].to_numpy(float) if "platelets" in frame.columns else np.full(len(frame), np.nan)
     age = frame["age"].to_numpy(float) if "age" in frame.columns else np.full(len(frame), np.nan)
+    cut = _cut_points()  # from data/survival_effects.csv: the code holds no clinical number
     out = pd.DataFrame(
         {
-            "age_decades": (np.floor(age) - 60.0) / 10.0,
-            "hb_lt_10": np.where(np.isnan(hb), np.nan, (hb < 10).astype(float)),
-            "plt_lt_150": np.where(np.isnan(plt_), np.nan, (plt_ < 150).astype(float)),
+            "age_decades": (np.floor(age) - cut["age_decades"][1]) / 10.0,
+            "hb_lt_10": _flag(hb, *cut["hb_lt_10"]),
+            "plt_lt_150": _flag(plt_, *cut["plt_lt_150"]),
         },
         index=frame.index,
     )
