@@ -8,7 +8,7 @@ and notes as data); :func:`excess_survival` and :func:`point_medians` are its cl
 """
 
 from ._curves import point_medians
-from ._prediction import SurvivalPrediction
+from ._prediction import SurvivalDraws, SurvivalPrediction
 from ._predictor import calibration_cohort, model_features
 from ._state import Coefficient, ModelArrays, ModelState, ParameterDraws, SubtypeParameters
 from ._updating import UpdateResult, update_model
@@ -21,6 +21,7 @@ __all__ = [
     "ModelState",
     "ParameterDraws",
     "SubtypeParameters",
+    "SurvivalDraws",
     "SurvivalModel",
     "SurvivalPrediction",
     "UpdateResult",

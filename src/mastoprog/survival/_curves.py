@@ -157,6 +157,70 @@ def _widen(lower: np.ndarray, upper: np.ndarray, rows: np.ndarray, bg_lo: np.nda
     upper[rows] = np.maximum(upper[rows], bg_hi)
 
 
+def draw_envelopes(
+    P: Mapping[str, Any],
+    t: np.ndarray,
+    bg_lo: np.ndarray,
+    bg_hi: np.ndarray,
+    lp_lo: np.ndarray,
+    lp_hi: np.ndarray,
+    log_lambda: np.ndarray,
+    rho: np.ndarray,
+    excess: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The envelope's lower and upper curves under every parameter draw at once, (D, n, T) each.
+
+    The same operations, element by element, as :func:`curves` with ``envelope=True`` run once per
+    draw (the per-draw loop is kept in ``tests/test_survival.py`` as the specification): for each
+    candidate subtype ``k`` the lower curve is ``excess(lp_hi) * bg_lo`` and the upper one
+    ``excess(lp_lo) * bg_hi``, and the envelope is the minimum / maximum over the candidates.
+
+    Parameters
+    ----------
+    P : mapping
+        Patients (``cand``, ``n``) from ``_patients.prepare``.
+    t : ndarray (T,)
+        Months since diagnosis.
+    bg_lo, bg_hi : ndarray (n, T)
+        Per-patient background survival (lower/upper over F and M for unknown sex).
+    lp_lo, lp_hi : ndarray (D, n, 6)
+        Smallest / largest linear predictor over unknown findings, per draw.
+    log_lambda, rho : ndarray (D, 6)
+        Weibull log scale (log months) and shape per draw.
+    excess : ndarray (6,) of bool
+        Subtypes with an excess hazard.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(lower, upper)``, each (D, n, T) probabilities.
+    """
+    D, n = lp_lo.shape[0], P["n"]
+    lower = np.full((D, n, t.size), np.inf)
+    upper = np.full((D, n, t.size), -np.inf)
+    with np.errstate(divide="ignore"):
+        log_t = np.log(t)
+    for k in range(len(PROGNOSTIC_SUBTYPES)):
+        rows = np.flatnonzero(P["cand"][:, k])
+        if rows.size == 0:
+            continue
+        every = rows.size == n
+        lo_bg, hi_bg = (bg_lo, bg_hi) if every else (bg_lo[rows], bg_hi[rows])
+        if excess[k]:
+            scale = rho[:, k, None, None] * (log_t[None, None, :] - log_lambda[:, k, None, None])  # (D, 1, T)
+            lo_val = np.exp(-np.exp(lp_hi[:, rows, k, None] + scale)) * lo_bg
+            hi_val = np.exp(-np.exp(lp_lo[:, rows, k, None] + scale)) * hi_bg
+        else:
+            lo_val, hi_val = lo_bg[None], hi_bg[None]
+        if every:
+            np.minimum(lower, lo_val, out=lower)
+            np.maximum(upper, hi_val, out=upper)
+        else:
+            lower[:, rows] = np.minimum(lower[:, rows], lo_val)
+            upper[:, rows] = np.maximum(upper[:, rows], hi_val)
+    return lower, upper
+
+
 def population(c: dict, which: str = "mid") -> np.ndarray:
     """Per-patient background (n, T) from the output of :func:`curves`."""
     return c["pop_u"][which][c["inv_bg"]]

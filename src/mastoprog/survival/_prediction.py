@@ -15,7 +15,7 @@ from ._evidence import target_label
 from ._patients import Patients
 from ._state import PROGNOSTIC_SUBTYPES, ModelState
 
-__all__ = ["SurvivalPrediction", "patient_notes"]
+__all__ = ["SurvivalDraws", "SurvivalPrediction", "patient_notes"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,9 @@ class SurvivalPrediction:
         ``"fitted"``), ``notes`` (plain-language reasons for the envelope; empty when none).
     level : float or None
         Level of the band (None with ``interval=False``).
+    draws : SurvivalDraws or None
+        With ``predict(..., draws=True)``: every parameter draw's curves, from which ``lower`` and
+        ``upper`` are the percentiles.
     """
 
     survival: pd.DataFrame
@@ -55,7 +58,48 @@ class SurvivalPrediction:
     median: pd.DataFrame
     notes: pd.DataFrame
     level: float | None = None
+    draws: SurvivalDraws | None = None
 
+
+@dataclass(frozen=True, eq=False)
+class SurvivalDraws:
+    """Every parameter draw's survival curves (:meth:`SurvivalModel.predict` with ``draws=True``).
+
+    A band is a percentile over the first axis: ``SurvivalPrediction.lower`` is the
+    ``(1 - level) / 2`` percentile of ``lower`` and ``upper`` the ``(1 + level) / 2`` percentile of
+    ``upper``. Any quantity derived from a curve (crude probabilities, conditional survival,
+    restricted mean survival) gets its band the same way: computed on each draw, then percentiles.
+
+    Attributes
+    ----------
+    months : ndarray (T,)
+        Months since diagnosis.
+    lower, upper : ndarray (D, T, n)
+        Per draw: the smallest and the largest overall-survival curve over what is missing (the
+        envelope of candidate subtypes, unknown risk findings and unknown sex); equal for a patient
+        with complete findings.
+    population_lower, population_upper : ndarray (T, n)
+        The matched general-population survival that goes with ``lower`` and ``upper`` (unknown
+        sex: the smaller and the larger of the F and M curves; otherwise both the patient's).
+        Each draw's excess survival is ``lower / population_lower`` (``upper / population_upper``).
+    patients : list
+        Patient labels (``patient_id`` or row labels), the last axis.
+
+    Examples
+    --------
+    >>> from mastoprog import load_model
+    >>> res = load_model("lim2009").predict({"age": 58, "sex": "M", "who_subtype": "ASM"}, [12, 60],
+    ...                                     draws=True)
+    >>> res.draws.lower.shape
+    (200, 2, 1)
+    """
+
+    months: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    population_lower: np.ndarray
+    population_upper: np.ndarray
+    patients: list
 
 def patient_notes(P: Patients, state: ModelState, factors: list[str]) -> pd.DataFrame:
     """The ``notes`` frame of :class:`SurvivalPrediction` for prepared patients ``P``.

@@ -65,7 +65,7 @@ Inst Monogr 1961;6:101-21 (overall survival = expected survival x relative survi
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -85,7 +85,7 @@ from ._curves import DEFAULT_TIMES, PROGNOSTIC_SUBTYPES, excess_survival
 from ._model_file import FORMAT as FORMAT
 from ._model_file import SCHEMA_VERSION as SCHEMA_VERSION
 from ._patients import Patients, feature_patterns, lp_ranges, prepare
-from ._prediction import SurvivalPrediction, patient_notes
+from ._prediction import SurvivalDraws, SurvivalPrediction, patient_notes
 from ._state import Coefficient, ModelArrays, ModelState, SubtypeParameters
 from .fidelity import fidelity as _fidelity
 
@@ -268,6 +268,7 @@ class SurvivalModel:
         year: float | None = None,
         edition: str | None = None,
         chunk: int | None = None,
+        draws: bool = False,
     ) -> SurvivalPrediction:
         """Curves, band or envelope, population curve, medians and notes of each patient.
 
@@ -292,8 +293,13 @@ class SurvivalModel:
         edition : str, optional
             Classification edition (default: the model's ``edition``).
         chunk : int, optional
-            Patients per pass of the band (default: keep the draws x patients x times stack near
-            100 MB).
+            Patients per pass of the band (default: keep each draws x patients x times stack near
+            20 MB).
+        draws : bool
+            With ``interval``: also return every parameter draw's curves
+            (:class:`SurvivalDraws` in ``draws``: draws x times x patients, so bound the number of
+            patients), for quantities whose band is computed draw by draw
+            (:mod:`mastoprog.survival.outcomes`).
 
         Returns
         -------
@@ -320,10 +326,13 @@ class SurvivalModel:
         band = self._level(level) if interval else None
         P = self._prepare(data, year, edition)
         lt, arr = self.life_table_, self._arrays()
+        kept = None
         if band is not None:
             c = _curves.curves(lt, P, t, arr, envelope=False)
-            lower, upper = self._band(P, t, c, band, chunk)
+            lower, upper, kept = self._band(P, t, c, band, chunk, keep_draws=bool(draws))
         else:
+            if draws:
+                raise ValueError("draws=True needs interval=True (the draws are those of the band)")
             c = _curves.curves(lt, P, t, arr)
             lower, upper = c["lower"], c["upper"]
         return SurvivalPrediction(
@@ -334,6 +343,7 @@ class SurvivalModel:
             median=self._medians(P, band),
             notes=patient_notes(P, self._check_ready(), self.factors_),
             level=band,
+            draws=kept,
         )
 
     def predict_survival_function(
@@ -435,38 +445,65 @@ class SurvivalModel:
         )
         return pd.DataFrame(S_u["mid"][inv].T, index=pd.Index(t, name="months"), columns=pd.Index(labels))
 
-    def _band(self, P: Patients, t: np.ndarray, central: dict[str, np.ndarray], level: float,
-              chunk: int | None) -> tuple[np.ndarray, np.ndarray]:
+    def _draw_chunks(
+        self, P: Patients, t: np.ndarray, central: dict[str, Any], chunk: int | None
+    ) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+        """``(patients, lower, upper)`` per chunk of patients: the envelope's curves under every
+        parameter draw, (D, m, T) each (:func:`._curves.draw_envelopes`), all draws at once.
+
+        ``chunk`` patients per pass (default: each (D, m, T) array near 20 MB).
+        """
+        arr = self._arrays()
+        arr.require_draws()
+        assert arr.d_beta is not None and arr.d_log_lambda is not None and arr.d_log_rho is not None
+        bg_lo, bg_hi = _curves.population(central, "lo"), _curves.population(central, "hi")
+        # Every draw's linear predictors at once, per distinct feature pattern: (D, patterns, 6)
+        # (the same centres for every draw), gathered per chunk of patients.
+        codes, first = feature_patterns(P["X"], self.factors_)
+        _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, self.factors_, arr.weights)
+        rho = np.exp(arr.d_log_rho)
+        D = arr.d_beta.shape[0]
+        if chunk is None:
+            chunk = max(1, int(2e7 / (8 * D * max(t.size, 1))))
+        for start in range(0, P["n"], chunk):
+            sl = slice(start, min(start + chunk, P["n"]))
+            sub = {"cand": P["cand"][sl], "n": sl.stop - sl.start}
+            pattern = codes[sl]
+            lower, upper = _curves.draw_envelopes(sub, t, bg_lo[sl], bg_hi[sl], lp_lo[:, pattern],
+                                                  lp_hi[:, pattern], arr.d_log_lambda, rho, arr.excess)
+            yield sl, lower, upper
+
+    def _band(self, P: Patients, t: np.ndarray, central: dict[str, Any], level: float,
+              chunk: int | None, keep_draws: bool = False
+              ) -> tuple[np.ndarray, np.ndarray, SurvivalDraws | None]:
         """Pointwise ``level`` band (n, T) over the draws of the envelope's lower and upper curves.
 
         The ``(1 - level) / 2`` percentile of the lower curve and the ``(1 + level) / 2``
         percentile of the upper curve; for complete findings the two coincide, so this is the
-        usual parameter band.
+        usual parameter band. With ``keep_draws`` also the per-draw curves (:class:`SurvivalDraws`).
         """
-        lt = self.life_table_
-        bg = {w: _curves.population(central, w) for w in ("mid", "lo", "hi")}
-        draws = self._arrays().draws()
         lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
         lower = np.empty((P["n"], t.size))
         upper = np.empty((P["n"], t.size))
-        if chunk is None:
-            chunk = max(1, int(1e8 / (8 * len(draws) * t.size)))
-        for start in range(0, P["n"], chunk):
-            sl = slice(start, min(start + chunk, P["n"]))
-            sub = cast(Patients, {
-                k: (v[sl] if isinstance(v, np.ndarray) and v.shape[:1] == (P["n"],) else v)
-                for k, v in P.items()
-            })
-            sub["n"] = sl.stop - sl.start
-            S_pop = {w: v[sl] for w, v in bg.items()}
-            lows, highs = [], []
-            for params in draws:
-                c = _curves.curves(lt, self._redo_lp(sub, params), t, params, S_pop=S_pop)
-                lows.append(c["lower"])
-                highs.append(c["upper"])
-            lower[sl] = np.percentile(np.array(lows), lo_q, axis=0)
-            upper[sl] = np.percentile(np.array(highs), hi_q, axis=0)
-        return lower, upper
+        kept_lo: list[np.ndarray] = []
+        kept_hi: list[np.ndarray] = []
+        for sl, lows, highs in self._draw_chunks(P, t, central, chunk):
+            lower[sl] = np.percentile(lows, lo_q, axis=0)
+            upper[sl] = np.percentile(highs, hi_q, axis=0)
+            if keep_draws:
+                kept_lo.append(lows.transpose(0, 2, 1))
+                kept_hi.append(highs.transpose(0, 2, 1))
+        if not keep_draws:
+            return lower, upper, None
+        draws = SurvivalDraws(
+            months=t,
+            lower=np.concatenate(kept_lo, axis=2),
+            upper=np.concatenate(kept_hi, axis=2),
+            population_lower=_curves.population(central, "lo").T,
+            population_upper=_curves.population(central, "hi").T,
+            patients=list(P["labels"]),
+        )
+        return lower, upper, draws
 
     # ------------------------------------------------------------------ per-patient summaries
 
