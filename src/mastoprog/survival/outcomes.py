@@ -19,10 +19,14 @@ add up to 1 exactly, and deaths from other causes never exceed the matched popul
 of death ``1 - S_pop(t)`` (because ``S <= S_pop``). A patient without excess hazard (CM) has no
 deaths from mastocytosis.
 
-Bands: the quantities evaluated on the lower and upper curves of the pointwise band of ``S`` (and the
-central curve), taking the smallest and largest value. This is an approximation of a band computed
-draw by draw (the model does not publish its draws); it is at least as wide as the band of ``S`` at
-each time for ``alive``, and it is stated as such in the outputs' ``band`` column.
+Bands, draw by draw: the model's parameter draws each give a curve (per draw, the smallest and the
+largest over what is missing: :class:`~mastoprog.survival.SurvivalDraws`), each with the matched
+population that goes with it. Every quantity is computed on each draw's curves exactly as on the
+central curve, so each draw's alive + died of mastocytosis + died of other causes = 1, its deaths from
+other causes never exceed its population's probability of death, and CM has none from
+mastocytosis; the band is the ``(1 - level) / 2`` percentile over the draws of the smaller of the
+two values and the ``(1 + level) / 2`` percentile of the larger (the band of ``S`` itself is made
+so), widened to hold the estimate (:data:`BAND_NOTE`).
 
 References
 ----------
@@ -43,6 +47,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from ._prediction import SurvivalDraws
+
 __all__ = [
     "BAND_NOTE",
     "DEFAULT_HORIZONS_MONTHS",
@@ -60,8 +66,9 @@ DEFAULT_HORIZONS_MONTHS: tuple[float, ...] = (12.0, 24.0, 60.0, 120.0)
 
 #: How every band of this module is made (shown beside the numbers).
 BAND_NOTE = (
-    "band: the quantity on the lower, central and upper curves of the pointwise band of overall "
-    "survival (smallest to largest); an approximation of a draw-by-draw band"
+    "band: the quantity computed on each of the model's parameter draws (on each draw's lowest and "
+    "highest curve over missing findings), from the 2.5th to the 97.5th percentile over the draws "
+    "(at the band's level), widened to hold the estimate"
 )
 
 # Months: quarter-month steps over the first two years (MCL medians are a few months), then monthly.
@@ -89,6 +96,11 @@ class SurvivalCurves:
         The model's notes about these patients.
     level : float
         Band level (e.g. 0.95).
+    draws : SurvivalDraws or None
+        Every parameter draw's curves on ``months`` (the bands of the derived quantities are
+        computed from them); None: the bands use ``lower``/``upper`` as a single draw.
+    median : DataFrame or None
+        Median survival (months) with its band, per patient (from the same model call).
     """
 
     months: np.ndarray
@@ -100,6 +112,8 @@ class SurvivalCurves:
     envelope: np.ndarray
     notes: tuple[str, ...]
     level: float
+    draws: SurvivalDraws | None = None
+    median: pd.DataFrame | None = None
 
     def at(self, times: ArrayLike) -> dict[str, np.ndarray]:
         """The four curves at ``times`` (months; linear interpolation on the grid).
@@ -122,7 +136,37 @@ class SurvivalCurves:
 
 
 def _interp(grid: np.ndarray, values: np.ndarray, t: np.ndarray) -> np.ndarray:
-    return np.stack([np.interp(t, grid, values[:, j]) for j in range(values.shape[1])], axis=1)
+    """Linear interpolation along axis 0 (the months) of ``values`` (T, ...) at ``t``: exact at grid
+    points (weights 0 and 1), any trailing shape (patients, or draws x patients)."""
+    j = np.clip(np.searchsorted(grid, t, side="right") - 1, 0, grid.size - 2)
+    frac = (t - grid[j]) / (grid[j + 1] - grid[j])
+    frac = frac.reshape(frac.shape + (1,) * (values.ndim - 1))
+    return values[j] * (1.0 - frac) + values[j + 1] * frac
+
+
+def _draw_pairs(curves: SurvivalCurves) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(lower curves, their population), (upper curves, theirs)]``, each (T, D, n): the draws, or
+    the band's lower/upper curves as a single draw when the curves carry no draws."""
+    d = curves.draws
+    if d is None:
+        return [(curves.lower[:, None], curves.population[:, None]),
+                (curves.upper[:, None], curves.population[:, None])]
+    return [(d.lower.transpose(1, 0, 2), d.population_lower[:, None]),
+            (d.upper.transpose(1, 0, 2), d.population_upper[:, None])]
+
+
+def _band(estimate: np.ndarray, on_lower: np.ndarray, on_upper: np.ndarray,
+          level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Band over the draws (axis -2) of a quantity computed on each draw's lower and upper curves.
+
+    ``estimate`` is (..., n); the per-draw values (..., D, n). The (1 - level) / 2 percentile of the
+    smaller value per draw and the (1 + level) / 2 percentile of the larger, widened to hold the
+    estimate (percentiles of draws need not: the estimate is the point parameters' value).
+    """
+    small, large = np.minimum(on_lower, on_upper), np.maximum(on_lower, on_upper)
+    lo = np.percentile(small, 100 * (1 - level) / 2, axis=-2)
+    hi = np.percentile(large, 100 * (1 + level) / 2, axis=-2)
+    return np.minimum(lo, estimate), np.maximum(hi, estimate)
 
 
 def _check_times(times: Any, last: float) -> np.ndarray:
@@ -205,7 +249,7 @@ def predict_curves(
     """
     extra = np.atleast_1d(np.asarray(extra_times, dtype=float))
     grid = time_grid(horizon_months, extra[extra <= horizon_months])
-    res = model.predict(findings, grid, interval=True, level=level, year=year, edition=edition)
+    res = model.predict(findings, grid, interval=True, level=level, year=year, edition=edition, draws=True)
     envelope = res.notes["envelope"].to_numpy(dtype=bool)
     notes = tuple(str(n) for n in res.notes["notes"])
     return SurvivalCurves(
@@ -218,12 +262,15 @@ def predict_curves(
         envelope=envelope,
         notes=notes,
         level=float(level),
+        draws=res.draws,
+        median=res.median,
     )
 
 
 def _crude_on_grid(survival: np.ndarray, population: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(alive, died of the disease, died of other causes) on the grid for one set of curves (T, n)."""
-    pop = np.clip(population, 1e-300, 1.0)
+    """(alive, died of the disease, died of other causes) on the grid for curves (T, ...) and their
+    matched population (broadcast against them)."""
+    pop = np.broadcast_to(np.clip(population, 1e-300, 1.0), survival.shape)
     s = np.minimum(np.clip(survival, 0.0, 1.0), pop)  # S <= S_pop: the excess hazard is >= 0
     s = np.minimum.accumulate(s, axis=0)  # a survival curve never rises
     s[0] = 1.0
@@ -236,7 +283,7 @@ def _crude_on_grid(survival: np.ndarray, population: np.ndarray) -> tuple[np.nda
         share_other = np.where(np.isfinite(excess), background / (background + excess), 0.0)
     share_other = np.nan_to_num(share_other, nan=1.0)
     deaths = -np.diff(s, axis=0)
-    zero = np.zeros((1, s.shape[1]))
+    zero = np.zeros((1, *s.shape[1:]))
     other = np.vstack([zero, np.cumsum(deaths * share_other, axis=0)])
     disease = np.vstack([zero, np.cumsum(deaths * (1.0 - share_other), axis=0)])
     return s, disease, other
@@ -257,7 +304,8 @@ def crude_outcomes(curves: SurvivalCurves, times: ArrayLike = DEFAULT_HORIZONS_M
     DataFrame
         One row per patient and time: ``patient``, ``months``, ``years``, ``alive``,
         ``died_mastocytosis``, ``died_other_causes`` (they sum to 1), each with ``_lower``/``_upper``
-        (see :data:`BAND_NOTE`), ``population_alive`` (matched population) and ``envelope``.
+        (computed draw by draw, see :data:`BAND_NOTE`), ``population_alive`` (matched population)
+        and ``envelope``.
 
     References
     ----------
@@ -273,13 +321,14 @@ def crude_outcomes(curves: SurvivalCurves, times: ArrayLike = DEFAULT_HORIZONS_M
             f"times: {t[~on_grid].tolist()} are not on the curves' grid; pass them as "
             "predict_curves(extra_times=...)"
         )
-    per_curve = [_crude_on_grid(c, curves.population) for c in (curves.survival, curves.lower, curves.upper)]
-    # A patient whose central curve is the population's carries no excess hazard (CM): a band below
-    # it comes from the background (e.g. unknown sex: the F/M envelope), so it is other-cause death.
+    central = _crude_on_grid(curves.survival, curves.population)
+    per_draw = [_crude_on_grid(c, pop) for c, pop in _draw_pairs(curves)]
+    # A patient whose central curve is the population's carries no excess hazard (CM), nor does
+    # any of its draws: a draw below the central curve comes from the background (unknown sex).
     no_excess = np.all(np.abs(curves.survival - curves.population) <= 1e-12, axis=0)
-    for _alive, disease, other in per_curve[1:]:
-        other[:, no_excess] += disease[:, no_excess]
-        disease[:, no_excess] = 0.0
+    for _alive, disease, other in per_draw:
+        other[..., no_excess] += disease[..., no_excess]
+        disease[..., no_excess] = 0.0
     names = ("alive", "died_mastocytosis", "died_other_causes")
     rows: dict[str, Any] = {
         "patient": np.repeat(np.asarray(curves.patients, dtype=object), t.size),
@@ -287,10 +336,11 @@ def crude_outcomes(curves: SurvivalCurves, times: ArrayLike = DEFAULT_HORIZONS_M
         "years": np.tile(t / 12.0, len(curves.patients)),
     }
     for k, name in enumerate(names):
-        stack = np.stack([pc[k][idx] for pc in per_curve])  # (3 curves, times, patients)
-        rows[name] = stack[0].T.ravel()
-        rows[f"{name}_lower"] = np.clip(stack.min(axis=0), 0, 1).T.ravel()
-        rows[f"{name}_upper"] = np.clip(stack.max(axis=0), 0, 1).T.ravel()
+        estimate = central[k][idx]  # (times, patients)
+        lo, hi = _band(estimate, per_draw[0][k][idx], per_draw[1][k][idx], curves.level)
+        rows[name] = estimate.T.ravel()
+        rows[f"{name}_lower"] = np.clip(lo, 0, 1).T.ravel()
+        rows[f"{name}_upper"] = np.clip(hi, 0, 1).T.ravel()
     rows["population_alive"] = curves.population[idx].T.ravel()
     rows["envelope"] = np.repeat(curves.envelope, t.size)
     return pd.DataFrame(rows)
@@ -314,29 +364,33 @@ def conditional_survival(
     -------
     DataFrame
         ``patient``, ``survived_months``, ``months_from_now``, ``conditional_survival`` with
-        ``_lower``/``_upper`` (the ratio on the band's lower and upper curves, smallest to largest),
+        ``_lower``/``_upper`` (the ratio computed draw by draw, see :data:`BAND_NOTE`),
         ``population_conditional`` (the matched population's S_pop(s + t) / S_pop(s)).
     """
     s = float(survived_months)
     if not np.isfinite(s) or s < 0:
         raise ValueError(f"survived_months: expected months >= 0; got {survived_months!r}")
     ahead = np.atleast_1d(np.asarray(times, dtype=float))
-    at = curves.at(np.concatenate([[s], s + ahead]))
-    ratios = {}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for name, v in at.items():
-            ratios[name] = np.where(v[:1] > 0, v[1:] / v[:1], 0.0)
-    stack = np.stack([ratios["survival"], ratios["lower"], ratios["upper"]])
+    when = _check_times(np.concatenate([[s], s + ahead]), curves.months[-1])
+
+    def ratio(values: np.ndarray) -> np.ndarray:
+        v = _interp(curves.months, values, when)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.clip(np.where(v[:1] > 0, v[1:] / v[:1], 0.0), 0, 1)
+
+    estimate = ratio(curves.survival)
+    on_lower, on_upper = (ratio(c) for c, _pop in _draw_pairs(curves))
+    lo, hi = _band(estimate, on_lower, on_upper, curves.level)
     n = len(curves.patients)
     return pd.DataFrame(
         {
             "patient": np.repeat(np.asarray(curves.patients, dtype=object), ahead.size),
             "survived_months": s,
             "months_from_now": np.tile(ahead, n),
-            "conditional_survival": np.clip(stack[0], 0, 1).T.ravel(),
-            "conditional_survival_lower": np.clip(stack.min(axis=0), 0, 1).T.ravel(),
-            "conditional_survival_upper": np.clip(stack.max(axis=0), 0, 1).T.ravel(),
-            "population_conditional": np.clip(ratios["population"], 0, 1).T.ravel(),
+            "conditional_survival": estimate.T.ravel(),
+            "conditional_survival_lower": lo.T.ravel(),
+            "conditional_survival_upper": hi.T.ravel(),
+            "population_conditional": ratio(curves.population).T.ravel(),
         }
     )
 
@@ -358,8 +412,8 @@ def life_expectancy_loss(curves: SurvivalCurves, horizon_months: float | None = 
     -------
     DataFrame
         One row per patient: ``patient``, ``horizon_months``, ``rmst_months`` (patient),
-        ``rmst_population_months``, ``loss_months`` with ``loss_lower``/``loss_upper`` (from the
-        band's upper and lower curves).
+        ``rmst_population_months``, ``loss_months`` with ``loss_lower``/``loss_upper`` (each draw's
+        loss against its matched population, see :data:`BAND_NOTE`).
 
     References
     ----------
@@ -372,10 +426,15 @@ def life_expectancy_loss(curves: SurvivalCurves, horizon_months: float | None = 
         raise ValueError(f"horizon_months: expected at most {curves.months[-1]:g}; got {horizon_months!r}")
 
     def area(values: np.ndarray) -> np.ndarray:
+        """Trapezoid rule over the months (axis 0) up to tau, any trailing shape."""
         v = values[keep]
-        return np.sum((v[1:] + v[:-1]) / 2 * np.diff(grid)[:, None], axis=0)
+        step = np.diff(grid).reshape(-1, *(1,) * (v.ndim - 1))
+        return np.sum((v[1:] + v[:-1]) / 2 * step, axis=0)
 
-    pop, mid, lo, hi = (area(getattr(curves, k)) for k in ("population", "survival", "lower", "upper"))
+    pop, mid = area(curves.population), area(curves.survival)
+    # each draw's loss against the population that goes with its curve
+    on_lower, on_upper = (area(p) - area(c) for c, p in _draw_pairs(curves))
+    lo, hi = _band(pop - mid, on_lower, on_upper, curves.level)
     return pd.DataFrame(
         {
             "patient": curves.patients,
@@ -383,8 +442,8 @@ def life_expectancy_loss(curves: SurvivalCurves, horizon_months: float | None = 
             "rmst_months": mid,
             "rmst_population_months": pop,
             "loss_months": pop - mid,
-            "loss_lower": np.minimum(pop - hi, pop - mid),
-            "loss_upper": np.maximum(pop - lo, pop - mid),
+            "loss_lower": lo,
+            "loss_upper": hi,
         }
     )
 

@@ -457,7 +457,8 @@ async def api_patient(request: Request) -> JSONResponse:
     """Subtype with criteria, score with contributions, flags, median (months), and per horizon
     (1, 2, 5, 10 years) ``alive``, ``died_mastocytosis``, ``died_other_causes`` with ``_lower`` /
     ``_upper`` bands (probabilities), ``population_alive``; the loss of life expectancy (months
-    over 20 years) and, given ``survived_months``, conditional survival."""
+    over 20 years) and, given ``survived_months``, conditional survival. Every band is computed
+    draw by draw over the model's parameter draws (``band_note``)."""
     try:
         body = await request.json()
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:

@@ -247,12 +247,13 @@ class Computer:
             "targets": _targets(model, cls),
         }
         try:
+            # one model call: curves, their draws (for the bands) and the median with its band
             curves = predict_curves(model, frame, LLE_HORIZON_MONTHS, year=year, edition=edition)
-            med = model.predict_median(frame, interval=True, year=year, edition=edition).iloc[0]
         except CalibrationError as exc:  # e.g. MCS: no calibrated curve, said plainly
             out["curve_error"] = str(exc)
             return out
-        _add_survival(out, curves, med, options["survived_months"])
+        assert curves.median is not None  # predict_curves always carries it
+        _add_survival(out, curves, curves.median.iloc[0], options["survived_months"])
         if figures:
             from .report import curve_svg, icons_svg  # matplotlib: only when a page is drawn
 
