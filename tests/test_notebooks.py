@@ -1,13 +1,81 @@
-"""The notebooks under notebooks/ run top to bottom (every code cell, in one namespace)."""
+"""The notebooks under notebooks/ run top to bottom (every code cell, in one namespace), and show
+the numbers they say they show: each notebook has its own checks below."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def _check_quickstart(ns: dict, out: Path) -> None:
+    assert (out / "patient_curve.png").stat().st_size > 10_000
+    # the synthetic cohort (complete findings) comes back from the classifier exactly as drawn
+    assert (ns["back"] == ns["cohort"]["true_subtype"].astype(str)).all()
+    assert ns["mars"].points == 5 and ns["mars"].group == "high"
+
+
+def _check_clinician(ns: dict, out: Path) -> None:
+    assert (out / "patient_curve.png").stat().st_size > 10_000
+    assert ns["who"].subtype == "ASM" and "C1" in ns["who"].c_findings
+    # without counts the classifier keeps ASM open and names the counts as deciding
+    assert ns["unsure"].subtype == "indeterminate" and "ASM" in ns["unsure"].candidates
+    assert {"hemoglobin", "platelets"} <= set(ns["unsure"].missing)
+    assert ns["decided"].subtype == "ASM"
+    # MARS (Jawhar 2019): age > 60, Hb < 10, platelets < 100, one S/A/R gene = 4 points, high risk
+    assert ns["mars"].points == 4 and ns["mars"].group == "high"
+    causes = ns["causes"]
+    total = causes["alive"] + causes["died_mastocytosis"] + causes["died_other_causes"]
+    np.testing.assert_allclose(total, 1.0, atol=1e-12)
+    assert (causes["died_other_causes"] <= 1 - causes["population_alive"] + 1e-12).all()
+    assert sum(ns["icons"].values()) == 100
+    median = ns["median"]
+    assert median["lower"] <= median["median"] <= median["upper"]
+    assert ns["prediction"].notes["target_set"].iloc[0].startswith("lim2009")
+    # the contemporary targets give this advanced-SM patient a longer median (MARS era vs 1976-2007)
+    assert ns["contemporary"]["median"] > median["median"]
+    assert len(ns["fidelity"]) >= 10
+
+
+def _check_statistician(ns: dict, out: Path) -> None:
+    assert (out / "decision_curve.png").stat().st_size > 5_000
+    for study in ns["studies"].values():
+        s = study.summary
+        assert s["coverage"].dropna().between(0, 1).all()
+        assert (s["bias_mcse"].dropna() >= 0).all()
+    contrasts = ns["comparison"].contrasts.set_index("metric")
+    # same patient-level structure, different baselines: ranking nearly identical ...
+    assert abs(contrasts.loc["c_harrell", "difference"]) < 0.01
+    # ... but absolute risks differ, and the truth (lim2009) has the better Brier score
+    brier = contrasts.loc["brier"]
+    brier = brier[brier["model"] == "mars2019"].iloc[0]
+    assert brier["difference"] > 0 and brier["ci_low"] > 0
+    curve = ns["curve"]
+    assert (curve.loc[curve["strategy"] == "treat none", "net_benefit"] == 0).all()
+
+
+def _check_researcher(ns: dict, out: Path) -> None:
+    registry = ns["registry"]
+    # delayed entry: only patients alive at entry are seen, and each enters before leaving
+    assert len(registry) < len(ns["truth"]) and (registry["entry"] < registry["time"]).all()
+    # 40 % of haemoglobin missing at random (expected share; binomial SD on ~4000 rows is 0.008)
+    assert abs(registry["hemoglobin"].isna().mean() - 0.4) < 0.04
+    report = ns["report"]
+    assert {"sar_1", "sar_2plus"} <= set(report["terms_not_observed"])
+    assert report["entry_col"] == "entry"
+
+
+CHECKS: dict[str, Callable[[dict, Path], None]] = {
+    "quickstart.ipynb": _check_quickstart,
+    "clinician.ipynb": _check_clinician,
+    "statistician.ipynb": _check_statistician,
+    "researcher.ipynb": _check_researcher,
+}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -15,7 +83,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
-    monkeypatch.chdir(tmp_path)  # the notebook writes its figure here, never into the repo
+    monkeypatch.chdir(tmp_path)  # the notebook writes its figures here, never into the repo
     nb = json.loads(path.read_text(encoding="utf-8"))
     namespace: dict = {}
     cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
@@ -23,12 +91,8 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     for i, cell in enumerate(cells):
         source = "".join(cell["source"])
         exec(compile(source, f"{path.name}[cell {i}]", "exec"), namespace)
-    assert (tmp_path / "patient_curve.png").stat().st_size > 10_000
-    # the synthetic cohort (complete findings) comes back from the classifier exactly as drawn
-    back = namespace["back"]
-    assert (back == namespace["cohort"]["true_subtype"].astype(str)).all()
-    assert namespace["mars"].points == 5 and namespace["mars"].group == "high"
+    CHECKS[path.name](namespace, tmp_path)
 
 
-def test_notebooks_exist():
-    assert NOTEBOOKS, "notebooks/ should hold at least the quick start"
+def test_every_notebook_is_checked():
+    assert {p.name for p in NOTEBOOKS} == set(CHECKS)

@@ -55,6 +55,7 @@ __all__ = [
     "SurvivalCurves",
     "conditional_survival",
     "crude_outcomes",
+    "icon_counts",
     "life_expectancy_loss",
     "predict_curves",
     "predict_outcomes",
@@ -484,3 +485,29 @@ def predict_outcomes(
     t = np.atleast_1d(np.asarray(times, dtype=float))
     curves = predict_curves(model, findings, max(float(t.max()), 1.0), extra_times=t.tolist(), **kwargs)
     return crude_outcomes(curves, t)
+
+
+def icon_counts(alive: float, disease: float, other: float) -> dict[str, int]:
+    """Shares as whole patients out of 100 (largest remainder: they always add up to 100).
+
+    Parameters
+    ----------
+    alive, disease, other : float
+        Probabilities adding up to 1.
+
+    Returns
+    -------
+    dict
+        ``alive``, ``died_mastocytosis``, ``died_other_causes`` counts: the icon array of 100
+        similar patients that the page, the PDF and the notebooks draw.
+
+    Examples
+    --------
+    >>> icon_counts(0.555, 0.335, 0.11)
+    {'alive': 56, 'died_mastocytosis': 33, 'died_other_causes': 11}
+    """
+    shares = np.clip(np.array([alive, disease, other], dtype=float), 0, 1) * 100
+    counts = np.floor(shares).astype(int)
+    order = np.argsort(-(shares - counts), kind="stable")
+    counts[order[: 100 - counts.sum()]] += 1
+    return dict(zip(("alive", "died_mastocytosis", "died_other_causes"), counts.tolist(), strict=True))

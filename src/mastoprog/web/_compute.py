@@ -36,6 +36,7 @@ from ..survival.outcomes import (
     DEFAULT_HORIZONS_MONTHS,
     conditional_survival,
     crude_outcomes,
+    icon_counts,
     life_expectancy_loss,
     predict_curves,
 )
@@ -73,26 +74,6 @@ def clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def icon_counts(alive: float, disease: float, other: float) -> dict[str, int]:
-    """Shares as whole patients out of 100 (largest remainder: they always add up to 100).
-
-    Parameters
-    ----------
-    alive, disease, other : float
-        Probabilities adding up to 1.
-
-    Returns
-    -------
-    dict
-        ``alive``, ``died_mastocytosis``, ``died_other_causes`` counts.
-    """
-    shares = np.clip(np.array([alive, disease, other], dtype=float), 0, 1) * 100
-    counts = np.floor(shares).astype(int)
-    order = np.argsort(-(shares - counts), kind="stable")
-    counts[order[: 100 - counts.sum()]] += 1
-    return dict(zip(("alive", "died_mastocytosis", "died_other_causes"), counts.tolist(), strict=True))
 
 
 def _findings_problems(exc: FindingsError, problems: RequestProblems) -> None:
