@@ -48,6 +48,10 @@ def _check_statistician(ns: dict, out: Path) -> None:
         s = study.summary
         assert s["coverage"].dropna().between(0, 1).all()
         assert (s["bias_mcse"].dropna() >= 0).all()
+    # the generating model's slope is unbiased for its population value (12 replicates: 4.5 MCSE,
+    # plus 2 SE of the 50,000-patient truth)
+    slopes = ns["slopes"]
+    assert (slopes["bias"].abs() < 4.5 * slopes["bias_mcse"] + 0.02).all(), slopes
     contrasts = ns["comparison"].contrasts.set_index("metric")
     # same patient-level structure, different baselines: ranking nearly identical ...
     assert abs(contrasts.loc["c_harrell", "difference"]) < 0.01
