@@ -151,16 +151,24 @@ def test_continuous_and_spline_terms_are_estimated_but_give_no_curve(registry):
         m.predict_survival_function(_high_risk(["ASM"]), [60.0])
 
 
-def test_cut_points_come_from_the_risk_data_files():
+def test_cut_points_come_from_the_data_files():
     from mastoprog._resources import load_table
     from mastoprog.survival._design import parse_terms
 
-    mars = load_table("risk_mars.csv").set_index("factor")
-    cut = float(mars.loc["hb_lt_10", "threshold"])
-    frame = pd.DataFrame({"hemoglobin": [cut - 0.01, cut, np.nan]})
+    # The evidence predictor's factors: cut-points of data/survival_effects.csv.
+    effects = load_table("survival_effects.csv").query("kind == 'effect'").set_index("factor")
+    cut = float(effects.loc["hb_lt_10", "threshold"])
+    frame = pd.DataFrame({"hemoglobin": [cut - 0.01, cut, np.nan], "platelets": [99.0, 100.0, 150.0]})
     (term,) = parse_terms("hb_lt_10", frame)
+    assert term.kind == "predictor"
     np.testing.assert_array_equal(term.values(frame)[:, 0], [1.0, 0.0, np.nan])
-    with pytest.raises(ValueError, match=r"unknown term 'hb_below_ten'; expected a published factor"):
+    # Other published factors: cut-points of data/risk_*.csv (MARS platelets < 100).
+    mars = load_table("risk_mars.csv").set_index("factor")
+    assert float(mars.loc["plt_lt_100", "threshold"]) == 100.0
+    (plt_term,) = parse_terms("plt_lt_100", frame)
+    np.testing.assert_array_equal(plt_term.values(frame)[:, 0], [1.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match=r"unknown term 'hb_below_ten'; expected a factor of the evidence "
+                                         r"predictor \(age_decades, hb_lt_10"):
         parse_terms("hb_below_ten", frame)
 
 

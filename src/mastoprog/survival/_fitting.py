@@ -42,8 +42,9 @@ from ..exceptions import FindingsError, SampleSizeWarning
 from ..findings import ensure_findings
 from ..lifetables import LifeTable
 from ._curves import PROGNOSTIC_SUBTYPES
-from ._design import Term, parse_terms, published_factors
-from ._imputation import ImputationGroup, Pooled, impute_terms, nelson_aalen, rubin
+from ._design import Term, design_matrix, finding_values, parse_terms, published_factors
+from ._imputation import ExcessOutcome, ImputationGroup, Pooled, impute_terms, nelson_aalen, rubin, smcfcs
+from ._predictor import CONTINUOUS_FACTORS, PREDICTOR_FACTORS
 from ._sample_size import sample_size_report
 
 _DRAWS_METHOD = (
@@ -55,6 +56,7 @@ _DRAWS_METHOD_MI = (
     "variance (within + (1 + 1/m) between imputations) of (beta, log lambda_s, log rho_s)"
 )
 MISSING_MODES = ("impute", "complete", "refuse")
+IMPUTATION_METHODS = ("smcfcs", "chained")
 RIDGE_GRID = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 
 
@@ -80,6 +82,14 @@ class FitOptions:
         ``{term: log_hr}`` centre of the ridge penalty (informative prior); default 0.
     cv_folds : int
         Folds of the cross-validation.
+    imputation : {"smcfcs", "chained"}
+        How ``missing="impute"`` draws: substantive-model-compatible chained equations with the
+        excess-hazard model (default; Bartlett et al. 2015), or the approximate chained equations
+        with the event and the Nelson-Aalen cumulative hazard as predictors (White & Royston 2009;
+        biased toward the null when missingness depends strongly on the outcome: kept for
+        comparison).
+    imputation_iterations : int
+        Rounds of each SMC-FCS chain (default 10, as R ``smcfcs``).
     """
 
     entry_col: str | None = None
@@ -89,6 +99,8 @@ class FitOptions:
     ridge: Any = 0.0
     prior: Any = None
     cv_folds: int = 5
+    imputation: str = "smcfcs"
+    imputation_iterations: int = 10
 
 
 @dataclass
@@ -190,6 +202,8 @@ def _options(options: dict[str, Any]) -> FitOptions:
     opts = FitOptions(**options)
     if opts.missing not in MISSING_MODES:
         raise ValueError(f"missing: expected one of {MISSING_MODES}; got {opts.missing!r}")
+    if opts.imputation not in IMPUTATION_METHODS:
+        raise ValueError(f"imputation: expected one of {IMPUTATION_METHODS}; got {opts.imputation!r}")
     if isinstance(opts.imputations, bool) or not isinstance(opts.imputations, int) or opts.imputations < 2:
         raise ValueError(f"imputations: expected a whole number >= 2; got {opts.imputations!r}")
     if not (opts.ridge == "cv" or (isinstance(opts.ridge, int | float) and opts.ridge >= 0)):
@@ -251,15 +265,17 @@ def _terms(formula: Any, frame: pd.DataFrame, F: list[str]) -> list[Term]:
 
 
 def term_values(terms: list[Term], frame: pd.DataFrame, F: list[str]) -> np.ndarray:
-    """(n, columns) values of ``terms``; the model's risk features as the prediction path computes
+    """(n, columns) values of ``terms``; the composite's flags as the prediction path computes
     them (:func:`mastoprog.risk.risk_features`), other terms from :mod:`._design`."""
     from ..risk import risk_features
 
-    need = [t.name for t in terms if t.name in F]
-    feats = risk_features(frame)[need] if need else None
-    cols = [feats[t.name].to_numpy(float)[:, None] if feats is not None and t.name in F
-            else t.values(frame) for t in terms]
-    return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+    flags = [t.name for t in terms if t.name in F and t.kind != "predictor"]
+    feats = risk_features(frame)[flags] if flags else None
+    _, X = design_matrix(terms, frame)
+    for t in terms:
+        if feats is not None and t.name in flags:
+            X[:, _col(terms, t.name)] = feats[t.name].to_numpy(float)
+    return X
 
 
 def _complete_designs(terms: list[Term], rows: _Rows, F: list[str], opts: FitOptions,
@@ -294,42 +310,69 @@ def _complete_designs(terms: list[Term], rows: _Rows, F: list[str], opts: FitOpt
 def _impute(terms: list[Term], rows: _Rows, F: list[str], opts: FitOptions,
             random_state: int) -> list[np.ndarray]:
     X = term_values(terms, rows.frame, F)
-    groups = _imputation_groups(terms, np.isnan(X))
+    groups = _imputation_groups(terms, np.isnan(X), rows.frame)
     frame = rows.frame
+    present = [j for j in range(len(PROGNOSTIC_SUBTYPES)) if (rows.k == j).any()]
+    strata = np.column_stack([(rows.k == j).astype(float) for j in present])
+    age = pd.to_numeric(frame["age"]).to_numpy(float)
+    male = (frame["sex"].astype(str) == "M").to_numpy(float)
+    gaps = sorted({t.name for t in terms for c in t.columns if np.isnan(X[:, _col(terms, c)]).any()})
+    m = opts.imputations
+    if opts.imputation == "chained":
+        return _impute_chained(X, groups, rows, age, male, strata, gaps, m, random_state)
+    outcome = ExcessOutcome(rows.T, rows.E, rows.entry, rows.bg_h, rows.bg_dH, strata)
+    ridge = float(opts.ridge) if opts.ridge != "cv" else 0.0
+    designs, failures = smcfcs(X, groups, outcome, np.column_stack([age, male, strata[:, 1:]]), m,
+                               random_state, iterations=opts.imputation_iterations, ridge=ridge)
+    rows.notes.append(
+        f"multiple imputation (m = {m}) of {gaps} by substantive-model-compatible chained equations "
+        f"(SMC-FCS, Bartlett et al. 2015; {opts.imputation_iterations} rounds per chain; the "
+        "excess-hazard model as the substantive model); estimates pooled by Rubin's rules"
+        + (f"; {failures} rejection-sampling draw(s) kept an unaccepted proposal" if failures else ""))
+    return designs
+
+
+def _impute_chained(X, groups, rows: _Rows, age, male, strata, gaps, m, random_state) -> list[np.ndarray]:
+    """The approximate White & Royston chained equations (``imputation="chained"``)."""
     H = nelson_aalen(rows.T, rows.E, rows.entry)
     # Subtypes differ in how strongly a finding moves the hazard: outcome x subtype interactions.
-    strata = [(rows.k == j).astype(float) for j in range(len(PROGNOSTIC_SUBTYPES))
-              if 0 < (rows.k == j).sum() < len(rows.k)]
-    aux = np.column_stack([
-        rows.E, H, pd.to_numeric(frame["age"]).to_numpy(float),
-        (frame["sex"].astype(str) == "M").to_numpy(float),
-        *strata, *[d * rows.E for d in strata], *[d * H for d in strata],
-    ])
-    gaps = sorted({t.name for t in terms for c in t.columns if np.isnan(X[:, _col(terms, c)]).any()})
-    rows.notes.append(f"multiple imputation (m = {opts.imputations}) of {gaps} by chained equations, "
-                      "with the event and the Nelson-Aalen cumulative hazard in the imputation "
-                      "model; estimates pooled by Rubin's rules")
-    return impute_terms(X, groups, aux, opts.imputations, random_state)
+    dummies = [strata[:, j] for j in range(strata.shape[1]) if 0 < strata[:, j].sum() < len(strata)]
+    aux = np.column_stack([rows.E, H, age, male, *dummies, *[d * rows.E for d in dummies],
+                           *[d * H for d in dummies]])
+    rows.notes.append(f"multiple imputation (m = {m}) of {gaps} by chained equations (White & Royston "
+                      "2009: the event and the Nelson-Aalen cumulative hazard in the imputation "
+                      "model); estimates pooled by Rubin's rules")
+    return impute_terms(X, groups, aux, m, random_state)
 
 
 def _col(terms: list[Term], name: str) -> int:
     return [c for t in terms for c in t.columns].index(name)
 
 
-def _imputation_groups(terms: list[Term], holes: np.ndarray) -> list[ImputationGroup]:
-    """Factor terms of one finding form one categorical group; other columns impute alone."""
+def _imputation_groups(terms: list[Term], holes: np.ndarray, frame: pd.DataFrame) -> list[ImputationGroup]:
+    """Factor terms of one finding form one categorical group; a continuous term is one group,
+    imputed on the scale of its finding (log scale for ``log``) and its columns recomputed."""
     groups: list[ImputationGroup] = []
     by_source: dict[str, list[int]] = {}
     for t in terms:
         idx = [_col(terms, c) for c in t.columns]
         if not holes[:, idx].any():
             continue
-        if t.kind == "factor":
+        if t.kind == "factor" or (t.kind == "predictor" and t.name not in CONTINUOUS_FACTORS):
             by_source.setdefault(t.column, []).extend(idx)
+        elif t.kind == "bs":
+            groups.append(ImputationGroup(tuple(idx), categorical=False,
+                                          source=finding_values(frame, t.column), transform=_term_basis(t)))
         else:
-            groups.extend(ImputationGroup((j,), categorical=False) for j in idx)
+            groups.append(ImputationGroup(tuple(idx), categorical=False))
     groups.extend(ImputationGroup(tuple(idx), categorical=True) for idx in by_source.values())
     return groups
+
+
+def _term_basis(t: Term):
+    def basis(x: np.ndarray) -> np.ndarray:
+        return t.values(pd.DataFrame({t.column: x}))
+    return basis
 
 
 def _check_events(rows: _Rows, min_events: int) -> None:
@@ -458,11 +501,27 @@ def _beta_state(fit: _Fit, F: list[str], terms: list[Term], ridge: float,
     return out
 
 
+def state_factors(terms: list[Term], F: list[str]) -> tuple[list[str], bool]:
+    """``(factors, predictive)`` of a fitted model's state.
+
+    Terms that are all composite flags keep the composite's factor list ``F`` (the others fixed
+    at 0); terms that are all factors the prediction path computes (the evidence predictor's and
+    the composite's flags) become the model's factors; any other term (linear, ``log``, ``bs``,
+    a factor known only to a risk score) makes the fit estimation-only (no curve).
+    """
+    names = [t.name for t in terms]
+    if all(n in F for n in names):
+        return list(F), True
+    if all(n in PREDICTOR_FACTORS or n in F for n in names):
+        return names, True
+    return list(F), False
+
+
 def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws, random_state):
     fit = fits[0]
     fitter = fit.fitter
     params, cov = fitter.params_, fitter.variance_matrix_
-    predictive = all(t.name in F for t in terms)
+    F, predictive = state_factors(terms, F)
     subtypes = {z: {"excess": "none", "source": "fixed at no excess hazard (fit(zero_excess=...))",
                     "evidence": "assumption", "n": int((k_all == PROGNOSTIC_SUBTYPES.index(z)).sum())}
                 for z in zero_excess}
@@ -475,6 +534,9 @@ def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws
             "rho": float(np.exp(params[("log_rho_", f"is_{s}")])),
             "rho_source": "fitted", "rho_evidence": "fitted",
             "center": {f: float(centers[s][name_col[f]]) if f in name_col else 0.0 for f in F},
+            # A fitted effect acts fully in every subtype (the evidence predictor's weights are
+            # not assumed for a model fitted on its factors).
+            "weights": {f: 1.0 for f in F},
             "source": "fitted by maximum likelihood" if predictive else
             "estimation-only fit: terms outside the model's risk features; no curve",
             "evidence": "fitted", "n": int((rows.k == j).sum()), "events": int(rows.E[rows.k == j].sum()),
