@@ -517,6 +517,16 @@ def state_factors(terms: list[Term], F: list[str]) -> tuple[list[str], bool]:
     return list(F), False
 
 
+def no_curve_reason(terms: list[Term], F: list[str]) -> str:
+    """Why an estimation-only fit draws no curve, naming the terms the prediction path cannot
+    compute and the terms that would give curves."""
+    other = [t.name for t in terms if t.name not in PREDICTOR_FACTORS and t.name not in F]
+    return (f"estimation-only fit: the prediction path cannot compute the term(s) {other} for new "
+            "patients (only the evidence predictor's factors "
+            f"{list(PREDICTOR_FACTORS)} and the composite's flags {list(F)} give curves; "
+            "for age use 'age_decades')")
+
+
 def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws, random_state):
     fit = fits[0]
     fitter = fit.fitter
@@ -539,6 +549,7 @@ def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws
             "weights": {f: 1.0 for f in F},
             "source": "fitted by maximum likelihood" if predictive else
             "estimation-only fit: terms outside the model's risk features; no curve",
+            **({} if predictive else {"reason": no_curve_reason(terms, F)}),
             "evidence": "fitted", "n": int((rows.k == j).sum()), "events": int(rows.E[rows.k == j].sum()),
         }
     D = int(n_draws)
