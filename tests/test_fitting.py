@@ -223,6 +223,30 @@ def test_forty_percent_of_haemoglobin_missing_at_random_is_imputed_and_pooled(re
         SurvivalModel().fit(df, formula=formula, missing="refuse")
 
 
+def test_smcfcs_recovers_the_hb_effect_where_complete_cases_are_biased():
+    """40 % of haemoglobin missing at random given the outcome (more often after an early death),
+    advanced SM, where the fitted formula is the true model (lim2009's evidence predictor; Hb < 10
+    g/dL excess log-HR 0.788). One large cohort (8362 patients), fixed seeds: SMC-FCS (the default)
+    lands within 2 SE of the truth (measured z = 0.73: margin 1.27 SE), complete cases more than 3 SE
+    above it (measured z = 3.77: margin 0.77 SE). The simulation study behind it:
+    benchmarks/bench_fit_missing.py (coverage of MI nominal, of complete cases not)."""
+    from mastoprog.survival._predictor import PREDICTOR_FACTORS
+    from mastoprog.synthetic._followup import missing_at_random
+
+    truth = float(load_model("lim2009").beta_["hb_lt_10"])
+    base = simulate_cohort(16000, random_state=14, assign_subtype=True, censoring="scenario")
+    base = _observed(base[base["who_subtype"].isin(["SM-AHN", "ASM"])])
+    df = missing_at_random(base, "hemoglobin", 0.4, driver={"event": 1.0, "time": -1.0}, strength=2.0,
+                           random_state=15)
+    z = {}
+    for label, kw in (("complete", {"missing": "complete"}), ("smcfcs", {"imputations": 5})):
+        f = SurvivalModel(n_draws=10).fit(df, formula=list(PREDICTOR_FACTORS), **kw).fitter_
+        key = ("beta_", "hb_lt_10")
+        z[label] = (float(f.params_[key]) - truth) / float(f.standard_errors_[key])
+    assert abs(z["smcfcs"]) < 2.0, z
+    assert z["complete"] > 3.0, z
+
+
 def test_pooling_follows_rubins_rules():
     from mastoprog.survival._imputation import rubin
 
