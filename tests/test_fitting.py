@@ -338,6 +338,11 @@ def test_recalibration_in_the_large_recovers_a_known_baseline_factor():
         published.state_.subtypes["ASM"].log_lambda - large["estimate"] / rho)
     source = res.models["refit"].state_.beta["splenomegaly"].source
     assert source.endswith("revised on local data (refit)")
+    # Unknown findings: those patients are left out (complete cases) and counted.
+    assert res.dropped == 0
+    blanked = local.assign(hemoglobin=np.where(np.arange(len(local)) < 100, np.nan, local["hemoglobin"]))
+    fewer = update_model(published, blanked, refit=("hb_lt_10",))
+    assert fewer.dropped == 100 and fewer.n == res.n - 100
 
 
 def test_missingness_draws_hit_their_share_and_their_mechanism():
