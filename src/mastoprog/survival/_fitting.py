@@ -454,7 +454,7 @@ def _fit_light(X, names, rows, centers, present, first: Any, prior) -> _LightFit
     """The fit of ``_fit_one`` without lifelines: same design, penalty and parameter labels."""
     from ._excess_fitter import ExcessData, Penalty, excess_loglik, maximise  # lifelines: when fitting
 
-    design, reg = _design_frame(X, names, rows, centers, present)
+    design, _ = _design_frame(X, names, rows, centers, present)
     index = first.params_.index
     blocks = tuple(design.reindex(columns=[c for (b, c) in index if b == p], fill_value=0.0).to_numpy(float)
                    for p in ("beta_", "log_lambda_", "log_rho_"))
