@@ -247,6 +247,47 @@ def test_smcfcs_recovers_the_hb_effect_where_complete_cases_are_biased():
     assert z["complete"] > 3.0, z
 
 
+def test_smcfcs_rejection_sampler_imputes_a_continuous_term():
+    """A continuous term (excess log-HR 0.5 per unit) 44 % missing at random given the outcome, on a
+    known excess-hazard Weibull model: SMC-FCS's rejection sampler (5 imputations) recovers the
+    effect (measured z = -0.49 at this seed: margin 1.5 SE to the bound 2), complete cases do not
+    (measured z = 2.19, bound 1.5: margin 0.69 SE). Rows left with an unaccepted proposal after
+    1000 tries are counted (7 of 65,000 draws here)."""
+    from scipy.special import expit
+
+    from mastoprog.survival._excess_fitter import maximise
+    from mastoprog.survival._imputation import ExcessOutcome, ImputationGroup, rubin, smcfcs
+
+    rng = np.random.default_rng(1)
+    n = 3000
+    z = rng.normal(size=n)
+    x = 0.5 * z + rng.normal(size=n)
+    bg = np.full(n, 0.002)  # background hazard per month
+    t_exc = 60 * (rng.standard_exponential(n) / np.exp(0.5 * x + 0.3 * z)) ** (1 / 1.2)
+    t_bg = rng.exponential(1 / 0.002, n)
+    t = np.minimum(np.minimum(t_exc, t_bg), 120.0)
+    E = (np.minimum(t_exc, t_bg) <= 120.0).astype(float)
+    X = np.column_stack([np.where(rng.random(n) < expit(-1.2 + 1.5 * E - 0.01 * t), np.nan, x), z])
+    designs, failures = smcfcs(X, [ImputationGroup((0,), False)], ExcessOutcome(
+        t, E, np.zeros(n), bg, bg * t, np.ones((n, 1))), np.zeros((n, 0)), 5, 1)
+    assert failures < 0.005 * 5 * 10 * int(np.isnan(X[:, 0]).sum())
+
+    def fit(Xc, rows):
+        d = ExcessData(t[rows], E[rows], np.zeros(rows.sum()), np.log(bg[rows]), (bg * t)[rows])
+        one = np.ones((rows.sum(), 1))
+        theta, _, info = maximise(lambda th: excess_loglik(th, (Xc[rows], one, one), d),
+                                  np.array([0.0, 0.0, 4.0, 0.0]))
+        return theta, np.linalg.inv(info)
+
+    every = np.ones(n, bool)
+    fits = [fit(Xc, every) for Xc in designs]
+    pooled = rubin(np.array([f[0] for f in fits]), np.array([f[1] for f in fits]))
+    z_mi = (pooled.estimate[0] - 0.5) / np.sqrt(pooled.variance[0, 0])
+    theta, cov = fit(X, ~np.isnan(X[:, 0]))
+    z_cc = (theta[0] - 0.5) / np.sqrt(cov[0, 0])
+    assert abs(z_mi) < 2.0 and z_cc > 1.5, (z_mi, z_cc)
+
+
 def test_pooling_follows_rubins_rules():
     from mastoprog.survival._imputation import rubin
 

@@ -10,8 +10,9 @@ patient) and the raw extract, and returns the model state and the fitter:
 * **delayed entry** (``entry_col=``): left truncation of both the excess and the background hazard
   (:mod:`._excess_fitter`);
 * **missing findings** (``missing=``): terms never observed are dropped (reported); partly missing
-  ones are multiply imputed (:mod:`._imputation`, Rubin's rules; the bands then carry the
-  between-imputation variance) or the incomplete rows are dropped (``"complete"``, reported);
+  ones are multiply imputed (:mod:`._imputation`: SMC-FCS with this excess-hazard model as the
+  substantive model by default, Rubin's rules; the bands then carry the between-imputation
+  variance) or the incomplete rows are dropped (``"complete"``, reported);
 * **small samples** (``ridge=``): ridge on the log-HRs toward 0 or toward ``prior`` (e.g. the
   published effects), stated or chosen by cross-validation (``"cv"``); the fit reports events per
   parameter and Riley's sample-size criteria and warns below them (``SampleSizeWarning``).
@@ -22,6 +23,9 @@ References
 ----------
 Esteve J, Benhamou E, Croasdale M, Raymond L. Relative survival and the estimation of net survival:
 elements for further discussion. Stat Med 1990;9:529-38. doi:10.1002/sim.4780090506
+Bartlett JW, Seaman SR, White IR, Carpenter JR. Multiple imputation of covariates by fully
+conditional specification: accommodating the substantive model. Stat Methods Med Res
+2015;24:462-87. doi:10.1177/0962280214521348
 White IR, Royston P. Imputing missing covariate values for the Cox model. Stat Med 2009;28:1982-98.
 Riley RD et al. Minimum sample size for developing a multivariable prediction model: part II -
 binary and time-to-event outcomes. Stat Med 2019;38:1276-96. doi:10.1002/sim.7992

@@ -1,14 +1,24 @@
-"""Missing covariates in a fit: multiple imputation by chained equations and Rubin's rules.
+"""Missing covariates in a fit: multiple imputation and Rubin's rules.
 
-The terms of the fit are imputed on their own scale (a published factor as a category, so it is
-never rounded from a linear draw; a continuous finding by linear regression), each from all the
-other terms, the covariates (age, sex, subtype) and the outcome as White & Royston recommend for
-survival models: the event indicator and the Nelson-Aalen cumulative hazard at the exit time (with
-delayed entry, the risk sets start at entry). The draws are approximately proper (the imputation
-model is refitted on a bootstrap sample for every draw), as mice's ``*.boot`` methods.
+Two ways to draw the missing terms, both on their own scale (a published factor as a category, so
+it is never rounded from a linear draw; a continuous finding by linear regression):
+
+* :func:`smcfcs` (the default of ``SurvivalModel.fit(missing="impute")``): substantive-model-
+  compatible chained equations (Bartlett et al. 2015). Each missing value is drawn from its
+  covariate model times the row's excess-hazard likelihood under the fit's own model (exactly for
+  a category, by rejection sampling for a continuous term), so the imputations agree with the
+  analysis model, delayed entry and the life-table background included;
+* :func:`impute_terms` (``imputation="chained"``): the approximate chained equations of White &
+  Royston, with the event indicator and the Nelson-Aalen cumulative hazard at the exit time as
+  predictors; approximately proper (the imputation model is refitted on a bootstrap sample for
+  every draw, as mice's ``*.boot`` methods). Biased toward the null when missingness depends
+  strongly on the outcome (``benchmarks/bench_fit_missing.py``): kept for comparison.
 
 References
 ----------
+Bartlett JW, Seaman SR, White IR, Carpenter JR. Multiple imputation of covariates by fully
+conditional specification: accommodating the substantive model. Stat Methods Med Res
+2015;24:462-87. doi:10.1177/0962280214521348
 White IR, Royston P. Imputing missing covariate values for the Cox model. Stat Med
 2009;28:1982-98. doi:10.1002/sim.3618
 van Buuren S, Groothuis-Oudshoorn K. mice: multivariate imputation by chained equations in R.
@@ -261,7 +271,7 @@ def smcfcs(
     random_state: int | np.random.SeedSequence | np.random.Generator,
     iterations: int = 10,
     ridge: float = 0.0,
-    max_tries: int = 200,
+    max_tries: int = 1000,
 ) -> tuple[list[np.ndarray], int]:
     """``m`` completed copies of ``X`` by substantive-model-compatible FCS (SMC-FCS).
 
