@@ -2,6 +2,12 @@
 
 Terms (lifelines-style formula ``"a + b + bs(age, 3)"`` or a list of the same strings):
 
+* a **factor of the evidence predictor** (:data:`mastoprog.survival._predictor.PREDICTOR_FACTORS`:
+  ``age_decades``, ``hb_lt_10``, ``plt_lt_150``, ``alp_gt_uln``, ``sar_1``, ``sar_2plus``,
+  ``splenomegaly``), computed exactly as the calibrated model computes it
+  (:func:`~mastoprog.survival._predictor.predictor_features`, cut-points in
+  ``data/survival_effects.csv``); a model fitted on such terms (and the composite's flags) draws
+  curves;
 * a **published factor** named in a risk data file (``data/risk_*.csv``, rows ``kind == factor``),
   e.g. ``age_gt_60``, ``splenomegaly``, ``alp_gt_uln``, ``sar_1``, ``sar_2plus`` (MAPS/mastoprog),
   ``hb_lt_10``, ``plt_lt_100`` (MARS): 0/1 at the cut-point stated in the file with its source;
@@ -36,8 +42,9 @@ import pandas as pd
 
 from .._resources import load_table
 from ..findings import ensure_findings
+from ._predictor import PREDICTOR_FACTORS, predictor_features
 
-__all__ = ["Term", "parse_terms", "published_factors"]
+__all__ = ["Term", "finding_values", "parse_terms", "published_factors"]
 
 _CALL = re.compile(r"^(?P<fun>bs|log)\((?P<col>[A-Za-z_][A-Za-z0-9_]*)(?:\s*,\s*(?P<df>\d+))?\)$")
 _COMPARE = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal, "==": np.equal}
@@ -70,7 +77,7 @@ class Term:
     ----------
     name : str
         As written by the researcher (``"bs(age, 3)"``, ``"alp_gt_uln"``).
-    kind : {"factor", "linear", "log", "bs"}
+    kind : {"predictor", "factor", "linear", "log", "bs"}
     column : str
         The finding it is computed from.
     df : int
@@ -92,7 +99,9 @@ class Term:
 
     def values(self, frame: pd.DataFrame) -> np.ndarray:
         """(n, df) term values for findings ``frame`` (NaN where the finding is unknown)."""
-        x = _finding(frame, self.column)
+        if self.kind == "predictor":
+            return predictor_features(frame)[[self.name]].to_numpy(float)
+        x = finding_values(frame, self.column)
         if self.kind == "factor":
             return _factor_values(frame, self.name, x)[:, None]
         if self.kind == "log":
@@ -103,7 +112,8 @@ class Term:
         return x[:, None]
 
 
-def _finding(frame: pd.DataFrame, column: str) -> np.ndarray:
+def finding_values(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Numeric values of finding ``column`` (NaN where unknown or the column is absent)."""
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
     return pd.to_numeric(frame[column].astype("Float64"), errors="coerce").to_numpy(float, na_value=np.nan)
@@ -115,7 +125,7 @@ def _factor_values(frame: pd.DataFrame, name: str, x: np.ndarray) -> np.ndarray:
     try:
         cut = np.full(len(x), float(thr))
     except ValueError:  # a column reference (alp_uln) with the file's default when absent
-        cut = _finding(frame, thr)
+        cut = finding_values(frame, thr)
         cut = np.where(np.isnan(cut), _default(thr), cut)
     with np.errstate(invalid="ignore"):
         out = _COMPARE[row["comparison"]](x, cut).astype(float)
@@ -171,7 +181,9 @@ def parse_terms(formula: str | Sequence[str], frame: pd.DataFrame) -> list[Term]
     terms = []
     for part in (p for p in parts if p):
         m = _CALL.match(part.replace(" ", ""))
-        if part in published_factors().index:
+        if part in PREDICTOR_FACTORS:
+            terms.append(Term(part, "predictor", _predictor_columns()[part]))
+        elif part in published_factors().index:
             terms.append(Term(part, "factor", published_factors().loc[part, "column"]))
         elif m and m["col"] in numeric:
             terms.append(_call_term(part, m, frame))
@@ -179,7 +191,8 @@ def parse_terms(formula: str | Sequence[str], frame: pd.DataFrame) -> list[Term]
             terms.append(Term(part, "linear", part))
         else:
             raise ValueError(
-                f"formula: unknown term {part!r}; expected a published factor "
+                f"formula: unknown term {part!r}; expected a factor of the evidence predictor "
+                f"({', '.join(PREDICTOR_FACTORS)}), a published factor "
                 f"({', '.join(published_factors().index)}), a numeric finding "
                 f"({', '.join(sorted(numeric))}), "
                 "log(column) or bs(column, df)"
@@ -193,7 +206,15 @@ def _call_term(part: str, m: re.Match, frame: pd.DataFrame) -> Term:
     df = int(m["df"] or 3)
     if df < 2:
         raise ValueError(f"formula: {part!r} needs df >= 2 spline columns")
-    return Term(part, "bs", m["col"], df=df, knots=_spline_knots(_finding(frame, m["col"]), df))
+    return Term(part, "bs", m["col"], df=df, knots=_spline_knots(finding_values(frame, m["col"]), df))
+
+
+@lru_cache(maxsize=1)
+def _predictor_columns() -> dict[str, str]:
+    """The finding each predictor factor is computed from (``data/survival_effects.csv``)."""
+    eff = load_table("survival_effects.csv")
+    eff = eff[eff["kind"] == "effect"]
+    return {str(f): str(c) for f, c in zip(eff["factor"], eff["column"], strict=True)}
 
 
 @lru_cache(maxsize=1)
@@ -208,7 +229,10 @@ def design_matrix(terms: list[Term], frame: pd.DataFrame) -> tuple[list[str], np
     names = [c for t in terms for c in t.columns]
     if not terms:
         return names, np.zeros((len(frame), 0))
-    return names, np.column_stack([t.values(frame) for t in terms])
+    pred = [t.name for t in terms if t.kind == "predictor"]
+    features = predictor_features(frame)[pred] if pred else None  # once for all predictor terms
+    return names, np.column_stack([features[[t.name]].to_numpy(float) if features is not None
+                                   and t.kind == "predictor" else t.values(frame) for t in terms])
 
 
 def canonical(frame: Any) -> pd.DataFrame:

@@ -10,8 +10,9 @@ patient) and the raw extract, and returns the model state and the fitter:
 * **delayed entry** (``entry_col=``): left truncation of both the excess and the background hazard
   (:mod:`._excess_fitter`);
 * **missing findings** (``missing=``): terms never observed are dropped (reported); partly missing
-  ones are multiply imputed (:mod:`._imputation`, Rubin's rules; the bands then carry the
-  between-imputation variance) or the incomplete rows are dropped (``"complete"``, reported);
+  ones are multiply imputed (:mod:`._imputation`: SMC-FCS with this excess-hazard model as the
+  substantive model by default, Rubin's rules; the bands then carry the between-imputation
+  variance) or the incomplete rows are dropped (``"complete"``, reported);
 * **small samples** (``ridge=``): ridge on the log-HRs toward 0 or toward ``prior`` (e.g. the
   published effects), stated or chosen by cross-validation (``"cv"``); the fit reports events per
   parameter and Riley's sample-size criteria and warns below them (``SampleSizeWarning``).
@@ -22,6 +23,9 @@ References
 ----------
 Esteve J, Benhamou E, Croasdale M, Raymond L. Relative survival and the estimation of net survival:
 elements for further discussion. Stat Med 1990;9:529-38. doi:10.1002/sim.4780090506
+Bartlett JW, Seaman SR, White IR, Carpenter JR. Multiple imputation of covariates by fully
+conditional specification: accommodating the substantive model. Stat Methods Med Res
+2015;24:462-87. doi:10.1177/0962280214521348
 White IR, Royston P. Imputing missing covariate values for the Cox model. Stat Med 2009;28:1982-98.
 Riley RD et al. Minimum sample size for developing a multivariable prediction model: part II -
 binary and time-to-event outcomes. Stat Med 2019;38:1276-96. doi:10.1002/sim.7992
@@ -42,8 +46,9 @@ from ..exceptions import FindingsError, SampleSizeWarning
 from ..findings import ensure_findings
 from ..lifetables import LifeTable
 from ._curves import PROGNOSTIC_SUBTYPES
-from ._design import Term, parse_terms, published_factors
-from ._imputation import ImputationGroup, Pooled, impute_terms, nelson_aalen, rubin
+from ._design import Term, design_matrix, finding_values, parse_terms, published_factors
+from ._imputation import ExcessOutcome, ImputationGroup, Pooled, impute_terms, nelson_aalen, rubin, smcfcs
+from ._predictor import CONTINUOUS_FACTORS, PREDICTOR_FACTORS
 from ._sample_size import sample_size_report
 
 _DRAWS_METHOD = (
@@ -55,6 +60,7 @@ _DRAWS_METHOD_MI = (
     "variance (within + (1 + 1/m) between imputations) of (beta, log lambda_s, log rho_s)"
 )
 MISSING_MODES = ("impute", "complete", "refuse")
+IMPUTATION_METHODS = ("smcfcs", "chained")
 RIDGE_GRID = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 
 
@@ -80,6 +86,14 @@ class FitOptions:
         ``{term: log_hr}`` centre of the ridge penalty (informative prior); default 0.
     cv_folds : int
         Folds of the cross-validation.
+    imputation : {"smcfcs", "chained"}
+        How ``missing="impute"`` draws: substantive-model-compatible chained equations with the
+        excess-hazard model (default; Bartlett et al. 2015), or the approximate chained equations
+        with the event and the Nelson-Aalen cumulative hazard as predictors (White & Royston 2009;
+        biased toward the null when missingness depends strongly on the outcome: kept for
+        comparison).
+    imputation_iterations : int
+        Rounds of each SMC-FCS chain (default 10, as R ``smcfcs``).
     """
 
     entry_col: str | None = None
@@ -89,6 +103,8 @@ class FitOptions:
     ridge: Any = 0.0
     prior: Any = None
     cv_folds: int = 5
+    imputation: str = "smcfcs"
+    imputation_iterations: int = 10
 
 
 @dataclass
@@ -190,6 +206,8 @@ def _options(options: dict[str, Any]) -> FitOptions:
     opts = FitOptions(**options)
     if opts.missing not in MISSING_MODES:
         raise ValueError(f"missing: expected one of {MISSING_MODES}; got {opts.missing!r}")
+    if opts.imputation not in IMPUTATION_METHODS:
+        raise ValueError(f"imputation: expected one of {IMPUTATION_METHODS}; got {opts.imputation!r}")
     if isinstance(opts.imputations, bool) or not isinstance(opts.imputations, int) or opts.imputations < 2:
         raise ValueError(f"imputations: expected a whole number >= 2; got {opts.imputations!r}")
     if not (opts.ridge == "cv" or (isinstance(opts.ridge, int | float) and opts.ridge >= 0)):
@@ -251,15 +269,17 @@ def _terms(formula: Any, frame: pd.DataFrame, F: list[str]) -> list[Term]:
 
 
 def term_values(terms: list[Term], frame: pd.DataFrame, F: list[str]) -> np.ndarray:
-    """(n, columns) values of ``terms``; the model's risk features as the prediction path computes
+    """(n, columns) values of ``terms``; the composite's flags as the prediction path computes
     them (:func:`mastoprog.risk.risk_features`), other terms from :mod:`._design`."""
     from ..risk import risk_features
 
-    need = [t.name for t in terms if t.name in F]
-    feats = risk_features(frame)[need] if need else None
-    cols = [feats[t.name].to_numpy(float)[:, None] if feats is not None and t.name in F
-            else t.values(frame) for t in terms]
-    return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+    flags = [t.name for t in terms if t.name in F and t.kind != "predictor"]
+    feats = risk_features(frame)[flags] if flags else None
+    _, X = design_matrix(terms, frame)
+    for t in terms:
+        if feats is not None and t.name in flags:
+            X[:, _col(terms, t.name)] = feats[t.name].to_numpy(float)
+    return X
 
 
 def _complete_designs(terms: list[Term], rows: _Rows, F: list[str], opts: FitOptions,
@@ -294,42 +314,69 @@ def _complete_designs(terms: list[Term], rows: _Rows, F: list[str], opts: FitOpt
 def _impute(terms: list[Term], rows: _Rows, F: list[str], opts: FitOptions,
             random_state: int) -> list[np.ndarray]:
     X = term_values(terms, rows.frame, F)
-    groups = _imputation_groups(terms, np.isnan(X))
+    groups = _imputation_groups(terms, np.isnan(X), rows.frame)
     frame = rows.frame
+    present = [j for j in range(len(PROGNOSTIC_SUBTYPES)) if (rows.k == j).any()]
+    strata = np.column_stack([(rows.k == j).astype(float) for j in present])
+    age = pd.to_numeric(frame["age"]).to_numpy(float)
+    male = (frame["sex"].astype(str) == "M").to_numpy(float)
+    gaps = sorted({t.name for t in terms for c in t.columns if np.isnan(X[:, _col(terms, c)]).any()})
+    m = opts.imputations
+    if opts.imputation == "chained":
+        return _impute_chained(X, groups, rows, age, male, strata, gaps, m, random_state)
+    outcome = ExcessOutcome(rows.T, rows.E, rows.entry, rows.bg_h, rows.bg_dH, strata)
+    ridge = float(opts.ridge) if opts.ridge != "cv" else 0.0
+    designs, failures = smcfcs(X, groups, outcome, np.column_stack([age, male, strata[:, 1:]]), m,
+                               random_state, iterations=opts.imputation_iterations, ridge=ridge)
+    rows.notes.append(
+        f"multiple imputation (m = {m}) of {gaps} by substantive-model-compatible chained equations "
+        f"(SMC-FCS, Bartlett et al. 2015; {opts.imputation_iterations} rounds per chain; the "
+        "excess-hazard model as the substantive model); estimates pooled by Rubin's rules"
+        + (f"; {failures} rejection-sampling draw(s) kept an unaccepted proposal" if failures else ""))
+    return designs
+
+
+def _impute_chained(X, groups, rows: _Rows, age, male, strata, gaps, m, random_state) -> list[np.ndarray]:
+    """The approximate White & Royston chained equations (``imputation="chained"``)."""
     H = nelson_aalen(rows.T, rows.E, rows.entry)
     # Subtypes differ in how strongly a finding moves the hazard: outcome x subtype interactions.
-    strata = [(rows.k == j).astype(float) for j in range(len(PROGNOSTIC_SUBTYPES))
-              if 0 < (rows.k == j).sum() < len(rows.k)]
-    aux = np.column_stack([
-        rows.E, H, pd.to_numeric(frame["age"]).to_numpy(float),
-        (frame["sex"].astype(str) == "M").to_numpy(float),
-        *strata, *[d * rows.E for d in strata], *[d * H for d in strata],
-    ])
-    gaps = sorted({t.name for t in terms for c in t.columns if np.isnan(X[:, _col(terms, c)]).any()})
-    rows.notes.append(f"multiple imputation (m = {opts.imputations}) of {gaps} by chained equations, "
-                      "with the event and the Nelson-Aalen cumulative hazard in the imputation "
-                      "model; estimates pooled by Rubin's rules")
-    return impute_terms(X, groups, aux, opts.imputations, random_state)
+    dummies = [strata[:, j] for j in range(strata.shape[1]) if 0 < strata[:, j].sum() < len(strata)]
+    aux = np.column_stack([rows.E, H, age, male, *dummies, *[d * rows.E for d in dummies],
+                           *[d * H for d in dummies]])
+    rows.notes.append(f"multiple imputation (m = {m}) of {gaps} by chained equations (White & Royston "
+                      "2009: the event and the Nelson-Aalen cumulative hazard in the imputation "
+                      "model); estimates pooled by Rubin's rules")
+    return impute_terms(X, groups, aux, m, random_state)
 
 
 def _col(terms: list[Term], name: str) -> int:
     return [c for t in terms for c in t.columns].index(name)
 
 
-def _imputation_groups(terms: list[Term], holes: np.ndarray) -> list[ImputationGroup]:
-    """Factor terms of one finding form one categorical group; other columns impute alone."""
+def _imputation_groups(terms: list[Term], holes: np.ndarray, frame: pd.DataFrame) -> list[ImputationGroup]:
+    """Factor terms of one finding form one categorical group; a continuous term is one group,
+    imputed on the scale of its finding (log scale for ``log``) and its columns recomputed."""
     groups: list[ImputationGroup] = []
     by_source: dict[str, list[int]] = {}
     for t in terms:
         idx = [_col(terms, c) for c in t.columns]
         if not holes[:, idx].any():
             continue
-        if t.kind == "factor":
+        if t.kind == "factor" or (t.kind == "predictor" and t.name not in CONTINUOUS_FACTORS):
             by_source.setdefault(t.column, []).extend(idx)
+        elif t.kind == "bs":
+            groups.append(ImputationGroup(tuple(idx), categorical=False,
+                                          source=finding_values(frame, t.column), transform=_term_basis(t)))
         else:
-            groups.extend(ImputationGroup((j,), categorical=False) for j in idx)
+            groups.append(ImputationGroup(tuple(idx), categorical=False))
     groups.extend(ImputationGroup(tuple(idx), categorical=True) for idx in by_source.values())
     return groups
+
+
+def _term_basis(t: Term):
+    def basis(x: np.ndarray) -> np.ndarray:
+        return t.values(pd.DataFrame({t.column: x}))
+    return basis
 
 
 def _check_events(rows: _Rows, min_events: int) -> None:
@@ -389,10 +436,39 @@ def _fit_all(Xs, terms, rows, opts, alpha):
     ridge = opts.ridge
     if ridge == "cv":
         ridge, cv = _choose_ridge(Xs[0], names, rows, centers, present, alpha, opts)
-    fitters = [_fit_one(X, names, rows, centers, present, alpha, ridge, opts.prior) for X in Xs]
+    first = _fit_one(Xs[0], names, rows, centers, present, alpha, ridge, opts.prior)
+    # The other imputations need only estimates and variances: Newton-Raphson on the same
+    # likelihood, started at the first fit (lifelines' machinery cost ~0.5 s per fit).
+    fitters = [first, *[_fit_light(X, names, rows, centers, present, first, opts.prior) for X in Xs[1:]]]
     if len(fitters) > 1:
         _pool_into(fitters)
     return [_Fit(f, names, present) for f in fitters], centers, float(ridge), cv
+
+
+@dataclass(frozen=True)
+class _LightFit:
+    """Estimates, variance and log-likelihood of one completed-data fit (lifelines' labels)."""
+
+    params_: pd.Series
+    variance_matrix_: pd.DataFrame
+    log_likelihood_: float
+
+
+def _fit_light(X, names, rows, centers, present, first: Any, prior) -> _LightFit:
+    """The fit of ``_fit_one`` without lifelines: same design, penalty and parameter labels."""
+    from ._excess_fitter import ExcessData, Penalty, excess_loglik, maximise  # lifelines: when fitting
+
+    design, _ = _design_frame(X, names, rows, centers, present)
+    index = first.params_.index
+    blocks = tuple(design.reindex(columns=[c for (b, c) in index if b == p], fill_value=0.0).to_numpy(float)
+                   for p in ("beta_", "log_lambda_", "log_rho_"))
+    d = ExcessData(rows.T, rows.E, rows.entry, np.log(np.clip(rows.bg_h, 1e-300, None)), rows.bg_dH)
+    p = blocks[0].shape[1]
+    centre = np.array([float((prior or {}).get(c, 0.0)) for (b, c) in index if b == "beta_"])
+    theta, ll, info = maximise(lambda th: excess_loglik(th, blocks, d), first.params_.to_numpy(float),
+                               Penalty(np.arange(p), np.ones(p), centre, first.ridge))
+    cov = np.linalg.inv(info)
+    return _LightFit(pd.Series(theta, index=index), pd.DataFrame(cov, index=index, columns=index), ll)
 
 
 def _pool_into(fitters: list[Any]) -> Pooled:
@@ -458,11 +534,37 @@ def _beta_state(fit: _Fit, F: list[str], terms: list[Term], ridge: float,
     return out
 
 
+def state_factors(terms: list[Term], F: list[str]) -> tuple[list[str], bool]:
+    """``(factors, predictive)`` of a fitted model's state.
+
+    Terms that are all composite flags keep the composite's factor list ``F`` (the others fixed
+    at 0); terms that are all factors the prediction path computes (the evidence predictor's and
+    the composite's flags) become the model's factors; any other term (linear, ``log``, ``bs``,
+    a factor known only to a risk score) makes the fit estimation-only (no curve).
+    """
+    names = [t.name for t in terms]
+    if all(n in F for n in names):
+        return list(F), True
+    if all(n in PREDICTOR_FACTORS or n in F for n in names):
+        return names, True
+    return list(F), False
+
+
+def no_curve_reason(terms: list[Term], F: list[str]) -> str:
+    """Why an estimation-only fit draws no curve, naming the terms the prediction path cannot
+    compute and the terms that would give curves."""
+    other = [t.name for t in terms if t.name not in PREDICTOR_FACTORS and t.name not in F]
+    return (f"estimation-only fit: the prediction path cannot compute the term(s) {other} for new "
+            "patients (only the evidence predictor's factors "
+            f"{list(PREDICTOR_FACTORS)} and the composite's flags {list(F)} give curves; "
+            "for age use 'age_decades')")
+
+
 def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws, random_state):
     fit = fits[0]
     fitter = fit.fitter
     params, cov = fitter.params_, fitter.variance_matrix_
-    predictive = all(t.name in F for t in terms)
+    F, predictive = state_factors(terms, F)
     subtypes = {z: {"excess": "none", "source": "fixed at no excess hazard (fit(zero_excess=...))",
                     "evidence": "assumption", "n": int((k_all == PROGNOSTIC_SUBTYPES.index(z)).sum())}
                 for z in zero_excess}
@@ -475,8 +577,12 @@ def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws
             "rho": float(np.exp(params[("log_rho_", f"is_{s}")])),
             "rho_source": "fitted", "rho_evidence": "fitted",
             "center": {f: float(centers[s][name_col[f]]) if f in name_col else 0.0 for f in F},
+            # A fitted effect acts fully in every subtype (the evidence predictor's weights are
+            # not assumed for a model fitted on its factors).
+            "weights": {f: 1.0 for f in F},
             "source": "fitted by maximum likelihood" if predictive else
             "estimation-only fit: terms outside the model's risk features; no curve",
+            **({} if predictive else {"reason": no_curve_reason(terms, F)}),
             "evidence": "fitted", "n": int((rows.k == j).sum()), "events": int(rows.E[rows.k == j].sum()),
         }
     D = int(n_draws)

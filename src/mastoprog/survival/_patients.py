@@ -221,6 +221,9 @@ def _no_curve_reason(groups: tuple[str, ...], state: ModelState) -> str:
         return str(p.info.get("reason", default)) if p is not None else default
     if "none" in groups:
         return "the findings give no mastocytosis ('none'); the model covers mastocytosis only"
+    fitted = state.subtypes.get(groups[0]) if groups else None  # fitting helper: an estimation-only
+    if fitted is not None and fitted.info.get("reason"):  # fit names the terms it cannot compute
+        return str(fitted.info["reason"])
     return "no calibrated parameters for this subtype in this model"
 
 

@@ -63,6 +63,9 @@ class UpdateResult:
         error, 95 % interval.
     n, events : int
         Local patients and deaths used (zero-excess subtypes such as CM left out).
+    dropped : int
+        Local patients left out because a finding the model's linear predictor needs is unknown
+        (complete-case updating; the linear predictor of such a patient is a range, not a value).
     """
 
     models: dict[str, Any]
@@ -70,6 +73,7 @@ class UpdateResult:
     estimates: pd.DataFrame
     n: int
     events: int
+    dropped: int = 0
 
 
 def _local_rows(model: Any, df: Any, duration_col: str, event_col: str, entry_col: str | None):
@@ -98,7 +102,8 @@ def _ladder_data(model: Any, P: dict, T, E, entry) -> tuple[ExcessData, np.ndarr
 
     arr = model._arrays()
     k = P["cand"].argmax(axis=1)
-    keep = arr.excess[k]
+    # Complete cases: an unknown finding leaves the patient's linear predictor a range.
+    keep = arr.excess[k] & ~np.isnan(P["X"]).any(axis=1)
     lt = model.life_table_
     age, sex, year = P["age"][keep], P["sex"][keep], P["year"][keep]
     t, e, t0 = T[keep], E[keep], entry[keep]
@@ -138,7 +143,8 @@ def update_model(
         A calibrated (e.g. ``load_model("lim2009")``) or fitted model; it is not changed.
     df : DataFrame or path
         Local findings with follow-up (``time`` months, ``event`` 0/1), ``age``, ``sex``,
-        ``who_subtype`` (or findings the classifier decides) and the risk findings.
+        ``who_subtype`` (or findings the classifier decides) and the risk findings. Patients with
+        an unknown finding of the model are left out (complete cases; counted in ``dropped``).
     duration_col, event_col : str
         Names of the follow-up columns.
     refit : tuple of str
@@ -166,8 +172,10 @@ def update_model(
 
     _, P, T, E, entry = _local_rows(model, df, duration_col, event_col, entry_col)
     d, lp, X, k = _ladder_data(model, P, T, E, entry)
+    dropped = int((model._arrays().excess[P["cand"].argmax(axis=1)] & np.isnan(P["X"]).any(axis=1)).sum())
     if len(d.T) == 0:
-        raise FindingsError("no local patient in a subtype with an excess hazard: nothing to update")
+        raise FindingsError("no local patient with complete findings in a subtype with an excess hazard: "
+                            f"nothing to update ({dropped} left out for unknown findings)")
     factors = list(model.factors_)
     unknown = sorted(set(refit) - set(factors))
     if unknown:
@@ -197,7 +205,7 @@ def update_model(
                                 refit, rows[-1], len(d.T), int(d.E.sum()))
         prev_ll, prev_p = ll, Xb.shape[1]
     return UpdateResult(models, pd.DataFrame(rows).set_index("step"), pd.DataFrame(est_rows),
-                        len(d.T), int(d.E.sum()))
+                        len(d.T), int(d.E.sum()), dropped)
 
 
 def _with_offset(d: ExcessData, offset: np.ndarray) -> ExcessData:
