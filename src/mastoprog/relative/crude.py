@@ -54,7 +54,7 @@ class CrudeMortalityResult:
         One row per (time, cause): ``time`` (months), ``cause`` (``"disease"`` or ``"other"``),
         ``estimate`` (probability of having died of that cause by ``time``; the disease part may dip
         a little below 0 early, when the cohort dies less than its population), ``variance``,
-        ``std_error`` (NaN where relsurv's variance is negative), ``lower``, ``upper`` (in [0, 1]),
+        ``std_error``, ``lower``, ``upper`` (in [0, 1]),
         ``n_at_risk``.
     conf_level : float
     n_patients, n_events : int
@@ -89,9 +89,12 @@ def crude_mortality_curves(cohort: RelativeCohort, grid: dict[str, np.ndarray]) 
 
 
 def _quadratic(sigma: np.ndarray, a: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """``sum_{k <= j} sigma_k (a_k - f_j)^2`` for every j, by cumulative sums."""
+    """``sum_{k <= j} sigma_k (a_k - f_j)^2`` for every j, by cumulative sums.
+
+    A sum of squares, so >= 0: the expanded form can round a few ulps below 0, hence the floor.
+    """
     c0, c1, c2 = np.cumsum(sigma), np.cumsum(sigma * a), np.cumsum(sigma * a * a)
-    return c2 - 2.0 * f * c1 + f * f * c0
+    return np.maximum(c2 - 2.0 * f * c1 + f * f * c0, 0.0)
 
 
 def crude_mortality(
@@ -157,17 +160,13 @@ def crude_mortality(
     parts = []
     for cause in ("disease", "other"):
         estimate, variance = curves[cause][rows], curves[f"var_{cause}"][rows]
-        with np.errstate(invalid="ignore"):
-            se = np.sqrt(variance)  # NaN where the variance is negative (relsurv warns)
+        se = np.sqrt(variance)
         parts.append(pd.DataFrame({
             "time": grid["time"][rows], "cause": cause, "estimate": estimate, "variance": variance,
             "std_error": se, "lower": np.clip(estimate - z * se, 0.0, 1.0),
             "upper": np.clip(estimate + z * se, 0.0, 1.0), "n_at_risk": grid["n_at_risk"][rows]}))
     table = pd.concat(parts, ignore_index=True).sort_values(["time", "cause"], kind="stable")
-    negative = int((curves["var_disease"] < -1e-15).sum() + (curves["var_other"] < -1e-15).sum())
     notes = ["Ederer II population hazard, Kaplan-Meier all-cause survival (relsurv cmp.rel); "
              "intervals F +- z se clipped to [0, 1]", *cohort.notes]
-    if negative:
-        notes.append(f"the variance formula was negative at {negative} time(s): std_error is NaN there")
     return CrudeMortalityResult(table.reset_index(drop=True), float(conf_level), int(cohort.duration.size),
                                 int(cohort.event.sum()), cohort.describe(), tuple(notes))

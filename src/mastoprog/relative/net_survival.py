@@ -40,7 +40,7 @@ import pandas as pd
 from ..exceptions import MetricInputError, Problem
 from ..lifetables import LifeTable
 from ..metrics import normal_quantile
-from ._cohort import RelativeCohort, check_times, event_grid, prepare_cohort, rows_at
+from ._cohort import RelativeCohort, check_times, event_grid, prepare_cohort
 from ._risk_sums import risk_set_sums
 
 __all__ = ["NET_SURVIVAL_METHODS", "NetSurvivalResult", "net_survival"]
@@ -153,12 +153,12 @@ def net_survival(
     cohort = prepare_cohort(data, duration_col=duration_col, event_col=event_col, age_col=age_col,
                             sex_col=sex_col, year_col=year_col, life_table=life_table)
     wanted = None if times is None else check_times(times, cohort)
-    grid = event_grid(cohort, wanted)
-    if method == "pohar-perme":
-        hazard, variance = _pohar_perme_increments(cohort, grid)
-    else:
-        hazard, variance = _ederer2_increments(cohort, grid)
-    table, notes = _curve(grid, hazard, variance, z, rows_at(grid["time"], wanted))
+    grid = event_grid(cohort, None)  # the curve lives on the follow-up times, whatever is reported
+    increments = _pohar_perme_increments if method == "pohar-perme" else _ederer2_increments
+    hazard, variance = increments(cohort, grid)
+    table, notes = _curve(grid, hazard, variance, z)
+    if wanted is not None:
+        table = _between(cohort, grid, table, wanted, method, z)
     return NetSurvivalResult(
         table=table, method=method, conf_level=float(conf_level), n_patients=int(cohort.duration.size),
         n_events=int(cohort.event.sum()), life_table=cohort.describe(),
@@ -191,9 +191,9 @@ def _ederer2_increments(cohort: RelativeCohort, grid: dict[str, np.ndarray]) -> 
     return (grid["deaths"] - (l_end - l_start)) / at_risk, grid["deaths"] / (at_risk * at_risk)
 
 
-def _curve(grid: dict[str, np.ndarray], hazard: np.ndarray, variance: np.ndarray, z: float,
-           rows: np.ndarray) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Product limit, its log-scale interval and the reported rows."""
+def _curve(grid: dict[str, np.ndarray], hazard: np.ndarray, variance: np.ndarray,
+           z: float) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Product limit and its log-scale interval at every follow-up time."""
     factor = 1.0 - hazard
     notes: tuple[str, ...] = ()
     gone = np.flatnonzero(factor <= 0)
@@ -202,16 +202,40 @@ def _curve(grid: dict[str, np.ndarray], hazard: np.ndarray, variance: np.ndarray
         notes = (f"net survival reached 0 at {grid['time'][gone[0]]:g} months (an excess hazard >= 1 "
                  "in one step); it is 0 from there on",)
     estimate = np.cumprod(factor)
-    se_log = np.sqrt(np.cumsum(variance))
-    deaths = np.cumsum(grid["deaths"])[rows]
-    table = pd.DataFrame({
-        "time": grid["time"][rows],
-        "estimate": estimate[rows],
-        "std_error": (estimate * se_log)[rows],
-        "std_error_log": se_log[rows],
-        "lower": (estimate * np.exp(-z * se_log))[rows],
-        "upper": (estimate * np.exp(z * se_log))[rows],
-        "n_at_risk": grid["n_at_risk"][rows],
-        "n_events": np.diff(deaths, prepend=0),
-    })
-    return table, notes
+    return _table(grid["time"], estimate, np.sqrt(np.cumsum(variance)), z, grid["n_at_risk"],
+                  grid["deaths"]), notes
+
+
+def _table(time: np.ndarray, estimate: np.ndarray, se_log: np.ndarray, z: float, at_risk: np.ndarray,
+           events: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({
+        "time": time, "estimate": estimate, "std_error": estimate * se_log, "std_error_log": se_log,
+        "lower": estimate * np.exp(-z * se_log), "upper": estimate * np.exp(z * se_log),
+        "n_at_risk": at_risk, "n_events": events})
+
+
+def _between(cohort: RelativeCohort, grid: dict[str, np.ndarray], curve: pd.DataFrame, times: np.ndarray,
+             method: str, z: float) -> pd.DataFrame:
+    """The curve at requested times: the last follow-up time's value times the population part since.
+
+    No death falls strictly between follow-up times, so at ``t`` in ``[t_j, t_{j+1})`` the estimate is
+    ``S(t_j) (1 + expected part over (t_j, t])`` for the patients followed at ``t`` (those of
+    ``t_{j+1}``) and its variance that of ``t_j``. Reporting times never change the curve itself.
+    """
+    row = np.searchsorted(grid["time"], times, side="right") - 1  # -1: before the first follow-up time
+    base_time = np.where(row >= 0, grid["time"][np.maximum(row, 0)], 0.0)
+    first = np.searchsorted(cohort.duration, times, side="left")
+    if method == "pohar-perme":
+        w_now, _ = risk_set_sums(cohort, times, first)
+        w_base, _ = risk_set_sums(cohort, base_time, first)
+        expected = np.log(w_now) - np.log(w_base)
+    else:
+        _, l_now = risk_set_sums(cohort, times, first, weights=False)
+        _, l_base = risk_set_sums(cohort, base_time, first, weights=False)
+        expected = (l_now - l_base) / (cohort.duration.size - first)
+    known = row >= 0
+    base = np.where(known, curve["estimate"].to_numpy()[np.maximum(row, 0)], 1.0)
+    se_log = np.where(known, curve["std_error_log"].to_numpy()[np.maximum(row, 0)], 0.0)
+    deaths = np.concatenate([[0], np.cumsum(grid["deaths"])])[row + 1]
+    return _table(times, np.maximum(base * (1.0 + expected), 0.0), se_log, z,
+                  cohort.duration.size - first, np.diff(deaths, prepend=0))
