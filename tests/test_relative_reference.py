@@ -126,3 +126,15 @@ def test_notes_say_what_was_done() -> None:
     res = net_survival(df)
     assert any("before 1933" in n for n in res.notes) and any("after 2022" in n for n in res.notes)
     assert res.life_table["name"] == "hmd_us" and res.life_table["first_year"] == 1933
+
+
+def test_yl2017_population_part_by_quadrature() -> None:
+    """The closed-form population area equals a fine trapezoid rule on LifeTable.survival."""
+    df = small_cohort(60, 6)
+    horizons = np.array([7.3, 36.0, 100.5])
+    res = years_lost(df, measure="yl2017", times=horizons).table
+    grid = np.linspace(0.0, horizons[-1], 200_001)
+    surv = LifeTable.hmd_us().survival(df["age"].to_numpy()[:, None], df["sex"].to_numpy()[:, None],
+                                       df["diagnosis_year"].to_numpy()[:, None], grid[None, :]).mean(0)
+    lost = np.concatenate([[0.0], np.cumsum(np.diff(grid) * (1 - (surv[1:] + surv[:-1]) / 2))])
+    np.testing.assert_allclose(res["population_years_lost"], np.interp(horizons, grid, lost) / 12, rtol=1e-7)

@@ -73,7 +73,8 @@ def risk_set_sums(cohort: RelativeCohort, s: np.ndarray, first: np.ndarray,
     cell = np.maximum(np.ceil(s) - 1.0, 0.0)  # s in (g, g + 1] uses cell g; s = 0 uses cell 0
     W, L = np.zeros(s.shape), np.zeros(s.shape)
     n = cohort.duration.size
-    K = taylor_terms(float(cohort.life_table.mx.max()) / 12.0) if weights else 0
+    K = taylor_terms(float(cohort.life_table.mx.max()) / 12.0) if weights else -1
+    factorials = np.cumprod(np.r_[1.0, np.arange(1.0, K + 1)]) if weights else np.ones(0)
     order = np.argsort(cell, kind="stable")
     cells, bounds = np.unique(cell[order], return_index=True)
     for g, q in zip(cells, np.split(order, bounds[1:]), strict=True):  # one pass per month cell
@@ -81,24 +82,31 @@ def risk_set_sums(cohort: RelativeCohort, s: np.ndarray, first: np.ndarray,
         if lo >= n:
             continue
         start = cohort.start[lo:]
-        H = cohort.life_table.path_cumulative_hazard(start, np.full(start.shape, g))
-        lam = cohort.life_table.path_hazard(start, np.full(start.shape, g))
-        u, pos = s[q] - g, first[q] - lo
-        L[q] = _suffix(H)[pos] + u * _suffix(lam)[pos]
+        at = np.full(start.shape, g)
+        H = cohort.life_table.path_cumulative_hazard(start, at)
+        lam = cohort.life_table.path_hazard(start, at)
+        # rows: Lambda, lambda, then exp(Lambda) lambda^k for k = 0 .. K (Taylor terms of W)
+        rows = np.empty((K + 3, start.size))
+        rows[0], rows[1] = H, lam
         if weights:
-            term = np.exp(H)
-            total = _suffix(term)[pos]
-            coef = np.ones(q.size)
+            np.exp(H, out=rows[2])
             for k in range(1, K + 1):
-                term = term * lam
-                coef = coef * u / k
-                total = total + coef * _suffix(term)[pos]
-            W[q] = total
+                np.multiply(rows[k + 1], lam, out=rows[k + 2])
+        sums = _suffix_at(rows, first[q] - lo)
+        u = s[q] - g
+        L[q] = sums[0] + u * sums[1]
+        if weights:
+            coef = u[None, :] ** np.arange(K + 1)[:, None] / factorials[:, None]
+            W[q] = np.einsum("ij,ij->j", coef, sums[2:])
     return W, L
 
 
-def _suffix(values: np.ndarray) -> np.ndarray:
-    """``out[p] = values[p:].sum()`` for p = 0 .. len (the last one 0)."""
-    out = np.zeros(values.size + 1)
-    out[:-1] = np.cumsum(values[::-1])[::-1]
-    return out
+def _suffix_at(rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``rows[:, p:].sum(axis=1)`` for every p in ``pos`` (each < rows.shape[1]), in one pass.
+
+    The columns are cut at the distinct positions, each piece summed once (``np.add.reduceat``),
+    and the piece sums added from the end.
+    """
+    cuts, inverse = np.unique(pos, return_inverse=True)
+    pieces = np.add.reduceat(rows, cuts, axis=1)
+    return np.cumsum(pieces[:, ::-1], axis=1)[:, ::-1][:, inverse]

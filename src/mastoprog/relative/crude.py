@@ -73,8 +73,9 @@ class CrudeMortalityResult:
 
 def crude_mortality_curves(cohort: RelativeCohort, grid: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``F_E``, ``F_P``, their variances and the all-cause survival at every grid time (module docstring)."""
-    _, l_end = risk_set_sums(cohort, grid["time"], grid["first"], weights=False)
-    _, l_start = risk_set_sums(cohort, grid["previous"], grid["first"], weights=False)
+    _, both = risk_set_sums(cohort, np.concatenate([grid["time"], grid["previous"]]),
+                            np.tile(grid["first"], 2), weights=False)
+    l_end, l_start = np.split(both, 2)
     at_risk = grid["n_at_risk"].astype(float)
     observed = grid["deaths"] / at_risk
     population = (l_end - l_start) / at_risk

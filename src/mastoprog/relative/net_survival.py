@@ -171,8 +171,9 @@ def net_survival(
 def _pohar_perme_increments(cohort: RelativeCohort, grid: dict[str, np.ndarray]) -> tuple[np.ndarray,
                                                                                          np.ndarray]:
     """Excess-hazard increments and variance increments of Pohar Perme's estimator at each grid time."""
-    w_end, _ = risk_set_sums(cohort, grid["time"], grid["first"])
-    w_start, _ = risk_set_sums(cohort, grid["previous"], grid["first"])
+    both, _ = risk_set_sums(cohort, np.concatenate([grid["time"], grid["previous"]]),
+                            np.tile(grid["first"], 2))  # one pass over the month cells for both
+    w_end, w_start = np.split(both, 2)
     died = grid["death"]
     weight = np.exp(cohort.cumulative_hazard(cohort.duration[died], died))  # 1 / S_P,i at death
     rows, size = grid["death_row"], grid["time"].size
@@ -185,8 +186,9 @@ def _pohar_perme_increments(cohort: RelativeCohort, grid: dict[str, np.ndarray])
 def _ederer2_increments(cohort: RelativeCohort, grid: dict[str, np.ndarray]) -> tuple[np.ndarray,
                                                                                      np.ndarray]:
     """Excess-hazard increments and variance increments of Ederer II at each grid time."""
-    _, l_end = risk_set_sums(cohort, grid["time"], grid["first"], weights=False)
-    _, l_start = risk_set_sums(cohort, grid["previous"], grid["first"], weights=False)
+    _, both = risk_set_sums(cohort, np.concatenate([grid["time"], grid["previous"]]),
+                            np.tile(grid["first"], 2), weights=False)
+    l_end, l_start = np.split(both, 2)
     at_risk = grid["n_at_risk"].astype(float)
     return (grid["deaths"] - (l_end - l_start)) / at_risk, grid["deaths"] / (at_risk * at_risk)
 
