@@ -15,16 +15,20 @@ from mastoprog import LifeTable
 
 
 def reference_net_survival(time: np.ndarray, event: np.ndarray, age: np.ndarray, sex: np.ndarray,
-                           year: np.ndarray, life_table: LifeTable, method: str = "pohar-perme"
-                           ) -> pd.DataFrame:
+                           year: np.ndarray, life_table: LifeTable, method: str = "pohar-perme",
+                           only: np.ndarray | None = None) -> pd.DataFrame:
     """Net survival and the SE of its log at every follow-up time (Pohar Perme 2012 or Ederer II).
 
     Pohar Perme: ``dLambda_E(t_j) = sum dN_i / S_i(t_j) / W(t_j) - log(W(t_j) / W(t_{j-1}))`` with
     ``W(s) = sum_{i: time_i >= t_j} 1 / S_i(s)`` (the exact integral of the weighted population hazard
     over the interval); Ederer II: ``(d_j - sum_{i at risk} (Lambda_i(t_j) - Lambda_i(t_{j-1}))) / n_j``.
+    ``only``: run the loop body at these positions of the follow-up times only (timing a sample of
+    the iterations in the benchmark; the curve is then not the estimate).
     """
+    sex = _codes(sex)
     surv, var, previous, rows = 1.0, 0.0, 0.0, []
-    for t in np.unique(time):
+    grid = np.unique(time)
+    for t in grid if only is None else grid[only]:
         at = time >= t
         dead = at & (time == t) & (event == 1)
         h_now = life_table.cumulative_hazard(age[at], sex[at], year[at], t)
@@ -47,6 +51,7 @@ def reference_net_survival(time: np.ndarray, event: np.ndarray, age: np.ndarray,
 def reference_crude(time: np.ndarray, event: np.ndarray, age: np.ndarray, sex: np.ndarray,
                     year: np.ndarray, life_table: LifeTable) -> pd.DataFrame:
     """Crude probabilities of death from the disease / other causes and relsurv's variances (O(T^2))."""
+    sex = _codes(sex)
     surv_before, previous = 1.0, 0.0
     f_e, f_p, s_after, sigma, rows = [], [], [], [], []
     for t in np.unique(time):
@@ -64,3 +69,8 @@ def reference_crude(time: np.ndarray, event: np.ndarray, age: np.ndarray, sex: n
         rows.append((t, f_e[-1], f_p[-1], var_e, var_p))
         previous = t
     return pd.DataFrame(rows, columns=["time", "disease", "other", "var_disease", "var_other"])
+
+
+def _codes(sex: np.ndarray) -> np.ndarray:
+    """F/M as the life table's 0/1 codes, once (text would be mapped again at every lookup)."""
+    return np.where(np.char.upper(np.asarray(sex, dtype=str)) == "M", 1, 0)
