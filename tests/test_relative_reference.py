@@ -105,6 +105,8 @@ def test_missing_column_and_unknown_method() -> None:
         net_survival(df.drop(columns="diagnosis_year"))
     with pytest.raises(MetricInputError, match=r"column 'method': got 'hakulinen'; expected one of"):
         net_survival(df, method="hakulinen")
+    with pytest.raises(MetricInputError, match=r"column 'integration': got 'simpson'"):
+        net_survival(df, integration="simpson")
     with pytest.raises(MetricInputError, match=r"column 'measure': got 'yd'"):
         years_lost(df, measure="yd")
     with pytest.raises(MetricInputError, match=r"at least one patient"):

@@ -22,6 +22,7 @@ Work: one pass per month cell that holds a query, over the patients still follow
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -69,12 +70,47 @@ def risk_set_sums(cohort: RelativeCohort, s: np.ndarray, first: np.ndarray,
         Same shape as ``s``.
     """
     s = np.asarray(s, dtype=float)
-    first = np.asarray(first, dtype=np.int64)
     cell = np.maximum(np.ceil(s) - 1.0, 0.0)  # s in (g, g + 1] uses cell g; s = 0 uses cell 0
     W, L = np.zeros(s.shape), np.zeros(s.shape)
-    n = cohort.duration.size
     K = taylor_terms(float(cohort.life_table.mx.max()) / 12.0) if weights else -1
-    factorials = np.cumprod(np.r_[1.0, np.arange(1.0, K + 1)]) if weights else np.ones(0)
+    for g, q, sums in _cell_sums(cohort, cell, np.asarray(first, dtype=np.int64), K + 1):
+        u = s[q] - g
+        L[q] = sums[0] + u * sums[1]
+        if weights:
+            W[q] = _taylor(sums[2:], u)
+    return W, L
+
+
+def weighted_hazard_sums(cohort: RelativeCohort, s: np.ndarray, first: np.ndarray,
+                         step: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Sums relsurv's daily Pohar Perme integration needs (``netfastpinter2.c``), over ``first, ...``.
+
+    With ``lambda_i = lambda_i(s)`` (the hazard at the start of the step, right-continuous) and
+    ``E_i = exp(Lambda_i(s))``: ``sum lambda_i E_i``, ``sum E_i`` and the same with ``E_i exp(lambda_i
+    step)`` (the weights at the end of the step, the hazard held at its start value).
+
+    Returns
+    -------
+    N1, W1, N2, W2 : ndarray
+        Same shape as ``s``.
+    """
+    s = np.asarray(s, dtype=float)
+    cell = np.floor(s)  # the hazard *at* s: an integer month s takes the next month's rate
+    K = taylor_terms(float(cohort.life_table.mx.max()) / 12.0)
+    out = [np.zeros(s.shape) for _ in range(4)]
+    for g, q, sums in _cell_sums(cohort, cell, np.asarray(first, dtype=np.int64), K + 2):
+        u = s[q] - g
+        for k, at in enumerate((u, u + step[q])):  # d/du of sum b exp(lambda u) = sum b lambda exp(...)
+            out[2 * k][q] = _taylor(sums[3:], at)
+            out[2 * k + 1][q] = _taylor(sums[2:-1], at)
+    return tuple(out)
+
+
+def _cell_sums(cohort: RelativeCohort, cell: np.ndarray, first: np.ndarray,
+               n_powers: int) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
+    """Per month cell ``g`` holding queries ``q``: suffix sums from each query's ``first`` of the rows
+    ``Lambda_i(g)``, ``lambda_i(g)`` and ``exp(Lambda_i(g)) lambda_i^k`` for ``k < n_powers``."""
+    n = cohort.duration.size
     order = np.argsort(cell, kind="stable")
     cells, bounds = np.unique(cell[order], return_index=True)
     for g, q in zip(cells, np.split(order, bounds[1:]), strict=True):  # one pass per month cell
@@ -83,22 +119,21 @@ def risk_set_sums(cohort: RelativeCohort, s: np.ndarray, first: np.ndarray,
             continue
         start = cohort.start[lo:]
         at = np.full(start.shape, g)
-        H = cohort.life_table.path_cumulative_hazard(start, at)
-        lam = cohort.life_table.path_hazard(start, at)
-        # rows: Lambda, lambda, then exp(Lambda) lambda^k for k = 0 .. K (Taylor terms of W)
-        rows = np.empty((K + 3, start.size))
-        rows[0], rows[1] = H, lam
-        if weights:
-            np.exp(H, out=rows[2])
-            for k in range(1, K + 1):
-                np.multiply(rows[k + 1], lam, out=rows[k + 2])
-        sums = _suffix_at(rows, first[q] - lo)
-        u = s[q] - g
-        L[q] = sums[0] + u * sums[1]
-        if weights:
-            coef = u[None, :] ** np.arange(K + 1)[:, None] / factorials[:, None]
-            W[q] = np.einsum("ij,ij->j", coef, sums[2:])
-    return W, L
+        rows = np.empty((n_powers + 2, start.size))
+        rows[0] = cohort.life_table.path_cumulative_hazard(start, at)
+        rows[1] = cohort.life_table.path_hazard(start, at)
+        if n_powers:
+            np.exp(rows[0], out=rows[2])
+            for k in range(1, n_powers):
+                np.multiply(rows[k + 1], rows[1], out=rows[k + 2])
+        yield float(g), q, _suffix_at(rows, first[q] - lo)
+
+
+def _taylor(moments: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``sum_k u^k / k! moments[k]`` (rows k = 0 .. K, one column per query)."""
+    k = np.arange(moments.shape[0])
+    factorials = np.cumprod(np.r_[1.0, k[1:]])
+    return np.einsum("ij,ij->j", u[None, :] ** k[:, None] / factorials[:, None], moments)
 
 
 def _suffix_at(rows: np.ndarray, pos: np.ndarray) -> np.ndarray:

@@ -41,10 +41,12 @@ from ..exceptions import MetricInputError, Problem
 from ..lifetables import LifeTable
 from ..metrics import normal_quantile
 from ._cohort import RelativeCohort, check_times, event_grid, prepare_cohort
-from ._risk_sums import risk_set_sums
+from ._risk_sums import risk_set_sums, weighted_hazard_sums
 
 __all__ = ["NET_SURVIVAL_METHODS", "NetSurvivalResult", "net_survival"]
 
+#: relsurv's year on its day scale (its ratetables cut ages at k * 365.241 days): days per month.
+DAYS_PER_MONTH = 365.241 / 12
 #: The estimators, by relsurv's ``method`` names.
 NET_SURVIVAL_METHODS = ("pohar-perme", "ederer2")
 
@@ -93,6 +95,7 @@ def net_survival(
     method: str = "pohar-perme",
     times: Any = None,
     conf_level: float = 0.95,
+    integration: str = "exact",
 ) -> NetSurvivalResult:
     """Net survival of a cohort against its general population (relsurv ``rs.surv``).
 
@@ -119,6 +122,10 @@ def net_survival(
         Months at which to report (each in [0, last follow-up]); default every follow-up time.
     conf_level : float
         Level of the interval (default 0.95).
+    integration : {"exact", "relsurv"}
+        Pohar Perme only: the population part integrated exactly (default), or as relsurv 2.2-9 does
+        (one-day steps, ``precision = 1``, with running averages over each interval; a day is
+        365.241 / 12 days per month), to reproduce R's figures to about 3e-5.
 
     Returns
     -------
@@ -149,13 +156,17 @@ def net_survival(
     """
     if method not in NET_SURVIVAL_METHODS:
         raise MetricInputError([Problem(None, "method", method, f"one of {list(NET_SURVIVAL_METHODS)}")])
+    if integration not in ("exact", "relsurv"):
+        raise MetricInputError([Problem(None, "integration", integration, "'exact' or 'relsurv'")])
     z = normal_quantile(conf_level)
     cohort = prepare_cohort(data, duration_col=duration_col, event_col=event_col, age_col=age_col,
                             sex_col=sex_col, year_col=year_col, life_table=life_table)
     wanted = None if times is None else check_times(times, cohort)
     grid = event_grid(cohort, None)  # the curve lives on the follow-up times, whatever is reported
-    increments = _pohar_perme_increments if method == "pohar-perme" else _ederer2_increments
-    hazard, variance = increments(cohort, grid)
+    if method == "pohar-perme":
+        hazard, variance = _pohar_perme_increments(cohort, grid, integration == "relsurv")
+    else:
+        hazard, variance = _ederer2_increments(cohort, grid)
     table, notes = _curve(grid, hazard, variance, z)
     if wanted is not None:
         table = _between(cohort, grid, table, wanted, method, z)
@@ -163,13 +174,15 @@ def net_survival(
         table=table, method=method, conf_level=float(conf_level), n_patients=int(cohort.duration.size),
         n_events=int(cohort.event.sum()), life_table=cohort.describe(),
         notes=(f"{method}: product-limit estimate over every follow-up time (relsurv rs.surv, "
-               "type='kaplan-meier'); interval on the log scale (conf.type='log')",
+               "type='kaplan-meier'); interval on the log scale (conf.type='log')"
+               + ("; population part integrated in one-day steps as relsurv" if integration == "relsurv"
+                  and method == "pohar-perme" else ""),
                *cohort.notes, *notes),
     )
 
 
-def _pohar_perme_increments(cohort: RelativeCohort, grid: dict[str, np.ndarray]) -> tuple[np.ndarray,
-                                                                                         np.ndarray]:
+def _pohar_perme_increments(cohort: RelativeCohort, grid: dict[str, np.ndarray],
+                            daily: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Excess-hazard increments and variance increments of Pohar Perme's estimator at each grid time."""
     both, _ = risk_set_sums(cohort, np.concatenate([grid["time"], grid["previous"]]),
                             np.tile(grid["first"], 2))  # one pass over the month cells for both
@@ -179,8 +192,32 @@ def _pohar_perme_increments(cohort: RelativeCohort, grid: dict[str, np.ndarray])
     rows, size = grid["death_row"], grid["time"].size
     dead = np.bincount(rows, weights=weight, minlength=size)
     dead_sq = np.bincount(rows, weights=weight * weight, minlength=size)
-    hazard = dead / w_end - (np.log(w_end) - np.log(w_start))
-    return hazard, dead_sq / (w_end * w_end)
+    population = _relsurv_daily(cohort, grid) if daily else np.log(w_end) - np.log(w_start)
+    return dead / w_end - population, dead_sq / (w_end * w_end)
+
+
+def _relsurv_daily(cohort: RelativeCohort, grid: dict[str, np.ndarray]) -> np.ndarray:
+    """relsurv's population integral (``netfastpinter2.c``, ``precision = 1`` day) at each grid time.
+
+    Each interval ``(t_{j-1}, t_j]`` is cut into one-day steps from its start (the last one shorter);
+    step m adds ``f_m (sum_{l<=m} N1_l / sum_{l<=m} W1_l + sum_{l<=m} N2_l / sum_{l<=m} W2_l) / 2``,
+    the sums running over the interval's steps so far (:func:`weighted_hazard_sums`).
+    """
+    step = 1.0 / DAYS_PER_MONTH
+    t, previous = grid["time"], grid["previous"]
+    n_steps = np.ceil((t - previous) / step - 1e-9).astype(np.int64).clip(min=0)
+    interval = np.repeat(np.arange(t.size), n_steps)
+    begins = np.cumsum(n_steps) - n_steps
+    s = previous[interval] + (np.arange(interval.size) - begins[interval]) * step
+    width = np.minimum(step, t[interval] - s)
+    n1, w1, n2, w2 = weighted_hazard_sums(cohort, s, grid["first"][interval], width)
+
+    def running(x: np.ndarray) -> np.ndarray:  # cumulative sums restarted at each interval
+        total = np.cumsum(x)
+        return total - np.concatenate([[0.0], total])[begins][interval]
+
+    terms = width * (running(n1) / running(w1) + running(n2) / running(w2)) / 2.0
+    return np.bincount(interval, weights=terms, minlength=t.size)
 
 
 def _ederer2_increments(cohort: RelativeCohort, grid: dict[str, np.ndarray]) -> tuple[np.ndarray,
