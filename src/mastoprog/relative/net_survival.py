@@ -17,8 +17,10 @@ risk set is fixed, ``sum_i Y_i lambda_P,i / S_P,i`` is the derivative of ``W = s
 the integral is ``log W(t_j) - log W(t_{j-1})``. relsurv 2.2-9 approximates it in one-day steps
 with running averages over each interval (``precision = 1``): on relsurv's own ``rdata`` the two
 differ by up to 0.001; ``integration="relsurv"`` repeats relsurv's scheme (vectorised) for
-figures that match R's to about 3e-5. ``std_error_log`` is relsurv's ``std.err`` (the standard error of the cumulative
-excess hazard, i.e. of log net survival); the interval is relsurv's default ``conf.type = "log"``,
+figures that match R's to about 3e-5.
+
+``std_error_log`` is relsurv's ``std.err`` (the standard error of the cumulative excess hazard, i.e.
+of log net survival); the interval is relsurv's default ``conf.type = "log"``,
 ``S exp(+- z std_error_log)``; ``std_error`` is the delta-method ``S * std_error_log``.
 
 References
