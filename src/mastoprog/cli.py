@@ -427,11 +427,70 @@ def _add_fidelity(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_fidelity)
 
 
+def _cmd_net_survival(args: argparse.Namespace) -> int:
+    from .lifetables import LifeTable
+    from .relative import net_survival
+
+    out = check_output(args.output, args.force, (*TABLE_SUFFIXES, ".png", ".svg", ".pdf"))
+    figure = out is not None and out.suffix.lower() in {".png", ".svg", ".pdf"}
+    table = None
+    if args.life_table:
+        path = Path(args.life_table)
+        table = LifeTable.from_frame(pd.read_csv(path), name=path.stem, citation=f"user file {path.name}")
+    cohort = read_input(args.input)
+    columns = {f"{k}_col": getattr(args, f"{k}_col") for k in ("duration", "event", "age", "sex", "year")}
+    times = args.times
+    if times is None and not figure:  # a short table: whole years of follow-up
+        last = pd.to_numeric(cohort.get(args.duration_col), errors="coerce").max()
+        times = list(np.arange(12.0, last, 12.0)) if np.isfinite(last) and last > 12 else None
+    res = net_survival(cohort, life_table=table, method=args.method, times=times, **columns)
+    lt = res.life_table
+    print(f"{res.method} net survival of {res.n_patients} patients ({res.n_events} deaths) against "
+          f"{lt['name']} ({lt['first_year']}-{lt['last_year']}); time in months")
+    for note in res.notes[1:]:
+        print(f"note: {note}")
+    if figure and out is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: no display needed
+        import matplotlib.pyplot as plt
+
+        from .plotting import plot_net_survival, save_figure
+
+        ax = plot_net_survival(res)
+        try:
+            save_figure(ax.figure, out, force=args.force)
+        finally:
+            plt.close(ax.figure)
+        print(f"wrote the net survival curve to {out}")
+        print(RESEARCH_NOTE)
+        return EXIT_OK
+    return emit_table(res.table, out, list(res.table.columns), "time point(s)", args.force)
+
+
+def _add_net_survival(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("net-survival", help="net survival of a cohort against its general population "
+                       "(Pohar Perme or Ederer II, as R's relsurv)")
+    p.add_argument("input", help="cohort CSV: follow-up (months), event (0/1), age, sex, year of diagnosis")
+    p.add_argument("--life-table", help="CSV with year, age, sex (F/M), mx (deaths per person-year); "
+                   "default: HMD United States")
+    p.add_argument("--times", type=float, nargs="+", help="months to report (default: every whole year; "
+                   "a figure draws every follow-up time)")
+    p.add_argument("--method", choices=["pohar-perme", "ederer2"], default="pohar-perme")
+    for key, default in (("duration", "time"), ("event", "event"), ("age", "age"), ("sex", "sex"),
+                         ("year", "diagnosis_year")):
+        p.add_argument(f"--{key}-col", default=default, help=f"column of the {key} (default {default})")
+    p.add_argument("-o", "--output", help="write the table (.csv, .json, .parquet) or the plot "
+                   "(.png, .svg, .pdf)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(func=_cmd_net_survival)
+
+
 # Sub-commands are added by their modules' owners: one ``_add_*`` function each.
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_classify, _add_score,
                                                                      _add_validate, _add_curve,
                                                                      _add_simulate, _add_web,
-                                                                     _add_fidelity]
+                                                                     _add_fidelity, _add_net_survival]
 
 
 def _build_parser() -> argparse.ArgumentParser:

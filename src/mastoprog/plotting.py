@@ -186,3 +186,107 @@ def save_figure(figure: Any, path: str | PathLike, *, force: bool = False, dpi: 
     """
     with atomic_output(path, force=force) as tmp:
         figure.savefig(tmp, bbox_inches="tight", dpi=dpi)
+
+
+# ------------------------------------------------------------------ relative survival (owner: relative)
+
+__all__ += ["plot_crude_mortality", "plot_net_survival"]
+
+
+def _step_band(ax: Any, years: np.ndarray, lower: np.ndarray, upper: np.ndarray, color: str, gid: str,
+               label: str) -> None:
+    ax.fill_between(years, lower, upper, step="post", color=color, alpha=0.2, linewidth=0, label=label)
+    ax.collections[-1].set_gid(gid)
+
+
+def plot_net_survival(result: Any, ax: Any = None) -> Any:
+    """Net survival of a cohort with its interval (a :func:`mastoprog.relative.net_survival` result).
+
+    Parameters
+    ----------
+    result : NetSurvivalResult
+        From :func:`mastoprog.relative.net_survival` (rows at every follow-up time draw the steps;
+        a few requested times draw a coarser curve).
+    ax : matplotlib Axes, optional
+        Drawn on if given, else a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The line ``"net_survival"`` (x: years since diagnosis, y: the estimate, starting at (0, 1)),
+        the band ``"net_survival_band"`` and a note naming the method and the life table.
+
+    References
+    ----------
+    Pohar Perme M, Stare J, Estève J. Biometrics 2012;68:113-20. doi:10.1111/j.1541-0420.2011.01640.x
+    """
+    import matplotlib.pyplot as plt
+
+    table = result.table
+    years = np.concatenate([[0.0], table["time"].to_numpy() / 12.0])
+    est = np.concatenate([[1.0], table["estimate"].to_numpy()])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    name = {"pohar-perme": "Pohar Perme", "ederer2": "Ederer II"}.get(result.method, result.method)
+    _step_band(ax, years, np.concatenate([[1.0], table["lower"].to_numpy()]),
+               np.concatenate([[1.0], table["upper"].to_numpy()]), "C0", "net_survival_band",
+               f"{result.conf_level:.0%} interval")
+    ax.step(years, est, where="post", color="C0", linewidth=2, label=f"net survival ({name})",
+            gid="net_survival")
+    lt = result.life_table
+    ax.set_title(f"Net survival of {result.n_patients} patients ({result.n_events} deaths)\nagainst "
+                 f"{lt['name']} {lt['first_year']}-{lt['last_year']}", loc="left", fontsize=9)
+    ax.set_xlabel("years since diagnosis")
+    ax.set_ylabel("net survival")
+    ax.set_xlim(0, years[-1])
+    ax.set_ylim(0, max(1.02, float(np.nanmax(est)) + 0.02))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    return ax
+
+
+def plot_crude_mortality(result: Any, ax: Any = None) -> Any:
+    """Crude probabilities of death from the disease and from other causes, with their intervals.
+
+    Parameters
+    ----------
+    result : CrudeMortalityResult
+        From :func:`mastoprog.relative.crude_mortality`.
+    ax : matplotlib Axes, optional
+        Drawn on if given, else a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Lines ``"crude_disease"`` and ``"crude_other"`` (x: years since diagnosis, y: probability,
+        starting at (0, 0)) and bands ``"crude_disease_band"``, ``"crude_other_band"``.
+
+    References
+    ----------
+    Pavlič K, Pohar Perme M. Biostatistics 2019;20:384-99. doi:10.1093/biostatistics/kxy008
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    labels = {"disease": "death from the disease", "other": "death from other causes"}
+    top = 0.0
+    for color, cause in (("C3", "disease"), ("0.4", "other")):
+        part = result.table[result.table["cause"] == cause]
+        years = np.concatenate([[0.0], part["time"].to_numpy() / 12.0])
+        est = np.concatenate([[0.0], part["estimate"].to_numpy()])
+        upper = np.concatenate([[0.0], part["upper"].to_numpy()])
+        _step_band(ax, years, np.concatenate([[0.0], part["lower"].to_numpy()]), upper, color,
+                   f"crude_{cause}_band", f"{result.conf_level:.0%} interval ({cause})")
+        ax.step(years, est, where="post", color=color, linewidth=2, label=labels[cause], gid=f"crude_{cause}")
+        top = max(top, float(np.nanmax(upper)))
+    lt = result.life_table
+    ax.set_title(f"Crude probability of death by cause, {result.n_patients} patients\nagainst "
+                 f"{lt['name']} {lt['first_year']}-{lt['last_year']}", loc="left", fontsize=9)
+    ax.set_xlabel("years since diagnosis")
+    ax.set_ylabel("probability of having died")
+    ax.set_xlim(0, years[-1])
+    ax.set_ylim(0, min(1.0, top + 0.05))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    return ax

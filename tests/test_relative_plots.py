@@ -1,0 +1,58 @@
+"""plot_net_survival and plot_crude_mortality: assert on what was drawn."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from mastoprog.plotting import plot_crude_mortality, plot_net_survival
+from mastoprog.relative import crude_mortality, net_survival
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    n = 300
+    return pd.DataFrame({"time": rng.exponential(50.0, n), "event": rng.integers(0, 2, n),
+                         "age": rng.uniform(40, 85, n), "sex": rng.choice(["F", "M"], n),
+                         "diagnosis_year": rng.integers(1995, 2020, n)})
+
+
+def _by_gid(items, gid):
+    return next(item for item in items if item.get_gid() == gid)
+
+
+def test_net_survival_plot_draws_the_table(cohort: pd.DataFrame) -> None:
+    res = net_survival(cohort)
+    fig, ax = plt.subplots()
+    try:
+        assert plot_net_survival(res, ax=ax) is ax
+        x, y = _by_gid(ax.get_lines(), "net_survival").get_data()
+        np.testing.assert_allclose(x[1:], res.table["time"] / 12.0)
+        np.testing.assert_allclose(y[1:], res.table["estimate"])
+        assert (x[0], y[0]) == (0.0, 1.0)
+        assert _by_gid(ax.collections, "net_survival_band") is not None
+        assert "hmd_us 1933-2022" in ax.get_title(loc="left")
+        assert "Pohar Perme" in ax.get_legend().get_texts()[-1].get_text()
+    finally:
+        plt.close(fig)
+
+
+def test_crude_plot_draws_both_causes(cohort: pd.DataFrame) -> None:
+    res = crude_mortality(cohort, times=[12, 24, 60, 120])
+    ax = plot_crude_mortality(res)
+    try:
+        for cause in ("disease", "other"):
+            x, y = _by_gid(ax.get_lines(), f"crude_{cause}").get_data()
+            part = res.table[res.table["cause"] == cause]
+            np.testing.assert_allclose(x, [0, 1, 2, 5, 10])
+            np.testing.assert_allclose(y[1:], part["estimate"])
+            assert _by_gid(ax.collections, f"crude_{cause}_band") is not None
+    finally:
+        plt.close(ax.figure)
