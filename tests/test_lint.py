@@ -16,7 +16,7 @@ def test_ruff_is_clean():
     local = Path(sys.executable).parent / "ruff"
     ruff = str(local) if local.exists() else shutil.which("ruff")
     assert ruff is not None, "ruff is not installed (it is part of the [test] extra: pip install -e .[test])"
-    out = subprocess.run([ruff, "check", "src", "tests", "benchmarks", "scripts"], cwd=ROOT,
+    out = subprocess.run([ruff, "check", "src", "tests", "benchmarks", "scripts", "notebooks"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
