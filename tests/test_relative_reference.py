@@ -140,3 +140,19 @@ def test_yl2017_population_part_by_quadrature() -> None:
                                        df["diagnosis_year"].to_numpy()[:, None], grid[None, :]).mean(0)
     lost = np.concatenate([[0.0], np.cumsum(np.diff(grid) * (1 - (surv[1:] + surv[:-1]) / 2))])
     np.testing.assert_allclose(res["population_years_lost"], np.interp(horizons, grid, lost) / 12, rtol=1e-7)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(3, 80), st.integers(0, 10_000))
+def test_a_population_that_never_dies_gives_kaplan_meier(n: int, seed: int) -> None:
+    """mx = 0: both estimators are the Kaplan-Meier curve (lifelines as the independent reference)."""
+    from lifelines import KaplanMeierFitter
+
+    idx = pd.MultiIndex.from_product([[2000], range(111), ["F", "M"]], names=["year", "age", "sex"])
+    zero = LifeTable.from_frame(pd.DataFrame({"mx": 0.0}, index=idx).reset_index(), name="zero")
+    df = small_cohort(n, seed)
+    km = KaplanMeierFitter().fit(df["time"], df["event"])
+    for method in ("pohar-perme", "ederer2"):
+        ours = net_survival(df, life_table=zero, method=method).table
+        expected = km.survival_function_at_times(ours["time"]).to_numpy()
+        np.testing.assert_allclose(ours["estimate"], expected, rtol=1e-12, atol=1e-14)
