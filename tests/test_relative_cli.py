@@ -51,6 +51,9 @@ def test_writes_table_and_refuses_to_overwrite(cohort_csv: Path, tmp_path: Path,
     assert main(["net-survival", str(cohort_csv), *COLS, "-o", str(out), "--force",
                  "--method", "ederer2"]) == EXIT_OK
     assert len(pd.read_csv(out)) > 2
+    assert main(["net-survival", str(cohort_csv), *COLS, "--group-col", "sex", "--times", "12",
+                 "-o", str(out), "--force"]) == EXIT_OK
+    assert pd.read_csv(out)["group"].tolist() == ["F", "M"]
     assert not list(tmp_path.glob(".*partial*"))
 
 

@@ -56,3 +56,21 @@ def test_crude_plot_draws_both_causes(cohort: pd.DataFrame) -> None:
             assert _by_gid(ax.collections, f"crude_{cause}_band") is not None
     finally:
         plt.close(ax.figure)
+
+
+def test_grouped_results_draw_one_curve_per_group(cohort: pd.DataFrame) -> None:
+    net = net_survival(cohort, group_col="sex")
+    ax = plot_net_survival(net)
+    try:
+        for sex in ("F", "M"):
+            _, y = _by_gid(ax.get_lines(), f"net_survival:{sex}").get_data()
+            np.testing.assert_allclose(y[1:], net.table.loc[net.table["group"] == sex, "estimate"])
+    finally:
+        plt.close(ax.figure)
+    crude = crude_mortality(cohort, group_col="sex", times=[12, 60])
+    ax = plot_crude_mortality(crude)
+    try:
+        gids = {line.get_gid() for line in ax.get_lines()}
+        assert gids == {"crude_disease:F", "crude_other:F", "crude_disease:M", "crude_other:M"}
+    finally:
+        plt.close(ax.figure)

@@ -140,3 +140,52 @@ def test_yl2017_population_part_by_quadrature() -> None:
                                        df["diagnosis_year"].to_numpy()[:, None], grid[None, :]).mean(0)
     lost = np.concatenate([[0.0], np.cumsum(np.diff(grid) * (1 - (surv[1:] + surv[:-1]) / 2))])
     np.testing.assert_allclose(res["population_years_lost"], np.interp(horizons, grid, lost) / 12, rtol=1e-7)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(3, 80), st.integers(0, 10_000))
+def test_a_population_that_never_dies_gives_kaplan_meier(n: int, seed: int) -> None:
+    """mx = 0: both estimators are the Kaplan-Meier curve (lifelines as the independent reference)."""
+    from lifelines import KaplanMeierFitter
+
+    idx = pd.MultiIndex.from_product([[2000], range(111), ["F", "M"]], names=["year", "age", "sex"])
+    zero = LifeTable.from_frame(pd.DataFrame({"mx": 0.0}, index=idx).reset_index(), name="zero")
+    df = small_cohort(n, seed)
+    km = KaplanMeierFitter().fit(df["time"], df["event"])
+    for method in ("pohar-perme", "ederer2"):
+        ours = net_survival(df, life_table=zero, method=method).table
+        expected = km.survival_function_at_times(ours["time"]).to_numpy()
+        np.testing.assert_allclose(ours["estimate"], expected, rtol=1e-12, atol=1e-14)
+
+
+def test_groups_are_the_cohorts_one_by_one() -> None:
+    df = small_cohort(300, 7).assign(stage=lambda d: np.where(d["age"] > 65, "late", "early"))
+    horizon = [12.0, 250.0]
+    by_stage = net_survival(df, group_col="stage", times=horizon)
+    for stage in ("early", "late"):
+        part = df[df["stage"] == stage]
+        alone = net_survival(part, times=[t for t in horizon if t <= part["time"].max()]).table
+        got = by_stage.table[by_stage.table["group"] == stage].drop(columns="group")
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), alone)
+    assert by_stage.n_patients == 300
+    crude = crude_mortality(df, group_col="stage", times=[12.0]).table
+    assert list(crude.columns[:2]) == ["group", "time"] and len(crude) == 4
+
+
+def test_group_reported_up_to_its_own_follow_up() -> None:
+    df = small_cohort(100, 8)
+    df["arm"] = "A"
+    df.loc[df.index[:20], "arm"] = "B"
+    df.loc[df.index[:20], "time"] = 5.0
+    res = net_survival(df, group_col="arm", times=[1.0, 100.0])
+    assert res.table.loc[res.table["group"] == "B", "time"].tolist() == [1.0]
+    assert any("group 'B': not reported after its last follow-up (5 months)" in n for n in res.notes)
+
+
+def test_missing_group_label_is_named() -> None:
+    df = small_cohort(10, 9).assign(arm="A")
+    df.loc[df.index[4], "arm"] = None
+    with pytest.raises(MetricInputError, match=r"row 4, column 'arm': got None; expected a group label"):
+        net_survival(df, group_col="arm")
+    with pytest.raises(MetricInputError, match=r"column 'site': got 'no such column'; expected the group"):
+        crude_mortality(df, group_col="site")

@@ -112,6 +112,26 @@ def test_pohar_perme_with_relsurvs_daily_integration(slopop: LifeTable, rdata: p
     np.testing.assert_allclose(ours["std_error_log"], ref["std_error"], rtol=2e-3)
 
 
+def test_net_survival_by_sex_against_R(slopop: LifeTable, rdata: pd.DataFrame) -> None:
+    """relsurv strata: ``rs.surv(Surv(time, cens) ~ sex, ...)``, one curve per sex.
+
+    Measured: with relsurv's daily integration 3.2e-5 (men) / 2.7e-5 (women); with the exact integral
+    0.0013 / 0.0026 over 14.6 years (281 women: relsurv's running averages drift further in the
+    smaller stratum), <= 3e-4 up to 5 years; SE within 0.07 %.
+    """
+    ref = pd.read_csv(DATA / "rs_surv_by_sex.csv").sort_values(["group", "time_days"], kind="stable")
+    daily = net_survival(rdata, life_table=slopop, group_col="sex", integration="relsurv", **COLUMNS).table
+    assert list(daily["group"].unique()) == ["F", "M"]
+    np.testing.assert_array_equal(daily["group"], ref["group"])
+    np.testing.assert_array_equal(daily["n_at_risk"], ref["n_at_risk"])
+    np.testing.assert_allclose(daily["estimate"], ref["estimate"], atol=1e-4)
+    np.testing.assert_allclose(daily["std_error_log"], ref["std_error"], rtol=0.002)
+    exact = net_survival(rdata, life_table=slopop, group_col="sex", **COLUMNS).table
+    diff = np.abs(exact["estimate"].to_numpy() - ref["estimate"].to_numpy())
+    assert diff.max() < 0.003
+    assert diff[ref["time_days"].to_numpy() <= 5 * DAYS_PER_YEAR].max() < 5e-4
+
+
 def test_the_calendar_convention_matters(slopop: LifeTable, rdata: pd.DataFrame) -> None:
     """relsurv with exact dates of diagnosis differs by up to ~0.017: why the reference is 'floored'."""
     ref = pd.read_csv(DATA / "rs_surv.csv").query("convention == 'exact' and method == 'pohar-perme'")

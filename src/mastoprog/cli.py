@@ -443,7 +443,8 @@ def _cmd_net_survival(args: argparse.Namespace) -> int:
     if times is None and not figure:  # a short table: whole years of follow-up
         last = pd.to_numeric(cohort.get(args.duration_col), errors="coerce").max()
         times = list(np.arange(12.0, last, 12.0)) if np.isfinite(last) and last > 12 else None
-    res = net_survival(cohort, life_table=table, method=args.method, times=times, **columns)
+    res = net_survival(cohort, life_table=table, method=args.method, times=times, group_col=args.group_col,
+                       **columns)
     lt = res.life_table
     print(f"{res.method} net survival of {res.n_patients} patients ({res.n_events} deaths) against "
           f"{lt['name']} ({lt['first_year']}-{lt['last_year']}); time in months")
@@ -480,6 +481,7 @@ def _add_net_survival(sub: argparse._SubParsersAction) -> None:
     for key, default in (("duration", "time"), ("event", "event"), ("age", "age"), ("sex", "sex"),
                          ("year", "diagnosis_year")):
         p.add_argument(f"--{key}-col", default=default, help=f"column of the {key} (default {default})")
+    p.add_argument("--group-col", help="one curve per value of this column (e.g. subtype)")
     p.add_argument("-o", "--output", help="write the table (.csv, .json, .parquet) or the plot "
                    "(.png, .svg, .pdf)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")

@@ -193,6 +193,16 @@ def save_figure(figure: Any, path: str | PathLike, *, force: bool = False, dpi: 
 __all__ += ["plot_crude_mortality", "plot_net_survival"]
 
 
+_DASHES = ("--", ":", "-.", (0, (5, 1)))
+
+
+def _groups(table: Any) -> list[tuple[Any, Any]]:
+    """``[(None, table)]``, or ``(label, rows)`` per group of a table with a ``group`` column."""
+    if "group" not in table.columns:
+        return [(None, table)]
+    return [(label, rows) for label, rows in table.groupby("group", sort=False)]
+
+
 def _step_band(ax: Any, years: np.ndarray, lower: np.ndarray, upper: np.ndarray, color: str, gid: str,
                label: str) -> None:
     ax.fill_between(years, lower, upper, step="post", color=color, alpha=0.2, linewidth=0, label=label)
@@ -214,7 +224,8 @@ def plot_net_survival(result: Any, ax: Any = None) -> Any:
     -------
     matplotlib.axes.Axes
         The line ``"net_survival"`` (x: years since diagnosis, y: the estimate, starting at (0, 1)),
-        the band ``"net_survival_band"`` and a note naming the method and the life table.
+        the band ``"net_survival_band"`` and a title naming the life table; with groups
+        (``group_col``) one line and band per group, ``"net_survival:<group>"``.
 
     References
     ----------
@@ -222,24 +233,27 @@ def plot_net_survival(result: Any, ax: Any = None) -> Any:
     """
     import matplotlib.pyplot as plt
 
-    table = result.table
-    years = np.concatenate([[0.0], table["time"].to_numpy() / 12.0])
-    est = np.concatenate([[1.0], table["estimate"].to_numpy()])
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     name = {"pohar-perme": "Pohar Perme", "ederer2": "Ederer II"}.get(result.method, result.method)
-    _step_band(ax, years, np.concatenate([[1.0], table["lower"].to_numpy()]),
-               np.concatenate([[1.0], table["upper"].to_numpy()]), "C0", "net_survival_band",
-               f"{result.conf_level:.0%} interval")
-    ax.step(years, est, where="post", color="C0", linewidth=2, label=f"net survival ({name})",
-            gid="net_survival")
+    top, last = 1.02, 0.0
+    for i, (label, table) in enumerate(_groups(result.table)):
+        years = np.concatenate([[0.0], table["time"].to_numpy() / 12.0])
+        est = np.concatenate([[1.0], table["estimate"].to_numpy()])
+        suffix = "" if label is None else f":{label}"
+        _step_band(ax, years, np.concatenate([[1.0], table["lower"].to_numpy()]),
+                   np.concatenate([[1.0], table["upper"].to_numpy()]), f"C{i}", f"net_survival_band{suffix}",
+                   f"{result.conf_level:.0%} interval" + ("" if label is None else f" ({label})"))
+        ax.step(years, est, where="post", color=f"C{i}", linewidth=2, gid=f"net_survival{suffix}",
+                label=f"net survival ({name})" if label is None else f"{label} ({name})")
+        top, last = max(top, float(np.nanmax(est)) + 0.02), max(last, years[-1])
     lt = result.life_table
     ax.set_title(f"Net survival of {result.n_patients} patients ({result.n_events} deaths)\nagainst "
                  f"{lt['name']} {lt['first_year']}-{lt['last_year']}", loc="left", fontsize=9)
     ax.set_xlabel("years since diagnosis")
     ax.set_ylabel("net survival")
-    ax.set_xlim(0, years[-1])
-    ax.set_ylim(0, max(1.02, float(np.nanmax(est)) + 0.02))
+    ax.set_xlim(0, last)
+    ax.set_ylim(0, top)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     return ax
@@ -259,7 +273,8 @@ def plot_crude_mortality(result: Any, ax: Any = None) -> Any:
     -------
     matplotlib.axes.Axes
         Lines ``"crude_disease"`` and ``"crude_other"`` (x: years since diagnosis, y: probability,
-        starting at (0, 0)) and bands ``"crude_disease_band"``, ``"crude_other_band"``.
+        starting at (0, 0)) and bands ``"crude_disease_band"``, ``"crude_other_band"``; with groups
+        one pair per group, ``"crude_disease:<group>"`` etc.
 
     References
     ----------
@@ -270,22 +285,25 @@ def plot_crude_mortality(result: Any, ax: Any = None) -> Any:
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     labels = {"disease": "death from the disease", "other": "death from other causes"}
-    top = 0.0
-    for color, cause in (("C3", "disease"), ("0.4", "other")):
-        part = result.table[result.table["cause"] == cause]
-        years = np.concatenate([[0.0], part["time"].to_numpy() / 12.0])
-        est = np.concatenate([[0.0], part["estimate"].to_numpy()])
-        upper = np.concatenate([[0.0], part["upper"].to_numpy()])
-        _step_band(ax, years, np.concatenate([[0.0], part["lower"].to_numpy()]), upper, color,
-                   f"crude_{cause}_band", f"{result.conf_level:.0%} interval ({cause})")
-        ax.step(years, est, where="post", color=color, linewidth=2, label=labels[cause], gid=f"crude_{cause}")
-        top = max(top, float(np.nanmax(upper)))
+    top, last = 0.0, 0.0
+    for i, (label, table) in enumerate(_groups(result.table)):
+        for color, style, cause in ((f"C{2 * i + 3}", "-", "disease"), ("0.4", _DASHES[i % 4], "other")):
+            part = table[table["cause"] == cause]
+            years = np.concatenate([[0.0], part["time"].to_numpy() / 12.0])
+            upper = np.concatenate([[0.0], part["upper"].to_numpy()])
+            suffix = cause if label is None else f"{cause}:{label}"
+            _step_band(ax, years, np.concatenate([[0.0], part["lower"].to_numpy()]), upper, color,
+                       f"crude_{suffix}_band", f"{result.conf_level:.0%} interval ({suffix})")
+            ax.step(years, np.concatenate([[0.0], part["estimate"].to_numpy()]), where="post", color=color,
+                    linestyle=style, linewidth=2, gid=f"crude_{suffix}",
+                    label=labels[cause] + ("" if label is None else f" ({label})"))
+            top, last = max(top, float(np.nanmax(upper))), max(last, years[-1])
     lt = result.life_table
     ax.set_title(f"Crude probability of death by cause, {result.n_patients} patients\nagainst "
                  f"{lt['name']} {lt['first_year']}-{lt['last_year']}", loc="left", fontsize=9)
     ax.set_xlabel("years since diagnosis")
     ax.set_ylabel("probability of having died")
-    ax.set_xlim(0, years[-1])
+    ax.set_xlim(0, last)
     ax.set_ylim(0, min(1.0, top + 0.05))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)

@@ -9,7 +9,7 @@ that the background hazard is read from :class:`~mastoprog.LifeTable` and never 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,3 +217,46 @@ def event_grid(cohort: RelativeCohort, times: np.ndarray | None) -> dict[str, np
 def rows_at(grid: np.ndarray, times: np.ndarray | None) -> np.ndarray:
     """Grid rows to report: every row, or those of the requested ``times``."""
     return np.arange(grid.size) if times is None else np.searchsorted(grid, times)
+
+
+GroupCohort = tuple[Any, RelativeCohort, np.ndarray | None, tuple[str, ...]]
+
+
+def cohorts_by_group(data: pd.DataFrame, group_col: str | None, times: Any, *, life_table: LifeTable | None,
+                     **columns: str) -> Iterator[GroupCohort]:
+    """The whole cohort, or one cohort per value of ``group_col`` (relsurv's ``Surv(...) ~ group``).
+
+    Every value is checked on the whole table first (one error listing every problem), and the
+    requested ``times`` against its last follow-up; a group is then reported only at the times up to
+    its own last follow-up (a note says which were left out).
+
+    Yields
+    ------
+    label, cohort, times, notes
+        ``label`` is None without ``group_col``; ``times`` the group's requested times (or None).
+    """
+    whole = prepare_cohort(data, life_table=life_table, **columns)
+    wanted = None if times is None else check_times(times, whole)
+    if group_col is None:
+        yield None, whole, wanted, whole.notes
+        return
+    if group_col not in data.columns:
+        raise MetricInputError([Problem(None, group_col, "no such column",
+                                        f"the group column (columns: {list(data.columns)})")])
+    missing = data[group_col].isna().to_numpy()
+    if missing.any():
+        raise MetricInputError([Problem(_py(data.index[i]), group_col, None, "a group label (not empty)")
+                                for i in np.flatnonzero(missing)[:_SHOWN]], int(missing.sum()))
+    for label, part in data.groupby(group_col, sort=True):
+        cohort = prepare_cohort(part, life_table=whole.life_table, **columns)
+        mine = None if wanted is None else wanted[wanted <= cohort.duration[-1]]
+        notes = tuple(f"group {label!r}: {n}" for n in cohort.notes)
+        if wanted is not None and mine is not None and mine.size < wanted.size:
+            notes += (f"group {label!r}: not reported after its last follow-up "
+                      f"({cohort.duration[-1]:g} months)",)
+        yield _py(label), cohort, mine, notes
+
+
+def with_group(table: pd.DataFrame, label: Any) -> pd.DataFrame:
+    """``table`` with a first column ``group`` (unchanged when ``label`` is None)."""
+    return table if label is None else table.assign(group=label)[["group", *table.columns]]

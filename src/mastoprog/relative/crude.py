@@ -38,7 +38,7 @@ import pandas as pd
 
 from ..lifetables import LifeTable
 from ..metrics import normal_quantile
-from ._cohort import RelativeCohort, check_times, event_grid, prepare_cohort, rows_at
+from ._cohort import RelativeCohort, cohorts_by_group, event_grid, rows_at, with_group
 from ._risk_sums import risk_set_sums
 
 __all__ = ["CrudeMortalityResult", "crude_mortality", "crude_mortality_curves"]
@@ -55,7 +55,7 @@ class CrudeMortalityResult:
         ``estimate`` (probability of having died of that cause by ``time``; the disease part may dip
         a little below 0 early, when the cohort dies less than its population), ``variance``,
         ``std_error``, ``lower``, ``upper`` (in [0, 1]),
-        ``n_at_risk``.
+        ``n_at_risk``; first a ``group`` column when ``group_col`` was given.
     conf_level : float
     n_patients, n_events : int
     life_table : dict
@@ -109,6 +109,7 @@ def crude_mortality(
     life_table: LifeTable | None = None,
     times: Any = None,
     conf_level: float = 0.95,
+    group_col: str | None = None,
 ) -> CrudeMortalityResult:
     """Crude probabilities of death from the disease and from other causes (relsurv ``cmp.rel``).
 
@@ -125,6 +126,9 @@ def crude_mortality(
         Months at which to report (default every follow-up time).
     conf_level : float
         Level of the intervals (default 0.95).
+    group_col : str, optional
+        Estimates per value of this column (relsurv's ``Surv(time, cens) ~ group``); the table then
+        starts with a ``group`` column.
 
     Returns
     -------
@@ -152,9 +156,24 @@ def crude_mortality(
     1  36.0    other     0.058
     """
     z = normal_quantile(conf_level)
-    cohort = prepare_cohort(data, duration_col=duration_col, event_col=event_col, age_col=age_col,
-                            sex_col=sex_col, year_col=year_col, life_table=life_table)
-    wanted = None if times is None else check_times(times, cohort)
+    tables: list[pd.DataFrame] = []
+    notes: list[str] = []
+    n_patients, n_events, described = 0, 0, {}
+    for label, cohort, wanted, cohort_notes in cohorts_by_group(
+            data, group_col, times, life_table=life_table, duration_col=duration_col, event_col=event_col,
+            age_col=age_col, sex_col=sex_col, year_col=year_col):
+        tables.append(with_group(_crude_table(cohort, wanted, z), label))
+        notes += cohort_notes
+        n_patients, n_events = n_patients + cohort.duration.size, n_events + int(cohort.event.sum())
+        described = cohort.describe()
+    return CrudeMortalityResult(
+        pd.concat(tables, ignore_index=True), float(conf_level), int(n_patients), n_events, described,
+        ("Ederer II population hazard, Kaplan-Meier all-cause survival (relsurv cmp.rel); "
+         "intervals F +- z se clipped to [0, 1]", *notes))
+
+
+def _crude_table(cohort: RelativeCohort, wanted: np.ndarray | None, z: float) -> pd.DataFrame:
+    """Both causes of one cohort, one row per (time, cause)."""
     grid = event_grid(cohort, wanted)
     curves = crude_mortality_curves(cohort, grid)
     rows = rows_at(grid["time"], wanted)
@@ -167,7 +186,4 @@ def crude_mortality(
             "std_error": se, "lower": np.clip(estimate - z * se, 0.0, 1.0),
             "upper": np.clip(estimate + z * se, 0.0, 1.0), "n_at_risk": grid["n_at_risk"][rows]}))
     table = pd.concat(parts, ignore_index=True).sort_values(["time", "cause"], kind="stable")
-    notes = ["Ederer II population hazard, Kaplan-Meier all-cause survival (relsurv cmp.rel); "
-             "intervals F +- z se clipped to [0, 1]", *cohort.notes]
-    return CrudeMortalityResult(table.reset_index(drop=True), float(conf_level), int(cohort.duration.size),
-                                int(cohort.event.sum()), cohort.describe(), tuple(notes))
+    return table.reset_index(drop=True)

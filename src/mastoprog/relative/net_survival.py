@@ -44,7 +44,7 @@ import pandas as pd
 from ..exceptions import MetricInputError, Problem
 from ..lifetables import LifeTable
 from ..metrics import normal_quantile
-from ._cohort import RelativeCohort, check_times, event_grid, prepare_cohort
+from ._cohort import RelativeCohort, cohorts_by_group, event_grid, with_group
 from ._risk_sums import risk_set_sums, weighted_hazard_sums
 
 __all__ = ["NET_SURVIVAL_METHODS", "NetSurvivalResult", "net_survival"]
@@ -65,7 +65,8 @@ class NetSurvivalResult:
         One row per time: ``time`` (months), ``estimate`` (net survival, >= 0; it may exceed 1 when
         the cohort outlives its population), ``std_error`` (of the estimate), ``std_error_log``
         (relsurv's ``std.err``: of the cumulative excess hazard), ``lower``, ``upper`` (>= 0),
-        ``n_at_risk`` (followed at ``time``), ``n_events`` (deaths since the previous row).
+        ``n_at_risk`` (followed at ``time``), ``n_events`` (deaths since the previous row); first a
+        ``group`` column when ``group_col`` was given.
     method : str
         ``"pohar-perme"`` or ``"ederer2"``.
     conf_level : float
@@ -100,6 +101,7 @@ def net_survival(
     times: Any = None,
     conf_level: float = 0.95,
     integration: str = "exact",
+    group_col: str | None = None,
 ) -> NetSurvivalResult:
     """Net survival of a cohort against its general population (relsurv ``rs.surv``).
 
@@ -130,6 +132,9 @@ def net_survival(
         Pohar Perme only: the population part integrated exactly (default), or as relsurv 2.2-9 does
         (one-day steps, ``precision = 1``, with running averages over each interval; a day is
         365.241 / 12 days per month), to reproduce R's figures to about 3e-5.
+    group_col : str, optional
+        One curve per value of this column (relsurv's ``Surv(time, cens) ~ group``); the table then
+        starts with a ``group`` column. Each group is reported up to its own last follow-up.
 
     Returns
     -------
@@ -163,26 +168,40 @@ def net_survival(
     if integration not in ("exact", "relsurv"):
         raise MetricInputError([Problem(None, "integration", integration, "'exact' or 'relsurv'")])
     z = normal_quantile(conf_level)
-    cohort = prepare_cohort(data, duration_col=duration_col, event_col=event_col, age_col=age_col,
-                            sex_col=sex_col, year_col=year_col, life_table=life_table)
-    wanted = None if times is None else check_times(times, cohort)
+    tables: list[pd.DataFrame] = []
+    notes: list[str] = []
+    n_patients, n_events, described = 0, 0, {}
+    for label, cohort, wanted, cohort_notes in cohorts_by_group(
+            data, group_col, times, life_table=life_table, duration_col=duration_col, event_col=event_col,
+            age_col=age_col, sex_col=sex_col, year_col=year_col):
+        table, curve_notes = _estimate(cohort, wanted, method, integration == "relsurv", z)
+        tables.append(with_group(table, label))
+        notes += [*cohort_notes, *(n if label is None else f"group {label!r}: {n}" for n in curve_notes)]
+        n_patients, n_events = n_patients + cohort.duration.size, n_events + int(cohort.event.sum())
+        described = cohort.describe()
+    return NetSurvivalResult(
+        table=pd.concat(tables, ignore_index=True), method=method, conf_level=float(conf_level),
+        n_patients=int(n_patients), n_events=n_events, life_table=described,
+        notes=(f"{method}: product-limit estimate over every follow-up time (relsurv rs.surv, "
+               "type='kaplan-meier'); interval on the log scale (conf.type='log')"
+               + ("; population part integrated in one-day steps as relsurv" if integration == "relsurv"
+                  and method == "pohar-perme" else ""),
+               *notes),
+    )
+
+
+def _estimate(cohort: RelativeCohort, wanted: np.ndarray | None, method: str, daily: bool,
+              z: float) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The curve of one cohort (at ``wanted`` times, or at every follow-up time)."""
     grid = event_grid(cohort, None)  # the curve lives on the follow-up times, whatever is reported
     if method == "pohar-perme":
-        hazard, variance = _pohar_perme_increments(cohort, grid, integration == "relsurv")
+        hazard, variance = _pohar_perme_increments(cohort, grid, daily)
     else:
         hazard, variance = _ederer2_increments(cohort, grid)
     table, notes = _curve(grid, hazard, variance, z)
     if wanted is not None:
         table = _between(cohort, grid, table, wanted, method, z)
-    return NetSurvivalResult(
-        table=table, method=method, conf_level=float(conf_level), n_patients=int(cohort.duration.size),
-        n_events=int(cohort.event.sum()), life_table=cohort.describe(),
-        notes=(f"{method}: product-limit estimate over every follow-up time (relsurv rs.surv, "
-               "type='kaplan-meier'); interval on the log scale (conf.type='log')"
-               + ("; population part integrated in one-day steps as relsurv" if integration == "relsurv"
-                  and method == "pohar-perme" else ""),
-               *cohort.notes, *notes),
-    )
+    return table, notes
 
 
 def _pohar_perme_increments(cohort: RelativeCohort, grid: dict[str, np.ndarray],

@@ -57,6 +57,14 @@ rs <- rbind(net("pohar-perme", "year_jan1", "floored"), net("ederer2", "year_jan
             net("pohar-perme", "year_exact", "exact"), net("ederer2", "year_exact", "exact"))
 write.csv(rs, "rs_surv.csv", row.names = FALSE)
 
+# one curve per sex (relsurv strata: Surv(time, cens) ~ sex), floored convention
+by_sex <- rs.surv(Surv(time, cens) ~ sex, data = rdata, ratetable = slopop, method = "pohar-perme",
+                  rmap = list(age = age * 365.241, sex = sex, year = year_jan1))
+write.csv(data.frame(group = rep(ifelse(names(by_sex$strata) == "sex=1", "M", "F"), by_sex$strata),
+                     time_days = by_sex$time, estimate = by_sex$surv, std_error = by_sex$std.err,
+                     n_at_risk = by_sex$n.risk),
+          "rs_surv_by_sex.csv", row.names = FALSE)
+
 # ------------------------------------------------------------------ crude probabilities (cmp.rel)
 tau <- 10 * 365  # ten years (days)
 cr <- cmp.rel(Surv(time, cens) ~ 1, data = rdata, ratetable = slopop, tau = tau,
