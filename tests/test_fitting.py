@@ -135,9 +135,7 @@ def test_a_formula_of_published_factors_gives_a_model_that_predicts(registry):
     assert 0 < float(s.iloc[0, 0]) < 1
 
 
-def test_continuous_and_spline_terms_are_estimated_but_give_no_curve(registry):
-    from mastoprog.exceptions import CalibrationError
-
+def test_continuous_and_spline_terms_are_estimated_and_draw_curves(registry):
     m = SurvivalModel(n_draws=20).fit(registry, formula="hb_lt_10 + plt_lt_100 + alp_gt_uln + bs(age, 3)")
     beta = m.fitter_.summary.loc["beta_"]
     assert {"hb_lt_10", "plt_lt_100", "alp_gt_uln", "bs(age, 3)[0]", "bs(age, 3)[2]"} <= set(beta.index)
@@ -147,9 +145,18 @@ def test_continuous_and_spline_terms_are_estimated_but_give_no_curve(registry):
     assert beta.loc["hb_lt_10", "coef"] > 4 * beta.loc["hb_lt_10", "se(coef)"], beta.loc["hb_lt_10"]
     assert np.isfinite(beta.loc["plt_lt_100", "coef"]) and beta.loc["plt_lt_100", "se(coef)"] > 0
     assert _fit(m)["terms"]["hb_lt_10"]["evidence"] == "fitted"
-    why = r"ASM: estimation-only fit: the prediction path cannot compute the term\(s\) "
-    with pytest.raises(CalibrationError, match=why + r"\['plt_lt_100', 'bs\(age, 3\)'\]"):
-        m.predict_survival_function(_high_risk(["ASM"]), [60.0])
+    # The fitted terms draw curves for new patients (knots stored with the model; saved and read
+    # back), as the design of the fit: the spline's linear predictor equals the fitted one.
+    assert list(m.factors_) == ["hb_lt_10", "plt_lt_100", "alp_gt_uln", "bs(age, 3)[0]", "bs(age, 3)[1]",
+                                "bs(age, 3)[2]"]
+    ref = _high_risk(["ASM", "ASM"]).assign(age=[50.0, 80.0], hemoglobin=9.0, platelets=80.0)
+    band = m.predict_median(ref, interval=True)
+    assert (band["lower"] < band["median"]).all() and (band["median"] < band["upper"]).all()
+    assert band["median"].iloc[1] < band["median"].iloc[0]  # older: shorter (the truth's age effect)
+    with pytest.raises(FindingsError, match=r"term 'bs\(age, 3\)' needs 'age'"):
+        from mastoprog.survival._design import design_features
+
+        design_features({"hemoglobin": 9.0}, m.factors_, _fit(m)["design"])
 
 
 def test_a_formula_of_the_evidence_predictors_factors_draws_curves(registry):

@@ -41,10 +41,15 @@ import numpy as np
 import pandas as pd
 
 from .._resources import load_table
+from ..exceptions import FindingsError
 from ..findings import ensure_findings
-from ._predictor import PREDICTOR_FACTORS, predictor_features
+from ._predictor import PREDICTOR_FACTORS, model_features, numeric_findings, predictor_features
 
-__all__ = ["Term", "finding_values", "parse_terms", "published_factors"]
+__all__ = ["CONTINUOUS_KINDS", "Term", "design_features", "finding_values", "parse_terms",
+           "published_factors", "term_from_spec"]
+
+#: Term kinds whose design columns are real-valued (never a 0/1 range: the finding is required).
+CONTINUOUS_KINDS = ("linear", "log", "bs")
 
 _CALL = re.compile(r"^(?P<fun>bs|log)\((?P<col>[A-Za-z_][A-Za-z0-9_]*)(?:\s*,\s*(?P<df>\d+))?\)$")
 _COMPARE = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal, "==": np.equal}
@@ -91,6 +96,11 @@ class Term:
     column: str
     df: int = 1
     knots: tuple[float, ...] = ()
+
+    def spec(self) -> dict[str, Any]:
+        """The term as JSON-able data (stored in a fitted model's state)."""
+        return {"name": self.name, "kind": self.kind, "column": self.column, "df": self.df,
+                "knots": list(self.knots)}
 
     @property
     def columns(self) -> list[str]:
@@ -144,6 +154,8 @@ def _bspline(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
 
     out = np.full((len(x), len(knots) - 4 - 1), np.nan)
     ok = ~np.isnan(x)
+    if not ok.any():
+        return out
     xc = np.clip(x[ok], knots[0], knots[-1])
     basis = BSpline.design_matrix(xc, knots, 3, extrapolate=False).toarray()
     out[ok] = basis[:, 1:]
@@ -217,11 +229,8 @@ def _predictor_columns() -> dict[str, str]:
     return {str(f): str(c) for f, c in zip(eff["factor"], eff["column"], strict=True)}
 
 
-@lru_cache(maxsize=1)
 def _numeric_columns() -> frozenset[str]:
-    schema = load_table("findings_schema.csv")
-    numeric = schema.loc[schema["kind"].isin(["float", "count"]), "column"]
-    return frozenset(str(c) for c in numeric) - {"time"}
+    return numeric_findings() - {"time"}
 
 
 def design_matrix(terms: list[Term], frame: pd.DataFrame) -> tuple[list[str], np.ndarray]:
@@ -238,4 +247,64 @@ def design_matrix(terms: list[Term], frame: pd.DataFrame) -> tuple[list[str], np
 def canonical(frame: Any) -> pd.DataFrame:
     """Findings in canonical dtypes (booleans 0/1, numbers float) for :meth:`Term.values`."""
     out, _ = ensure_findings(frame)
+    return out
+
+
+def term_from_spec(spec: dict[str, Any]) -> Term:
+    """The :class:`Term` of :meth:`Term.spec` data."""
+    return Term(str(spec["name"]), str(spec["kind"]), str(spec["column"]), int(spec.get("df", 1)),
+                tuple(float(k) for k in spec.get("knots", ())))
+
+
+def design_features(data: Any, factors: list[str] | tuple[str, ...],
+                    specs: list[dict[str, Any]]) -> np.ndarray:
+    """(n, F) values of a fitted model's ``factors`` for new patients, from its stored terms.
+
+    Columns of the stored terms (``specs``, :meth:`Term.spec`) are computed as in the fit (spline
+    knots from the fitting data); other factors as the prediction path computes them
+    (:func:`~mastoprog.survival._predictor.model_features`). A 0/1 factor may be unknown (NaN: the
+    curve becomes a range); a continuous term's finding may not.
+
+    Parameters
+    ----------
+    data : DataFrame, mapping or path
+        Findings of the patients.
+    factors : list of str
+        The model's factors (design column names).
+    specs : list of dict
+        The fitted terms.
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    FindingsError
+        Naming the term, its finding and the first rows where that finding is unknown.
+
+    Examples
+    --------
+    >>> t = Term("log(alp)", "log", "alp")
+    >>> design_features({"alp": 100.0}, ["log(alp)"], [t.spec()]).round(3).tolist()
+    [[4.605]]
+    """
+    frame = canonical(data)
+    terms = [term_from_spec(s) for s in specs]
+    names, X = design_matrix(terms, frame)
+    problems = []
+    for t in (t for t in terms if t.kind in CONTINUOUS_KINDS):
+        unknown = np.isnan(t.values(frame)).any(axis=1)
+        if unknown.any():
+            problems.append(f"term {t.name!r} needs {t.column!r} (a number), unknown in row(s) "
+                            f"{list(frame.index[unknown][:5])}")
+    if problems:
+        raise FindingsError("this fitted model's curve needs every continuous term: " + "; ".join(problems))
+    out = np.empty((len(frame), len(factors)))
+    other = [f for f in factors if f not in names]
+    if other:
+        out[:, [list(factors).index(f) for f in other]] = model_features(data, other)
+    for j, f in enumerate(factors):
+        if f in names:
+            out[:, j] = X[:, names.index(f)]
     return out

@@ -534,37 +534,32 @@ def _beta_state(fit: _Fit, F: list[str], terms: list[Term], ridge: float,
     return out
 
 
-def state_factors(terms: list[Term], F: list[str]) -> tuple[list[str], bool]:
-    """``(factors, predictive)`` of a fitted model's state.
+def state_factors(terms: list[Term], F: list[str]) -> list[str]:
+    """The factors of a fitted model's state (its design columns for the prediction path).
 
     Terms that are all composite flags keep the composite's factor list ``F`` (the others fixed
-    at 0); terms that are all factors the prediction path computes (the evidence predictor's and
-    the composite's flags) become the model's factors; any other term (linear, ``log``, ``bs``,
-    a factor known only to a risk score) makes the fit estimation-only (no curve).
+    at 0); terms that are all factors the prediction path computes itself (the evidence
+    predictor's and the composite's flags) become the model's factors; otherwise the factors are
+    the design columns of the terms (``bs(age, 3)[0]``, ``log(alp)``, ``hemoglobin``, ...), which
+    :func:`._design.design_features` computes for new patients from the stored terms.
     """
     names = [t.name for t in terms]
     if all(n in F for n in names):
-        return list(F), True
+        return list(F)
     if all(n in PREDICTOR_FACTORS or n in F for n in names):
-        return names, True
-    return list(F), False
-
-
-def no_curve_reason(terms: list[Term], F: list[str]) -> str:
-    """Why an estimation-only fit draws no curve, naming the terms the prediction path cannot
-    compute and the terms that would give curves."""
-    other = [t.name for t in terms if t.name not in PREDICTOR_FACTORS and t.name not in F]
-    return (f"estimation-only fit: the prediction path cannot compute the term(s) {other} for new "
-            "patients (only the evidence predictor's factors "
-            f"{list(PREDICTOR_FACTORS)} and the composite's flags {list(F)} give curves; "
-            "for age use 'age_decades')")
+        return names
+    return [c for t in terms for c in t.columns]
 
 
 def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws, random_state):
     fit = fits[0]
     fitter = fit.fitter
     params, cov = fitter.params_, fitter.variance_matrix_
-    F, predictive = state_factors(terms, F)
+    factors = state_factors(terms, F)
+    # Terms the prediction path does not compute itself are stored for design_features.
+    design = [t.spec() for t in terms] if any(c not in PREDICTOR_FACTORS and c not in F
+                                              for c in factors) else None
+    F = factors
     subtypes = {z: {"excess": "none", "source": "fixed at no excess hazard (fit(zero_excess=...))",
                     "evidence": "assumption", "n": int((k_all == PROGNOSTIC_SUBTYPES.index(z)).sum())}
                 for z in zero_excess}
@@ -572,7 +567,7 @@ def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws
     for s in fit.present:
         j = PROGNOSTIC_SUBTYPES.index(s)
         subtypes[s] = {
-            "excess": "weibull" if predictive else "uncalibrated",
+            "excess": "weibull",
             "log_lambda": float(params[("log_lambda_", f"is_{s}")]),
             "rho": float(np.exp(params[("log_rho_", f"is_{s}")])),
             "rho_source": "fitted", "rho_evidence": "fitted",
@@ -580,9 +575,7 @@ def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws
             # A fitted effect acts fully in every subtype (the evidence predictor's weights are
             # not assumed for a model fitted on its factors).
             "weights": {f: 1.0 for f in F},
-            "source": "fitted by maximum likelihood" if predictive else
-            "estimation-only fit: terms outside the model's risk features; no curve",
-            **({} if predictive else {"reason": no_curve_reason(terms, F)}),
+            "source": "fitted by maximum likelihood",
             "evidence": "fitted", "n": int((rows.k == j).sum()), "events": int(rows.E[rows.k == j].sum()),
         }
     D = int(n_draws)
@@ -611,6 +604,7 @@ def _state(fits, terms, F, rows, centers, zero_excess, k_all, lt, alpha, n_draws
             "log_likelihood": float(fitter.log_likelihood_), "AIC": float(fitter.AIC_), "alpha": alpha,
             "variance_matrix": {"index": [list(i) for i in cov.index], "values": cov.to_numpy().tolist()},
             "terms": _beta_state(fit, [], terms, fitter.ridge, rows.unobserved),
+            **({"design": design} if design else {}),
         },
         "provenance": {"fitted": datetime.now(UTC).strftime("%Y-%m-%d")},
         "assumptions": [],

@@ -20,6 +20,7 @@ from ..classification import PROGNOSTIC_GROUP, classify
 from ..exceptions import CalibrationError, FindingsError, FindingsWarning
 from ..findings import ensure_findings, to_frame
 from ..lifetables import LifeTable
+from ._design import design_features  # fitting helper: terms of fitted models
 from ._predictor import feature_patterns as _feature_patterns
 from ._predictor import lp_ranges as _lp_ranges
 from ._predictor import model_features
@@ -120,7 +121,8 @@ def prepare(
     else:
         labels = frame.index
     cand, row_notes = candidates(raw, frame, edition, labels, arr.usable, state)
-    X = model_features(raw, factors)
+    design = (state.fit or {}).get("design")  # fitting helper: formula terms of a fitted model
+    X = design_features(raw, factors, design) if design else model_features(raw, factors)
     lp_mid, lp_lo, lp_hi = lp_ranges(X, arr.beta, arr.center, factors, arr.weights)
     # A feature range matters only for candidate subtypes that have an excess hazard.
     spread = (lp_hi - lp_lo > 1e-12) & cand & arr.excess[None, :]

@@ -332,7 +332,7 @@ def lp_ranges(
     factors = list(factors)
     if weights is None:
         weights = np.ones_like(center)
-    cont = [j for j, f in enumerate(factors) if f in CONTINUOUS_FACTORS]
+    cont = [j for j, f in enumerate(factors) if _real_valued(f)]  # fitting helper: + fitted terms
     sar = [factors.index(f) for f in ("sar_1", "sar_2plus") if f in factors]
     groups: list[list[int]] = [sar] if len(sar) == 2 else []
     grouped = {j for g in groups for j in g} | set(cont)
@@ -363,6 +363,19 @@ def lp_ranges(
     return mid[0], lo[0], hi[0]
 
 
+def _real_valued(factor: str) -> bool:
+    """A real-valued factor: age in decades, or (fitting helper) a fitted model's design column of a
+    linear, log or spline term (``hemoglobin``, ``log(alp)``, ``bs(age, 3)[0]``)."""
+    return factor in CONTINUOUS_FACTORS or "(" in factor or factor in numeric_findings()
+
+
+@cache
+def numeric_findings() -> frozenset[str]:
+    """Numeric columns of the data dictionary (``findings_schema.csv`` kinds float and count)."""
+    schema = load_table("findings_schema.csv")
+    return frozenset(str(c) for c in schema.loc[schema["kind"].isin(["float", "count"]), "column"])
+
+
 def feature_patterns(X: np.ndarray, factors: list[str] | tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, first)``: each patient's distinct feature pattern and a row of each pattern.
 
@@ -370,6 +383,9 @@ def feature_patterns(X: np.ndarray, factors: list[str] | tuple[str, ...]) -> tup
     one more integer digit. A cohort has a few thousand patterns at most.
     """
     digits = np.where(np.isnan(X), 2.0, X)
+    if any(_real_valued(f) and f not in CONTINUOUS_FACTORS for f in factors):  # fitting helper:
+        _, first, codes = np.unique(digits, axis=0, return_index=True, return_inverse=True)  # exact
+        return codes.reshape(-1), first  # patterns for fitted continuous terms
     cont = [j for j, f in enumerate(factors) if f in CONTINUOUS_FACTORS]
     binary = [j for j in range(X.shape[1]) if j not in cont]
     key = digits[:, binary] @ (3.0 ** np.arange(len(binary)))
