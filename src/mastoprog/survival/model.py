@@ -603,13 +603,19 @@ class SurvivalModel:
         """
         P = self._prepare(data, year, edition)
         names = np.array(PROGNOSTIC_SUBTYPES)
-        subtypes = [tuple(names[row]) for row in P["cand"]]
+        # One tuple per distinct candidate set (a bit pattern), gathered: no per-patient Python.
+        bits = P["cand"] @ (1 << np.arange(len(PROGNOSTIC_SUBTYPES)))
+        codes, patterns = pd.factorize(bits)
+        tuples = np.empty(len(patterns), dtype=object)
+        tuples[:] = [tuple(names[(int(b) >> np.arange(len(names))) & 1 == 1]) for b in patterns]
+        subtypes = tuples[codes]
         lp_mid = np.nanmean(np.where(P["cand"], P["lp_mid"], np.nan), axis=1)
         lp_lo = np.nanmin(np.where(P["cand"], P["lp_lo"], np.nan), axis=1)
         lp_hi = np.nanmax(np.where(P["cand"], P["lp_hi"], np.nan), axis=1)
         return pd.DataFrame(
             {
-                "subtype": [s[0] if len(s) == 1 else "indeterminate" for s in subtypes],
+                "subtype": np.array([t[0] if len(t) == 1 else "indeterminate" for t in tuples],
+                                    dtype=object)[codes],
                 "candidates": subtypes,
                 "linear_predictor": lp_mid,
                 "linear_predictor_min": lp_lo,
