@@ -9,7 +9,7 @@ the background (see the ``mastoprog.survival`` module docstring for the policy).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ from ..classification import PROGNOSTIC_GROUP, classify
 from ..exceptions import CalibrationError, FindingsError, FindingsWarning
 from ..findings import CANONICAL_COLUMNS, ensure_findings, note, to_frame
 from ..lifetables import LifeTable
+from ..risk.composite import COLUMNS as RISK_COLUMNS
 from ._predictor import feature_patterns as _feature_patterns
 from ._predictor import lp_ranges as _lp_ranges
 from ._predictor import model_features
@@ -30,6 +31,10 @@ from ._state import PROGNOSTIC_SUBTYPES, ModelArrays, ModelState
 # frame whose only classifier column is age (e.g. a cohort of survival and risk columns) skips
 # the classifier: it could only answer "indeterminate", which never contradicts who_subtype.
 _DIAGNOSTIC_ALONE = tuple(c for c in CLASSIFIER_COLUMNS if c != "age")
+# Canonical columns the model's features are computed from: the evidence predictor's own (age and
+# blood counts) and the risk module's composite flags.
+# (patient_id too: the checks' messages name the patient, as the first check's did.)
+_FEATURE_INPUTS = tuple(dict.fromkeys(("patient_id", "age", "hemoglobin", "platelets", *RISK_COLUMNS)))
 
 
 class Patients(TypedDict):
@@ -49,6 +54,8 @@ class Patients(TypedDict):
     single: bool  # one patient given as a mapping
     row_notes: np.ndarray  # (n,) str: per-patient note from the subtype check ("" when none)
     n: int
+    # (pattern, first, lp_lo, lp_hi) of every parameter draw, filled on first use by the model
+    draw_lp: NotRequired[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 
 
 def prepare(
@@ -131,7 +138,9 @@ def prepare(
     else:
         labels = frame.index
     cand, row_notes = candidates(lean, frame, edition, labels, arr.usable, state)
-    X = model_features(lean, factors)
+    # The features read a dozen canonical columns: given only those (already validated above), their
+    # own checks of the input cover a dozen columns instead of every column of the findings.
+    X = model_features(full[[c for c in _FEATURE_INPUTS if c in full.columns]], factors)
     # Linear predictors once per distinct feature pattern (a cohort has a few thousand), gathered.
     pattern, first = feature_patterns(X, factors)
     per_pattern = lp_ranges(X[first], arr.beta, arr.center, factors, arr.weights)

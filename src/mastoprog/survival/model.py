@@ -457,10 +457,7 @@ class SurvivalModel:
         arr.require_draws()
         assert arr.d_beta is not None and arr.d_log_lambda is not None and arr.d_log_rho is not None
         bg_lo, bg_hi = _curves.population(central, "lo"), _curves.population(central, "hi")
-        # Every draw's linear predictors at once, per distinct feature pattern: (D, patterns, 6)
-        # (the same centres for every draw), gathered per chunk of patients.
-        codes, first = feature_patterns(P["X"], self.factors_)
-        _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, self.factors_, arr.weights)
+        codes, _, lp_lo, lp_hi = self._draw_lp(P)  # gathered per chunk of patients below
         rho = np.exp(arr.d_log_rho)
         D = arr.d_beta.shape[0]
         if chunk is None:
@@ -559,6 +556,19 @@ class SurvivalModel:
         level_ = self._level(level) if interval else None
         return self._medians(self._prepare(data, year, edition), level_)
 
+    def _draw_lp(self, P: Patients) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(pattern, first, lp_lo, lp_hi)``: each patient's feature pattern, a row of each, and every
+        draw's smallest/largest linear predictors per pattern, (D, patterns, 6) (the same centres
+        for every draw), computed once per prepared patients (the band and the medians share it)."""
+        cached = P.get("draw_lp")
+        if cached is None:
+            arr = self._arrays()
+            assert arr.d_beta is not None
+            codes, first = feature_patterns(P["X"], self.factors_)
+            _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, self.factors_, arr.weights)
+            cached = P["draw_lp"] = (codes, first, lp_lo, lp_hi)
+        return cached
+
     def _medians(self, P: Patients, level: float | None) -> pd.DataFrame:
         arr = self._arrays()
         lt = self.life_table_
@@ -570,7 +580,7 @@ class SurvivalModel:
         arr.require_draws()
         assert arr.d_beta is not None and arr.d_log_lambda is not None and arr.d_log_rho is not None
         # Every draw at once: (draws, feature patterns, subtypes) linear predictors.
-        _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, self.factors_, arr.weights)
+        codes, _, lp_lo, lp_hi = self._draw_lp(P)
         draws = (arr.d_log_lambda, np.exp(arr.d_log_rho))
         lows = _curves.curve_medians(lt, P, codes, lp_hi, *draws, arr.excess, "lower")
         highs = _curves.curve_medians(lt, P, codes, lp_lo, *draws, arr.excess, "upper")

@@ -31,6 +31,7 @@ import logging
 import multiprocessing
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -76,10 +77,20 @@ _WORKER: _compute.Computer | None = None
 
 
 def _worker_init() -> None:
-    """Each worker process loads the default model once, before the first request."""
+    """Each worker process loads the default model once, before the first request, and leaves
+    when the server process is gone (however it ended: no orphan keeps running)."""
     global _WORKER
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="mastoprog-parent-watch").start()
     _WORKER = _compute.Computer()
     _WORKER.model("lim2009")
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit this worker once its parent (the server) has gone (it is then re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _warm() -> None:
