@@ -153,7 +153,7 @@ def point_predictions(model, n: int, chunk: int = 20_000, n_times: int = 61) -> 
         warnings.simplefilter("ignore")
         cohort = simulate_cohort(n, random_state=2024)
         grid = np.linspace(0.0, 120.0, n_times)
-        out = np.zeros((n_times, n))  # touched now: the output is not counted as extra memory
+        out = np.full((n_times, n), np.nan)  # written now: the output is not counted as extra memory
         model.predict_survival_function(cohort.iloc[:100], grid)  # warm-up (life table, model arrays)
         before = _rss_mb()
         peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
