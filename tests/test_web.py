@@ -424,3 +424,41 @@ def test_no_patient_value_in_any_log_line_of_a_real_server():
     assert any("POST /result 200" in line for line in lines)  # the access log is there...
     for line in lines:  # ...and holds no finding, no query string
         assert "ZZSECRET42" not in line and "9.87" not in line and "age=58" not in line, line
+
+
+def test_concurrent_computations_keep_their_own_plausibility_notes_without_a_lock():
+    """Two threads compute at the same time (a barrier inside the findings reader makes them
+    overlap): each report lists only its own patient's plausibility note, and nothing warns."""
+    from mastoprog.web import _compute
+
+    barrier = threading.Barrier(2, timeout=30)
+    computer = _compute.Computer()
+    computer.model("lim2009")
+    original = _compute.read_findings
+
+    def overlapping_read(*args, **kwargs):
+        out = original(*args, **kwargs)
+        barrier.wait()  # both threads are inside their computation now
+        return out
+
+    reports = {}
+
+    def run(name, hb):
+        values = {**form_values(EXAMPLE), "patient_id": name, "hemoglobin": str(hb)}
+        reports[name] = computer.compute(values, strict=False)
+
+    _compute.read_findings = overlapping_read
+    try:
+        threads = [threading.Thread(target=run, args=a) for a in (("LOW", 2.5), ("HIGH", 25.0))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        _compute.read_findings = original
+    tail = "are possible but implausible"
+    assert [w for w in reports["LOW"]["warnings"] if "hemoglobin" in w] == [
+        f"hemoglobin: 1 value(s) below 3 g/dL {tail} (rows ['LOW']); check the unit (g/dL)"]
+    assert [w for w in reports["HIGH"]["warnings"] if "hemoglobin" in w] == [
+        f"hemoglobin: 1 value(s) above 20 g/dL {tail} (rows ['HIGH']); check the unit (g/dL)"]
+    assert not hasattr(_compute, "_WARNINGS_LOCK")

@@ -16,7 +16,9 @@ refused.
 
 Impossible values raise :class:`~mastoprog.FindingsError` listing every problem at once (row, column,
 value, expected range and unit, and a hint when the value looks like another unit). Possible but
-implausible values warn with :class:`~mastoprog.PlausibilityWarning`.
+implausible values warn with :class:`~mastoprog.PlausibilityWarning`; as data instead:
+``read_findings(..., return_notes=True)``, or every validation inside a :func:`collect_notes`
+block (per thread and task: concurrent callers need no lock).
 
 Canonical dtypes: numbers ``float64`` (NaN = unknown); yes/no findings pandas ``boolean`` (<NA> =
 unknown); ``sex`` categorical F/M; ``ahn`` categorical over ``AHN_LABELS`` plus ``"none"``;
@@ -31,13 +33,15 @@ import difflib
 import json
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from os import PathLike
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias, overload
 
 import numpy as np
 import pandas as pd
@@ -59,7 +63,9 @@ __all__ = [
     "SUBTYPE_LABELS",
     "FindingsFile",
     "FindingsSource",
+    "collect_notes",
     "column_spec",
+    "note",
     "example_names",
     "example_path",
     "read_findings",
@@ -857,10 +863,78 @@ def _parse_category(s: pd.Series, spec: _Spec, col: _Collector) -> pd.Categorica
     return pd.Categorical.from_codes(np.where(bad_u, -1, cat_code)[codes], categories=cats)
 
 
+# --------------------------------------------------------------------------- notes as data
+
+# The notes of the validations running in this context (thread or asyncio task), or None: warn.
+_NOTES: ContextVar[list[str] | None] = ContextVar("mastoprog_findings_notes", default=None)
+
+
+@contextmanager
+def collect_notes() -> Iterator[list[str]]:
+    """Collect the notes about the findings as data instead of warnings, inside this block.
+
+    Every validation in the block (:func:`read_findings` and each public function's own check of
+    its input) adds its plausibility notes (:class:`~mastoprog.PlausibilityWarning`), renamed and
+    misspelt headers and the model's subtype-check notes (:func:`note`) to the yielded list, once
+    each, instead of warning. The scope is the current thread or asyncio task (a context
+    variable), so concurrent callers, e.g. a web server's threads, need no lock; outside the block
+    nothing changes.
+
+    Yields
+    ------
+    list of str
+        The notes, in order, without repeats (filled as the block runs).
+
+    Examples
+    --------
+    >>> with collect_notes() as notes:
+    ...     frame = read_findings({"age": 54, "hemoglobin": 2.5})
+    >>> notes
+    ['hemoglobin: 1 value(s) below 3 g/dL are possible but implausible (rows [0]); check the unit (g/dL)']
+    """
+    token = _NOTES.set([])
+    try:
+        sink = _NOTES.get()
+        assert sink is not None
+        yield sink
+    finally:
+        _NOTES.reset(token)
+
+
+def note(message: str, category: type[Warning], *, stacklevel: int = 1) -> None:
+    """Warn ``message`` (a ``category`` warning), or inside :func:`collect_notes` record it as data.
+
+    Parameters
+    ----------
+    message : str
+        What the caller must see (it names rows and columns, never more patient data than that).
+    category : type of Warning
+        E.g. :class:`~mastoprog.PlausibilityWarning` or :class:`~mastoprog.FindingsWarning`.
+    stacklevel : int
+        As in :func:`warnings.warn`, counted from the caller of ``note``.
+    """
+    sink = _NOTES.get()
+    if sink is None:
+        warnings.warn(message, category, stacklevel=stacklevel + 1)
+    elif message not in sink:
+        sink.append(message)
+
+
 # --------------------------------------------------------------------------- public entry
 
 
-def read_findings(source: FindingsSource) -> pd.DataFrame:
+@overload
+def read_findings(source: FindingsSource, *, return_notes: Literal[False] = False) -> pd.DataFrame: ...
+
+
+@overload
+def read_findings(source: FindingsSource, *,
+                  return_notes: Literal[True]) -> tuple[pd.DataFrame, tuple[str, ...]]: ...
+
+
+def read_findings(
+    source: FindingsSource, *, return_notes: bool = False
+) -> pd.DataFrame | tuple[pd.DataFrame, tuple[str, ...]]:
     """Read and validate patient findings into the canonical frame.
 
     Parameters
@@ -873,12 +947,16 @@ def read_findings(source: FindingsSource) -> pd.DataFrame:
         decimal comma and encoding detected); ``"example"`` is the shipped example. Headers that
         differ from a canonical name only by case, spaces or hyphens are renamed to it (with a
         warning). Extra columns are kept and passed through unchanged.
+    return_notes : bool
+        Also return the plausibility notes (and renamed or misspelt headers) as data instead of
+        warning them (default False: they warn, as listed under Warns).
 
     Returns
     -------
     DataFrame
         Indexed like the input (a file or mapping gets a RangeIndex). Every canonical column is
-        present (absent ones as all-unknown) in dictionary order, then the extra columns.
+        present (absent ones as all-unknown) in dictionary order, then the extra columns. With
+        ``return_notes``: ``(frame, notes)``, notes a tuple of str (empty when none).
 
     Raises
     ------
@@ -905,9 +983,17 @@ def read_findings(source: FindingsSource) -> pd.DataFrame:
     ('F', 35.0, True)
     >>> bool(pd.isna(f.loc[0, "hemoglobin"]))
     True
+    >>> f, notes = read_findings({"age": 54, "hemoglobin": 25}, return_notes=True)
+    >>> notes
+    ('hemoglobin: 1 value(s) above 20 g/dL are possible but implausible (rows [0]); check the unit (g/dL)',)
     """
-    frame, _ = _to_frame(source)
-    return _validate(frame)
+    if not return_notes:
+        frame, _ = _to_frame(source)
+        return _validate(frame)
+    with collect_notes() as notes:
+        frame, _ = _to_frame(source)
+        result = _validate(frame)
+    return result, tuple(notes)
 
 
 def _validate(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -932,7 +1018,7 @@ def _validate(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd
     _check_fraction_percentages(out, plaus)
     col.raise_if_any()
     for msg in plaus:
-        warnings.warn(msg, PlausibilityWarning, stacklevel=3)
+        note(msg, PlausibilityWarning, stacklevel=3)
     _warn_contradictions(out, labels)
     if columns is not None:
         schema = {k: v for k, v in schema.items() if k in columns or k == "patient_id"}
@@ -972,9 +1058,9 @@ def _canonical_names(frame: pd.DataFrame) -> pd.DataFrame:
                             "column per finding")
     renamed = [(a, b) for a, b in zip(given, names, strict=True) if a != b]
     if renamed:
-        warnings.warn("column(s) renamed to their canonical names: "
-                      + ", ".join(f"{a!r} -> {b!r}" for a, b in renamed),
-                      RenamedColumnWarning, stacklevel=4)
+        note("column(s) renamed to their canonical names: "
+             + ", ".join(f"{a!r} -> {b!r}" for a, b in renamed),
+             RenamedColumnWarning, stacklevel=4)
     _warn_near_miss(names, schema)
     # set_axis without copy: the data are only read here
     return frame.set_axis(names, axis=1, copy=False)
@@ -1129,7 +1215,7 @@ def _warn_contradictions(out: dict[str, Any], labels: _RowLabels) -> None:
             mask = c_true & organ_false
             if mask.any():
                 first = [labels[i] for i in np.flatnonzero(mask)[:5]]
-                warnings.warn(
+                note(
                     f"{c_find} is true but {organ} is false in {int(mask.sum())} row(s) "
                     f"{first}: {c_find} implies {organ}; check the findings",
                     PlausibilityWarning, stacklevel=4,
@@ -1144,7 +1230,7 @@ def _warn_near_miss(columns: list[str], schema: dict[str, _Spec]) -> None:
             continue
         close = difflib.get_close_matches(_column_key(c), canon, n=1, cutoff=0.85)
         if close and close[0] not in columns:
-            warnings.warn(
+            note(
                 f"column {c!r} is not a canonical column and is passed through unused; "
                 f"did you mean {close[0]!r}?", UnknownColumnWarning, stacklevel=5,
             )

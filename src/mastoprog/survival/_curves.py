@@ -78,11 +78,14 @@ def background(lt: LifeTable, P: Mapping[str, Any],
     first = np.zeros(uniq.size, np.int64)
     first[inv[::-1]] = np.arange(inv.size)[::-1]  # a row index of each distinct path
     sk, yk, ak = s_key[first], y[first] + lt.first_year, a[first]
-    S = lt.survival(ak[:, None], np.where(sk == 2, 0, sk)[:, None], yk[:, None], t[None, :])
+    # path handles + flat takes: the same values as lt.survival (LifeTable.path_cumulative_hazard
+    # repeats cumulative_hazard's operations), without 3-D fancy indexing per (path, time)
+    start = lt.path_start(ak, np.where(sk == 2, 0, sk), yk)
+    S = np.exp(-lt.path_cumulative_hazard(start[:, None], t[None, :]))
     out = {"mid": S, "lo": S, "hi": S}
     u = sk == 2
     if u.any():
-        S_m = lt.survival(ak[u][:, None], 1, yk[u][:, None], t[None, :])
+        S_m = np.exp(-lt.path_cumulative_hazard(lt.path_start(ak[u], 1, yk[u])[:, None], t[None, :]))
         out = {"mid": S.copy(), "lo": S.copy(), "hi": S.copy()}
         out["mid"][u] = 0.5 * (S[u] + S_m)
         out["lo"][u] = np.minimum(S[u], S_m)

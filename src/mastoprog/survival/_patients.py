@@ -8,9 +8,8 @@ the background (see the ``mastoprog.survival`` module docstring for the policy).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 import numpy as np
 import pandas as pd
@@ -18,8 +17,9 @@ import pandas as pd
 from ..classification import COLUMNS as CLASSIFIER_COLUMNS
 from ..classification import PROGNOSTIC_GROUP, classify
 from ..exceptions import CalibrationError, FindingsError, FindingsWarning
-from ..findings import ensure_findings, to_frame
+from ..findings import CANONICAL_COLUMNS, ensure_findings, note, to_frame
 from ..lifetables import LifeTable
+from ..risk.composite import COLUMNS as RISK_COLUMNS
 from ._design import design_features  # fitting helper: terms of fitted models
 from ._predictor import feature_patterns as _feature_patterns
 from ._predictor import lp_ranges as _lp_ranges
@@ -32,6 +32,10 @@ from ._state import PROGNOSTIC_SUBTYPES, ModelArrays, ModelState
 # frame whose only classifier column is age (e.g. a cohort of survival and risk columns) skips
 # the classifier: it could only answer "indeterminate", which never contradicts who_subtype.
 _DIAGNOSTIC_ALONE = tuple(c for c in CLASSIFIER_COLUMNS if c != "age")
+# Canonical columns the model's features are computed from: the evidence predictor's own (age and
+# blood counts) and the risk module's composite flags.
+# (patient_id too: the checks' messages name the patient, as the first check's did.)
+_FEATURE_INPUTS = tuple(dict.fromkeys(("patient_id", "age", "hemoglobin", "platelets", *RISK_COLUMNS)))
 
 
 class Patients(TypedDict):
@@ -51,6 +55,18 @@ class Patients(TypedDict):
     single: bool  # one patient given as a mapping
     row_notes: np.ndarray  # (n,) str: per-patient note from the subtype check ("" when none)
     n: int
+    # (pattern, first, lp_lo, lp_hi) of every parameter draw, filled on first use by the model
+    draw_lp: NotRequired[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _features(raw: pd.DataFrame, full: pd.DataFrame, factors: list[str], state: ModelState) -> np.ndarray:
+    """(n, F) feature values: a fitted model's formula terms (fitting helper), else the predictor's."""
+    design = (state.fit or {}).get("design")
+    if design:
+        return design_features(raw, factors, design)
+    # The features read a dozen canonical columns: given only those (already validated in prepare),
+    # their own checks of the input cover a dozen columns instead of every column of the findings.
+    return model_features(full[[c for c in _FEATURE_INPUTS if c in full.columns]], factors)
 
 
 def prepare(
@@ -70,8 +86,18 @@ def prepare(
     F and M (central curve: their mean), like any other missing finding.
     """
     raw = to_frame(data)
+    if raw.attrs:
+        # pandas deep-copies ``attrs`` on every column access (a simulated cohort carries its
+        # provenance there): work on a shallow copy without them; the caller's frame is untouched.
+        raw = raw.copy(deep=False)
+        raw.attrs = {}
     single = isinstance(data, Mapping | pd.Series)  # one patient given as a mapping or a row
-    frame, _ = ensure_findings(raw, columns=("patient_id", "age", "sex", "who_subtype"))
+    full, _ = ensure_findings(raw)  # every canonical column present is validated (and warned) here
+    frame = full[[c for c in ("patient_id", "age", "sex", "who_subtype") if c in full.columns]]
+    # The classifier and the features read canonical columns only: without the extra columns
+    # (e.g. a cohort's true_* columns) they skip re-checking those names on every call.
+    extras = [c for c in full.columns if c not in CANONICAL_COLUMNS and c in raw.columns]
+    lean = raw.drop(columns=extras) if extras else raw
     n = len(frame)
     age = frame["age"].to_numpy(float)
     sex = frame["sex"]
@@ -100,7 +126,9 @@ def prepare(
         y = pd.to_numeric(given, errors="coerce").to_numpy(float)
         # Empty cells take the default year; text or years before the life table are refused
         # (the life table would silently clamp them to its first year).
-        blank = given.isna().to_numpy() | given.astype(str).str.strip().isin(["", "nan", "NaN"]).to_numpy()
+        blank = given.isna().to_numpy()
+        if not pd.api.types.is_numeric_dtype(given):  # text cells: blanks too (numbers need no pass)
+            blank |= given.astype(str).str.strip().isin(["", "nan", "NaN"]).to_numpy()
         with np.errstate(invalid="ignore"):
             bad = (np.isnan(y) & ~blank) | np.isinf(y) | (y < life_table.first_year)
         if bad.any():
@@ -120,10 +148,12 @@ def prepare(
         labels = pd.Index(np.where(pid.isna(), frame.index.astype(object), pid.astype(object)))
     else:
         labels = frame.index
-    cand, row_notes = candidates(raw, frame, edition, labels, arr.usable, state)
-    design = (state.fit or {}).get("design")  # fitting helper: formula terms of a fitted model
-    X = design_features(raw, factors, design) if design else model_features(raw, factors)
-    lp_mid, lp_lo, lp_hi = lp_ranges(X, arr.beta, arr.center, factors, arr.weights)
+    cand, row_notes = candidates(lean, frame, edition, labels, arr.usable, state)
+    X = _features(raw, full, factors, state)
+    # Linear predictors once per distinct feature pattern (a cohort has a few thousand), gathered.
+    pattern, first = feature_patterns(X, factors)
+    per_pattern = lp_ranges(X[first], arr.beta, arr.center, factors, arr.weights)
+    lp_mid, lp_lo, lp_hi = (v[pattern] for v in per_pattern)
     # A feature range matters only for candidate subtypes that have an excess hazard.
     spread = (lp_hi - lp_lo > 1e-12) & cand & arr.excess[None, :]
     envelope = (cand.sum(axis=1) > 1) | spread.any(axis=1) | sex_unknown
@@ -181,7 +211,7 @@ def candidates(
             what = "; ".join(
                 f"patient {labels[i]!r}: who_subtype {who.iloc[i]!r}, findings {sub[i]!r}" for i in first
             )
-            warnings.warn(
+            note(  # a warning, or data inside findings.collect_notes() (the web page)
                 f"who_subtype disagrees with the findings ({edition}) for {int(clash.sum())} "
                 f"patient(s), using who_subtype: {what}",
                 FindingsWarning,

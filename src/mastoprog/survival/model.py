@@ -457,10 +457,7 @@ class SurvivalModel:
         arr.require_draws()
         assert arr.d_beta is not None and arr.d_log_lambda is not None and arr.d_log_rho is not None
         bg_lo, bg_hi = _curves.population(central, "lo"), _curves.population(central, "hi")
-        # Every draw's linear predictors at once, per distinct feature pattern: (D, patterns, 6)
-        # (the same centres for every draw), gathered per chunk of patients.
-        codes, first = feature_patterns(P["X"], self.factors_)
-        _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, self.factors_, arr.weights)
+        codes, _, lp_lo, lp_hi = self._draw_lp(P)  # gathered per chunk of patients below
         rho = np.exp(arr.d_log_rho)
         D = arr.d_beta.shape[0]
         if chunk is None:
@@ -559,6 +556,19 @@ class SurvivalModel:
         level_ = self._level(level) if interval else None
         return self._medians(self._prepare(data, year, edition), level_)
 
+    def _draw_lp(self, P: Patients) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(pattern, first, lp_lo, lp_hi)``: each patient's feature pattern, a row of each, and every
+        draw's smallest/largest linear predictors per pattern, (D, patterns, 6) (the same centres
+        for every draw), computed once per prepared patients (the band and the medians share it)."""
+        cached = P.get("draw_lp")
+        if cached is None:
+            arr = self._arrays()
+            assert arr.d_beta is not None
+            codes, first = feature_patterns(P["X"], self.factors_)
+            _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, self.factors_, arr.weights)
+            cached = P["draw_lp"] = (codes, first, lp_lo, lp_hi)
+        return cached
+
     def _medians(self, P: Patients, level: float | None) -> pd.DataFrame:
         arr = self._arrays()
         lt = self.life_table_
@@ -570,7 +580,7 @@ class SurvivalModel:
         arr.require_draws()
         assert arr.d_beta is not None and arr.d_log_lambda is not None and arr.d_log_rho is not None
         # Every draw at once: (draws, feature patterns, subtypes) linear predictors.
-        _, lp_lo, lp_hi = lp_ranges(P["X"][first], arr.d_beta, arr.center, self.factors_, arr.weights)
+        codes, _, lp_lo, lp_hi = self._draw_lp(P)
         draws = (arr.d_log_lambda, np.exp(arr.d_log_rho))
         lows = _curves.curve_medians(lt, P, codes, lp_hi, *draws, arr.excess, "lower")
         highs = _curves.curve_medians(lt, P, codes, lp_lo, *draws, arr.excess, "upper")
@@ -603,13 +613,19 @@ class SurvivalModel:
         """
         P = self._prepare(data, year, edition)
         names = np.array(PROGNOSTIC_SUBTYPES)
-        subtypes = [tuple(names[row]) for row in P["cand"]]
+        # One tuple per distinct candidate set (a bit pattern), gathered: no per-patient Python.
+        bits = P["cand"] @ (1 << np.arange(len(PROGNOSTIC_SUBTYPES)))
+        codes, patterns = pd.factorize(bits)
+        tuples = np.empty(len(patterns), dtype=object)
+        tuples[:] = [tuple(names[(int(b) >> np.arange(len(names))) & 1 == 1]) for b in patterns]
+        subtypes = tuples[codes]
         lp_mid = np.nanmean(np.where(P["cand"], P["lp_mid"], np.nan), axis=1)
         lp_lo = np.nanmin(np.where(P["cand"], P["lp_lo"], np.nan), axis=1)
         lp_hi = np.nanmax(np.where(P["cand"], P["lp_hi"], np.nan), axis=1)
         return pd.DataFrame(
             {
-                "subtype": [s[0] if len(s) == 1 else "indeterminate" for s in subtypes],
+                "subtype": np.array([t[0] if len(t) == 1 else "indeterminate" for t in tuples],
+                                    dtype=object)[codes],
                 "candidates": subtypes,
                 "linear_predictor": lp_mid,
                 "linear_predictor_min": lp_lo,

@@ -322,11 +322,12 @@ def crude_outcomes(curves: SurvivalCurves, times: ArrayLike = DEFAULT_HORIZONS_M
             f"times: {t[~on_grid].tolist()} are not on the curves' grid; pass them as "
             "predict_curves(extra_times=...)"
         )
-    central = _crude_on_grid(curves.survival, curves.population)
-    per_draw = [_crude_on_grid(c, pop) for c, pop in _draw_pairs(curves)]
+    end = int(idx.max()) + 1  # the sums run from 0: the grid past the last time is not needed
+    central = _crude_on_grid(curves.survival[:end], curves.population[:end])
+    per_draw = [_crude_on_grid(c[:end], pop[:end]) for c, pop in _draw_pairs(curves)]
     # A patient whose central curve is the population's carries no excess hazard (CM), nor does
     # any of its draws: a draw below the central curve comes from the background (unknown sex).
-    no_excess = np.all(np.abs(curves.survival - curves.population) <= 1e-12, axis=0)
+    no_excess = np.all(np.abs(curves.survival[:end] - curves.population[:end]) <= 1e-12, axis=0)
     for _alive, disease, other in per_draw:
         other[..., no_excess] += disease[..., no_excess]
         disease[..., no_excess] = 0.0

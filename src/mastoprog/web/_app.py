@@ -31,6 +31,7 @@ import logging
 import multiprocessing
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -48,7 +49,7 @@ from starlette.requests import ClientDisconnect
 from .._about import RESEARCH_USE_NOTICE, __version__
 from ..classification import classify
 from ..exceptions import CalibrationError, FindingsError
-from ..findings import read_findings
+from ..findings import collect_notes, read_findings
 from ..risk import risk_score
 from . import _compute
 from ._fields import EDITIONS, FIELD_GROUPS, MODELS, RequestProblems, choices, openapi_findings_schema, unit
@@ -76,10 +77,20 @@ _WORKER: _compute.Computer | None = None
 
 
 def _worker_init() -> None:
-    """Each worker process loads the default model once, before the first request."""
+    """Each worker process loads the default model once, before the first request, and leaves
+    when the server process is gone (however it ended: no orphan keeps running)."""
     global _WORKER
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="mastoprog-parent-watch").start()
     _WORKER = _compute.Computer()
     _WORKER.model("lim2009")
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit this worker once its parent (the server) has gone (it is then re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _warm() -> None:
@@ -123,6 +134,11 @@ def _medians(model: Any, frame: pd.DataFrame, edition: str) -> list[str]:
 
 def _batch(computer: _compute.Computer | None, text: str, options: dict[str, str]) -> tuple[str, Any]:
     """The clinic table: the same calls as ``mastoprog classify / score / curve``."""
+    with collect_notes():  # notes as data (this thread only), never warnings in the server's log
+        return _batch_rows(computer, text, options)
+
+
+def _batch_rows(computer: _compute.Computer | None, text: str, options: dict[str, str]) -> tuple[str, Any]:
     comp = computer or _WORKER or _compute.Computer()
     try:
         raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
@@ -549,7 +565,7 @@ def make_app(*, processes: int = 0, load_model: Callable[[str], Any] | None = No
     ----------
     processes : int
         Worker processes for the computations (``mastoprog web`` uses one per core); 0 computes in
-        this process's threads (tests, embedding; then one computation at a time, see ``_compute``).
+        this process's threads (tests, embedding; computations run concurrently there too).
     load_model : callable, optional
         ``name -> SurvivalModel`` when ``processes=0`` (default :func:`mastoprog.load_model`).
 

@@ -1,23 +1,18 @@
 """The one adapter between the page and the library: findings in, a JSON-able report out.
 
 Every number comes from the public API (``read_findings``, ``classify``, ``risk_score``, the model's
-``predict_*`` methods and :mod:`mastoprog.survival.outcomes`). Two things the library still reports
-out of band are read here and nowhere else, so the lead can switch them to result objects in one place:
-the plausibility warnings of ``read_findings`` (``warnings``); the model's envelope flag and notes
-come as data (``SurvivalModel.predict(...).notes``, read by
-:func:`~mastoprog.survival.outcomes.predict_curves`).
-
-``warnings.catch_warnings`` is process-global state: :class:`Computer` runs one computation at a
-time per process. The server runs computations in a pool of worker processes (one task at a time
-each), so requests are computed in parallel without a global lock; embedded in-thread (tests), a
-lock serialises only the computations of that process.
+``predict_*`` methods and :mod:`mastoprog.survival.outcomes`). Notes come as data: the plausibility
+notes of the findings (and the model's subtype check) are collected with
+:func:`mastoprog.findings.collect_notes`, whose scope is the running thread or task, so computations
+run concurrently without any lock (in the server's worker processes, or in threads when embedded);
+the model's envelope flag and notes come with its prediction
+(:func:`~mastoprog.survival.outcomes.predict_curves`).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import warnings
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, cast
@@ -28,7 +23,7 @@ import pandas as pd
 from .._about import RESEARCH_USE_NOTICE, __version__
 from ..classification import classify
 from ..exceptions import CalibrationError, FindingsError, MastoprogError
-from ..findings import read_findings
+from ..findings import collect_notes, read_findings
 from ..risk import risk_score
 from ..survival import load_model
 from ..survival.outcomes import (
@@ -48,9 +43,6 @@ LLE_HORIZON_MONTHS = 240.0
 _RISK_INPUTS = ("age", "sex", "splenomegaly", "alp", "alp_uln", "srsf2", "asxl1", "runx1")
 
 ModelLoader = Callable[[str], Any]
-# catch_warnings changes process-wide state, so its scope is the process: uncontended in the server's
-# worker processes (one task each at a time); it serialises only in-thread use (tests, embedding).
-_WARNINGS_LOCK = threading.Lock()
 
 
 class RequestInvalid(MastoprogError, ValueError):
@@ -149,10 +141,9 @@ class Computer:
         RequestInvalid
             Listing every problem of the request.
         """
-        with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with collect_notes() as notes:  # this thread's notes only: no lock, no warnings filter
             report = self._compute(values, strict=strict, figures=figures)
-            report["warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
+        report["warnings"] = list(notes)
         return report
 
     def _read(self, values: dict[str, Any], strict: bool) -> tuple[pd.DataFrame, dict[str, Any], Any]:
