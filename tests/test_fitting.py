@@ -113,6 +113,12 @@ def test_entry_times_are_checked():
         SurvivalModel().fit(df, entry_col="start")
 
 
+def test_fit_takes_no_random_state_and_says_where_it_goes():
+    df = pd.DataFrame({"age": [60.0], "sex": ["F"], "who_subtype": ["ASM"], "time": [10.0], "event": [1]})
+    with pytest.raises(TypeError, match=r"constructor argument.*SurvivalModel\(random_state=\.\.\.\)"):
+        SurvivalModel().fit(df, random_state=1)
+
+
 # ---------------------------------------------------------------------- shared cohorts
 
 

@@ -779,8 +779,8 @@ class SurvivalModel:
         ----------
         df : DataFrame or path
             Findings with ``time`` (months), ``event`` (0/1), ``age``, ``sex``, ``who_subtype`` (or
-            findings the classifier decides), the risk findings (complete: rows with an unknown
-            feature are refused) and optionally ``diagnosis_year``.
+            findings the classifier decides), the findings of the terms (partly unknown ones are
+            multiply imputed by default, see ``missing``) and optionally ``diagnosis_year``.
         duration_col, event_col : str
             Names of the time (months) and event (0/1) columns.
         year : float, optional
@@ -795,8 +795,12 @@ class SurvivalModel:
         min_events : int
             Every other subtype in the data needs at least this many deaths to be fitted.
         **options
-            ``entry_col``, ``formula``, ``missing``, ``imputations``, ``ridge``, ``prior``,
-            ``cv_folds``: see :class:`mastoprog.survival._fitting.FitOptions`.
+            ``entry_col`` (months from diagnosis to entry: delayed entry), ``formula`` (terms, e.g.
+            ``list(load_model().factors_)``), ``missing`` (``"impute"``, the default, ``"complete"``
+            or ``"refuse"``), ``imputation`` (``"smcfcs"``, the default, or ``"chained"``),
+            ``imputations`` (m), ``imputation_iterations``, ``ridge``, ``prior``, ``cv_folds``: see
+            :class:`mastoprog.survival._fitting.FitOptions`. The random state is the model's own
+            (``SurvivalModel(random_state=...)``, scikit-learn's rule), not a ``fit`` argument.
 
         Returns
         -------
@@ -818,6 +822,9 @@ class SurvivalModel:
         from ..risk import mastoprog_coefficients
         from ._fitting import fit_state
 
+        if "random_state" in options:
+            raise TypeError("fit() takes no random_state: it is a constructor argument, as in "
+                            "scikit-learn (SurvivalModel(random_state=...).fit(df))")
         raw = to_frame(df)
         missing = [c for c in (duration_col, event_col) if c not in raw.columns]
         if missing:
