@@ -149,7 +149,9 @@ class Computer:
     def _read(self, values: dict[str, Any], strict: bool) -> tuple[pd.DataFrame, dict[str, Any], Any]:
         findings, raw_options, problems = split_request(values, strict=strict)
         options = read_options(raw_options, problems)
-        model = self.model(options["model"]) if options["model"] in MODELS else None
+        # a JSON body can give any type (a list is unhashable): only a known model name loads one
+        name = options["model"]
+        model = self.model(name) if isinstance(name, str) and name in MODELS else None
         frame = None
         try:
             frame = read_findings(findings if findings else {"patient_id": None})
