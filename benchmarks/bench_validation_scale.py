@@ -55,7 +55,7 @@ def main() -> None:
     new_src = str(Path(__file__).resolve().parents[1] / "src")
     with tempfile.TemporaryDirectory() as tmp:
         cohort = Path(tmp) / "cohort.parquet"
-        simulate_cohort(args.n, seed=2024).to_parquet(cohort)
+        simulate_cohort(args.n, random_state=2024).to_parquet(cohort)
         load = os.getloadavg()[0]
         print(f"n = {args.n:,} patients; load average {load:.1f} on {os.cpu_count()} cores")
         t_new, cpu_new, rss_new, c_new = run(new_src, cohort)
