@@ -18,9 +18,11 @@ from .brier import (
 from .calibration import (
     Calibration,
     CalibrationSlope,
+    ObservedExpected,
     calibration_at,
     calibration_slope,
     calibration_uncertainty,
+    observed_expected,
 )
 from .comparison import ModelComparison, compare_models
 from .concordance import Concordance, concordance_index, concordance_indices
@@ -34,6 +36,7 @@ __all__ = [
     "Concordance",
     "KaplanMeier",
     "ModelComparison",
+    "ObservedExpected",
     "TimeDependentAUC",
     "auc_influence",
     "brier_score",
@@ -54,6 +57,7 @@ __all__ = [
     "median_recovery",
     "median_table",
     "normal_quantile",
+    "observed_expected",
     "time_dependent_auc",
     "wald_interval",
 ]

@@ -116,6 +116,76 @@ def calibration_slope(time: ArrayLike, event: ArrayLike, predicted_survival_at_t
     return _slope_fit(tt, e, s, h, normal_quantile(conf_level))
 
 
+@dataclass(frozen=True)
+class ObservedExpected:
+    """Calibration-in-the-large at a horizon: observed risk 1 - KM(t) over the mean predicted risk.
+
+    ``se_log`` is the standard error of ln(O/E) (Greenwood SE of the Kaplan-Meier estimate over
+    the observed risk; predictions held fixed); ``ci_low``/``ci_high`` the log-scale interval.
+    """
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    observed: float
+    expected: float
+    se_log: float
+    t: float
+
+    def __float__(self) -> float:
+        return self.estimate
+
+
+def _oe_fit(km: Any, risk: np.ndarray, h: float, z: float) -> ObservedExpected:
+    observed = 1.0 - float(km.at(h))
+    expected = float(risk.mean())
+    oe = observed / expected if expected > 0 else float("nan")
+    se_log = float(km.se_at(h)) / observed if observed > 0 else float("nan")
+    return ObservedExpected(float(oe), float(oe * np.exp(-z * se_log)), float(oe * np.exp(z * se_log)),
+                            observed, expected, se_log, h)
+
+
+def observed_expected(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: ArrayLike, t: float,
+                      conf_level: float = 0.95) -> ObservedExpected:
+    """Observed/expected ratio of deaths by horizon ``t`` with its log-scale interval.
+
+    O = 1 - KM(t) (Kaplan-Meier of the cohort), E = mean predicted risk 1 - S_pred(t);
+    SE(ln O/E) = SE(KM(t)) / O (Greenwood), the predictions held fixed. Without censoring before
+    ``t`` this is the binomial SE sqrt((1 - phi) / (n phi)) of Riley et al. (2021), phi the
+    observed risk.
+
+    Parameters
+    ----------
+    time, event : array-like, shape (n,)
+        Follow-up (months) and event indicator.
+    predicted_survival_at_t : array-like of float in [0, 1], shape (n,)
+        Predicted probability of surviving beyond ``t``.
+    t : float
+        Horizon (months) inside the follow-up.
+    conf_level : float
+        Level of the interval.
+
+    Returns
+    -------
+    ObservedExpected
+
+    References
+    ----------
+    Riley RD et al. Minimum sample size for external validation of a clinical prediction model
+    with a binary outcome. Stat Med 2021;40:4230-51. doi:10.1002/sim.9025.
+
+    Examples
+    --------
+    >>> res = observed_expected([2, 4, 6, 8], [1, 0, 1, 0], [0.5, 0.5, 0.5, 0.5], 7.0)
+    >>> round(res.observed, 3), round(res.estimate, 3)
+    (0.625, 1.25)
+    """
+    tt, e = check_outcome(time, event)
+    h = _check_times([t], tt, "t")[0]
+    s = _check_predicted(predicted_survival_at_t, tt.size, "predicted_survival_at_t", lo=0.0, hi=1.0)
+    return _oe_fit(kaplan_meier(tt, e), 1.0 - s, h, normal_quantile(conf_level))
+
+
 def _smoothed_observed_risk(tt: np.ndarray, e: np.ndarray, s: np.ndarray, h: float, knots: int
                             ) -> np.ndarray:
     """Observed risk by h per patient from the Cox restricted-cubic-spline calibration model of
@@ -346,11 +416,8 @@ def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: A
     s_obs = float(km_all.at(h))
     km_lo, km_hi = km_all.ci_at(h)
     observed = 1.0 - s_obs
-    expected = float(risk.mean())
-    se_obs = float(km_all.se_at(h))
-    oe = observed / expected if expected > 0 else float("nan")
-    se_log_oe = se_obs / observed if observed > 0 else float("nan")
-    oe_low, oe_high = oe * np.exp(-z * se_log_oe), oe * np.exp(z * se_log_oe)
+    oe_fit = _oe_fit(km_all, risk, h, z)
+    expected, oe, oe_low, oe_high = oe_fit.expected, oe_fit.estimate, oe_fit.ci_low, oe_fit.ci_high
 
     fitted_slope = _slope_fit(tt, e, s, h, z)
     slope, slope_low, slope_high = fitted_slope.estimate, fitted_slope.ci_low, fitted_slope.ci_high
