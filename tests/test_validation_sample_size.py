@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from mastoprog.exceptions import MetricInputError
-from mastoprog.metrics import observed_expected
 from mastoprog.validation import external_validation_sample_size, oe_closed_form_n
 
 _SMALL = {"n_replicates": 40, "n_pilot": 300, "pool_size": 6000, "horizon": 60.0}
@@ -21,15 +19,6 @@ def test_oe_closed_form_by_hand():
     assert oe_closed_form_n(0.4, 0.2) == pytest.approx(578.14, abs=0.01)
     with pytest.raises(MetricInputError, match="phi in"):
         oe_closed_form_n(1.2, 0.2)
-
-
-def test_observed_expected_is_binomial_without_censoring():
-    # 4 deaths by t among 10, no censoring: O = 0.4, SE(ln O/E) = sqrt(0.6 / (10 * 0.4))
-    time = np.array([1, 2, 3, 4, 10, 10, 10, 10, 10, 10], float)
-    event = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
-    res = observed_expected(time, event, np.full(10, 0.5), 5.0)
-    assert res.observed == pytest.approx(0.4) and res.estimate == pytest.approx(0.8)
-    assert res.se_log == pytest.approx(math.sqrt(0.6 / 4.0), rel=1e-12)
 
 
 def test_oe_widths_and_n_match_riley_closed_form():

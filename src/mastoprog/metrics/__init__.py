@@ -11,15 +11,18 @@ from .auc import TimeDependentAUC, auc_influence, time_dependent_auc
 from .brier import (
     BrierScore,
     brier_score,
+    brier_terms,
     integrated_brier_score,
     integrated_brier_terms,
     wald_interval,
 )
 from .calibration import (
     Calibration,
+    CalibrationIntercept,
     CalibrationSlope,
     ObservedExpected,
     calibration_at,
+    calibration_intercept,
     calibration_slope,
     calibration_uncertainty,
     observed_expected,
@@ -32,6 +35,7 @@ from .medians import curve_median, median_recovery, median_table
 __all__ = [
     "BrierScore",
     "Calibration",
+    "CalibrationIntercept",
     "CalibrationSlope",
     "Concordance",
     "KaplanMeier",
@@ -40,7 +44,9 @@ __all__ = [
     "TimeDependentAUC",
     "auc_influence",
     "brier_score",
+    "brier_terms",
     "calibration_at",
+    "calibration_intercept",
     "calibration_slope",
     "calibration_uncertainty",
     "censoring_survival",

@@ -17,11 +17,23 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..exceptions import MetricInputError, Problem
-from ..metrics import brier_score, calibration_slope, check_horizon, check_outcome, concordance_index
+from ..metrics import (
+    KaplanMeier,
+    brier_score,
+    brier_terms,
+    calibration_intercept,
+    calibration_slope,
+    censoring_survival,
+    check_horizon,
+    check_outcome,
+    concordance_index,
+)
 
 __all__ = ["OptimismResult", "SurvivalEstimator", "bootstrap_optimism", "metrics_at_horizon"]
 
-_METRICS = ("c_index", "calibration_slope", "brier")
+_METRICS = ("c_index", "calibration_slope", "calibration_intercept", "brier")
+_LOOB_COLUMNS = ["horizon", "metric", "apparent", "loob", "no_information", "relative_overfitting",
+                 "weight_632plus", "estimate_632", "estimate_632plus", "n_bootstrap", "n_never_oob"]
 _FAILURE_COLUMNS = ["replicate", "stage", "error", "message"]
 
 
@@ -42,11 +54,12 @@ class SurvivalEstimator(Protocol):
 
 
 def metrics_at_horizon(time: np.ndarray, event: np.ndarray, s_at_t: np.ndarray, t: float) -> dict[str, float]:
-    """Harrell's C of S(t), the calibration slope at t and the IPCW Brier score at t."""
+    """Harrell's C of S(t), the calibration slope and intercept at t and the IPCW Brier score at t."""
     c = concordance_index(time, event, s_at_t).estimate
     slope = calibration_slope(time, event, s_at_t, t).estimate
+    intercept = calibration_intercept(time, event, s_at_t, t).estimate
     brier = brier_score(time, event, s_at_t, t).estimate
-    return {"c_index": c, "calibration_slope": slope, "brier": brier}
+    return {"c_index": c, "calibration_slope": slope, "calibration_intercept": intercept, "brier": brier}
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,16 @@ class OptimismResult:
         silently dropped.
     n_requested : int
         Resamples requested (``n_bootstrap``); ``n_bootstrap`` in the table counts those used.
+    loob : DataFrame
+        Leave-one-out bootstrap and .632 / .632+ estimates (Efron & Tibshirani 1997), one row per
+        horizon for ``c_index`` and ``brier``: ``apparent``, ``loob`` (Brier: each patient's IPCW
+        term averaged over the resamples that left them out, then over patients, the whole
+        cohort's censoring weights, as riskRegression ``Score(split.method = "loob")``; C: mean
+        over resamples of Harrell's C on the out-of-bag patients), ``no_information`` (Brier:
+        every patient's outcome against every patient's prediction; C: 0.5),
+        ``relative_overfitting`` R, ``weight_632plus`` 0.632 / (1 - 0.368 R), ``estimate_632``,
+        ``estimate_632plus`` (C through its loss 1 - C), ``n_bootstrap``, ``n_never_oob``
+        (patients in every resample, left out of the Brier average).
     """
 
     table: pd.DataFrame
@@ -82,6 +105,7 @@ class OptimismResult:
     interrupted: bool
     failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_FAILURE_COLUMNS))
     n_requested: int = 0
+    loob: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_LOOB_COLUMNS))
 
     @property
     def n_failed(self) -> int:
@@ -136,10 +160,16 @@ class _Run:
     event: np.ndarray
     horizons: list[float]
     on_error: str
+    censoring: KaplanMeier
     rows: list[tuple[int, float, str, float, float]] = field(default_factory=list)
     failures: list[tuple[int, str, str, str]] = field(default_factory=list)
     done: int = 0
     interrupted: bool = False
+    # out-of-bag bookkeeping for the leave-one-out bootstrap: per horizon, the sum of each
+    # patient's Brier terms over the resamples leaving them out, and Harrell's C on those patients
+    oob_terms: dict[float, np.ndarray] = field(default_factory=dict)
+    oob_count: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    oob_c: list[tuple[float, float]] = field(default_factory=list)
 
     def replicate(self, b: int, idx: np.ndarray) -> None:
         """Refit on resample ``idx`` and score it there and on the original data."""
@@ -149,10 +179,16 @@ class _Run:
             fitted = copy.deepcopy(self.estimator).fit(boot)
             stage = "score"
             new: list[tuple[int, float, str, float, float]] = []
+            oob = np.ones(self.time.size, dtype=bool)
+            oob[idx] = False
+            terms, c_oob = {}, []
             for h in self.horizons:
+                s_orig = _predict(fitted, self.data, h)
                 m_boot = metrics_at_horizon(self.time[idx], self.event[idx], _predict(fitted, boot, h), h)
-                m_orig = metrics_at_horizon(self.time, self.event, _predict(fitted, self.data, h), h)
+                m_orig = metrics_at_horizon(self.time, self.event, s_orig, h)
                 new.extend((b, h, k, m_boot[k], m_orig[k]) for k in _METRICS)
+                terms[h] = np.where(oob, brier_terms(self.time, self.event, s_orig, h, self.censoring), 0.0)
+                c_oob.append((h, _oob_concordance(self.time[oob], self.event[oob], s_orig[oob])))
         except Exception as exc:  # any estimator failure is counted (see on_error), not hidden
             if self.on_error == "raise":
                 raise
@@ -160,6 +196,59 @@ class _Run:
         else:
             self.rows.extend(new)
             self.done += 1
+            self.oob_count = self.oob_count + oob if self.oob_count.size else oob.astype(float)
+            for h in self.horizons:
+                self.oob_terms[h] = self.oob_terms.get(h, 0.0) + terms[h]
+            self.oob_c.extend(c_oob)
+
+
+def _oob_concordance(time: np.ndarray, event: np.ndarray, s_at: np.ndarray) -> float:
+    """Harrell's C on the out-of-bag patients, NaN when they have no comparable pair."""
+    try:
+        return concordance_index(time, event, s_at).estimate
+    except MetricInputError:
+        return float("nan")
+
+
+def _plus632(apparent: float, loob: float, no_information: float) -> tuple[float, float, float, float]:
+    """(R, w, .632, .632+) for an error (lower is better), Efron & Tibshirani (1997) eq. 27-32."""
+    loob_capped = min(loob, no_information)
+    if loob_capped > apparent and no_information > apparent:
+        r = (loob_capped - apparent) / (no_information - apparent)
+    else:
+        r = 0.0
+    w = 0.632 / (1.0 - 0.368 * r)
+    return r, w, 0.368 * apparent + 0.632 * loob, (1.0 - w) * apparent + w * loob_capped
+
+
+def _brier_no_information(time: np.ndarray, event: np.ndarray, s_at: np.ndarray, h: float,
+                          censoring: KaplanMeier) -> float:
+    """Brier score of every patient's outcome against every patient's prediction, in O(n):
+    mean_i w_i mean_j (Y_i - S_j)^2 with Y_i = 1{T_i > h} and the IPCW weight w_i."""
+    w = brier_terms(time, event, np.zeros_like(s_at), h, censoring)  # w_i * Y_i (cases 0)
+    w_case = brier_terms(time, event, np.ones_like(s_at), h, censoring)  # w_i * (1 - Y_i)
+    m1, m2 = float(np.mean(s_at)), float(np.mean(np.square(s_at)))
+    # (Y - S)^2 = 1 - 2 S + S^2 for controls (Y = 1), S^2 for cases (Y = 0)
+    return float(np.mean(w * (1.0 - 2.0 * m1 + m2) + w_case * m2))
+
+
+def _loob_table(run: _Run, apparent: dict[float, dict[str, float]], full: dict[float, np.ndarray]
+                ) -> pd.DataFrame:
+    rows = []
+    seen = run.oob_count > 0
+    c_by_h = pd.DataFrame(run.oob_c, columns=["horizon", "c"]).groupby("horizon")["c"].mean()
+    for h in run.horizons:  # loop over horizons
+        brier_loob = float(np.mean(run.oob_terms[h][seen] / run.oob_count[seen]))
+        noinf = _brier_no_information(run.time, run.event, full[h], h, run.censoring)
+        r, w, e632, e632p = _plus632(apparent[h]["brier"], brier_loob, noinf)
+        rows.append((h, "brier", apparent[h]["brier"], brier_loob, noinf, r, w, e632, e632p))
+        c_app, c_loob = apparent[h]["c_index"], float(c_by_h.get(h, np.nan))
+        r, w, e632, e632p = _plus632(1.0 - c_app, 1.0 - c_loob, 0.5)
+        rows.append((h, "c_index", c_app, c_loob, 0.5, r, w, 1.0 - e632, 1.0 - e632p))
+    out = pd.DataFrame(rows, columns=_LOOB_COLUMNS[:-2])
+    out["n_bootstrap"] = run.done
+    out["n_never_oob"] = int(np.sum(~seen))
+    return out
 
 
 def _check_failures(fails: pd.DataFrame, done: int, max_failed_fraction: float) -> None:
@@ -251,9 +340,10 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
     rng = np.random.default_rng(random_state)
 
     full = copy.deepcopy(estimator).fit(data)
-    apparent = {h: metrics_at_horizon(time, event, _predict(full, data, h), h) for h in horizons}
+    full_pred = {h: _predict(full, data, h) for h in horizons}
+    apparent = {h: metrics_at_horizon(time, event, full_pred[h], h) for h in horizons}
 
-    run = _Run(estimator, data, time, event, horizons, on_error)
+    run = _Run(estimator, data, time, event, horizons, on_error, censoring_survival(time, event))
     with tqdm(total=int(n_bootstrap), desc="bootstrap", disable=not progress, leave=False) as bar:
         try:
             for b in range(int(n_bootstrap)):
@@ -287,4 +377,5 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
                         corrected + hi - centre, done, len(fails)))
     table = pd.DataFrame(out, columns=["horizon", "metric", "apparent", "optimism", "corrected",
                                        "ci_low", "ci_high", "n_bootstrap", "n_failed"])
-    return OptimismResult(table, reps, tuple(horizons), interrupted, fails, int(n_bootstrap))
+    return OptimismResult(table, reps, tuple(horizons), interrupted, fails, int(n_bootstrap),
+                          _loob_table(run, apparent, full_pred))

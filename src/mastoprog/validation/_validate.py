@@ -60,6 +60,7 @@ _CI_NOTES = {
     "expected_risk": "no CI: mean of the model's own predictions on this cohort, not an estimate "
                      "from outcomes (the model's parameter uncertainty is predict's)",
     "oe_ratio": "log-scale interval from the Kaplan-Meier Greenwood SE; predictions fixed",
+    "calibration_intercept": "Wald; delta method from the Kaplan-Meier Greenwood SE, predictions fixed",
     "calibration_slope": "Wald (Cox). Caveat: background + excess hazards are not proportional, "
                          "so a correct model scores about 1.03, not exactly 1",
     "ici": "no CI: no analytic variance (bootstrap intervals: metrics.calibration_uncertainty)",
@@ -324,6 +325,19 @@ def _data_summary(time: np.ndarray, event: np.ndarray, subtype: np.ndarray) -> p
                                        "max_followup_months"])
 
 
+_NO_CURVE = ("fewer than two deaths by the horizon or identical predictions: no calibration model "
+             "can be fitted")
+
+
+def _calibration_note(metric: str, estimate: float, cal: Any) -> str:
+    """Why a calibration row is NaN, or that ICI/E50/E90/Emax fall back on the overall risk."""
+    if metric == "calibration_slope" and not np.isfinite(estimate):
+        return f"not estimable: {_NO_CURVE}"
+    if metric in ("ici", "e50", "e90", "emax") and not np.isfinite(cal.slope):
+        return f"against the overall observed risk (no smoothed curve: {_NO_CURVE})"
+    return "at horizon"
+
+
 def _metrics_table(time: np.ndarray, event: np.ndarray, passed: _Pass, keep: list[float],
                    grids: dict[str, np.ndarray], options: dict[str, Any], bar: Any
                    ) -> tuple[pd.DataFrame, dict[float, Any]]:
@@ -337,8 +351,9 @@ def _metrics_table(time: np.ndarray, event: np.ndarray, passed: _Pass, keep: lis
         rows += _horizon_rows(time, event, h, passed.at[h], auc_tab.loc[h], auc_note, conf_level)
         cal[h] = calibration_at(time, event, passed.at[h], h, n_groups=options["n_calibration_groups"],
                                 conf_level=conf_level)
-        rows += [("calibration", r["metric"], h, r["estimate"], r["ci_low"], r["ci_high"], "at horizon",
-                  _CI_NOTES[r["metric"]]) for _, r in cal[h].summary().iterrows()]
+        rows += [("calibration", r["metric"], h, r["estimate"], r["ci_low"], r["ci_high"],
+                  _calibration_note(r["metric"], r["estimate"], cal[h]), _CI_NOTES[r["metric"]])
+                 for _, r in cal[h].summary().iterrows()]
         bar.update(1)
     if grids["ibs"].size >= 2:
         terms = passed.ibs_terms
