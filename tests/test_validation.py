@@ -1011,3 +1011,23 @@ def test_validate_three_patients_stays_in_range(lim_model, seed):
     assert slope["estimate"].isna().all() and slope["note"].str.startswith("not estimable").all()
     assert m.loc[["ici"], "note"].str.contains("overall observed risk").all()
     assert len(res.notes) >= 2 and all("imprecise" in n or "dropped" in n for n in res.notes)
+
+
+def test_validate_calibration_bootstrap_gives_ici_intervals(lim_model, lim_cohort):
+    """ICI/E50/E90 rows get the percentile intervals of metrics.calibration_uncertainty (same
+    resamples: same numbers) and say so in ci_note; without it they stay 'no CI'."""
+    from mastoprog.metrics import calibration_uncertainty
+    from mastoprog.validation import validate
+
+    part = lim_cohort.iloc[:400]
+    res = validate(lim_model, part, horizons=(60,), calibration_bootstrap=20, random_state=4)
+    m = res.metrics.set_index("metric")
+    s60 = lim_model.predict_survival_at(part, 60.0).to_numpy()
+    ref = calibration_uncertainty(part["time"], part["event"], s60, 60.0, n_bootstrap=20,
+                                  random_state=4).set_index("metric")
+    for name in ("ici", "e50", "e90"):
+        assert m.loc[name, "ci_low"] == pytest.approx(ref.loc[name, "ci_low"], rel=1e-9)
+        assert m.loc[name, "ci_low"] <= m.loc[name, "estimate"] <= m.loc[name, "ci_high"]
+        assert m.loc[name, "ci_note"].startswith("percentile bootstrap (20 resamples")
+    plain = validate(lim_model, part, horizons=(60,)).metrics.set_index("metric")
+    assert plain.loc["ici", "ci_note"].startswith("no CI")
