@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mastoprog.exceptions import MetricInputError
 from mastoprog.metrics import brier_score, censoring_survival, concordance_index
 from mastoprog.validation import bootstrap_optimism
 from mastoprog.validation._bootstrap import _brier_no_information, _plus632
@@ -102,3 +103,40 @@ def test_632plus_moves_towards_external_performance():
     c_app, c_632p, c_ext, b_app, b_632p, b_ext = np.array(rows).mean(axis=0)
     assert abs(c_632p - c_ext) < 0.5 * (c_app - c_ext)
     assert abs(b_632p - b_ext) < 0.5 * (b_ext - b_app)
+
+
+class _RossiCox:
+    """Cox PH on age and prio (Breslow ties, our Newton fit), as R coxph(ties = "breslow")."""
+
+    def fit(self, df: pd.DataFrame) -> _RossiCox:
+        from mastoprog.metrics._cox import cox_fit
+
+        self.fit_ = cox_fit(df["time"].to_numpy(float), df["event"].to_numpy(bool),
+                            df[["age", "prio"]].to_numpy(float))
+        return self
+
+    def predict_survival_at(self, df: pd.DataFrame, t: float) -> np.ndarray:
+        return self.fit_.survival_at(df[["age", "prio"]].to_numpy(float), t)
+
+
+def test_loob_brier_equals_riskregression_on_rossi():
+    """Same 20 resamples as riskRegression::Score(split.method = "loob", B = 20, seed = 7) on
+    lifelines' rossi (tests/data/loob_rossi_R.R): the LOOB Brier at 20 and 40 weeks agrees to
+    1e-9 (relative; both are exact computations of the same sums)."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data"
+    df = pd.read_csv(data / "validation_rossi.csv").rename(columns={"week": "time", "arrest": "event"})
+    draws = pd.read_csv(data / "loob_rossi_R_indices.csv").to_numpy().T - 1  # R: 1-based columns
+    ref = pd.read_csv(data / "loob_rossi_R.csv").set_index("horizon")["brier_loob"]
+    res = bootstrap_optimism(_RossiCox(), df, [20.0, 40.0], resamples=draws, progress=False)
+    got = res.loob[res.loob["metric"] == "brier"].set_index("horizon")["loob"]
+    for h in (20, 40):
+        assert got[float(h)] == pytest.approx(ref[h], rel=1e-9)
+    assert (res.table["n_bootstrap"] == 20).all()
+
+
+def test_resamples_are_checked():
+    df = _cohort(30, seed=1)
+    with pytest.raises(MetricInputError, match="resamples"):
+        bootstrap_optimism(_Fixed(), df, 24.0, resamples=np.zeros((3, 29), int), progress=False)

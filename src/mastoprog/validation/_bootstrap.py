@@ -265,13 +265,24 @@ def _check_failures(fails: pd.DataFrame, done: int, max_failed_fraction: float) 
                       RuntimeWarning, stacklevel=3)
 
 
+def _given_resamples(resamples: Any, n: int) -> np.ndarray | None:
+    if resamples is None:
+        return None
+    draws = np.asarray(resamples)
+    if draws.ndim != 2 or draws.shape[1] != n or not np.issubdtype(draws.dtype, np.integer) \
+            or draws.min() < 0 or draws.max() >= n:
+        raise MetricInputError([Problem(None, "resamples", f"array of shape {draws.shape}",
+                                        f"integer row positions in [0, {n - 1}], shape (B, {n})")])
+    return draws
+
+
 def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: float | Sequence[float], *,
                        duration_col: str = "time", event_col: str = "event",
                        n_bootstrap: int = 200, conf_level: float = 0.95,
                        random_state: int | np.random.Generator | np.random.SeedSequence
                        | np.random.RandomState | None = None,
                        progress: bool = True, on_error: str = "skip",
-                       max_failed_fraction: float = 0.05) -> OptimismResult:
+                       max_failed_fraction: float = 0.05, resamples: Any = None) -> OptimismResult:
     """Harrell's bootstrap estimate of optimism for C, calibration slope and Brier at ``t``.
 
     1. Fit on all of ``data``; its performance on ``data`` is the *apparent* performance.
@@ -312,6 +323,10 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
         data is never skipped: its failure always raises.
     max_failed_fraction : float
         Share of failed resamples above which a warning is issued (default 5 %).
+    resamples : array-like of int, shape (B, n), optional
+        The resamples themselves: row positions (0-based) of ``data`` drawn into each, e.g. the
+        indices R drew (``riskRegression::Score(keep = "splitindex")``, minus 1). Overrides
+        ``n_bootstrap`` and ``random_state``.
 
     Returns
     -------
@@ -332,6 +347,9 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
     models based on the bootstrap-based optimism correction methods. Stat Med 2021;40:5691-701.
     doi:10.1002/sim.9148.
     """
+    draws = _given_resamples(resamples, len(data))
+    if draws is not None:
+        n_bootstrap = draws.shape[0]
     _check_bootstrap_arguments(estimator, data, duration_col, event_col, n_bootstrap, on_error)
     horizons = [check_horizon(h) for h in np.atleast_1d(np.asarray(t, dtype=float))]
     time, event = check_outcome(data[duration_col], data[event_col])
@@ -349,7 +367,8 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
             for b in range(int(n_bootstrap)):
                 # the resample is drawn before anything can fail, so a skipped resample does not
                 # shift the later ones: results stay reproducible per random_state
-                run.replicate(b, rng.integers(0, len(data), size=len(data)))
+                idx = draws[b] if draws is not None else rng.integers(0, len(data), size=len(data))
+                run.replicate(b, idx)
                 bar.update(1)
         except KeyboardInterrupt:
             if run.done < 2:
