@@ -992,6 +992,7 @@ def test_validate_with_bootstrap_refits_the_model(lim_model, lim_cohort):
     text = res.to_html()
     assert "Harrell's bootstrap optimism correction (2 replicates used)" in text
     assert "2 of 4 bootstrap resamples used; 2 skipped" in text
+    assert "Leave-one-out bootstrap and .632+" in text and "estimate_632plus" in text
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -64,9 +64,9 @@ _CI_NOTES = {
     "calibration_intercept": "Wald; delta method from the Kaplan-Meier Greenwood SE, predictions fixed",
     "calibration_slope": "Wald (Cox). Caveat: background + excess hazards are not proportional, "
                          "so a correct model scores about 1.03, not exactly 1",
-    "ici": "no CI: no analytic variance (bootstrap intervals: metrics.calibration_uncertainty)",
-    "e50": "no CI: no analytic variance (bootstrap intervals: metrics.calibration_uncertainty)",
-    "e90": "no CI: no analytic variance (bootstrap intervals: metrics.calibration_uncertainty)",
+    "ici": "no CI: no analytic variance (bootstrap intervals: validate(calibration_bootstrap=200))",
+    "e50": "no CI: no analytic variance (bootstrap intervals: validate(calibration_bootstrap=200))",
+    "e90": "no CI: no analytic variance (bootstrap intervals: validate(calibration_bootstrap=200))",
     "emax": "no CI: no analytic variance; the maximum is unstable (Austin et al. 2020)",
 }
 
