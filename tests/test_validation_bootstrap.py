@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mastoprog.exceptions import MetricInputError
-from mastoprog.metrics import brier_score, censoring_survival, concordance_index
+from mastoprog.metrics import brier_score, censoring_survival, concordance_index, integrated_brier_score
 from mastoprog.validation import bootstrap_optimism
 from mastoprog.validation._bootstrap import _brier_no_information, _plus632
 
@@ -21,6 +21,9 @@ class _Fixed:
 
     def predict_survival_at(self, df: pd.DataFrame, t: float) -> np.ndarray:
         return np.exp(-t / 40.0 * np.exp(0.8 * df["x"].to_numpy()))
+
+    def predict_survival_function(self, df: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+        return np.exp(-np.asarray(times)[:, None] / 40.0 * np.exp(0.8 * df["x"].to_numpy())[None, :])
 
 
 def _cohort(n: int, seed: int) -> pd.DataFrame:
@@ -65,6 +68,13 @@ def test_loob_of_a_data_independent_model_is_its_apparent_brier():
     assert loob.loc["brier", "loob"] == pytest.approx(loob.loc["brier", "apparent"], rel=1e-12)
     assert loob.loc["brier", "relative_overfitting"] == 0.0
     assert loob.loc["brier", "estimate_632plus"] == pytest.approx(loob.loc["brier", "apparent"], rel=1e-12)
+    # the integrated Brier score (months 1-24, the model predicts whole curves) likewise
+    assert loob.loc["integrated_brier", "loob"] == pytest.approx(loob.loc["integrated_brier", "apparent"],
+                                                                 rel=1e-12)
+    s_grid = _Fixed().predict_survival_function(df, np.arange(1.0, 25.0))
+    ibs = integrated_brier_score(df["time"], df["event"], s_grid, np.arange(1.0, 25.0))
+    assert loob.loc["integrated_brier", "apparent"] == pytest.approx(ibs, rel=1e-12)
+    assert 0 < loob.loc["integrated_brier", "apparent"] < loob.loc["integrated_brier", "no_information"]
     # C: recompute the out-of-bag C of each resample (same resamples: same generator draws)
     rng = np.random.default_rng(3)
     s = _Fixed().predict_survival_at(df, 24.0)

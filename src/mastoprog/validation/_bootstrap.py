@@ -27,6 +27,7 @@ from ..metrics import (
     check_horizon,
     check_outcome,
     concordance_index,
+    integrated_brier_terms,
 )
 
 __all__ = ["OptimismResult", "SurvivalEstimator", "bootstrap_optimism", "metrics_at_horizon"]
@@ -96,7 +97,11 @@ class OptimismResult:
         every patient's outcome against every patient's prediction; C: 0.5),
         ``relative_overfitting`` R, ``weight_632plus`` 0.632 / (1 - 0.368 R), ``estimate_632``,
         ``estimate_632plus`` (C through its loss 1 - C), ``n_bootstrap``, ``n_never_oob``
-        (patients in every resample, left out of the Brier average).
+        (patients in every resample, left out of the Brier average). When the fitted models have
+        ``predict_survival_function(df, times)`` (as ``SurvivalModel``) a row ``integrated_brier``
+        (horizon = the last grid month) does the same for the integrated Brier score over
+        months 1 to max(t) (trapezoid; no-information curve: every outcome against every
+        prediction at each month).
     """
 
     table: pd.DataFrame
@@ -170,6 +175,10 @@ class _Run:
     oob_terms: dict[float, np.ndarray] = field(default_factory=dict)
     oob_count: np.ndarray = field(default_factory=lambda: np.zeros(0))
     oob_c: list[tuple[float, float]] = field(default_factory=list)
+    # integrated Brier over ``ibs_grid`` (months 1..max horizon) when the fitted models have
+    # predict_survival_function: per-patient out-of-bag sums
+    ibs_grid: np.ndarray | None = None
+    oob_ibs: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def replicate(self, b: int, idx: np.ndarray) -> None:
         """Refit on resample ``idx`` and score it there and on the original data."""
@@ -189,6 +198,7 @@ class _Run:
                 new.extend((b, h, k, m_boot[k], m_orig[k]) for k in _METRICS)
                 terms[h] = np.where(oob, brier_terms(self.time, self.event, s_orig, h, self.censoring), 0.0)
                 c_oob.append((h, _oob_concordance(self.time[oob], self.event[oob], s_orig[oob])))
+            ibs = self._ibs_terms(fitted, oob)
         except Exception as exc:  # any estimator failure is counted (see on_error), not hidden
             if self.on_error == "raise":
                 raise
@@ -200,6 +210,16 @@ class _Run:
             for h in self.horizons:
                 self.oob_terms[h] = self.oob_terms.get(h, 0.0) + terms[h]
             self.oob_c.extend(c_oob)
+            if ibs is not None:
+                self.oob_ibs = self.oob_ibs + ibs if self.oob_ibs.size else ibs
+
+    def _ibs_terms(self, fitted: Any, oob: np.ndarray) -> np.ndarray | None:
+        """Out-of-bag patients' integrated Brier terms (0 for the others), or None."""
+        if self.ibs_grid is None:
+            return None
+        curves = _curves(fitted, self.data, self.ibs_grid)
+        return np.where(oob, integrated_brier_terms(self.time, self.event, curves, self.ibs_grid,
+                                                    self.censoring), 0.0)
 
 
 def _oob_concordance(time: np.ndarray, event: np.ndarray, s_at: np.ndarray) -> float:
@@ -232,7 +252,39 @@ def _brier_no_information(time: np.ndarray, event: np.ndarray, s_at: np.ndarray,
     return float(np.mean(w * (1.0 - 2.0 * m1 + m2) + w_case * m2))
 
 
-def _loob_table(run: _Run, apparent: dict[float, dict[str, float]], full: dict[float, np.ndarray]
+def _curves(fitted: Any, data: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
+    """(len(grid), n) predicted survival curves of a fitted model."""
+    out = fitted.predict_survival_function(data, grid)
+    return np.asarray(out.to_numpy() if isinstance(out, pd.DataFrame) else out, dtype=float)
+
+
+def _ibs_grid(full: Any, horizons: list[float]) -> np.ndarray | None:
+    """Months 1..max(horizons) plus the horizons, when the model predicts whole curves."""
+    if not callable(getattr(full, "predict_survival_function", None)):
+        return None
+    hmax = max(horizons)
+    grid = np.unique(np.concatenate([np.arange(1.0, hmax + 1.0), horizons]))
+    grid = grid[(grid >= 1.0) & (grid <= hmax)]
+    return grid if grid.size >= 2 else None
+
+
+def _ibs_row(run: _Run, full: Any) -> tuple | None:
+    """The integrated-Brier row of the LOOB table (apparent, LOOB, no-information, .632(+))."""
+    if run.ibs_grid is None or not run.oob_ibs.size:
+        return None
+    grid, cens = run.ibs_grid, run.censoring
+    curves = _curves(full, run.data, grid)
+    apparent = float(np.mean(integrated_brier_terms(run.time, run.event, curves, grid, cens)))
+    seen = run.oob_count > 0
+    loob = float(np.mean(run.oob_ibs[seen] / run.oob_count[seen]))
+    noinf_t = [_brier_no_information(run.time, run.event, curves[k], t, cens) for k, t in enumerate(grid)]
+    noinf = float(np.trapezoid(noinf_t, grid) / (grid[-1] - grid[0]))
+    r, w, e632, e632p = _plus632(apparent, loob, noinf)
+    return (float(grid[-1]), "integrated_brier", apparent, loob, noinf, r, w, e632, e632p)
+
+
+def _loob_table(run: _Run, apparent: dict[float, dict[str, float]], full: dict[float, np.ndarray],
+                full_model: Any = None
                 ) -> pd.DataFrame:
     rows = []
     seen = run.oob_count > 0
@@ -245,6 +297,9 @@ def _loob_table(run: _Run, apparent: dict[float, dict[str, float]], full: dict[f
         c_app, c_loob = apparent[h]["c_index"], float(c_by_h.get(h, np.nan))
         r, w, e632, e632p = _plus632(1.0 - c_app, 1.0 - c_loob, 0.5)
         rows.append((h, "c_index", c_app, c_loob, 0.5, r, w, 1.0 - e632, 1.0 - e632p))
+    ibs = _ibs_row(run, full_model)
+    if ibs is not None:
+        rows.append(ibs)
     out = pd.DataFrame(rows, columns=_LOOB_COLUMNS[:-2])
     out["n_bootstrap"] = run.done
     out["n_never_oob"] = int(np.sum(~seen))
@@ -361,7 +416,8 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
     full_pred = {h: _predict(full, data, h) for h in horizons}
     apparent = {h: metrics_at_horizon(time, event, full_pred[h], h) for h in horizons}
 
-    run = _Run(estimator, data, time, event, horizons, on_error, censoring_survival(time, event))
+    run = _Run(estimator, data, time, event, horizons, on_error, censoring_survival(time, event),
+               ibs_grid=_ibs_grid(full, horizons))
     with tqdm(total=int(n_bootstrap), desc="bootstrap", disable=not progress, leave=False) as bar:
         try:
             for b in range(int(n_bootstrap)):
@@ -397,4 +453,4 @@ def bootstrap_optimism(estimator: SurvivalEstimator, data: pd.DataFrame, t: floa
     table = pd.DataFrame(out, columns=["horizon", "metric", "apparent", "optimism", "corrected",
                                        "ci_low", "ci_high", "n_bootstrap", "n_failed"])
     return OptimismResult(table, reps, tuple(horizons), interrupted, fails, int(n_bootstrap),
-                          _loob_table(run, apparent, full_pred))
+                          _loob_table(run, apparent, full_pred, full))
