@@ -58,8 +58,12 @@ def _rank_sums(point_val: np.ndarray, point_w: np.ndarray, query_val: np.ndarray
     order = np.argsort(point_val, kind="stable")
     sorted_val = point_val[order]
     cw = np.concatenate((np.zeros((1, *point_w.shape[1:])), np.cumsum(point_w[order], axis=0)))
-    below = np.searchsorted(sorted_val, query_val, side="left")
-    upto = np.searchsorted(sorted_val, query_val, side="right")
+    # queries searched in sorted order: several times faster than in patient order on large cohorts
+    by_val = np.argsort(query_val, kind="stable")
+    below = np.empty(query_val.size, dtype=np.int64)
+    upto = np.empty(query_val.size, dtype=np.int64)
+    below[by_val] = np.searchsorted(sorted_val, query_val[by_val], side="left")
+    upto[by_val] = np.searchsorted(sorted_val, query_val[by_val], side="right")
     return cw[below], cw[upto] - cw[below], np.broadcast_to(cw[-1], (query_val.size, *cw.shape[1:]))
 
 
