@@ -490,7 +490,9 @@ def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: A
     z = normal_quantile(conf_level)
     risk = 1.0 - s
     # groups: quantiles of predicted risk; duplicate edges (few distinct predictions) merge groups
-    rank = pd.Series(risk).rank(method="first").to_numpy()
+    # rank "first" (ties in order of appearance) from a stable argsort: pandas' rank is ~5x slower
+    rank = np.empty(tt.size)
+    rank[np.argsort(risk, kind="stable")] = np.arange(1.0, tt.size + 1.0)
     grp = np.minimum((rank - 1) * int(n_groups) // tt.size, int(n_groups) - 1).astype(int)
     rows = []
     for gval in np.unique(grp):  # loop over groups (<= n_groups), not patients
