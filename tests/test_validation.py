@@ -393,8 +393,8 @@ def test_calibration_groups_match_lifelines_km():
             km.survival_function_at_times(24.0).iloc[0], abs=1e-12)
         assert cal.groups.loc[k, "predicted_survival"] == pytest.approx(pred[idx].mean())
     s = cal.summary()
-    assert list(s["metric"]) == ["observed_risk", "expected_risk", "oe_ratio", "calibration_slope",
-                                 "ici", "e50", "e90", "emax"]
+    assert list(s["metric"]) == ["observed_risk", "expected_risk", "oe_ratio", "calibration_intercept",
+                                 "calibration_slope", "ici", "e50", "e90", "emax"]
 
 
 # --------------------------------------------------------------------------- errors
@@ -468,7 +468,7 @@ def test_bootstrap_optimism_corrects_towards_external_performance():
                      tab.loc["calibration_slope", "apparent"], tab.loc["calibration_slope", "corrected"],
                      tab.loc["brier", "optimism"]))
         assert (tab["ci_low"] < tab["corrected"]).all() and (tab["corrected"] < tab["ci_high"]).all()
-        assert len(res.replicates) == 25 * 3 and not res.interrupted
+        assert len(res.replicates) == 25 * 4 and not res.interrupted
         assert (res.table["horizon"] == 36.0).all()
     apparent, corrected, external, slope_app, slope_corr, brier_opt = np.array(rows).mean(axis=0)
     assert apparent - external > 0.04
@@ -484,7 +484,7 @@ def test_bootstrap_is_deterministic_per_random_state():
     b = bootstrap_optimism(est, df, [12.0, 24.0], n_bootstrap=5,
                            random_state=np.random.default_rng(7), progress=False)
     c = bootstrap_optimism(est, df, [12.0, 24.0], n_bootstrap=5, random_state=8, progress=False)
-    assert len(a.table) == 6 and list(a.table["horizon"].unique()) == [12.0, 24.0]
+    assert len(a.table) == 8 and list(a.table["horizon"].unique()) == [12.0, 24.0]
     # the 24-month rows equal a single-horizon run with the same seed (same resamples)
     single = bootstrap_optimism(est, df, 24.0, n_bootstrap=5, random_state=7, progress=False)
     pd.testing.assert_frame_equal(a.table[a.table["horizon"] == 24.0].reset_index(drop=True),
@@ -987,7 +987,7 @@ def test_validate_with_bootstrap_refits_the_model(lim_model, lim_cohort):
         res = validate(lim_model, cohort, horizons=(60,), n_bootstrap=4, random_state=0)
     opt = res.optimism
     tab = opt.table.set_index("metric")
-    assert list(tab.index) == ["c_index", "calibration_slope", "brier"]
+    assert list(tab.index) == ["c_index", "calibration_slope", "calibration_intercept", "brier"]
     assert (tab["n_bootstrap"] == 2).all() and (tab["n_failed"] == 2).all()
     assert (tab["horizon"] == 60.0).all()
     assert 0.5 < tab.loc["c_index", "corrected"] < 1.0
@@ -1000,3 +1000,43 @@ def test_validate_with_bootstrap_refits_the_model(lim_model, lim_cohort):
     text = res.to_html()
     assert "Harrell's bootstrap optimism correction (2 replicates used)" in text
     assert "2 of 4 bootstrap resamples used; 2 skipped" in text
+    assert "Leave-one-out bootstrap and .632+" in text and "estimate_632plus" in text
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_validate_three_patients_stays_in_range(lim_model, seed):
+    """Issue 12: three patients give intervals inside each metric's range (Brier >= 0, C and AUC
+    in [0, 1], IPA <= 1), say why a slope is missing and flag every horizon as imprecise."""
+    from mastoprog.synthetic import simulate_cohort
+    from mastoprog.validation import validate
+
+    cohort = simulate_cohort(3, "lim2009", random_state=seed, censoring="scenario")
+    res = validate(lim_model, cohort, horizons=(12, 60, 120))
+    m = res.metrics.set_index("metric")
+    for name in ("c_harrell", "c_uno", "auc", "brier", "integrated_brier"):
+        assert (m.loc[[name], ["ci_low", "estimate", "ci_high"]].stack().between(0.0, 1.0)).all(), name
+    assert (m.loc[["ipa"], "ci_high"] <= 1.0).all()
+    slope = m.loc[["calibration_slope"]]
+    assert slope["estimate"].isna().all() and slope["note"].str.startswith("not estimable").all()
+    assert m.loc[["ici"], "note"].str.contains("overall observed risk").all()
+    assert len(res.notes) >= 2 and all("imprecise" in n or "dropped" in n for n in res.notes)
+
+
+def test_validate_calibration_bootstrap_gives_ici_intervals(lim_model, lim_cohort):
+    """ICI/E50/E90 rows get the percentile intervals of metrics.calibration_uncertainty (same
+    resamples: same numbers) and say so in ci_note; without it they stay 'no CI'."""
+    from mastoprog.metrics import calibration_uncertainty
+    from mastoprog.validation import validate
+
+    part = lim_cohort.iloc[:400]
+    res = validate(lim_model, part, horizons=(60,), calibration_bootstrap=20, random_state=4)
+    m = res.metrics.set_index("metric")
+    s60 = lim_model.predict_survival_at(part, 60.0).to_numpy()
+    ref = calibration_uncertainty(part["time"], part["event"], s60, 60.0, n_bootstrap=20,
+                                  random_state=4).set_index("metric")
+    for name in ("ici", "e50", "e90"):
+        assert m.loc[name, "ci_low"] == pytest.approx(ref.loc[name, "ci_low"], rel=1e-9)
+        assert m.loc[name, "ci_low"] <= m.loc[name, "estimate"] <= m.loc[name, "ci_high"]
+        assert m.loc[name, "ci_note"].startswith("percentile bootstrap (20 resamples")
+    plain = validate(lim_model, part, horizons=(60,)).metrics.set_index("metric")
+    assert plain.loc["ici", "ci_note"].startswith("no CI")

@@ -11,16 +11,21 @@ from .auc import TimeDependentAUC, auc_influence, time_dependent_auc
 from .brier import (
     BrierScore,
     brier_score,
+    brier_terms,
     integrated_brier_score,
     integrated_brier_terms,
     wald_interval,
 )
 from .calibration import (
     Calibration,
+    CalibrationIntercept,
     CalibrationSlope,
+    ObservedExpected,
     calibration_at,
+    calibration_intercept,
     calibration_slope,
     calibration_uncertainty,
+    observed_expected,
 )
 from .comparison import ModelComparison, compare_models
 from .concordance import Concordance, concordance_index, concordance_indices
@@ -30,14 +35,18 @@ from .medians import curve_median, median_recovery, median_table
 __all__ = [
     "BrierScore",
     "Calibration",
+    "CalibrationIntercept",
     "CalibrationSlope",
     "Concordance",
     "KaplanMeier",
     "ModelComparison",
+    "ObservedExpected",
     "TimeDependentAUC",
     "auc_influence",
     "brier_score",
+    "brier_terms",
     "calibration_at",
+    "calibration_intercept",
     "calibration_slope",
     "calibration_uncertainty",
     "censoring_survival",
@@ -54,6 +63,7 @@ __all__ = [
     "median_recovery",
     "median_table",
     "normal_quantile",
+    "observed_expected",
     "time_dependent_auc",
     "wald_interval",
 ]

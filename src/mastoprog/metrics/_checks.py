@@ -37,7 +37,18 @@ def _as_1d(obj: ArrayLike, name: str) -> np.ndarray:
 
 def _all_missing(raw: np.ndarray) -> bool:
     """True when every value is empty (NaN/None): a file without the column, filled by the reader."""
+    if raw.dtype.kind in "biu":  # numeric fast path: no object Series (0.3 s per million values)
+        return False
+    if raw.dtype.kind == "f":
+        return raw.size > 0 and bool(np.isnan(raw).all())
     return raw.size > 0 and bool(pd.isna(pd.Series(raw, dtype=object)).all())
+
+
+def _to_float(raw: np.ndarray) -> np.ndarray:
+    """Values as float, anything not numeric as NaN (numeric arrays skip pandas' object parsing)."""
+    if raw.dtype.kind in "biuf":
+        return raw.astype(float)
+    return pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(dtype=float)
 
 
 def check_outcome(time: ArrayLike, event: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +83,7 @@ def check_outcome(time: ArrayLike, event: ArrayLike) -> tuple[np.ndarray, np.nda
         problems.append(Problem(_py(rows[i]), "time", _py(t_raw[i]),
                                 "a finite follow-up time >= 0 (months)"))
     n_bad = int(bad.sum())
-    e_num = pd.to_numeric(pd.Series(e_raw, dtype=object), errors="coerce").to_numpy(dtype=float)
+    e_num = _to_float(e_raw)
     bad_e = ~np.isin(e_num, (0.0, 1.0))
     for i in np.flatnonzero(bad_e)[:20]:
         problems.append(Problem(_py(rows[i]), "event", _py(e_raw[i]),
@@ -91,7 +102,7 @@ def _check_predicted(pred: ArrayLike, n: int, name: str, *, lo: float | None = N
     if raw.size != n:
         raise MetricInputError([Problem(None, name, f"{raw.size} values",
                                         f"one per patient, like 'time' ({n} values)")])
-    p = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(dtype=float)
+    p = _to_float(raw)
     bad = ~np.isfinite(p)
     expected = "a finite number"
     if lo is not None:

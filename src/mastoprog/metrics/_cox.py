@@ -52,18 +52,23 @@ def cox_fit(time: np.ndarray, event: np.ndarray, x: np.ndarray, max_iter: int = 
     # index of the last row (in descending order) sharing each row's time
     last = np.searchsorted(-ts, -ts, side="right") - 1
 
+    # risk-set sums are needed at the deaths only (often a small share, e.g. censored at a horizon)
+    dead = np.flatnonzero(ev)
+    last_dead = last[dead]
+    x_dead = xs[dead]
+
     def parts(beta: np.ndarray):
         eta = xs @ beta
         shift = eta.max()
         r = np.exp(eta - shift)
-        s0 = np.cumsum(r)[last]
-        s1 = np.cumsum(r[:, None] * xs, axis=0)[last]
-        s2 = np.cumsum(r[:, None, None] * xs[:, :, None] * xs[:, None, :], axis=0)[last]
-        loglik = np.sum(ev * (eta - shift - np.log(s0)))
+        s0 = np.cumsum(r)[last_dead]
+        s1 = np.cumsum(r[:, None] * xs, axis=0)[last_dead]
+        s2 = np.cumsum(r[:, None, None] * xs[:, :, None] * xs[:, None, :], axis=0)[last_dead]
+        loglik = np.sum(eta[dead] - shift - np.log(s0))
         xbar = s1 / s0[:, None]
-        grad = np.sum(ev[:, None] * (xs - xbar), axis=0)
+        grad = np.sum(x_dead - xbar, axis=0)
         v = s2 / s0[:, None, None] - xbar[:, :, None] * xbar[:, None, :]
-        info = np.sum(ev[:, None, None] * v, axis=0)
+        info = np.sum(v, axis=0)
         return loglik, grad, info
 
     beta = np.zeros(p)

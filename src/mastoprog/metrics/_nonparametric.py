@@ -156,16 +156,27 @@ def dominance_sums(point_pos: np.ndarray, point_val: np.ndarray, point_w: np.nda
     query_pos = np.asarray(query_pos, dtype=np.int64)
     query_val = np.asarray(query_val, dtype=np.int64)
     nq = query_pos.size
+    # weights as contiguous rows (k, n): gathering and scattering 1-D columns is ~10x faster than
+    # fancy-indexing (n, k) arrays
+    k = int(np.prod(point_w.shape[1:], dtype=int))
+    columns = np.ascontiguousarray(point_w.reshape(point_w.shape[0], k).T)
+    lt = np.zeros((k, nq))
+    eq = np.zeros((k, nq))
+    tot = np.zeros((k, nq))
+    if point_pos.size and nq:
+        _dominance_levels(point_pos, point_val, columns, query_pos, query_val, (lt, eq, tot))
     shape = (nq, *point_w.shape[1:])
-    lt = np.zeros(shape)
-    eq = np.zeros(shape)
-    tot = np.zeros(shape)
-    if point_pos.size == 0 or nq == 0:
-        return lt, eq, tot
+    return lt.T.reshape(shape), eq.T.reshape(shape), tot.T.reshape(shape)
+
+
+def _dominance_levels(point_pos: np.ndarray, point_val: np.ndarray, columns: np.ndarray,
+                      query_pos: np.ndarray, query_val: np.ndarray,
+                      out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """The dyadic levels of :func:`dominance_sums`, accumulated into ``out`` (each (k, n_queries))."""
+    lt, eq, tot = out
     span = int(max(point_pos.max(), query_pos.max())) + 1
     m = int(max(point_val.max(), query_val.max())) + 2  # key stride: values live in [0, m - 1)
     levels = max(1, int(np.ceil(np.log2(span + 1))) + 1)
-    zero = np.zeros((1, *point_w.shape[1:]))
     # points and queries sorted by value once; each level then needs only a stable sort by block
     # (a 16-bit radix sort while the blocks are few), and sorted queries make searchsorted fast
     points_by_val = np.argsort(point_val, kind="stable")
@@ -177,7 +188,6 @@ def dominance_sums(point_pos: np.ndarray, point_val: np.ndarray, point_w: np.nda
         pblock = point_pos >> level
         order = _by_block(pblock, point_val, points_by_val, m, span >> level)
         skeys = pblock[order] * m + point_val[order]
-        cw = np.concatenate((zero, np.cumsum(point_w[order], axis=0)))
         # block boundaries in the sorted keys come from counts; no search needed
         starts = np.concatenate(([0], np.cumsum(np.bincount(pblock, minlength=(span >> level) + 2))))
         q_val_order = queries_by_val[has_bit[queries_by_val]]
@@ -190,10 +200,12 @@ def dominance_sums(point_pos: np.ndarray, point_val: np.ndarray, point_w: np.nda
         hi = starts[block + 1]
         below = np.searchsorted(skeys, qkeys, side="left")
         upto = np.searchsorted(skeys, qkeys, side="right")
-        lt[q] += cw[below] - cw[lo]
-        eq[q] += cw[upto] - cw[below]
-        tot[q] += cw[hi] - cw[lo]
-    return lt, eq, tot
+        for j in range(columns.shape[0]):  # loop over weightings (1 or 2), not patients
+            cw = np.concatenate(([0.0], np.cumsum(columns[j][order])))
+            at_lo, at_below = cw[lo], cw[below]
+            lt[j][q] += at_below - at_lo
+            eq[j][q] += cw[upto] - at_below
+            tot[j][q] += cw[hi] - at_lo
 
 
 def _by_block(block: np.ndarray, val: np.ndarray, val_order: np.ndarray, m: int, n_blocks: int

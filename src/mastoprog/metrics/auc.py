@@ -77,6 +77,17 @@ def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarr
     return auc, mean_auc
 
 
+def _search_sorted_queries(sorted_values: np.ndarray, queries: np.ndarray, order: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """``searchsorted`` left and right of every query, searched in the query order ``order``."""
+    q = queries[order]
+    left = np.empty(queries.size, dtype=np.int64)
+    right = np.empty(queries.size, dtype=np.int64)
+    left[order] = np.searchsorted(sorted_values, q, side="left")
+    right[order] = np.searchsorted(sorted_values, q, side="right")
+    return left, right
+
+
 def auc_influence(t: np.ndarray, e: np.ndarray, p: np.ndarray, h: float, g_left: np.ndarray
                   ) -> tuple[float, np.ndarray]:
     """AUC(h) and each patient's infinitesimal-jackknife influence, IPC weights held fixed.
@@ -95,14 +106,18 @@ def auc_influence(t: np.ndarray, e: np.ndarray, p: np.ndarray, h: float, g_left:
         w = np.where(case, 1.0 / g_left, 0.0)
     sc = np.sort(p[ctrl])
     n_ctrl = sc.size
-    # controls above / tied with each patient's score, and weighted cases below / tied
-    above = n_ctrl - np.searchsorted(sc, p, side="right")
-    tied_c = np.searchsorted(sc, p, side="right") - np.searchsorted(sc, p, side="left")
+    # controls above / tied with each patient's score, and weighted cases below / tied; the
+    # queries are searched in sorted order (several times faster on large cohorts)
+    by_score = np.argsort(p, kind="stable")
+    left_c, right_c = _search_sorted_queries(sc, p, by_score)
+    above = n_ctrl - right_c
+    tied_c = right_c - left_c
     case_order = np.argsort(p[case], kind="stable")
     cp = p[case][case_order]
     cw = np.concatenate(([0.0], np.cumsum(w[case][case_order])))
-    below_w = cw[np.searchsorted(cp, p, side="left")]
-    tied_w = cw[np.searchsorted(cp, p, side="right")] - below_w
+    left_w, right_w = _search_sorted_queries(cp, p, by_score)
+    below_w = cw[left_w]
+    tied_w = cw[right_w] - below_w
     h1 = w * (above + 0.5 * tied_c) / n
     h2 = np.where(ctrl, below_w + 0.5 * tied_w, 0.0) / n
     big_n = float(h1.sum()) / n

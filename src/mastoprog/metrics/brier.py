@@ -44,6 +44,25 @@ def _brier_terms(t: np.ndarray, e: np.ndarray, s_at: np.ndarray, h: float, cens)
     return terms
 
 
+def brier_terms(time: np.ndarray, event: np.ndarray, predicted_survival_at_t: np.ndarray, t: float,
+                censoring: KaplanMeier) -> np.ndarray:
+    """Per-patient IPCW Brier terms at ``t`` (their mean is :func:`brier_score`).
+
+    Clean numpy arrays (no checks); ``censoring`` is the censoring Kaplan-Meier of the cohort
+    whose weights are used (:func:`censoring_survival`), so terms of a subset of patients
+    (e.g. the out-of-bag patients of a bootstrap) keep the whole cohort's weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mastoprog.metrics import censoring_survival
+    >>> t, e = np.array([2.0, 4.0, 6.0]), np.array([True, False, True])
+    >>> brier_terms(t, e, np.array([0.5, 0.5, 0.5]), 3.0, censoring_survival(t, e)).round(3).tolist()
+    [0.25, 0.25, 0.25]
+    """
+    return _brier_terms(time, event, predicted_survival_at_t, t, censoring)
+
+
 def brier_score(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: ArrayLike, t: float,
                 conf_level: float = 0.95) -> BrierScore:
     """Inverse-probability-of-censoring-weighted Brier score at horizon ``t`` (Graf et al. 1999).

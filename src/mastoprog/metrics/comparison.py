@@ -188,6 +188,8 @@ def compare_models(time: ArrayLike, event: ArrayLike, predictions: Mapping[str, 
     table["ci_high"] = table["estimate"] + z * table["se"]
     bounded = table["metric"] != "ipa"
     table.loc[bounded, ["ci_low", "ci_high"]] = table.loc[bounded, ["ci_low", "ci_high"]].clip(0.0, 1.0)
+    # IPA = 1 - Brier / null Brier lies in (-inf, 1]: its Wald interval is capped at 1
+    table.loc[~bounded, "ci_high"] = table.loc[~bounded, "ci_high"].clip(upper=1.0)
     rows = []
     for (m, k, h), (est, inf) in res.items():
         base = ref if m != ref else (NULL_MODEL if k == "brier" else None)

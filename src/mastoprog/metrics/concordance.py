@@ -51,6 +51,22 @@ class Concordance:
 _FEW_PAIRS = 50
 
 
+def _rank_sums(point_val: np.ndarray, point_w: np.ndarray, query_val: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """1-D version of :func:`dominance_sums` (every point counts): per query, the sums of the
+    weights of the points with a smaller value, an equal value, and any value (O(n log n))."""
+    order = np.argsort(point_val, kind="stable")
+    sorted_val = point_val[order]
+    cw = np.concatenate((np.zeros((1, *point_w.shape[1:])), np.cumsum(point_w[order], axis=0)))
+    # queries searched in sorted order: several times faster than in patient order on large cohorts
+    by_val = np.argsort(query_val, kind="stable")
+    below = np.empty(query_val.size, dtype=np.int64)
+    upto = np.empty(query_val.size, dtype=np.int64)
+    below[by_val] = np.searchsorted(sorted_val, query_val[by_val], side="left")
+    upto[by_val] = np.searchsorted(sorted_val, query_val[by_val], side="right")
+    return cw[below], cw[upto] - cw[below], np.broadcast_to(cw[-1], (query_val.size, *cw.shape[1:]))
+
+
 def _concordance_parts(time: np.ndarray, event: np.ndarray, pred: np.ndarray, w_event: np.ndarray):
     """Per-patient weighted pair counts for k weightings at once (vectorised, O(n log^2 n)).
 
@@ -58,6 +74,10 @@ def _concordance_parts(time: np.ndarray, event: np.ndarray, pred: np.ndarray, w_
     shared. Returns ``(num, den, a, b, counts)``: per index (k,) the weighted concordance
     numerator and denominator, the (n, k) per-patient numerator/denominator contributions (each
     pair counted for both members), and (concordant, discordant, tied) totals, each (k,).
+
+    Patients followed beyond the last anchoring death (all of them past ``tau`` when truncated)
+    are later members of every pair they belong to, so their counts are 1-D (sort and search);
+    only the patients before it go through the 2-D dominance sums.
     """
     n = time.size
     order = np.lexsort((~event, time))  # time ascending, deaths before censorings at ties
@@ -73,13 +93,25 @@ def _concordance_parts(time: np.ndarray, event: np.ndarray, pred: np.ndarray, w_
          + np.searchsorted(ev_times_sorted, te, side="right")
          - np.searchsorted(ev_times_sorted, te, side="left") - 1)
     w = w_event[ev_idx]
-    # i as the earlier member: comparable j have pos > g_i (reverse positions to use prefixes)
-    lt1, eq1, tot1 = dominance_sums(n - 1 - pos, rank, np.ones(n), n - 1 - g, rank[ev_idx])
+    cut = int(g.max()) if g.size else -1  # sorted positions > cut: after every anchoring death
+    head = pos <= cut
+    tail = ~head
+    # i as the earlier member: comparable j have pos > g_i (head: 2-D with reversed positions;
+    # tail: comparable with every i)
+    lt1, eq1, tot1 = dominance_sums(cut - pos[head], rank[head], np.ones(int(head.sum())),
+                                    cut - g, rank[ev_idx])
+    lt_t, eq_t, tot_t = _rank_sums(rank[tail], np.ones(int(tail.sum())), rank[ev_idx])
+    lt1, eq1, tot1 = lt1 + lt_t, eq1 + eq_t, tot1 + tot_t
     conc1 = tot1 - lt1 - eq1  # later patient predicted to live longer: concordant
     # k as the later member: deaths i with g_i < pos_k, weighted by w_i
-    lt2, eq2, tot2 = dominance_sums(g, rank[ev_idx], w, pos, rank)
-    a = lt2 + 0.5 * eq2
-    b = tot2.copy()
+    a = np.zeros((n, w.shape[1]))
+    b = np.zeros((n, w.shape[1]))
+    lt2, eq2, tot2 = dominance_sums(g, rank[ev_idx], w, pos[head], rank[head])
+    a[head] = lt2 + 0.5 * eq2
+    b[head] = tot2
+    lt2, eq2, tot2 = _rank_sums(rank[ev_idx], w, rank[tail])
+    a[tail] = lt2 + 0.5 * eq2
+    b[tail] = tot2
     a[ev_idx] += w * (conc1 + 0.5 * eq1)[:, None]
     b[ev_idx] += w * tot1[:, None]
     num = np.sum(w * (conc1 + 0.5 * eq1)[:, None], axis=0)

@@ -171,6 +171,15 @@ def render_html(result: Any, *, title: str, model_name: str = "") -> str:
         if opt.interrupted or int(opt.table["n_failed"].iloc[0]) > 0:
             parts.append(f"<p class='notice'>{html.escape(opt.summary())}</p>")
         parts.append(_table(opt.table))
+        if len(opt.loob):
+            parts.append("<h3>Leave-one-out bootstrap and .632+</h3><p>Efron &amp; Tibshirani (1997), "
+                         "from the same resamples: each patient scored only by models fitted without "
+                         "them (Brier: per-patient IPCW terms averaged over the resamples leaving "
+                         "them out, as riskRegression <code>split.method = \"loob\"</code>; C: "
+                         "mean out-of-bag C), then weighted with the apparent value by the relative "
+                         "overfitting rate R (no-information Brier: every outcome against every "
+                         "prediction; C: 0.5).</p>")
+            parts.append(_table(opt.loob))
     parts.append(f"<hr><p class='note'>{html.escape(RESEARCH_USE_NOTICE)}</p></body></html>")
     return "\n".join(parts)
 

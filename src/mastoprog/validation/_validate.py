@@ -18,6 +18,7 @@ from ..metrics import (
     KaplanMeier,
     brier_score,
     calibration_at,
+    calibration_uncertainty,
     censoring_survival,
     check_outcome,
     compare_models,
@@ -60,11 +61,12 @@ _CI_NOTES = {
     "expected_risk": "no CI: mean of the model's own predictions on this cohort, not an estimate "
                      "from outcomes (the model's parameter uncertainty is predict's)",
     "oe_ratio": "log-scale interval from the Kaplan-Meier Greenwood SE; predictions fixed",
+    "calibration_intercept": "Wald; delta method from the Kaplan-Meier Greenwood SE, predictions fixed",
     "calibration_slope": "Wald (Cox). Caveat: background + excess hazards are not proportional, "
                          "so a correct model scores about 1.03, not exactly 1",
-    "ici": "no CI: no analytic variance (bootstrap intervals: metrics.calibration_uncertainty)",
-    "e50": "no CI: no analytic variance (bootstrap intervals: metrics.calibration_uncertainty)",
-    "e90": "no CI: no analytic variance (bootstrap intervals: metrics.calibration_uncertainty)",
+    "ici": "no CI: no analytic variance (bootstrap intervals: validate(calibration_bootstrap=200))",
+    "e50": "no CI: no analytic variance (bootstrap intervals: validate(calibration_bootstrap=200))",
+    "e90": "no CI: no analytic variance (bootstrap intervals: validate(calibration_bootstrap=200))",
     "emax": "no CI: no analytic variance; the maximum is unstable (Austin et al. 2020)",
 }
 
@@ -324,6 +326,37 @@ def _data_summary(time: np.ndarray, event: np.ndarray, subtype: np.ndarray) -> p
                                        "max_followup_months"])
 
 
+_NO_CURVE = ("fewer than two deaths by the horizon or identical predictions: no calibration model "
+             "can be fitted")
+
+
+def _calibration_note(metric: str, estimate: float, cal: Any) -> str:
+    """Why a calibration row is NaN, or that ICI/E50/E90/Emax fall back on the overall risk."""
+    if metric == "calibration_slope" and not np.isfinite(estimate):
+        return f"not estimable: {_NO_CURVE}"
+    if metric in ("ici", "e50", "e90", "emax") and not np.isfinite(cal.slope):
+        return f"against the overall observed risk (no smoothed curve: {_NO_CURVE})"
+    return "at horizon"
+
+
+def _calibration_rows(time: np.ndarray, event: np.ndarray, s_h: np.ndarray, h: float, cal: Any,
+                      options: dict[str, Any]) -> list[tuple]:
+    """The calibration rows at h; ICI/E50/E90 get percentile-bootstrap intervals when asked."""
+    summary = cal.summary().set_index("metric")
+    notes = dict(_CI_NOTES)
+    n_boot = int(options.get("calibration_bootstrap") or 0)
+    if n_boot >= 2 and np.isfinite(cal.slope):
+        seed = options["random_state"] if options["random_state"] is not None else 0
+        boot = calibration_uncertainty(time, event, s_h, h, n_bootstrap=n_boot, random_state=seed,
+                                       conf_level=options["conf_level"]).set_index("metric")
+        for name in ("ici", "e50", "e90"):
+            summary.loc[name, ["ci_low", "ci_high"]] = boot.loc[name, ["ci_low", "ci_high"]].to_numpy()
+            notes[name] = (f"percentile bootstrap ({int(boot.loc[name, 'n_bootstrap'])} resamples of "
+                           "patients; calibration curve refitted in each, predictions fixed)")
+    return [("calibration", m, h, r["estimate"], r["ci_low"], r["ci_high"],
+             _calibration_note(str(m), r["estimate"], cal), notes[str(m)]) for m, r in summary.iterrows()]
+
+
 def _metrics_table(time: np.ndarray, event: np.ndarray, passed: _Pass, keep: list[float],
                    grids: dict[str, np.ndarray], options: dict[str, Any], bar: Any
                    ) -> tuple[pd.DataFrame, dict[float, Any]]:
@@ -337,8 +370,7 @@ def _metrics_table(time: np.ndarray, event: np.ndarray, passed: _Pass, keep: lis
         rows += _horizon_rows(time, event, h, passed.at[h], auc_tab.loc[h], auc_note, conf_level)
         cal[h] = calibration_at(time, event, passed.at[h], h, n_groups=options["n_calibration_groups"],
                                 conf_level=conf_level)
-        rows += [("calibration", r["metric"], h, r["estimate"], r["ci_low"], r["ci_high"], "at horizon",
-                  _CI_NOTES[r["metric"]]) for _, r in cal[h].summary().iterrows()]
+        rows += _calibration_rows(time, event, passed.at[h], h, cal[h], options)
         bar.update(1)
     if grids["ibs"].size >= 2:
         terms = passed.ibs_terms
@@ -356,7 +388,8 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
              duration_col: str = "time", event_col: str = "event", n_risk_groups: int = 4,
              n_calibration_groups: int = 10, n_bootstrap: int = 0,
              random_state: int | np.random.Generator | None = None, progress: bool | None = None,
-             conf_level: float = 0.95, auc_bootstrap: int | None = None) -> ValidationResult:
+             conf_level: float = 0.95, auc_bootstrap: int | None = None,
+             calibration_bootstrap: int = 0) -> ValidationResult:
     """Validate a survival model on a cohort: discrimination, calibration, overall accuracy,
     median recovery by subtype and (optionally) bootstrap internal validation.
 
@@ -387,6 +420,11 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
         Resamples for the percentile interval of AUC(h) (0: no interval, stated in ``ci_note``).
         None (default): 200 up to 50,000 patients; above, the influence-function Wald interval
         (IPC weights fixed, as for the C indices), which is O(n log n) instead of O(B n).
+    calibration_bootstrap : int
+        Resamples for percentile intervals of ICI, E50 and E90
+        (:func:`~mastoprog.metrics.calibration_uncertainty`: the smoothed calibration curve is
+        refitted on each; about 3 x n_bootstrap Cox fits per horizon). 0 (default): no interval,
+        said so in ``ci_note``.
 
     Returns
     -------
@@ -449,6 +487,7 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
               leave=False) as bar:
         metrics, cal = _metrics_table(time, event, passed, keep, grids, {
             "conf_level": conf_level, "auc_bootstrap": auc_bootstrap, "random_state": random_state,
+            "calibration_bootstrap": calibration_bootstrap,
             "n_calibration_groups": n_calibration_groups}, bar)
     subtype = passed.subtype
     labels = pd.Series(subtype)
