@@ -61,6 +61,13 @@ def _check_statistician(ns: dict, out: Path) -> None:
     assert brier["difference"] > 0 and brier["ci_low"] > 0
     curve = ns["curve"]
     assert (curve.loc[curve["strategy"] == "treat none", "net_benefit"] == 0).all()
+    # external-validation sample size: O/E binds, and the simulation reproduces Riley's closed form
+    # (SE of log O/E = sqrt((1 - phi) / (n phi))) within 3 Monte Carlo SEs
+    size = ns["size"].criteria.set_index("criterion")
+    assert ns["size"].n_required == size["n_required"].max()
+    oe = size.loc["oe_ci_width"]
+    assert abs(oe["n_required"] - oe["closed_form_n"]) < 3 * oe["mcse"] + 1
+    assert ns["censored"].n_required > ns["size"].n_required
 
 
 def _check_researcher(ns: dict, out: Path) -> None:
