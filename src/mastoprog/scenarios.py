@@ -10,7 +10,10 @@ comes from.
 A *stratum* is the unit of the mix: usually one WHO subtype, but a subtype may have several strata
 (lim2009 splits ISM into ``ISM-skin`` and ``BMM``, bone-marrow mastocytosis, which differ in age and in
 their findings). ``who_subtype`` is the WHO 2016 label of the stratum; the ``variant`` column of a draw
-names the stratum. A stratum named like a subtype must have that subtype.
+names the stratum. A stratum named like a subtype must have that subtype. SM with an associated
+*lymphoid* neoplasm is a WHO 2016 SM-AHN with the findings profile ``SM-ALN``: its prognostic group
+(``Stratum.prognostic_group``, the ``who_subtype`` column of a prognostic draw and what
+``select``/``reference_cohort`` match) is SM-ALN, the ICC 2022 label (Mayo 910 median OS 8.1 y).
 
 ``reference_cohort`` is the fixed draw the survival model is calibrated on: the same arguments give
 the same frame on any machine (numpy's PCG64 generator seeded explicitly, no global state).
@@ -74,7 +77,7 @@ SAR_GENES: tuple[str, ...] = ("srsf2", "asxl1", "runx1")
 #: Subtypes a scenario stratum may have: those with a survival curve (not MCS, not ``none``).
 STRATUM_SUBTYPES: tuple[str, ...] = ("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")
 #: Recipes of raw findings in ``data/synthetic_findings.csv`` (BMM: ISM without skin lesions).
-FINDINGS_PROFILES: tuple[str, ...] = ("CM", "ISM", "BMM", "SSM", "SM-AHN", "ASM", "MCL")
+FINDINGS_PROFILES: tuple[str, ...] = ("CM", "ISM", "BMM", "SSM", "SM-AHN", "ASM", "MCL", "SM-ALN")
 # Per-stratum keys that are distributions, and the fields each one takes.
 _STRATUM_DISTRIBUTIONS = {
     "weight": ("value",),
@@ -149,6 +152,12 @@ class Stratum:
     sar_count: tuple[float, float, float, float]
     sar_count_cited: Cited
     kit_d816: Probability
+
+    @property
+    def prognostic_group(self) -> str:
+        """The survival model's subtype for this stratum: ``SM-ALN`` for SM with a lymphoid AHN
+        (findings profile ``SM-ALN``; WHO 2016 calls it SM-AHN), else ``who_subtype``."""
+        return "SM-ALN" if self.findings_profile == "SM-ALN" else self.who_subtype
 
 
 @dataclass(frozen=True)
@@ -274,9 +283,9 @@ class Scenario:
         if subtype is None:
             chosen = tuple(s for s in self.strata if s.weight > 0)
         else:
-            chosen = tuple(s for s in self.strata if subtype in (s.who_subtype, s.name))
+            chosen = tuple(s for s in self.strata if subtype in (s.prognostic_group, s.name))
             if not chosen:
-                labels = sorted({s.who_subtype for s in self.strata} | {s.name for s in self.strata})
+                labels = sorted({s.prognostic_group for s in self.strata} | {s.name for s in self.strata})
                 raise ValueError(
                     f"scenario {self.name!r} has no stratum for subtype {subtype!r}; "
                     f"expected one of {labels}"
@@ -333,7 +342,8 @@ class Scenario:
         DataFrame
             Columns ``age`` (years, float), ``sex`` (categorical F/M), ``splenomegaly``
             (boolean), ``alp`` and ``alp_uln`` (U/L), ``srsf2``, ``asxl1``, ``runx1`` (boolean),
-            ``who_subtype`` (categorical over ``SUBTYPE_LABELS``), and the extra columns
+            ``who_subtype`` (categorical over ``SUBTYPE_LABELS``: the prognostic group, SM-ALN for a
+            stratum with a lymphoid AHN), and the extra columns
             ``diagnosis_year`` (int) and ``variant`` (categorical: the stratum), RangeIndex.
         """
         rng = as_generator(random_state, "random_state of draw_prognostic")
@@ -427,7 +437,8 @@ def _draw_prognostic_codes(scn: Scenario, chosen: tuple[Stratum, ...], codes: np
     span = per(lambda s: s.diagnosis_year[1] - s.diagnosis_year[0] + 1)
     year = (first + np.floor(rng.random(n) * span)).astype(np.int64)
 
-    sub_code = np.array([SUBTYPE_LABELS.index(s.who_subtype) for s in chosen])[codes]
+    # The survival model's subtype: SM-ALN for a stratum of SM with a lymphoid AHN.
+    sub_code = np.array([SUBTYPE_LABELS.index(s.prognostic_group) for s in chosen])[codes]
     frame = pd.DataFrame(copy=False, data={
         "age": age,
         "sex": pd.Categorical.from_codes(male.astype(np.int8), categories=["F", "M"]),
