@@ -13,7 +13,8 @@ their findings). ``who_subtype`` is the WHO 2016 label of the stratum; the ``var
 names the stratum. A stratum named like a subtype must have that subtype. SM with an associated
 *lymphoid* neoplasm is a WHO 2016 SM-AHN with the findings profile ``SM-ALN``: its prognostic group
 (``Stratum.prognostic_group``, the ``who_subtype`` column of a prognostic draw and what
-``select``/``reference_cohort`` match) is SM-ALN, the ICC 2022 label (Mayo 910 median OS 8.1 y).
+``reference_cohort`` matches) is SM-ALN, the ICC 2022 label (Mayo 910 median OS 8.1 y); asked for
+``"SM-AHN"``, ``select`` and ``simulate_cohort`` draw every WHO SM-AHN, lymphoid ones included.
 
 ``reference_cohort`` is the fixed draw the survival model is calibrated on: the same arguments give
 the same frame on any machine (numpy's PCG64 generator seeded explicitly, no global state).
@@ -274,16 +275,21 @@ class Scenario:
 
     # ------------------------------------------------------------------ drawing
 
-    def select(self, subtype: str | None = None) -> tuple[tuple[Stratum, ...], np.ndarray]:
+    def select(self, subtype: str | None = None, *,
+               prognostic: bool = False) -> tuple[tuple[Stratum, ...], np.ndarray]:
         """(strata, probabilities) for ``subtype``: a WHO label, a stratum name, or None for the mix.
 
+        ``"SM-AHN"`` selects every WHO 2016 SM-AHN stratum, lymphoid ones included, and ``"SM-ALN"``
+        the lymphoid ones; with ``prognostic=True`` (the survival model's reference cohorts) a label
+        selects the strata of that prognostic group only (``"SM-AHN"``: the myeloid ones).
         Strata of weight 0 (e.g. CM in lim2009) are drawn only when asked for by name or label;
         if every matching stratum has weight 0 they are drawn in equal shares.
         """
         if subtype is None:
             chosen = tuple(s for s in self.strata if s.weight > 0)
         else:
-            chosen = tuple(s for s in self.strata if subtype in (s.prognostic_group, s.name))
+            chosen = tuple(s for s in self.strata if subtype in (s.prognostic_group, s.name)
+                           or (not prognostic and subtype == s.who_subtype))
             if not chosen:
                 labels = sorted({s.prognostic_group for s in self.strata} | {s.name for s in self.strata})
                 raise ValueError(
@@ -297,8 +303,8 @@ class Scenario:
             w = np.ones(len(chosen))
         return chosen, w / w.sum()
 
-    def draw_strata(self, n: int, random_state: Any,
-                    subtype: str | None = None) -> tuple[tuple[Stratum, ...], np.ndarray]:
+    def draw_strata(self, n: int, random_state: Any, subtype: str | None = None, *,
+                    prognostic: bool = False) -> tuple[tuple[Stratum, ...], np.ndarray]:
         """(strata, code per patient): which stratum each of ``n`` patients belongs to.
 
         Parameters
@@ -309,6 +315,8 @@ class Scenario:
             Seed, or a Generator used as given.
         subtype : str, optional
             As in :meth:`draw_prognostic`.
+        prognostic : bool
+            Select ``subtype`` as a prognostic group (:meth:`select`).
 
         Returns
         -------
@@ -317,14 +325,14 @@ class Scenario:
         """
         n = check_patient_count(n)
         rng = as_generator(random_state, "random_state of draw_strata")
-        chosen, probs = self.select(subtype)
+        chosen, probs = self.select(subtype, prognostic=prognostic)
         if len(chosen) == 1:
             return chosen, np.zeros(n, dtype=np.intp)
         # Inverse-CDF on one uniform per patient: cheap and stable across numpy versions.
         return chosen, inverse_cdf(probs, rng.random(n))
 
-    def draw_prognostic(self, n: int, random_state: Any,
-                        subtype: str | None = None) -> pd.DataFrame:
+    def draw_prognostic(self, n: int, random_state: Any, subtype: str | None = None, *,
+                        prognostic: bool = False) -> pd.DataFrame:
         """Draw ``n`` patients' prognostic covariates from the scenario.
 
         Parameters
@@ -336,6 +344,9 @@ class Scenario:
         subtype : str, optional
             A WHO subtype label (``"ISM"`` draws both ISM strata in their proportions), a stratum
             name (``"BMM"``), or None for the scenario's whole mix.
+        prognostic : bool
+            Read ``subtype`` as the survival model's prognostic group (``"SM-AHN"`` without the
+            lymphoid-AHN strata, which are ``"SM-ALN"``), as :func:`reference_cohort` does.
 
         Returns
         -------
@@ -347,7 +358,7 @@ class Scenario:
             ``diagnosis_year`` (int) and ``variant`` (categorical: the stratum), RangeIndex.
         """
         rng = as_generator(random_state, "random_state of draw_prognostic")
-        chosen, codes = self.draw_strata(n, rng, subtype)
+        chosen, codes = self.draw_strata(n, rng, subtype, prognostic=prognostic)
         return self.draw_prognostic_for_strata(chosen, codes, rng)
 
     def draw_prognostic_for_strata(self, strata: tuple[Stratum, ...], codes: np.ndarray,
@@ -533,7 +544,8 @@ def reference_cohort(scenario: str | PathLike | Scenario = "lim2009", subtype: s
     scenario : str, path or Scenario
         Default ``"lim2009"``.
     subtype : str, optional
-        WHO subtype (or stratum name); None draws the scenario's whole mix.
+        Prognostic subtype of the survival model (``"SM-AHN"``: the myeloid SM-AHN strata;
+        ``"SM-ALN"``: SM with a lymphoid AHN) or stratum name; None draws the scenario's whole mix.
     n : int
         Number of patients (default 200,000: at 20,000 the sampling error of a population-averaged
         median was about 1 %, a visible bias in closed-loop checks; at 200,000 it is about 0.2 %).
@@ -546,7 +558,8 @@ def reference_cohort(scenario: str | PathLike | Scenario = "lim2009", subtype: s
         As ``Scenario.draw_prognostic``.
     """
     scn = load_scenario(scenario)
-    return scn.draw_prognostic(n, as_generator(random_state, "random_state of reference_cohort"), subtype)
+    return scn.draw_prognostic(n, as_generator(random_state, "random_state of reference_cohort"), subtype,
+                               prognostic=True)
 
 
 # --------------------------------------------------------------------------- validation
