@@ -186,3 +186,116 @@ def test_ism_ssm_ten_year_excess_mortality_has_no_step_at_sixty(lim, subtype):
     pop = lim.predict_population_survival(rows, [120.0]).to_numpy()[0]
     excess = 1 - s / pop
     assert abs(excess[1] / excess[0] - 1) < 0.15
+
+
+# --------------------------------------------------------------------------- SM-ALN (issue 10, item 6)
+
+SM_ALN_MONTHS = 8.1 * 12  # Mayo 910, ICC 2022: SM with an associated lymphoid neoplasm (PMID 40607735)
+
+
+def _aln_patients():
+    """The same 65-year-old man with SM and an associated CLL, written three ways: WHO SM-AHN with
+    the lymphoid AHN named, the ICC label, and a myeloid AHN (CMML) for contrast."""
+    base = {"age": 65, "sex": "M"}
+    return pd.DataFrame([{**base, "who_subtype": "SM-AHN", "ahn": "CLL"},
+                         {**base, "who_subtype": "SM-ALN", "ahn": "CLL"},
+                         {**base, "who_subtype": "SM-AHN", "ahn": "CMML"}], index=["who", "icc", "myeloid"])
+
+
+@pytest.mark.parametrize("name", ["lim2009", "mars2019", "mayo2025", "midostaurin"])
+def test_sm_aln_patient_gets_its_own_curve_in_both_editions(name):
+    """A typical SM-ALN patient (the reference cohort's median age, 65 y; the other risk findings
+    unknown, so the central curve sits at the reference means) has a median near the Mayo 910 8.1 y
+    (within 15 %: measured about 8.6 y, the individual curve at the means vs the population-averaged
+    one), whether written as WHO SM-AHN with a lymphoid AHN or as ICC SM-ALN; a myeloid AHN keeps the
+    SM-AHN curve, clearly shorter: at least 1.5-fold (measured 4.0-fold lim2009, 3.5 mayo2025, 3.4
+    midostaurin against the Mayo 910 SM-AMN vs SM-ALN HR 3.4; 1.9 in mars2019, whose SM-AHN level is
+    the contemporary MARS cohort's while SM-ALN keeps the Mayo 910 figure)."""
+    model = load_model(name)
+    res = model.predict(_aln_patients())
+    med = res.median["median"]
+    assert res.notes.loc["who", "subtypes"] == res.notes.loc["icc", "subtypes"] == "SM-ALN"
+    assert res.notes.loc["myeloid", "subtypes"] == "SM-AHN"
+    assert med["who"] == pytest.approx(med["icc"], rel=1e-12)
+    assert abs(med["who"] / SM_ALN_MONTHS - 1) < 0.15, med["who"]
+    assert med["who"] / med["myeloid"] > 1.5
+
+
+@pytest.mark.parametrize(("name", "borrowed"), [("lim2009", True), ("mars2019", True), ("midostaurin", True),
+                                                 ("mayo2025", False)])
+def test_sm_aln_notes_and_card_say_where_its_calibration_comes_from(name, borrowed):
+    """lim2009 (and mars2019, and midostaurin, which keeps lim2009's non-treated subtypes) have no SM-ALN
+    figure: the curve is calibrated to the Mayo 910 figure of the mayo2025 target set, and the prediction
+    notes and the card say so; mayo2025 holds the figure itself."""
+    model = load_model(name)
+    label = model.predict(_aln_patients().iloc[:1]).notes["target_set"].iloc[0]
+    assert label.startswith("mayo2025 (Mayo Clinic 1968-2024, ICC 2022")
+    assert ("comes from another target set" in label) is borrowed
+    line = next(s for s in model.card()["calibrated_to"] if s.startswith("SM-ALN:"))
+    assert ("comes from another target set" in line) is borrowed
+    target = next(t for t in model.card()["targets"] if t["subtype"] == "SM-ALN")
+    assert target["figure_id"] == "mayo910_icc_smaln" and target["value"] == pytest.approx(SM_ALN_MONTHS)
+
+
+def test_sm_aln_is_classified_from_findings_in_both_editions(lim):
+    """A simulated patient of the SM-ALN stratum without who_subtype: WHO 2016 classifies SM-AHN (flag
+    lymphoid_ahn), ICC 2022 SM-ALN; both reach the SM-ALN curve."""
+    sim = simulate_cohort(20, "lim2009", subtype="SM-ALN", random_state=2, survival=False)
+    for edition in ("who2016", "icc2022"):
+        res = lim.predict(sim.iloc[:5], edition=edition)
+        assert (res.notes["subtypes"] == "SM-ALN").all(), (edition, res.notes["subtypes"].tolist())
+
+
+def test_simulated_sm_aln_patients_die_at_the_sm_aln_rate(lim):
+    """simulate_cohort draws SM-ALN (WHO truth SM-AHN, ICC truth SM-ALN, a lymphoid AHN) and their event
+    times from the SM-ALN curve: the mean of the model's own S(60 months) over the simulated patients
+    equals the share alive at 60 months within 4 standard errors (n = 20,000: SE 0.0035)."""
+    sim = simulate_cohort(20_000, "lim2009", subtype="SM-ALN", random_state=4)
+    assert set(sim["true_subtype"].astype(str)) == {"SM-AHN"}
+    assert set(sim["true_subtype_icc2022"].astype(str)) == {"SM-ALN"}
+    assert set(sim["ahn"].astype(str)) <= {"lymphoma", "myeloma", "CLL"}
+    alive = (sim["true_time"] > 60).mean()
+    expected = sim["true_survival_60"].mean()
+    se = np.sqrt(expected * (1 - expected) / len(sim))
+    assert abs(alive - expected) < 4 * se
+    assert 0.55 < expected < 0.85  # a 5-year survival of an 8-year median, not SM-AHN's (about 0.2)
+
+
+def test_lim2009_mix_draws_sm_aln_at_the_published_share():
+    """Pardanani 2009: 15 of Lim's 138 SM-AHN were not myeloid: 15 / 342 of the lim2009 mix (4.4 %),
+    within 4 SE at n = 30,000 (SE 0.0012)."""
+    sim = simulate_cohort(30_000, "lim2009", random_state=6, survival=False)
+    share = (sim["true_subtype_icc2022"] == "SM-ALN").mean()
+    assert abs(share - 15 / 342) < 4 * np.sqrt(15 / 342 * (1 - 15 / 342) / 30_000)
+
+
+# --------------------------------------------------------------------------- S/A/R sensitivity (item 7)
+
+
+@pytest.mark.parametrize("name", ["lim2009", "mars2019", "mayo2025", "midostaurin"])
+def test_card_shows_the_sar_prevalence_sensitivity(name):
+    """Computed at build time and stored in the model file: for every subtype with an excess hazard,
+    three named patients and two groups, their medians at the reference S/A/R share and at its
+    plausible low and high (data/sar_prevalence_ranges.csv), with the basis of each bound."""
+    model = load_model(name)
+    rows = pd.DataFrame(model.card()["sar_sensitivity"])
+    assert set(rows["subtype"]) == {"ISM", "SSM", "ASM", "SM-AHN", "MCL", "SM-ALN"}
+    assert (rows.groupby("subtype").size() == 5).all()
+    assert (rows["share_low"] <= rows["share_reference"]).all()
+    assert (rows["share_reference"] <= rows["share_high"]).all()
+    # More mutated reference patients -> the average patient is worse -> with the target fixed,
+    # every individual curve moves up (and down for fewer).
+    assert (rows["median_months_high"] >= rows["median_months"] * (1 - 1e-9)).all()
+    assert (rows["median_months_low"] <= rows["median_months"] * (1 + 1e-9)).all()
+    text = model.card(markdown=True)
+    assert "## Sensitivity to the reference cohort's S/A/R prevalence" in text
+    assert "Schwaab J et al., Blood 2013;122:2460" in text
+
+
+def test_card_command_prints_the_card_with_the_sensitivity(capsys):
+    from mastoprog.cli import main
+
+    assert main(["card", "--model", "lim2009"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# mastoprog survival model card")
+    assert "S/A/R prevalence" in out and "SM-ALN: mayo2025" in out

@@ -58,8 +58,15 @@ def test_published_figures_are_marked_published(lim):
     # Pardanani 2010 Table 1 [P]: ISM-other 39 % male, BMM 58 %; splenomegaly ISM-other 11 %, BMM 0 %.
     assert (lim.stratum("ISM-skin").p_male.p, lim.stratum("BMM").p_male.p) == (0.39, 0.58)
     assert (lim.stratum("ISM-skin").splenomegaly.p, lim.stratum("BMM").splenomegaly.p) == (0.11, 0.0)
-    # SM-AHN median age 65 y [S] (published_figures.md section 5).
-    assert (lim.stratum("SM-AHN").age.median, lim.stratum("SM-AHN").age.cited.evidence) == (65, "S")
+    # Lymphadenopathy ISM-other 13 %, SSM 41 %; ISM 43 % male overall (101 x 0.39 + 36 x 0.58 over 137).
+    assert (lim.stratum("ISM-skin").lymphadenopathy.p, lim.stratum("SSM").lymphadenopathy.p) == (0.13, 0.41)
+    ism_male = (101 * lim.stratum("ISM-skin").p_male.p + 36 * lim.stratum("BMM").p_male.p) / 137
+    assert round(ism_male, 2) == 0.44  # Pardanani's 43 % is over the 159 ISM incl. SSM (sex not split)
+    assert all("Table 1" in lim.stratum(n).lymphadenopathy.cited.source for n in ("ISM-skin", "SSM"))
+    # SM-AHN median age 65 y: [S] in published_figures.md section 5, seen since in the ASH 2008 abstract
+    # of Pardanani 2009 (the same 138 SM-AHN: median 65, range 20-87), so [P].
+    assert (lim.stratum("SM-AHN").age.median, lim.stratum("SM-AHN").age.cited.evidence) == (65, "P")
+    assert "Blood 2009;114:3769" in lim.stratum("SM-AHN").age.cited.source
     # Ages not published for Lim's other advanced groups: labelled assumptions.
     for name in ("ASM", "MCL", "CM"):
         assert lim.stratum(name).age.cited.evidence == "assumption"
@@ -86,7 +93,9 @@ def test_reference_cohort_is_pinned():
     assert ref["age"].sum() == pytest.approx(11373473.869156439, rel=1e-12)  # SM-AHN median 65 y
     assert int(ref["diagnosis_year"].sum()) == 398303126
     counts = ref["who_subtype"].value_counts()
-    assert counts[["ISM", "SM-AHN", "ASM", "SSM", "MCL"]].tolist() == [80425, 80875, 23596, 12748, 2356]
+    # SM-AHN 138 split into 123 myeloid + 15 SM-ALN (Pardanani 2009): 80875 = 72196 + 8679; others unchanged
+    assert counts[["ISM", "SM-AHN", "ASM", "SSM", "MCL", "SM-ALN"]].tolist() == [80425, 72196, 23596, 12748,
+                                                                            2356, 8679]
     pd.testing.assert_frame_equal(ref, reference_cohort("lim2009", None, 200_000, 20090601))
 
 
@@ -254,3 +263,29 @@ def test_all_problems_listed_at_once(tmp_path):
     with pytest.raises(ModelFileError, match=r"2 problems") as info:
         load_scenario(path)
     assert "kit_d816.p" in str(info.value) and "age.median" in str(info.value)
+
+
+def test_sm_aln_stratum_splits_lim_sm_ahn_as_published(lim):
+    """Pardanani 2009 (Blood 114:3769): 123 of Lim's 138 SM-AHN had a myeloid AHN; the other 15 form
+    the SM-ALN stratum (a WHO 2016 SM-AHN with the lymphoid findings profile), whose prognostic group
+    is SM-ALN: ``reference_cohort(..., "SM-ALN")`` draws it and ``"SM-AHN"`` no longer does."""
+    aln, ahn = lim.stratum("SM-ALN"), lim.stratum("SM-AHN")
+    assert (ahn.weight, aln.weight) == (123, 15)
+    assert ahn.weight_cited.evidence == aln.weight_cited.evidence == "P"
+    assert (aln.who_subtype, aln.findings_profile, aln.prognostic_group) == ("SM-AHN", "SM-ALN", "SM-ALN")
+    assert ahn.prognostic_group == "SM-AHN"
+    assert set(reference_cohort("lim2009", "SM-ALN", n=200)["variant"].astype(str)) == {"SM-ALN"}
+    assert set(reference_cohort("lim2009", "SM-ALN", n=200)["who_subtype"].astype(str)) == {"SM-ALN"}
+    assert set(reference_cohort("lim2009", "SM-AHN", n=200)["variant"].astype(str)) == {"SM-AHN"}
+    for name in ("lim2009", "referral_advanced"):
+        assert "SM-ALN" in {s.prognostic_group for s in load_scenario(name).strata}
+
+
+def test_sm_aln_profile_only_on_an_sm_ahn_stratum(tmp_path):
+    text = LIM_TOML
+    bad = text.replace('[strata.SM-ALN]\nwho_subtype = "SM-AHN"', '[strata.SM-ALN]\nwho_subtype = "ASM"')
+    assert bad != text
+    path = tmp_path / "bad.toml"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(ModelFileError, match="findings_profile: got 'SM-ALN'; expected 'ASM'"):
+        load_scenario(path)

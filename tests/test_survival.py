@@ -89,7 +89,7 @@ def test_cm_has_no_excess_hazard(model):
 
 def test_recorded_residuals_are_negligible(model):
     res = [r for r in model.card()["residuals"] if r.get("target") is not None]
-    assert {r["subtype"] for r in res} == {"ISM", "SSM", "ASM", "SM-AHN", "MCL"}
+    assert {r["subtype"] for r in res} == {"ISM", "SSM", "ASM", "SM-AHN", "MCL", "SM-ALN"}
     assert all(abs(r["residual"]) < 1e-6 for r in res)
 
 
@@ -604,7 +604,7 @@ def test_card_lists_every_parameter_with_source_and_evidence(model):
     assert all(p["source"] and p["evidence"] for p in card["parameters"])
     assert "Human Mortality Database" in card["life_table"]["citation"]
     assert "re-solved per draw" in card["band_method"]
-    assert set(card["reference_cohorts"]) == {"ISM", "SSM", "SM-AHN", "ASM", "MCL"}
+    assert set(card["reference_cohorts"]) == {"ISM", "SSM", "SM-AHN", "ASM", "MCL", "SM-ALN"}
     md = model.card(markdown=True)
     assert "Research software" in md and "| ASM lambda (months) |" in md
 

@@ -643,7 +643,7 @@ def test_validate_true_model_on_its_own_cohort(lim_model, lim_cohort, lim_result
     assert (med["difference"].abs() < 4.5 * se).all(), med
     assert med["covered"].tolist() == ((med["km_median_low"] <= med["predicted_median"])
                                        & (med["predicted_median"] <= med["km_median_high"])).tolist()
-    assert set(res.medians["group"]) == {"ISM", "SSM", "SM-AHN", "ASM", "MCL"}
+    assert set(res.medians["group"]) == {"ISM", "SSM", "SM-AHN", "ASM", "MCL", "SM-ALN"}
     assert res.data_summary.set_index("group").loc["all", "n"] == 1500
     assert res.data_summary.set_index("group").loc["all", "deaths"] == int(lim_cohort["event"].sum())
 

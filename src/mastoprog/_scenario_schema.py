@@ -26,7 +26,7 @@ from .findings import CANONICAL_COLUMNS
 __all__ = ["CensoringFile", "MissingnessFile", "ScenarioFile", "problems"]
 
 STRATUM_SUBTYPES = ("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")
-FINDINGS_PROFILES = ("CM", "ISM", "BMM", "SSM", "SM-AHN", "ASM", "MCL")
+FINDINGS_PROFILES = ("CM", "ISM", "BMM", "SSM", "SM-AHN", "ASM", "MCL", "SM-ALN")
 
 
 def _within(lo: float | None, hi: float | None, lo_open: bool = False, unit: str = "") -> AfterValidator:
@@ -144,7 +144,7 @@ class Distributions(_Table):
 
 class StratumTable(Distributions):
     who_subtype: Literal["CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL"]
-    findings_profile: Literal["CM", "ISM", "BMM", "SSM", "SM-AHN", "ASM", "MCL"] | None = None
+    findings_profile: Literal["CM", "ISM", "BMM", "SSM", "SM-AHN", "ASM", "MCL", "SM-ALN"] | None = None
     description: Text = ""
 
 
@@ -243,7 +243,10 @@ def _stratum_problems(name: str, s: StratumTable, defaults: Distributions) -> li
     profile = s.findings_profile or (name if name in FINDINGS_PROFILES else s.who_subtype)
     if s.who_subtype == "ISM" and profile not in ("ISM", "BMM"):
         out.append(f"{key}.findings_profile: got {profile!r}; expected 'ISM' or 'BMM' for an ISM stratum")
-    elif s.who_subtype != "ISM" and profile != s.who_subtype:
+    elif s.who_subtype == "SM-AHN" and profile not in ("SM-AHN", "SM-ALN"):
+        out.append(f"{key}.findings_profile: got {profile!r}; expected 'SM-AHN' (myeloid AHN) or "
+                   "'SM-ALN' (lymphoid AHN) for an SM-AHN stratum")
+    elif s.who_subtype not in ("ISM", "SM-AHN") and profile != s.who_subtype:
         out.append(f"{key}.findings_profile: got {profile!r}; expected {s.who_subtype!r} (the "
                    "stratum's who_subtype)")
     if name in STRATUM_SUBTYPES and name != s.who_subtype:

@@ -488,11 +488,27 @@ def _add_net_survival(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_net_survival)
 
 
+def _cmd_card(args: argparse.Namespace) -> int:
+    from .survival import load_model
+
+    print(load_model(args.model).card(markdown=True))
+    return EXIT_OK
+
+
+def _add_card(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("card", help="the survival model's card (Markdown): parameters with sources, targets "
+                       "with their era, fidelity, the S/A/R sensitivity and every assumption")
+    p.add_argument("--model", default="lim2009", help="built-in model (lim2009, mayo2025, midostaurin, "
+                   "mars2019) or a model file (default lim2009)")
+    p.set_defaults(func=_cmd_card)
+
+
 # Sub-commands are added by their modules' owners: one ``_add_*`` function each.
 _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_classify, _add_score,
                                                                      _add_validate, _add_curve,
                                                                      _add_simulate, _add_web,
-                                                                     _add_fidelity, _add_net_survival]
+                                                                     _add_fidelity, _add_card,
+                                                                     _add_net_survival]
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,11 @@ comes from.
 A *stratum* is the unit of the mix: usually one WHO subtype, but a subtype may have several strata
 (lim2009 splits ISM into ``ISM-skin`` and ``BMM``, bone-marrow mastocytosis, which differ in age and in
 their findings). ``who_subtype`` is the WHO 2016 label of the stratum; the ``variant`` column of a draw
-names the stratum. A stratum named like a subtype must have that subtype.
+names the stratum. A stratum named like a subtype must have that subtype. SM with an associated
+*lymphoid* neoplasm is a WHO 2016 SM-AHN with the findings profile ``SM-ALN``: its prognostic group
+(``Stratum.prognostic_group``, the ``who_subtype`` column of a prognostic draw and what
+``reference_cohort`` matches) is SM-ALN, the ICC 2022 label (Mayo 910 median OS 8.1 y); asked for
+``"SM-AHN"``, ``select`` and ``simulate_cohort`` draw every WHO SM-AHN, lymphoid ones included.
 
 ``reference_cohort`` is the fixed draw the survival model is calibrated on: the same arguments give
 the same frame on any machine (numpy's PCG64 generator seeded explicitly, no global state).
@@ -74,7 +78,7 @@ SAR_GENES: tuple[str, ...] = ("srsf2", "asxl1", "runx1")
 #: Subtypes a scenario stratum may have: those with a survival curve (not MCS, not ``none``).
 STRATUM_SUBTYPES: tuple[str, ...] = ("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")
 #: Recipes of raw findings in ``data/synthetic_findings.csv`` (BMM: ISM without skin lesions).
-FINDINGS_PROFILES: tuple[str, ...] = ("CM", "ISM", "BMM", "SSM", "SM-AHN", "ASM", "MCL")
+FINDINGS_PROFILES: tuple[str, ...] = ("CM", "ISM", "BMM", "SSM", "SM-AHN", "ASM", "MCL", "SM-ALN")
 # Per-stratum keys that are distributions, and the fields each one takes.
 _STRATUM_DISTRIBUTIONS = {
     "weight": ("value",),
@@ -149,6 +153,12 @@ class Stratum:
     sar_count: tuple[float, float, float, float]
     sar_count_cited: Cited
     kit_d816: Probability
+
+    @property
+    def prognostic_group(self) -> str:
+        """The survival model's subtype for this stratum: ``SM-ALN`` for SM with a lymphoid AHN
+        (findings profile ``SM-ALN``; WHO 2016 calls it SM-AHN), else ``who_subtype``."""
+        return "SM-ALN" if self.findings_profile == "SM-ALN" else self.who_subtype
 
 
 @dataclass(frozen=True)
@@ -265,18 +275,23 @@ class Scenario:
 
     # ------------------------------------------------------------------ drawing
 
-    def select(self, subtype: str | None = None) -> tuple[tuple[Stratum, ...], np.ndarray]:
+    def select(self, subtype: str | None = None, *,
+               prognostic: bool = False) -> tuple[tuple[Stratum, ...], np.ndarray]:
         """(strata, probabilities) for ``subtype``: a WHO label, a stratum name, or None for the mix.
 
+        ``"SM-AHN"`` selects every WHO 2016 SM-AHN stratum, lymphoid ones included, and ``"SM-ALN"``
+        the lymphoid ones; with ``prognostic=True`` (the survival model's reference cohorts) a label
+        selects the strata of that prognostic group only (``"SM-AHN"``: the myeloid ones).
         Strata of weight 0 (e.g. CM in lim2009) are drawn only when asked for by name or label;
         if every matching stratum has weight 0 they are drawn in equal shares.
         """
         if subtype is None:
             chosen = tuple(s for s in self.strata if s.weight > 0)
         else:
-            chosen = tuple(s for s in self.strata if subtype in (s.who_subtype, s.name))
+            chosen = tuple(s for s in self.strata if subtype in (s.prognostic_group, s.name)
+                           or (not prognostic and subtype == s.who_subtype))
             if not chosen:
-                labels = sorted({s.who_subtype for s in self.strata} | {s.name for s in self.strata})
+                labels = sorted({s.prognostic_group for s in self.strata} | {s.name for s in self.strata})
                 raise ValueError(
                     f"scenario {self.name!r} has no stratum for subtype {subtype!r}; "
                     f"expected one of {labels}"
@@ -288,8 +303,8 @@ class Scenario:
             w = np.ones(len(chosen))
         return chosen, w / w.sum()
 
-    def draw_strata(self, n: int, random_state: Any,
-                    subtype: str | None = None) -> tuple[tuple[Stratum, ...], np.ndarray]:
+    def draw_strata(self, n: int, random_state: Any, subtype: str | None = None, *,
+                    prognostic: bool = False) -> tuple[tuple[Stratum, ...], np.ndarray]:
         """(strata, code per patient): which stratum each of ``n`` patients belongs to.
 
         Parameters
@@ -300,6 +315,8 @@ class Scenario:
             Seed, or a Generator used as given.
         subtype : str, optional
             As in :meth:`draw_prognostic`.
+        prognostic : bool
+            Select ``subtype`` as a prognostic group (:meth:`select`).
 
         Returns
         -------
@@ -308,14 +325,14 @@ class Scenario:
         """
         n = check_patient_count(n)
         rng = as_generator(random_state, "random_state of draw_strata")
-        chosen, probs = self.select(subtype)
+        chosen, probs = self.select(subtype, prognostic=prognostic)
         if len(chosen) == 1:
             return chosen, np.zeros(n, dtype=np.intp)
         # Inverse-CDF on one uniform per patient: cheap and stable across numpy versions.
         return chosen, inverse_cdf(probs, rng.random(n))
 
-    def draw_prognostic(self, n: int, random_state: Any,
-                        subtype: str | None = None) -> pd.DataFrame:
+    def draw_prognostic(self, n: int, random_state: Any, subtype: str | None = None, *,
+                        prognostic: bool = False) -> pd.DataFrame:
         """Draw ``n`` patients' prognostic covariates from the scenario.
 
         Parameters
@@ -327,17 +344,21 @@ class Scenario:
         subtype : str, optional
             A WHO subtype label (``"ISM"`` draws both ISM strata in their proportions), a stratum
             name (``"BMM"``), or None for the scenario's whole mix.
+        prognostic : bool
+            Read ``subtype`` as the survival model's prognostic group (``"SM-AHN"`` without the
+            lymphoid-AHN strata, which are ``"SM-ALN"``), as :func:`reference_cohort` does.
 
         Returns
         -------
         DataFrame
             Columns ``age`` (years, float), ``sex`` (categorical F/M), ``splenomegaly``
             (boolean), ``alp`` and ``alp_uln`` (U/L), ``srsf2``, ``asxl1``, ``runx1`` (boolean),
-            ``who_subtype`` (categorical over ``SUBTYPE_LABELS``), and the extra columns
+            ``who_subtype`` (categorical over ``SUBTYPE_LABELS``: the prognostic group, SM-ALN for a
+            stratum with a lymphoid AHN), and the extra columns
             ``diagnosis_year`` (int) and ``variant`` (categorical: the stratum), RangeIndex.
         """
         rng = as_generator(random_state, "random_state of draw_prognostic")
-        chosen, codes = self.draw_strata(n, rng, subtype)
+        chosen, codes = self.draw_strata(n, rng, subtype, prognostic=prognostic)
         return self.draw_prognostic_for_strata(chosen, codes, rng)
 
     def draw_prognostic_for_strata(self, strata: tuple[Stratum, ...], codes: np.ndarray,
@@ -427,7 +448,8 @@ def _draw_prognostic_codes(scn: Scenario, chosen: tuple[Stratum, ...], codes: np
     span = per(lambda s: s.diagnosis_year[1] - s.diagnosis_year[0] + 1)
     year = (first + np.floor(rng.random(n) * span)).astype(np.int64)
 
-    sub_code = np.array([SUBTYPE_LABELS.index(s.who_subtype) for s in chosen])[codes]
+    # The survival model's subtype: SM-ALN for a stratum of SM with a lymphoid AHN.
+    sub_code = np.array([SUBTYPE_LABELS.index(s.prognostic_group) for s in chosen])[codes]
     frame = pd.DataFrame(copy=False, data={
         "age": age,
         "sex": pd.Categorical.from_codes(male.astype(np.int8), categories=["F", "M"]),
@@ -522,7 +544,8 @@ def reference_cohort(scenario: str | PathLike | Scenario = "lim2009", subtype: s
     scenario : str, path or Scenario
         Default ``"lim2009"``.
     subtype : str, optional
-        WHO subtype (or stratum name); None draws the scenario's whole mix.
+        Prognostic subtype of the survival model (``"SM-AHN"``: the myeloid SM-AHN strata;
+        ``"SM-ALN"``: SM with a lymphoid AHN) or stratum name; None draws the scenario's whole mix.
     n : int
         Number of patients (default 200,000: at 20,000 the sampling error of a population-averaged
         median was about 1 %, a visible bias in closed-loop checks; at 200,000 it is about 0.2 %).
@@ -535,7 +558,8 @@ def reference_cohort(scenario: str | PathLike | Scenario = "lim2009", subtype: s
         As ``Scenario.draw_prognostic``.
     """
     scn = load_scenario(scenario)
-    return scn.draw_prognostic(n, as_generator(random_state, "random_state of reference_cohort"), subtype)
+    return scn.draw_prognostic(n, as_generator(random_state, "random_state of reference_cohort"), subtype,
+                               prognostic=True)
 
 
 # --------------------------------------------------------------------------- validation

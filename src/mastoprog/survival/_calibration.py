@@ -402,6 +402,8 @@ def _provenance(r: pd.Series, set_name: str) -> dict[str, Any]:
         "note": str(r.get("note", "")) if pd.notna(r.get("note", np.nan)) else "",
         "era": str(r.get("era", "")) if pd.notna(r.get("era", np.nan)) else "",
         "figure_id": str(r.get("figure_id", "")) if pd.notna(r.get("figure_id", np.nan)) else "",
+        # The target set the figure belongs to when this set borrows it (lim2009's SM-ALN row).
+        "taken_from": str(r.get("taken_from", "")) if pd.notna(r.get("taken_from", np.nan)) else "",
     }
 
 

@@ -184,11 +184,20 @@ def target_label(target: Any, level_shift: Any = None) -> str:
     --------
     >>> target_label({"target_set": "lim2009", "era": "Mayo Clinic 1976-2007, before KIT inhibitors"})
     'lim2009 (Mayo Clinic 1976-2007, before KIT inhibitors)'
+    >>> label = target_label({"target_set": "lim2009", "era": "Mayo 1968-2024", "taken_from": "mayo2025"})
+    >>> label.split(": ")[0]
+    'mayo2025 (Mayo 1968-2024)'
+    >>> label.endswith("has no figure for this subtype, its calibration comes from another target set")
+    True
     """
     if not target:
         return ""
     name, era = str(target.get("target_set") or ""), str(target.get("era") or "")
     text = f"{name} ({era})" if era else name
+    taken = str(target.get("taken_from") or "")
+    if taken:  # a figure this set borrows: say so wherever the curve is shown
+        text = (f"{taken} ({era}): {name} has no figure for this subtype, its calibration comes from "
+                "another target set")
     if level_shift:
         lname, lera = str(level_shift.get("target_set") or ""), str(level_shift.get("era") or "")
         text = f"{lname} ({lera}) for the level, {text} for the contrasts between advanced subtypes"
@@ -208,7 +217,8 @@ def calibration_summary(st: Any) -> list[str]:
         label = target_label(p.get("target"), p.get("level_shift"))
         if label:
             lines.append(f"{s}: {label}")
-            sets.setdefault(str((p.get("target") or {}).get("target_set")), []).append(s)
+            tg = p.get("target") or {}
+            sets.setdefault(str(tg.get("taken_from") or tg.get("target_set")), []).append(s)
     if len(sets) > 1:
         lines.append("this model mixes target sets: " + "; ".join(
             f"{name} for {', '.join(subs)}" for name, subs in sets.items()))
@@ -231,3 +241,40 @@ def fidelity_markdown(rows: Any) -> list[str]:
         verdict = {True: "yes", False: "no"}.get(r.get("inside"), "no published interval")
         out.append(f"| {r['figure_id']} | {r['population']} | {pub} | {mod} | {r['used_for']} | {verdict} |")
     return out
+
+
+def sar_sensitivity_markdown(rows: Any) -> list[str]:
+    """Markdown lines of a stored S/A/R sensitivity table (``provenance["sar_sensitivity"]``).
+
+    One line per subtype and patient (or group): the median at the reference cohort's S/A/R share
+    and at the plausible low and high shares (``data/sar_prevalence_ranges.csv``).
+    """
+    if not rows:
+        return []
+    out = ["", "## Sensitivity to the reference cohort's S/A/R prevalence", "",
+           "The share of reference patients with a mutated SRSF2/ASXL1/RUNX1 gene is not published by "
+           "subtype (an assumption of the scenario). The model is centred on it; at each bound the subtype "
+           "is re-calibrated to the same target and the medians recomputed (months; ratio to the reference "
+           "share in brackets). Typical patient: male, the reference cohort's median age, normal counts "
+           "and ALP, no splenomegaly.", "",
+           "| subtype | patient or group | S/A/R share: reference, low - high | median | at low share | "
+           "at high share |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        named = r.get("age") is not None and np.isfinite(float(r["age"]))
+        age = f", {float(r['age']):.0f} y" if named else ""
+        shares = (f"{float(r['share_reference']):.2f}, {float(r['share_low']):.2f} - "
+                  f"{float(r['share_high']):.2f}")
+        base = r.get("median_months")
+        low, high = _months(r.get("median_months_low"), base), _months(r.get("median_months_high"), base)
+        out.append(f"| {r['subtype']} | {r['who']}{age} | {shares} | {_months(base)} | {low} | {high} |")
+    bases = dict.fromkeys(f"{r['subtype']}: {r['basis']} [{r['evidence']}]" for r in rows)
+    out += ["", "Bounds:", ""] + [f"- {b}" for b in bases]
+    return out
+
+
+def _months(v: Any, base: Any = None) -> str:
+    """A median in months, with its ratio to ``base`` in brackets when given."""
+    if v is None or not np.isfinite(float(v)):
+        return ""
+    ratio = f" ({float(v) / float(base):.2f})" if base else ""
+    return f"{float(v):.1f}{ratio}"

@@ -21,7 +21,7 @@ from .._files import write_text
 from .._resources import data_path, existing_path
 from ..exceptions import ModelFileError, ModelFileExistsError
 from ._calibration import BUILTIN_MODELS
-from ._evidence import calibration_summary, fidelity_markdown
+from ._evidence import calibration_summary, fidelity_markdown, sar_sensitivity_markdown
 from ._model_schema import FORMAT, SCHEMA_VERSION, validate_document
 from ._state import PROGNOSTIC_SUBTYPES
 
@@ -250,6 +250,7 @@ def model_card(st: dict) -> dict[str, Any]:
         "assumptions": assumptions,
         "calibrated_to": calibration_summary(st),
         "fidelity": (st.get("provenance") or {}).get("fidelity"),
+        "sar_sensitivity": (st.get("provenance") or {}).get("sar_sensitivity"),
         "fit": {k: v for k, v in st.get("fit", {}).items() if k != "variance_matrix"} or None,
         "notice": RESEARCH_USE_NOTICE,
     }
@@ -297,6 +298,7 @@ def card_markdown(card: dict[str, Any]) -> str:
     lines += ["", "## Calibrated to (target set and era)", ""]
     lines += [f"- {line}" for line in card.get("calibrated_to") or []]
     lines += fidelity_markdown(card.get("fidelity"))
+    lines += sar_sensitivity_markdown(card.get("sar_sensitivity"))
     lines += ["", "## Reference cohorts", ""]
     for s, rc in card["reference_cohorts"].items():
         lines.append(

@@ -50,8 +50,8 @@ LogRho = Annotated[float, Field(allow_inf_nan=False, gt=-math.log(1e6), le=math.
 Share = Annotated[float, Field(allow_inf_nan=False, ge=0.0, le=1.0)]
 # A reference mean: a share for a 0/1 feature, a mean for a continuous one (age in decades from 60).
 FeatureMean = Annotated[float, Field(allow_inf_nan=False, ge=-100.0, le=100.0)]
-Subtype = Literal["CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL", "MCS"]
-PrognosticSubtype = Literal["CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL"]
+Subtype = Literal["CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL", "SM-ALN", "MCS"]
+PrognosticSubtype = Literal["CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL", "SM-ALN"]
 Text = Annotated[str, Field(max_length=10_000)]
 Seed = Annotated[int, Field(ge=0, lt=2**128)]
 
@@ -158,6 +158,34 @@ class LifeTableSpec(_Open):
     max_age: Annotated[int, Field(ge=1, le=150)] | None = None
 
 
+class SarSensitivityRow(_Open):
+    """``model.provenance.sar_sensitivity[i]``: one patient or group of the S/A/R sensitivity table.
+
+    How a median moves when the reference cohort's share of S/A/R-mutated patients (an assumption)
+    goes to its plausible low and high (``survival.fidelity.sar_prevalence_sensitivity``).
+    """
+
+    subtype: Literal["CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL", "SM-ALN"]
+    who: Text
+    age: Annotated[float, Field(ge=0.0, le=130.0)] | None = None
+    share_reference: Share
+    share_low: Share
+    share_high: Share
+    median_months: Annotated[float, Field(allow_inf_nan=False, gt=0.0)] | None = None
+    median_months_low: Annotated[float, Field(allow_inf_nan=False, gt=0.0)] | None = None
+    median_months_high: Annotated[float, Field(allow_inf_nan=False, gt=0.0)] | None = None
+    evidence: Text = ""
+    basis: Text = ""
+
+
+class ProvenanceSpec(_Open):
+    """``model.provenance``: calibrations, the stored fidelity table and the S/A/R sensitivity
+    (computed at build time for the card); other keys are kept as JSON values."""
+
+    fidelity: list[dict[str, JsonValue]] | None = None
+    sar_sensitivity: list[SarSensitivityRow] | None = None
+
+
 class ModelSpec(_Strict):
     """``model``: the state of a fitted or calibrated ``SurvivalModel``."""
 
@@ -170,7 +198,7 @@ class ModelSpec(_Strict):
     residuals: list[ResidualSpec] = []
     assumptions: list[Text] = []
     life_table: LifeTableSpec
-    provenance: dict[str, JsonValue] = {}
+    provenance: ProvenanceSpec = ProvenanceSpec()
     band_method: Text | None = None
     fit: dict[str, JsonValue] | None = None
 

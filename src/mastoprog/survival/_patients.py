@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..classification import COLUMNS as CLASSIFIER_COLUMNS
-from ..classification import PROGNOSTIC_GROUP, classify
+from ..classification import PROGNOSTIC_GROUP, classify, lymphoid_ahn, with_lymphoid_group
 from ..exceptions import CalibrationError, FindingsError, FindingsWarning
 from ..findings import CANONICAL_COLUMNS, ensure_findings, note, to_frame
 from ..lifetables import LifeTable
@@ -39,7 +39,7 @@ _FEATURE_INPUTS = tuple(dict.fromkeys(("patient_id", "age", "hemoglobin", "plate
 
 
 class Patients(TypedDict):
-    """Per-patient arrays from :func:`prepare` (n patients, 6 prognostic subtypes, F factors)."""
+    """Per-patient arrays from :func:`prepare` (n patients, 7 prognostic subtypes, F factors)."""
 
     age: np.ndarray  # (n,) years at diagnosis
     sex: np.ndarray  # (n,) "F"/"M" (unknown sex stored as "F", see sex_unknown)
@@ -190,6 +190,9 @@ def candidates(
     group = dict(PROGNOSTIC_GROUP)
     n = len(frame)
     who = frame["who_subtype"].astype(object)
+    # [evidence, issue 10] SM-ALN: a WHO SM-AHN whose AHN is lymphoid takes the SM-ALN group.
+    lymphoid = lymphoid_ahn(raw)
+    who = pd.Series(with_lymphoid_group(who.to_numpy(object), lymphoid), index=who.index)
     given = who.notna().to_numpy()
     # Classify when a subtype is missing, or when the input carries findings that could
     # contradict a given who_subtype (then warn and keep who_subtype).
@@ -199,9 +202,9 @@ def candidates(
     per_row = np.empty(n, dtype=object)
     if (~given).any() or diagnostic:
         classified = cast(pd.DataFrame, classify(raw, edition=edition))  # a frame in, a frame out
-        sub = classified["subtype"].astype(object).to_numpy()
+        sub = with_lymphoid_group(classified["subtype"].astype(object).to_numpy(), lymphoid)  # [evidence]
         decided = sub != "indeterminate"
-        per_row[:] = classified["candidates"].to_numpy(object)
+        per_row[:] = with_lymphoid_group(classified["candidates"].to_numpy(object), lymphoid)  # [evidence]
         per_row[decided] = _as_singletons(sub[decided])
         g_who = who.map(group).to_numpy(object)
         g_cls = pd.Series(sub).map(group).to_numpy(object)

@@ -25,8 +25,10 @@ from ..exceptions import CalibrationError
 __all__ = ["PROGNOSTIC_SUBTYPES", "Coefficient", "ModelArrays", "ModelState", "ParameterDraws",
            "SubtypeParameters"]
 
-#: Subtypes with their own excess-hazard parameters, in the model's internal order.
-PROGNOSTIC_SUBTYPES: tuple[str, ...] = ("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL")
+#: Subtypes with their own excess-hazard parameters, in the model's internal order. SM-ALN (SM with
+#: an associated lymphoid neoplasm: the ICC 2022 label, and a WHO SM-AHN whose AHN is lymphoid) is
+#: last so that the positions (and the seeded reference cohorts) of the others never move.
+PROGNOSTIC_SUBTYPES: tuple[str, ...] = ("CM", "ISM", "SSM", "SM-AHN", "ASM", "MCL", "SM-ALN")
 
 ExcessKind = Literal["weibull", "none", "uncalibrated"]
 
@@ -169,7 +171,7 @@ class ParameterDraws:
 
 @dataclass(frozen=True, eq=False)
 class ModelArrays:
-    """A :class:`ModelState` as arrays over :data:`PROGNOSTIC_SUBTYPES` (S = 6), for the closed forms.
+    """A :class:`ModelState` as arrays over :data:`PROGNOSTIC_SUBTYPES` (S = 7), for the closed forms.
 
     Attributes
     ----------

@@ -10,7 +10,10 @@ whether the model value falls inside the published 95 % uncertainty (:func:`publ
 
 :func:`leave_one_source_out` re-calibrates without a source and reports how well the model then
 predicts that source's figures. :func:`sar_sensitivity` shows how much individual predictions move
-when the reference cohort's S/A/R prevalence (an assumption) is halved or doubled.
+when the reference cohort's S/A/R prevalence (an assumption) is halved or doubled;
+:func:`sar_prevalence_sensitivity` does it for named patients and groups of every subtype at the
+plausible low and high prevalence of ``data/sar_prevalence_ranges.csv`` (stored in the model file at
+build time and shown in the model card).
 
 Treatment-specific figures (midostaurin, cladribine, transplant, dasatinib) are compared only with a
 model calibrated to that treatment's target set: the models carry no treatment effect.
@@ -30,7 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._resources import load_table
 from ..lifetables import LifeTable
+from ..scenarios import SAR_GENES
 from ._curves import PROGNOSTIC_SUBTYPES
 from ._evidence import load_evidence, published_interval
 from ._predictor import (
@@ -45,7 +50,8 @@ from ._predictor import (
     solve_level_shift,
 )
 
-__all__ = ["FIDELITY_COLUMNS", "fidelity", "leave_one_source_out", "sar_sensitivity"]
+__all__ = ["FIDELITY_COLUMNS", "SAR_SENSITIVITY_COLUMNS", "fidelity", "leave_one_source_out",
+           "sar_prevalence_sensitivity", "sar_sensitivity"]
 
 #: Columns of :func:`fidelity`.
 FIDELITY_COLUMNS: tuple[str, ...] = (
@@ -613,7 +619,13 @@ def _patient_median(
     view: ModelView, c: _Cohort, x: np.ndarray, row: pd.Series, k: int, factor: float
 ) -> float:
     """Median of one patient after re-centring and re-calibrating subtype k at a scaled S/A/R share."""
-    X = c.X.copy()
+    center_k, d = _sar_shift(view, c, k, factor)
+    return _median_at(view, x, row, k, center_k, d)
+
+
+def _scaled_sar(X: np.ndarray, factor: float) -> np.ndarray:
+    """The reference features with the share of S/A/R-mutated patients scaled by ``factor``."""
+    X = X.copy()
     j1, j2 = PREDICTOR_FACTORS.index("sar_1"), PREDICTOR_FACTORS.index("sar_2plus")
     rng = np.random.default_rng(20090601)
     mutated = (X[:, j1] + X[:, j2]) > 0
@@ -626,6 +638,14 @@ def _patient_median(
         add = ~mutated & (rng.random(len(X)) < (target - p) / max(1 - p, 1e-12))
         two = rng.random(len(X)) < X[mutated, j2].mean()
         X[add, j1], X[add, j2] = (~two[add]).astype(float), two[add].astype(float)
+    return X
+
+
+def _sar_shift(view: ModelView, c: _Cohort, k: int, factor: float,
+               X: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """``(center of subtype k, shift of its log lambda)`` after re-centring on the reference cohort
+    with a scaled S/A/R share and re-calibrating to the same population-averaged median."""
+    X = _scaled_sar(c.X, factor) if X is None else X
     center = view.center.copy()
     center[k] = np.nanmean(X, axis=0)
     shifted = ModelView(**{**view.__dict__, "center": center})
@@ -636,8 +656,14 @@ def _patient_median(
     one = np.full(len(c.k), "all", dtype=object)
     target_med = float(grid_medians(c.s_pop_grid, lp_base[None], ll[None], view.rho[c.k], c.weight)[0])
     d, _ = solve_level_shift(c.s_pop_grid, lp_ref, ll, view.rho[c.k], c.weight, one, {"all": target_med})
-    xi = np.where(np.isnan(x), center[k], x)
-    lp_i = float((xi - center[k]) @ (view.weights[k] * view.beta))
+    return center[k], float(d)
+
+
+def _median_at(view: ModelView, x: np.ndarray, row: Any, k: int, center_k: np.ndarray, d: float) -> float:
+    """Median (months) of one patient of subtype k with reference means ``center_k`` and the
+    log lambda shifted by ``d``."""
+    xi = np.where(np.isnan(x), center_k, x)
+    lp_i = float((xi - center_k) @ (view.weights[k] * view.beta))
     lt = view.life_table
     grid = lt.survival(
         np.array([float(row["age"])]), np.array([str(row["sex"])]), np.array([float(lt.last_year)]), TIME_GRID
@@ -651,3 +677,98 @@ def _patient_median(
             np.ones(1),
         )[0]
     )
+
+
+#: Columns of :func:`sar_prevalence_sensitivity`.
+SAR_SENSITIVITY_COLUMNS: tuple[str, ...] = (
+    "subtype", "who", "age", "share_reference", "share_low", "share_high", "median_months",
+    "median_months_low", "median_months_high", "ratio_low", "ratio_high", "evidence", "basis",
+)
+# The named patients of the sensitivity table: S/A/R genes of a typical patient of each subtype
+# (male, reference-median age, normal counts and ALP, no splenomegaly).
+_SAR_PATIENTS = (("typical patient, no S/A/R gene", 0), ("typical patient, 1 S/A/R gene", 1),
+                 ("typical patient, 2 S/A/R genes", 2))
+
+
+def sar_prevalence_sensitivity(model: Any, *, n: int = _GROUP_N) -> pd.DataFrame:
+    """How individual and group medians move when the reference S/A/R prevalence goes to its
+    plausible low and high (``data/sar_prevalence_ranges.csv``).
+
+    The share of reference patients with a mutated S/A/R gene is not published by subtype (an
+    assumption of the scenario). The model is centred on it and re-calibrated to the same target
+    at each bound (:func:`sar_sensitivity`'s method), so the subtype's population-averaged median
+    does not move; the individual medians do. For each subtype with an excess hazard this gives
+    three named patients (male, the reference cohort's median age, normal counts and ALP, no
+    splenomegaly; 0, 1 or 2 S/A/R genes) and two groups (the reference patients without and with
+    a mutated gene, population-averaged). Computed at build time and stored in the model file
+    (``scripts/build_default_model.py``): the card shows it.
+
+    Parameters
+    ----------
+    model : SurvivalModel
+        A calibrated model with the evidence predictor.
+    n : int
+        Reference patients per subtype (default 5,000: the shift is a ratio of averaged medians,
+        Monte Carlo error about 1 %).
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`SAR_SENSITIVITY_COLUMNS`: ``who`` (a named patient or a group), ``age``
+        (years; NaN for a group), the mutated shares (reference, low, high), the medians in months
+        (at the reference share, low, high), their ratios to the reference median, and the
+        ``evidence`` and ``basis`` of the range.
+    """
+    view = model_view(model)
+    ranges = load_table("sar_prevalence_ranges.csv").set_index("subtype")
+    rows: list[dict[str, Any]] = []
+    for s in ranges.index:
+        k = PROGNOSTIC_SUBTYPES.index(s)
+        if s not in view.reference or not view.excess[k]:
+            continue
+        rows += _sar_subtype_rows(view, _cohort(view, (s,), n), s, k, ranges.loc[s])
+    return pd.DataFrame(rows, columns=list(SAR_SENSITIVITY_COLUMNS))
+
+
+def _sar_subtype_rows(view: ModelView, c: _Cohort, s: str, k: int,
+                      rng_row: pd.Series) -> list[dict[str, Any]]:
+    """The rows of one subtype: named patients, then the groups without and with S/A/R."""
+    j1, j2 = PREDICTOR_FACTORS.index("sar_1"), PREDICTOR_FACTORS.index("sar_2plus")
+    share = float(((c.X[:, j1] + c.X[:, j2]) > 0).mean())
+    bounds = {"low": float(rng_row["low"]), "high": float(rng_row["high"])}
+    scaled = {b: _scaled_sar(c.X, v / share) if share > 0 else c.X for b, v in bounds.items()}
+    shifts = {"": (view.center[k], 0.0), **{b: _sar_shift(view, c, k, 1.0, X) for b, X in scaled.items()}}
+    age = float(np.round(np.median(c.frame["age"].to_numpy(float))))
+    base = {"age": age, "sex": "M", "hemoglobin": 13.5, "platelets": 250.0, "alp": 80.0, "alp_uln": 120.0,
+            "splenomegaly": False, "srsf2": False, "asxl1": False, "runx1": False}
+    common = {"subtype": s, "share_reference": share, "share_low": bounds["low"],
+              "share_high": bounds["high"], "evidence": str(rng_row["evidence"]),
+              "basis": f"{rng_row['source']}; {rng_row['note']}"}
+    out = []
+    for label, genes in _SAR_PATIENTS:
+        patient = pd.DataFrame([{**base, **dict(zip(SAR_GENES, [g < genes for g in range(3)], strict=True))}])
+        x = predictor_features(patient).to_numpy(float)[0]
+        med = {b: _median_at(view, x, patient.iloc[0], k, ctr, d) for b, (ctr, d) in shifts.items()}
+        out.append(_sar_row(common, label, age, med))
+    mutated = (c.X[:, j1] + c.X[:, j2]) > 0
+    for label, mask in (("reference patients without S/A/R (group)", ~mutated),
+                        ("reference patients with S/A/R (group)", mutated)):
+        if mask.any():
+            med = {b: _group_median(view, c, mask, k, ctr, d) for b, (ctr, d) in shifts.items()}
+            out.append(_sar_row(common, label, np.nan, med))
+    return out
+
+
+def _group_median(view: ModelView, c: _Cohort, mask: np.ndarray, k: int, center_k: np.ndarray,
+                  d: float) -> float:
+    """Population-averaged median (months) of the masked reference patients of subtype k."""
+    lp = (np.nan_to_num(c.X[mask] - center_k) * view.weights[k]) @ view.beta
+    ll = np.full(int(mask.sum()), view.log_lambda[k] + d)
+    return float(grid_medians(c.s_pop_grid[mask], lp[None], ll[None], np.full(ll.size, view.rho[k]),
+                              c.weight[mask])[0])
+
+
+def _sar_row(common: dict[str, Any], who: str, age: float, med: dict[str, float]) -> dict[str, Any]:
+    return {**common, "who": who, "age": age, "median_months": med[""], "median_months_low": med["low"],
+            "median_months_high": med["high"], "ratio_low": med["low"] / med[""],
+            "ratio_high": med["high"] / med[""]}

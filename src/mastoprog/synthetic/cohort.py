@@ -94,6 +94,9 @@ _OPTIONAL_PARAMS = frozenset({"hepatic_dysfunction", "hypersplenism", "osteolysi
                               "malabsorption", "c1_hemoglobin", "c1_platelets", "c1_anc",
                               "hemoglobin_low", "platelets_low", "anc_low"})
 _COMPONENTS = ("ISM", "SSM", "ASM")
+#: Profiles of SM with an associated neoplasm: findings from an SM component, plus the AHN entity
+#: (SM-AHN: myeloid entities; SM-ALN: lymphoid ones, a WHO 2016 SM-AHN and an ICC 2022 SM-ALN).
+_AHN_PROFILES = ("SM-AHN", "SM-ALN")
 _DISTS = ("const", "bernoulli", "uniform", "loguniform")
 
 
@@ -108,9 +111,9 @@ class _Recipes:
     low: dict[str, np.ndarray]                  # float params
     high: dict[str, np.ndarray]
     log: dict[str, np.ndarray]                  # float params: loguniform?
-    component_p: np.ndarray                     # SM-AHN: P(component ISM, SSM, ASM)
+    component_p: np.ndarray                     # (2, 3) SM-AHN, SM-ALN: P(component ISM, SSM, ASM)
     ahn_labels: tuple[str, ...]
-    ahn_p: np.ndarray
+    ahn_p: np.ndarray                           # (2, A) SM-AHN (myeloid), SM-ALN (lymphoid)
     requires_c: np.ndarray                      # ASM: >= 1 C finding by definition
 
 
@@ -129,21 +132,22 @@ def _recipes() -> _Recipes:
     low, high, log = {}, {}, {}
     for param in _FLOAT_PARAMS:
         low[param], high[param], log[param] = _float_recipe(rows, param, problems)
-    comp = np.array([float(rows[("SM-AHN", f"component_{c}")].low)
-                     if ("SM-AHN", f"component_{c}") in rows else 0.0 for c in _COMPONENTS])
-    ahn_rows = [(param[4:], float(r.low)) for (prof, param), r in rows.items()
-                if prof == "SM-AHN" and param.startswith("ahn_")]
-    for label, _ in ahn_rows:
+    comp = np.array([[float(rows[(a, f"component_{c}")].low) if (a, f"component_{c}") in rows else 0.0
+                      for c in _COMPONENTS] for a in _AHN_PROFILES])
+    labels = tuple(dict.fromkeys(param[4:] for (prof, param) in rows
+                                 if prof in _AHN_PROFILES and param.startswith("ahn_")))
+    for label in labels:
         if label not in AHN_LABELS:
-            problems.append(f"SM-AHN: unknown AHN entity {label!r}; expected one of {AHN_LABELS}")
-    ahn_p = np.array([p for _, p in ahn_rows])
-    if not np.isclose(comp.sum(), 1) or not ahn_rows or not np.isclose(ahn_p.sum(), 1):
-        problems.append("SM-AHN: component_* and ahn_* probabilities must each sum to 1")
+            problems.append(f"SM-AHN/SM-ALN: unknown AHN entity {label!r}; expected one of {AHN_LABELS}")
+    ahn_p = np.array([[float(rows[(a, f"ahn_{lab}")].low) if (a, f"ahn_{lab}") in rows else 0.0
+                       for lab in labels] for a in _AHN_PROFILES])
+    for a, c_row, a_row in zip(_AHN_PROFILES, comp, ahn_p, strict=True):
+        if not np.isclose(c_row.sum(), 1) or not labels or not np.isclose(a_row.sum(), 1):
+            problems.append(f"{a}: component_* and ahn_* probabilities must each sum to 1")
     if problems:
         raise ModelFileError("data file 'synthetic_findings.csv': " + "; ".join(problems))
     requires_c = np.array([p == "ASM" for p in FINDINGS_PROFILES])
-    return _Recipes(prob, low, high, log, comp, tuple(label for label, _ in ahn_rows), ahn_p,
-                    requires_c)
+    return _Recipes(prob, low, high, log, comp, labels, ahn_p, requires_c)
 
 
 def _recipe_row(rows: Mapping[tuple[str, str], Any], profile: str, param: str) -> Any:
@@ -179,7 +183,7 @@ def _float_recipe(rows: Mapping[tuple[str, str], Any], param: str,
         r = _recipe_row(rows, prof, param)
         if r is None:
             # SM-AHN findings come from its SM component's profile (ISM/SSM/ASM).
-            if param not in _OPTIONAL_PARAMS and prof != "SM-AHN":
+            if param not in _OPTIONAL_PARAMS and prof not in _AHN_PROFILES:
                 problems.append(f"profile {prof}: no row for {param!r}")
             continue
         a = float(r.low)
@@ -203,16 +207,19 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
     n = codes.size
     prof_of_stratum = np.array([FINDINGS_PROFILES.index(s.findings_profile) for s in chosen])
     prof_main = prof_of_stratum[codes]
-    is_ahn = prof_main == FINDINGS_PROFILES.index("SM-AHN")
+    # Which associated-neoplasm profile (0 SM-AHN, 1 SM-ALN; -1 none) each patient has.
+    ahn_kind = np.array([_AHN_PROFILES.index(f) if f in _AHN_PROFILES else -1
+                         for f in FINDINGS_PROFILES], np.int8)[prof_main]
+    is_ahn = ahn_kind >= 0
 
     # SM-AHN: the SM component decides the B/C findings (precedence: MCL > AHN > ASM > SSM > ISM).
-    comp_idx = inverse_cdf(rec.component_p, rng.random(n), np.int8)
+    comp_idx = _per_kind_inverse_cdf(rec.component_p, ahn_kind, rng.random(n))
     comp_prof = np.array([FINDINGS_PROFILES.index(c) for c in _COMPONENTS])[comp_idx]
     prof = np.where(is_ahn, comp_prof, prof_main)
     # Profiles in play: a finding that every one of them fixes (p = 0 or 1, or a constant
     # value) is set without spending random numbers on it.
     in_play = set(prof_of_stratum.tolist())
-    if FINDINGS_PROFILES.index("SM-AHN") in in_play:
+    if in_play & {FINDINGS_PROFILES.index(a) for a in _AHN_PROFILES}:
         in_play |= {FINDINGS_PROFILES.index(c) for c in _COMPONENTS}
     in_play_idx = np.array(sorted(in_play))
 
@@ -294,7 +301,7 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
         np.copyto(out[col], low_value, where=low)
 
     # AHN entity for SM-AHN.
-    ahn_pick = inverse_cdf(rec.ahn_p, rng.random(n), np.int8)
+    ahn_pick = _per_kind_inverse_cdf(rec.ahn_p, ahn_kind, rng.random(n))
     ahn_cats = ["none", *AHN_LABELS]
     ahn_code = np.where(is_ahn, np.array([ahn_cats.index(a) for a in rec.ahn_labels])[ahn_pick], 0)
     out["ahn"] = pd.Categorical.from_codes(ahn_code, categories=ahn_cats)
@@ -320,6 +327,17 @@ def _draw_findings(scn: Scenario, chosen, codes: np.ndarray, prog: pd.DataFrame,
                                                        categories=cats),
     }
     return out, truth
+
+
+def _per_kind_inverse_cdf(p: np.ndarray, kind: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Category per patient from the probability row of its kind (``p`` is (K, C); kind -1 uses
+    row 0, its result is unused). One uniform per patient whatever the kind: the stream is fixed."""
+    out = inverse_cdf(p[0], u, np.int8)
+    for j in range(1, p.shape[0]):
+        sel = kind == j
+        if sel.any():
+            out[sel] = inverse_cdf(p[j], u[sel], np.int8)
+    return out
 
 
 @cache
@@ -430,6 +448,14 @@ def _survival(model: Any, frame: pd.DataFrame, rng: np.random.Generator,
     else:
         out["true_median"] = out["true_survival_60"] = np.full(n, np.nan)
     return out
+
+
+def _prognostic_labels(truth: Mapping[str, Any]) -> pd.Categorical:
+    """The subtype whose curve each patient's survival is drawn from: the WHO 2016 truth, except
+    SM with a lymphoid AHN (WHO SM-AHN), which the survival model gives the SM-ALN group."""
+    who, icc = truth["true_subtype"], truth["true_subtype_icc2022"]
+    aln = icc.codes == SUBTYPE_LABELS.index("SM-ALN")
+    return pd.Categorical.from_codes(np.where(aln, icc.codes, who.codes), categories=list(SUBTYPE_LABELS))
 
 
 def _complete_features(frame: pd.DataFrame, factors: list[str]) -> np.ndarray | None:
@@ -757,7 +783,7 @@ def simulate_cohort(
         model_name = _model_name(model)
         # The model sees the complete, true covariates (before any missingness is applied).
         frame = pd.DataFrame({**{c: data[c] for c in _MODEL_COLUMNS if c != "who_subtype"},
-                              "who_subtype": truth_labels["true_subtype"]}, copy=False)
+                              "who_subtype": _prognostic_labels(truth_labels)}, copy=False)
         sv = _survival(model, frame, rng, truth)
         time, event, surv_info = _apply_censoring(cens_spec, sv["true_time"],
                                                   data["diagnosis_year"], rng)
