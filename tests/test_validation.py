@@ -11,6 +11,8 @@ exp(-0.7 x), uniform(10, 150) censoring, seed 20240611).
 
 from __future__ import annotations
 
+import threading
+import time as clock
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,7 @@ from mastoprog.metrics import (
     time_dependent_auc,
 )
 from mastoprog.validation import bootstrap_optimism
+from mastoprog.validation._simulation import _one_replicate as _REAL_REPLICATE
 
 DATA = Path(__file__).parent / "data"
 
@@ -819,6 +822,23 @@ def test_simulation_study_recovers_subtype_medians():
     assert len(res.replicates["replicate"].unique()) == 20 and not res.interrupted
 
 
+_ONE_FINISHED = threading.Event()
+
+
+def _interrupt_replicate_five(rep, seed, spec):
+    """Replicate 5 is hit by Ctrl-C. Dask may start it first (under load it did), and an interrupt
+    before any replicate finished re-raises KeyboardInterrupt by design, so it waits until another
+    replicate has returned. Module level (not a closure): Dask pickles the task, and an Event's lock
+    cannot be pickled by value."""
+    if rep == 5:
+        _ONE_FINISHED.wait(timeout=120)
+        clock.sleep(0.5)
+        raise KeyboardInterrupt
+    out = _REAL_REPLICATE(rep, seed, spec)
+    _ONE_FINISHED.set()
+    return out
+
+
 def test_simulation_study_is_deterministic_across_backends(monkeypatch):
     """Identical replicates serially and on a 2-worker Dask cluster; and a KeyboardInterrupt inside
     a Dask task (which would otherwise kill the worker and be retried until ``KilledWorker``)
@@ -831,11 +851,8 @@ def test_simulation_study_is_deterministic_across_backends(monkeypatch):
     kw = {"n_patients": 300, "n_replicates": 3, "random_state": 3, "truth_n": 1000, "progress": False}
     serial = simulation_study("lim2009", **kw)
     real = sim._one_replicate
-
-    def flaky(rep, seed, spec):
-        if rep == 5:
-            raise KeyboardInterrupt
-        return real(rep, seed, spec)
+    flaky = _interrupt_replicate_five
+    _ONE_FINISHED.clear()
 
     with LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
                       dashboard_address=None) as cluster, Client(cluster) as client:
