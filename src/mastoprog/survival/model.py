@@ -16,8 +16,9 @@ For patient i of prognostic subtype s (months since diagnosis ``t``)::
   that average patient.
 * ``rho_s`` (Weibull shape) cannot be identified from one published median: it is an assumption
   stored with the targets (``data/targets_*.csv``, kind ``weibull_shape``).
-* Prognostic subtypes: CM, ISM, SSM, SM-AHN, ASM, MCL; BMM counts as ISM and SM-AMN as SM-AHN
-  (``classification.PROGNOSTIC_GROUP``). CM has no excess hazard (ECNM: 5-year OS 100 %); MCS has no
+* Prognostic subtypes: CM, ISM, SSM, SM-AHN, ASM, MCL, SM-ALN; BMM counts as ISM and SM-AMN as
+  SM-AHN (``classification.PROGNOSTIC_GROUP``), and a WHO SM-AHN whose AHN is lymphoid is the SM-ALN
+  group (``classification.with_lymphoid_group``). CM has no excess hazard (ECNM: 5-year OS 100 %); MCS has no
   confirmed survival figure, so asking for its curve raises :class:`~mastoprog.CalibrationError`.
 
 Calibration (``calibrate``) solves ``lambda_s`` so that the *population-averaged* curve of a fixed
