@@ -1085,10 +1085,11 @@ def _no_canonical_message(given: list[str]) -> str:
 
 def _parse_column(s: pd.Series, spec: _Spec, col: _Collector, plaus: list[str], index: pd.Index) -> Any:
     """One canonical column parsed by its kind; problems go to ``col``, warnings to ``plaus``."""
+    distinct = None
     if s.dtype == object:
-        s = _single_values(s, spec.column, col)
+        s, distinct = _single_values(s, spec.column, col)
     if spec.kind == "id":
-        return _parse_id(s, spec, col, index)
+        return _parse_id(s, spec, col, index, distinct)
     if spec.kind == "bool":
         return _parse_bool(s, spec, col)
     if spec.kind in {"float", "count", "event"}:
@@ -1106,12 +1107,21 @@ def _parse_column(s: pd.Series, spec: _Spec, col: _Collector, plaus: list[str], 
     return _parse_category(s, spec, col)
 
 
-def _parse_id(s: pd.Series, spec: _Spec, col: _Collector, index: pd.Index) -> pd.Series:
+def _parse_id(s: pd.Series, spec: _Spec, col: _Collector, index: pd.Index,
+              distinct: int | None = None) -> pd.Series:
+    """``patient_id`` as objects (missing = None); repeated ids are problems naming their rows.
+
+    ``distinct`` is the number of distinct non-missing ids when the caller already hashed them
+    (:func:`_single_values`): no second hash pass over a million ids.
+    """
     has_na = bool(s.isna().any())
     ids = s.astype(object).where(s.notna(), None) if has_na or s.dtype != object else s
     # One hash pass when the ids are unique (the usual case); the full duplicate mask only
     # when they are not, to name every offending row.
-    unique = (ids.dropna() if has_na else ids).is_unique
+    if distinct is not None:
+        unique = distinct == int(s.notna().sum())
+    else:
+        unique = (ids.dropna() if has_na else ids).is_unique
     if unique:
         return ids
     pos = np.flatnonzero((ids.notna() & ids.duplicated(keep=False)).to_numpy())
@@ -1152,20 +1162,22 @@ def _absent_column(spec: _Spec, n: int) -> Any:
     return pd.Categorical.from_codes(np.full(n, code), categories=_category_labels(spec.kind))
 
 
-def _single_values(s: pd.Series, name: str, col: _Collector) -> pd.Series:
-    """``s`` with list/dict/array cells reported and blanked (they would crash the parsers).
+def _single_values(s: pd.Series, name: str, col: _Collector) -> tuple[pd.Series, int | None]:
+    """``s`` with list/dict/array cells reported and blanked (they would crash the parsers), and
+    the number of distinct non-missing values (None when a cell was not a single value).
 
     Tried with one hash pass first (``pd.factorize`` fails only when a cell is unhashable), so
-    the per-cell check runs only on columns that hold such a cell.
+    the per-cell check runs only on columns that hold such a cell; the same pass counts the
+    distinct values, which :func:`_parse_id` uses for its uniqueness check.
     """
     try:
-        pd.factorize(s)
-        return s
+        _, uniques = pd.factorize(s)
+        return s, len(uniques)
     except TypeError:
         pass
     bad = np.fromiter((not pd.api.types.is_scalar(v) for v in s), bool, len(s))
     col.add(bad, name, s, "a single value per cell, not a list or mapping")
-    return s.where(~bad, None)
+    return s.where(~bad, None), None
 
 
 def _owned(v: Any) -> Any:
