@@ -29,7 +29,14 @@ def _net_benefit(t: np.ndarray, e: np.ndarray, treated: np.ndarray, h: float, od
     share = float(treated.mean())
     if share == 0.0:
         return 0.0, 0.0, 0.0
-    s = float(kaplan_meier(t[treated], e[treated]).at(h))
+    km = kaplan_meier(t[treated], e[treated])
+    last = float(t[treated].max())
+    if last < h and float(km.at(last)) > 0.0:
+        # the treated group's follow-up ends before h with survivors left: its Kaplan-Meier is not
+        # defined at h (dcurves gives NA); carrying the last value forward would invent it. (Once
+        # the Kaplan-Meier reaches 0 it stays 0: defined.)
+        return np.nan, np.nan, np.nan
+    s = float(km.at(h))
     tp, fp = share * (1.0 - s), share * s
     return tp - fp * odds, tp, fp
 
@@ -62,7 +69,9 @@ def decision_curve(time: ArrayLike, event: ArrayLike, predicted_risk: Mapping[st
     DataFrame
         One row per strategy and threshold: ``strategy`` (model name, ``"treat all"``,
         ``"treat none"``), ``threshold``, ``net_benefit``, ``true_positive_rate`` and
-        ``false_positive_rate`` (per patient), ``n_treated``.
+        ``false_positive_rate`` (per patient), ``n_treated``. NaN where the treated patients'
+        follow-up ends before ``t`` with survivors left (their Kaplan-Meier is not defined
+        there), as in dcurves.
 
     References
     ----------
