@@ -15,13 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from dcurves import dca
 
 HERE = Path(__file__).resolve().parent
 THRESHOLDS = [round(x, 2) for x in np.arange(0.05, 0.96, 0.05)]
 
 
 def main() -> None:
+    # imported here: pytest's --doctest-modules imports this file, and the suite does not need dcurves
+    from dcurves import dca
+
     inputs = pd.read_csv(HERE / "model_comparison_inputs.csv")
     rows = []
     for name, df in inputs.groupby("dataset", sort=False):
