@@ -55,6 +55,9 @@ class RequestInvalid(MastoprogError, ValueError):
 
 def clean(value: Any) -> Any:
     """JSON-safe plain Python: tuples -> lists, NaN/inf/NA -> None, numpy scalars -> Python."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.ndim == 1:
+        # a curve: one tolist() instead of a recursive call per point
+        return [v if math.isfinite(v) else None for v in value.tolist()]
     if isinstance(value, (tuple, list, np.ndarray)):
         return [clean(v) for v in value]
     if isinstance(value, Mapping):
