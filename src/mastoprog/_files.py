@@ -34,6 +34,10 @@ __all__ = ["atomic_output", "atomic_outputs", "refuse_existing", "write_bytes", 
 #: Temporary files of outputs now being written (removed by the signal handler).
 _OPEN: set[Path] = set()
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Signals whose handler removed the temporaries (last one last). A Python signal handler can run
+#: inside a garbage-collector callback, where the exception it raises is swallowed ("exception
+#: ignored"); the write then meets its own temporary gone, and ends as the signal asked.
+_RECEIVED: list[int] = []
 
 
 def refuse_existing(path: str | PathLike, force: bool) -> Path:
@@ -90,7 +94,7 @@ def atomic_outputs(*paths: str | PathLike, force: bool = False) -> Iterator[tupl
                 temporaries.append(_create_temporary(target))
             yield tuple(temporaries)
             for tmp, target in zip(temporaries, targets, strict=True):
-                _move_into_place(tmp, target, force)
+                _move_into_place_or_end(tmp, target, force)
         finally:
             for tmp in temporaries:
                 _remove(tmp)
@@ -185,6 +189,19 @@ def _create_temporary(target: Path) -> Path:
     raise FileExistsError(f"could not create a temporary file next to {str(target)!r}")  # pragma: no cover
 
 
+def _move_into_place_or_end(tmp: Path, target: Path, force: bool) -> None:
+    """:func:`_move_into_place`; a temporary removed by a signal handler ends the work as the
+    signal asked (see ``_RECEIVED``), never with a FileNotFoundError about our own file."""
+    try:
+        _move_into_place(tmp, target, force)
+    except FileNotFoundError:
+        if not _RECEIVED:
+            raise
+        if _RECEIVED[-1] == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        raise SystemExit(128 + _RECEIVED[-1]) from None
+
+
 def _move_into_place(tmp: Path, target: Path, force: bool) -> None:
     if force:
         os.replace(tmp, target)
@@ -224,6 +241,7 @@ def _signals_remove_temporaries() -> Iterator[None]:
         before = previous[signal.Signals(signum)]
         if before is signal.SIG_IGN:
             return None
+        _RECEIVED.append(int(signum))
         _remove_open_temporaries()
         if callable(before) and before is not signal.default_int_handler:
             return before(signum, frame)
@@ -233,6 +251,7 @@ def _signals_remove_temporaries() -> Iterator[None]:
 
     for sig in _SIGNALS:
         signal.signal(sig, handler)
+    _RECEIVED.clear()
     try:
         yield
     finally:
