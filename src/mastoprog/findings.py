@@ -63,6 +63,7 @@ __all__ = [
     "SUBTYPE_LABELS",
     "FindingsFile",
     "FindingsSource",
+    "already_validated",
     "collect_notes",
     "column_spec",
     "note",
@@ -920,6 +921,75 @@ def note(message: str, category: type[Warning], *, stacklevel: int = 1) -> None:
         sink.append(message)
 
 
+# --------------------------------------------------------------------------- validated once
+
+# The canonical frames that validations in this context (thread or asyncio task) take as already
+# validated, compared by identity (``is``): see already_validated.
+_VALIDATED: ContextVar[tuple[pd.DataFrame, ...]] = ContextVar("mastoprog_findings_validated", default=())
+
+
+@contextmanager
+def already_validated(*frames: pd.DataFrame) -> Iterator[None]:
+    """Inside this block, public functions given one of ``frames`` do not validate it again.
+
+    For a caller that validated its input once (:func:`read_findings`) and then hands the same
+    frame to several public functions (the web page: classification in two editions, the scores
+    and the model), or to the model chunk by chunk (``validate`` on a million patients): each
+    function's own check of its input (:func:`ensure_findings`) is then a column selection
+    instead of a second parse of every column, and the plausibility notes are not repeated.
+
+    The frames are compared by identity (``is``), so a copy, a column selection or any other new
+    frame is validated as usual. The scope is the current thread or asyncio task (a context
+    variable) and ends with the block; the block holds a reference to each frame, so an identity
+    cannot be reused by another object inside it.
+
+    Parameters
+    ----------
+    *frames : DataFrame
+        Canonical frames: returned by :func:`read_findings` (every canonical column present), or
+        row selections of one (``frame.iloc[a:b]``), and not modified since. A frame without
+        every canonical column is refused.
+
+    Raises
+    ------
+    ValueError
+        For a frame that is not canonical (a canonical column is missing).
+
+    Examples
+    --------
+    >>> frame = read_findings({"age": 54, "hemoglobin": 2.5, "sex": "F"}, return_notes=True)[0]
+    >>> with already_validated(frame):
+    ...     again = read_findings(frame)  # no second parse: no second plausibility warning
+    >>> again.equals(frame)
+    True
+    """
+    required = [c for c in CANONICAL_COLUMNS if c != "patient_id"]
+    for frame in frames:
+        if not isinstance(frame, pd.DataFrame) or frame.columns.get_indexer(required).min() < 0:
+            raise ValueError("already_validated takes canonical frames (from read_findings, every "
+                             f"canonical column present); got {type(frame).__name__} without them")
+    token = _VALIDATED.set(_VALIDATED.get() + frames)
+    try:
+        yield
+    finally:
+        _VALIDATED.reset(token)
+
+
+def _trusted(frame: pd.DataFrame) -> bool:
+    return any(frame is f for f in _VALIDATED.get())
+
+
+def _revalidate(frame: pd.DataFrame, columns: tuple[str, ...] | None) -> pd.DataFrame:
+    """What :func:`_validate` returns for a frame it already returned (validation is idempotent:
+    ``tests/test_findings_validated_once.py`` holds the two equal), as a new frame."""
+    if columns is None:
+        return frame.copy()
+    if set(columns) - set(CANONICAL_COLUMNS):
+        raise ValueError(f"not canonical columns: {sorted(set(columns) - set(CANONICAL_COLUMNS))}")
+    keep = [c for c in CANONICAL_COLUMNS if (c in columns or c == "patient_id") and c in frame.columns]
+    return frame[keep]
+
+
 # --------------------------------------------------------------------------- public entry
 
 
@@ -1002,6 +1072,8 @@ def _validate(frame: pd.DataFrame, columns: tuple[str, ...] | None = None) -> pd
     Every canonical column present is checked whatever ``columns`` asks for: a function that
     reads six columns still refuses ``sex="X"`` in a seventh, as every other entry point does.
     """
+    if _trusted(frame):
+        return _revalidate(frame, columns)
     if len(frame) == 0:
         raise FindingsError("no patients: the findings are empty (0 rows)")
     _check_labels(frame)

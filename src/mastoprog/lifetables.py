@@ -486,11 +486,15 @@ def _sex_codes(sex: Any) -> np.ndarray:
         return raw.astype(np.int64, copy=False)  # read only by the callers
     arr = np.asarray(sex, dtype=object)
     flat = arr.ravel()
-    codes = pd.Series(flat).map({"F": 0, "M": 1, 0: 0, 1: 1, "f": 0, "m": 1})
-    if codes.isna().any():
-        bad = flat[codes.isna().to_numpy()][0]
+    # each distinct value looked up once (a Series.map costs a millisecond even for one patient)
+    inverse, distinct = pd.factorize(flat)  # missing values (None, NaN) get -1
+    lookup = {"F": 0, "M": 1, 0: 0, 1: 1, "f": 0, "m": 1}
+    codes = np.asarray([lookup.get(v, -1) if isinstance(v, str | int) else -1 for v in distinct]
+                       + [-1], dtype=np.int64)[inverse]  # index -1: the appended "unknown"
+    if (codes < 0).any():
+        bad = flat[np.flatnonzero(codes < 0)[0]]
         raise FindingsError(f"sex: got {bad!r}; expected 'F' or 'M' for general-population mortality")
-    return codes.to_numpy(dtype=np.int64).reshape(arr.shape)
+    return codes.reshape(arr.shape)
 
 
 def _diagonal_prefix(mx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

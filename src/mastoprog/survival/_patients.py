@@ -17,9 +17,8 @@ import pandas as pd
 from ..classification import COLUMNS as CLASSIFIER_COLUMNS
 from ..classification import PROGNOSTIC_GROUP, classify, lymphoid_ahn, with_lymphoid_group
 from ..exceptions import CalibrationError, FindingsError, FindingsWarning
-from ..findings import CANONICAL_COLUMNS, ensure_findings, note, to_frame
+from ..findings import already_validated, ensure_findings, note, to_frame
 from ..lifetables import LifeTable
-from ..risk.composite import COLUMNS as RISK_COLUMNS
 from ._design import design_features  # fitting helper: terms of fitted models
 from ._predictor import feature_patterns as _feature_patterns
 from ._predictor import lp_ranges as _lp_ranges
@@ -32,10 +31,6 @@ from ._state import PROGNOSTIC_SUBTYPES, ModelArrays, ModelState
 # frame whose only classifier column is age (e.g. a cohort of survival and risk columns) skips
 # the classifier: it could only answer "indeterminate", which never contradicts who_subtype.
 _DIAGNOSTIC_ALONE = tuple(c for c in CLASSIFIER_COLUMNS if c != "age")
-# Canonical columns the model's features are computed from: the evidence predictor's own (age and
-# blood counts) and the risk module's composite flags.
-# (patient_id too: the checks' messages name the patient, as the first check's did.)
-_FEATURE_INPUTS = tuple(dict.fromkeys(("patient_id", "age", "hemoglobin", "platelets", *RISK_COLUMNS)))
 
 
 class Patients(TypedDict):
@@ -59,14 +54,15 @@ class Patients(TypedDict):
     draw_lp: NotRequired[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 
 
-def _features(raw: pd.DataFrame, full: pd.DataFrame, factors: list[str], state: ModelState) -> np.ndarray:
-    """(n, F) feature values: a fitted model's formula terms (fitting helper), else the predictor's."""
+def _features(full: pd.DataFrame, factors: list[str], state: ModelState) -> np.ndarray:
+    """(n, F) feature values: a fitted model's formula terms (fitting helper), else the predictor's.
+
+    ``full`` is the canonical frame validated in :func:`prepare` (inside its
+    :func:`~mastoprog.findings.already_validated` block: not parsed again here)."""
     design = (state.fit or {}).get("design")
     if design:
-        return design_features(raw, factors, design)
-    # The features read a dozen canonical columns: given only those (already validated in prepare),
-    # their own checks of the input cover a dozen columns instead of every column of the findings.
-    return model_features(full[[c for c in _FEATURE_INPUTS if c in full.columns]], factors)
+        return design_features(full, factors, design)
+    return model_features(full, factors)
 
 
 def prepare(
@@ -93,11 +89,20 @@ def prepare(
         raw.attrs = {}
     single = isinstance(data, Mapping | pd.Series)  # one patient given as a mapping or a row
     full, _ = ensure_findings(raw)  # every canonical column present is validated (and warned) here
+    # The classifier and the features are public functions that validate their input: given the
+    # frame validated here, they select its columns instead of parsing them a second time.
+    with already_validated(full):
+        return _prepare_validated(raw, full, arr=arr, state=state, factors=factors,
+                                  life_table=life_table, edition=edition, year=year,
+                                  require_sex=require_sex, single=single)
+
+
+def _prepare_validated(raw: pd.DataFrame, full: pd.DataFrame, *, arr: ModelArrays, state: ModelState,
+                       factors: list[str], life_table: LifeTable, edition: str, year: float | None,
+                       require_sex: bool, single: bool) -> Patients:
+    """:func:`prepare` after the validation: ``raw`` as given (its columns and ``diagnosis_year``
+    cells), ``full`` its canonical frame."""
     frame = full[[c for c in ("patient_id", "age", "sex", "who_subtype") if c in full.columns]]
-    # The classifier and the features read canonical columns only: without the extra columns
-    # (e.g. a cohort's true_* columns) they skip re-checking those names on every call.
-    extras = [c for c in full.columns if c not in CANONICAL_COLUMNS and c in raw.columns]
-    lean = raw.drop(columns=extras) if extras else raw
     n = len(frame)
     age = frame["age"].to_numpy(float)
     sex = frame["sex"]
@@ -148,8 +153,9 @@ def prepare(
         labels = pd.Index(np.where(pid.isna(), frame.index.astype(object), pid.astype(object)))
     else:
         labels = frame.index
-    cand, row_notes = candidates(lean, frame, edition, labels, arr.usable, state)
-    X = _features(raw, full, factors, state)
+    cand, row_notes = candidates(full, frame, edition, labels, arr.usable, state,
+                                 given_columns=raw.columns)
+    X = _features(full, factors, state)
     # Linear predictors once per distinct feature pattern (a cohort has a few thousand), gathered.
     pattern, first = feature_patterns(X, factors)
     per_pattern = lp_ranges(X[first], arr.beta, arr.center, factors, arr.weights)
@@ -182,11 +188,16 @@ def candidates(
     labels: pd.Index,
     usable: np.ndarray,
     state: ModelState,
+    given_columns: pd.Index | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(n, 6) bool matrix of possible prognostic subtypes per patient, and a note per patient.
 
-    Vectorised over distinct label patterns (a cohort has only a handful), not over patients.
+    ``raw``: the findings (canonical or as given); ``given_columns``: the columns the caller gave
+    (default ``raw.columns``), which decide whether findings could contradict a given
+    ``who_subtype``. Vectorised over distinct label patterns (a cohort has only a handful), not
+    over patients.
     """
+    given_columns = raw.columns if given_columns is None else given_columns
     group = dict(PROGNOSTIC_GROUP)
     n = len(frame)
     who = frame["who_subtype"].astype(object)
@@ -196,7 +207,7 @@ def candidates(
     given = who.notna().to_numpy()
     # Classify when a subtype is missing, or when the input carries findings that could
     # contradict a given who_subtype (then warn and keep who_subtype).
-    diagnostic = any(c in raw.columns for c in _DIAGNOSTIC_ALONE)
+    diagnostic = any(c in given_columns for c in _DIAGNOSTIC_ALONE)
     # One tuple of possible labels per patient: (who_subtype,) when given, else the
     # classifier's subtype, or its candidates when it is undecided.
     per_row = np.empty(n, dtype=object)

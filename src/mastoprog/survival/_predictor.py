@@ -328,36 +328,34 @@ def lp_ranges(
     stacked = np.ndim(beta) == 2
     B = np.atleast_2d(beta)  # (D, F)
     known = ~np.isnan(X)
-    n, S, D = X.shape[0], center.shape[0], B.shape[0]
     factors = list(factors)
     if weights is None:
         weights = np.ones_like(center)
+    # Every subtype at once: one pass per feature group, not per (subtype, group); the plain
+    # per-subtype loop is the specification (tests/survival_reference.py, held equal by a test).
+    W = weights[:, None, :] * B[None, :, :]  # (S, D, F): the subtypes' log hazard ratios
     cont = [j for j, f in enumerate(factors) if _real_valued(f)]  # fitting helper: + fitted terms
     sar = [factors.index(f) for f in ("sar_1", "sar_2plus") if f in factors]
     groups: list[list[int]] = [sar] if len(sar) == 2 else []
     grouped = {j for g in groups for j in g} | set(cont)
     groups += [[j] for j in range(len(factors)) if j not in grouped]
-    mid = np.zeros((D, n, S))
-    lo = np.zeros((D, n, S))
-    hi = np.zeros((D, n, S))
-    for k in range(S):
-        Bk = B * weights[k]  # (D, F)
-        if cont:
-            c = ((np.nan_to_num(X[:, cont]) - center[k, cont]) @ Bk[:, cont].T).T  # (D, n)
-            mid[:, :, k] += c
-            lo[:, :, k] += c
-            hi[:, :, k] += c
-        for g in groups:
-            # Options for the group's 0/1 values (mutually exclusive indicators for S/A/R).
-            opts = np.vstack([np.zeros((1, len(g))), np.eye(len(g)) if len(g) > 1 else np.ones((1, 1))])
-            xg = X[:, g]
-            consistent = np.all(~known[:, None, g] | (xg[:, None, :] == opts[None, :, :]), axis=2)
-            contrib_opt = (opts - center[k, g]) @ Bk[:, g].T  # (n_opt, D)
-            cands = np.where(consistent[:, :, None], contrib_opt[None, :, :], np.nan)  # (n, n_opt, D)
-            lo[:, :, k] += np.nanmin(cands, axis=1).T
-            hi[:, :, k] += np.nanmax(cands, axis=1).T
-            filled = np.where(known[:, g], xg, center[k, g])
-            mid[:, :, k] += ((filled - center[k, g]) @ Bk[:, g].T).T
+    # (D, n, S) sums: continuous terms enter mid, lo and hi alike
+    base = np.zeros((B.shape[0], X.shape[0], center.shape[0]))
+    if cont:
+        centred = np.nan_to_num(X[:, cont])[None] - center[:, None, cont]  # (S, n, C)
+        base += np.einsum("snc,sdc->dns", centred, W[:, :, cont])
+    mid, lo, hi = base.copy(), base.copy(), base
+    for g in groups:
+        # Options for the group's 0/1 values (mutually exclusive indicators for S/A/R).
+        opts = np.vstack([np.zeros((1, len(g))), np.eye(len(g)) if len(g) > 1 else np.ones((1, 1))])
+        xg = X[:, g]
+        consistent = np.all(~known[:, None, g] | (xg[:, None, :] == opts[None, :, :]), axis=2)  # (n, O)
+        contrib = np.einsum("sog,sdg->ods", opts[None] - center[:, None, g], W[:, :, g])  # (O, D, S)
+        cands = np.where(consistent.T[:, None, :, None], contrib[:, :, None, :], np.nan)  # (O, D, n, S)
+        lo += np.nanmin(cands, axis=0)
+        hi += np.nanmax(cands, axis=0)
+        filled = np.where(known[None, :, g], xg[None], center[:, None, g])  # (S, n, g)
+        mid += np.einsum("sng,sdg->dns", filled - center[:, None, g], W[:, :, g])
     if stacked:
         return mid, lo, hi
     return mid[0], lo[0], hi[0]

@@ -23,7 +23,7 @@ import pandas as pd
 from .._about import RESEARCH_USE_NOTICE, __version__
 from ..classification import classify
 from ..exceptions import CalibrationError, FindingsError, MastoprogError
-from ..findings import collect_notes, read_findings
+from ..findings import already_validated, collect_notes, read_findings
 from ..risk import risk_score
 from ..survival import load_model
 from ..survival.outcomes import (
@@ -113,6 +113,9 @@ class Computer:
     def __init__(self, load: ModelLoader | None = None) -> None:
         self._load = load or load_model
         self._models: dict[str, Any] = {}
+        # the calibration targets of each loaded model, read once from its card (a deep copy of
+        # the model's state: milliseconds a page otherwise)
+        self._targets: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def model(self, name: str) -> Any:
@@ -120,6 +123,7 @@ class Computer:
         with self._lock:
             if name not in self._models:
                 self._models[name] = self._load(name)
+                self._targets[name] = list(self._models[name].card().get("targets") or [])
             return self._models[name]
 
     def compute(self, values: dict[str, Any], *, strict: bool, figures: bool = False) -> dict[str, Any]:
@@ -179,6 +183,13 @@ class Computer:
 
     def _compute(self, values: dict[str, Any], *, strict: bool, figures: bool) -> dict[str, Any]:
         frame, options, model = self._read(values, strict)
+        # Validated once above: the classifier (two editions), the scores and the model select
+        # its columns instead of parsing every finding again (half of a page's time otherwise).
+        with already_validated(frame):
+            return self._report(frame, options, model, figures)
+
+    def _report(self, frame: pd.DataFrame, options: dict[str, Any], model: Any,
+                figures: bool) -> dict[str, Any]:
         edition, year = options["edition"], options["year"]
         cls = cast(pd.DataFrame, classify(frame, edition=edition)).iloc[0]
         score = cast(pd.DataFrame, risk_score(frame)).iloc[0]
@@ -221,7 +232,7 @@ class Computer:
             "envelope": None,
             "model_notes": [],
             "band_note": BAND_NOTE,
-            "targets": _targets(model, cls),
+            "targets": _targets(self._targets[options["model"]], cls),
         }
         try:
             # one model call: curves, their draws (for the bands) and the median with its band
@@ -251,10 +262,9 @@ def _score(score: pd.Series) -> dict[str, Any]:
     return out
 
 
-def _targets(model: Any, cls: pd.Series) -> list[dict[str, Any]]:
-    """The calibration targets behind the patient's candidate subtypes (source = target set, era)."""
-    card = model.card()
-    rows = card.get("targets") or []
+def _targets(rows: list[dict[str, Any]], cls: pd.Series) -> list[dict[str, Any]]:
+    """The calibration targets (``rows``, the model card's) behind the patient's candidate
+    subtypes (source = target set, era)."""
     wanted = set(cls["candidates"]) or {cls["subtype"]}
     return [
         {k: clean(r.get(k))
