@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .._files import write_text
 from ..exceptions import MetricInputError, Problem
-from ..findings import read_findings
+from ..findings import already_validated, read_findings
 from ..metrics import (
     KaplanMeier,
     brier_score,
@@ -29,6 +29,7 @@ from ..metrics import (
     time_dependent_auc,
     wald_interval,
 )
+from ..survival import SurvivalModel
 from ._bootstrap import bootstrap_optimism
 
 __all__ = ["ValidationResult", "validate"]
@@ -168,11 +169,25 @@ def _chunk_subtype(model: Any, part: pd.DataFrame) -> np.ndarray:
     return np.full(len(part), "all", dtype=object)
 
 
+def _chunk_curves(model: Any, part: pd.DataFrame, union: np.ndarray, validated: bool
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(curves (n_times, n), subtype (n,)) of one chunk; a chunk of the validated cohort is not
+    parsed again by the model's own check of its input."""
+    if not validated:
+        return (np.asarray(model.predict_survival_function(part, union).to_numpy(dtype=float)),
+                _chunk_subtype(model, part))
+    with already_validated(part):
+        return (np.asarray(model.predict_survival_function(part, union).to_numpy(dtype=float)),
+                _chunk_subtype(model, part))
+
+
 def _predict_pass(model: Any, frame: pd.DataFrame, time: np.ndarray, event: np.ndarray,
-                  keep: list[float], grids: dict[str, np.ndarray], cens: KaplanMeier, bar: Any) -> _Pass:
+                  keep: list[float], grids: dict[str, np.ndarray], cens: KaplanMeier, bar: Any,
+                  validated: bool = False) -> _Pass:
     """Predict every patient once, chunk by chunk, on the union of the grids the metrics need;
     keep per patient only S(h) at the horizons, the integrated Brier term and a float32 plot
-    curve, and per subtype the sum of the fine-grid curves (for the predicted medians)."""
+    curve, and per subtype the sum of the fine-grid curves (for the predicted medians).
+    ``validated``: ``frame`` is the canonical frame of the cohort (from ``read_findings``)."""
     n = time.size
     union = grids["union"]
     idx = {k: np.searchsorted(union, g) for k, g in grids.items() if k != "union"}
@@ -181,7 +196,7 @@ def _predict_pass(model: Any, frame: pd.DataFrame, time: np.ndarray, event: np.n
     for start in range(0, n, _CHUNK):
         stop = min(n, start + _CHUNK)
         part = frame.iloc[start:stop]
-        curves = np.asarray(model.predict_survival_function(part, union).to_numpy(dtype=float))
+        curves, sub = _chunk_curves(model, part, union, validated)
         if curves.shape != (union.size, stop - start):
             raise MetricInputError([Problem(None, "model.predict_survival_function", f"shape {curves.shape}",
                                             f"(n_times, n_patients) = ({union.size}, {stop - start})")])
@@ -191,7 +206,6 @@ def _predict_pass(model: Any, frame: pd.DataFrame, time: np.ndarray, event: np.n
             out.ibs_terms[start:stop] = integrated_brier_terms(time[start:stop], event[start:stop],
                                                                curves[idx["ibs"]], grids["ibs"], cens)
         out.plot[:, start:stop] = curves[idx["plot"]]
-        sub = _chunk_subtype(model, part)
         out.subtype[start:stop] = sub
         # per-subtype sums as one matrix product (no copy of the curves per subtype)
         codes, labels = pd.factorize(pd.Series(sub, dtype=object))
@@ -430,7 +444,8 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
     -------
     ValidationResult
         ``metrics`` (tidy, with CIs), per-horizon ``calibration``, ``medians`` and plot methods.
-        ``notes`` lists dropped horizons and horizons with fewer than 100 deaths.
+        ``notes`` lists the findings' plausibility notes (``"findings: ..."``, e.g. follow-up
+        beyond 600 months), dropped horizons and horizons with fewer than 100 deaths.
 
     Raises
     ------
@@ -470,9 +485,16 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
     validation study. BMJ 2024;384:e074820. doi:10.1136/bmj-2023-074820.
     """
     _check_arguments(model, n_bootstrap, random_state)
-    frame = cohort if isinstance(cohort, pd.DataFrame) else read_findings(cohort)
-    time, event = _outcome(frame, duration_col, event_col)
     notes: list[str] = []
+    # mastoprog's models read the findings: validated once here (its notes kept as data), the
+    # chunks are not parsed again. Another model gets a DataFrame as given.
+    validated = isinstance(model, SurvivalModel) or not isinstance(cohort, pd.DataFrame)
+    if validated:
+        frame, findings_notes = read_findings(cohort, return_notes=True)
+        notes += [f"findings: {text}" for text in findings_notes]
+    else:
+        frame = cohort
+    time, event = _outcome(frame, duration_col, event_col)
     keep = _horizons(horizons, time, event, notes)
     grids = _grids(keep)
     if progress is None:  # tqdm's disable=None: shown only when stderr is a terminal
@@ -482,7 +504,7 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
     with tqdm(total=time.size, desc="validate: predicting", unit="patient", disable=disable,
               leave=False) as bar:
         passed = _predict_pass(model, frame, time, event, keep, grids, censoring_survival(time, event),
-                               bar)
+                               bar, validated)
     with tqdm(total=len(keep) + 1, desc="validate: metrics", unit="step", disable=disable,
               leave=False) as bar:
         metrics, cal = _metrics_table(time, event, passed, keep, grids, {
