@@ -187,3 +187,15 @@ def test_three_valued_count_comparison_is_exact():
             for i, (a, b) in enumerate(pairs):
                 values = [bool(OPS[op](c, k)) for c in range(a, b + 1)]
                 assert got.lo[i] == all(values) and got.hi[i] == any(values), (op, k, a, b)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(FRAMES, st.sampled_from(EDITIONS))
+def test_classify_subtypes_equals_the_reports_columns(rows, edition):
+    from mastoprog.classification import classify_subtypes
+
+    frame = pd.DataFrame(rows, columns=[*COLUMNS])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PlausibilityWarning)
+        lean = classify_subtypes(frame, edition=edition)
+    pd.testing.assert_frame_equal(lean, _classify(rows, edition)[["subtype", "candidates"]])

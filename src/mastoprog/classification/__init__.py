@@ -8,7 +8,7 @@ evaluates them with the package's three-valued logic so a missing finding gives 
 from ._editions import EDITIONS, INDETERMINATE, PROGNOSTIC_GROUP, SUBTYPE_SEVERITY
 from ._engine import COLUMNS
 from ._prognostic import lymphoid_ahn, with_lymphoid_group
-from ._report import Classification, classify, classify_patient
+from ._report import Classification, classify, classify_patient, classify_subtypes
 
 __all__ = ["COLUMNS", "EDITIONS", "INDETERMINATE", "PROGNOSTIC_GROUP", "SUBTYPE_SEVERITY", "Classification",
-           "classify", "classify_patient", "lymphoid_ahn", "with_lymphoid_group"]
+           "classify", "classify_patient", "classify_subtypes", "lymphoid_ahn", "with_lymphoid_group"]

@@ -483,6 +483,52 @@ def classify(data: FindingsSource, edition: str = "who2016") -> pd.DataFrame:
     return _classify_frame(frame, ed)
 
 
+def classify_subtypes(data: FindingsSource, edition: str = "who2016") -> pd.DataFrame:
+    """The ``subtype`` and ``candidates`` columns of :func:`classify`, without the report.
+
+    For callers that need only the subtype (the survival model, for every patient it predicts):
+    the same rules, none of the criteria, rationale or flags columns (most of :func:`classify`'s
+    time on a large cohort).
+
+    Parameters
+    ----------
+    data : DataFrame, mapping or path
+        As in :func:`classify`.
+    edition : {"who2016", "who2022", "icc2022"}
+        Rule set; ``who2016`` is the default.
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id`` (if given), ``subtype`` and ``candidates``, equal to those of
+        :func:`classify` (``tests/test_classify_properties.py`` holds them equal).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``edition``.
+    FindingsError
+        Invalid findings.
+
+    Examples
+    --------
+    >>> classify_subtypes({"age": 50, "bm_examined": True, "bm_mc_aggregates": True,
+    ...                    "tryptase": 40}).iloc[0].tolist()
+    ['indeterminate', ('ISM', 'SSM', 'ASM', 'MCL')]
+    """
+    ed = check_edition(edition)
+    frame, _ = ensure_findings(data, columns=COLUMNS)
+    cand = evaluate(frame, ed).cand
+    code = _SINGLE[cand]
+    cols: dict[str, Any] = {}
+    if "patient_id" in frame.columns:
+        cols["patient_id"] = frame["patient_id"].to_numpy().copy()  # not a view of the input
+    cols["subtype"] = pd.Categorical.from_codes(np.where(code < 0, len(LABELS), code),
+                                                categories=list(SUBTYPE_CATEGORIES))
+    cols["candidates"] = _CAND_TUPLES[cand]
+    return pd.DataFrame(cols, index=frame.index, copy=False)
+
+
 def _tri(v: Any) -> bool | None:
     return None if pd.isna(v) else bool(v)
 

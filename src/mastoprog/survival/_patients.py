@@ -9,13 +9,13 @@ the background (see the ``mastoprog.survival`` module docstring for the policy).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from ..classification import COLUMNS as CLASSIFIER_COLUMNS
-from ..classification import PROGNOSTIC_GROUP, classify, lymphoid_ahn, with_lymphoid_group
+from ..classification import PROGNOSTIC_GROUP, classify_subtypes, lymphoid_ahn, with_lymphoid_group
 from ..exceptions import CalibrationError, FindingsError, FindingsWarning
 from ..findings import already_validated, ensure_findings, note, to_frame
 from ..lifetables import LifeTable
@@ -212,7 +212,7 @@ def candidates(
     # classifier's subtype, or its candidates when it is undecided.
     per_row = np.empty(n, dtype=object)
     if (~given).any() or diagnostic:
-        classified = cast(pd.DataFrame, classify(raw, edition=edition))  # a frame in, a frame out
+        classified = classify_subtypes(raw, edition=edition)  # the subtypes, not the report
         sub = with_lymphoid_group(classified["subtype"].astype(object).to_numpy(), lymphoid)  # [evidence]
         decided = sub != "indeterminate"
         per_row[:] = with_lymphoid_group(classified["candidates"].to_numpy(object), lymphoid)  # [evidence]
