@@ -726,13 +726,18 @@ def _py(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _factorize(s: pd.Series) -> tuple[np.ndarray, list[str]]:
+#: ``pd.factorize`` of a column (codes, distinct values), computed once per column.
+_Hashed: TypeAlias = "tuple[np.ndarray, Any] | None"
+
+
+def _factorize(s: pd.Series, hashed: _Hashed = None) -> tuple[np.ndarray, list[str]]:
     """(codes, normalised distinct strings); missing values get the last code, whose text is ''.
 
     Works on the distinct values only, so a million-row column of a few distinct strings costs
-    one ``pd.factorize`` pass, not a million Python string operations.
+    one ``pd.factorize`` pass, not a million Python string operations; ``hashed`` is that pass
+    when the caller already made it (:func:`_single_values`).
     """
-    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+    codes, uniques = hashed if hashed is not None else pd.factorize(s.astype(object), use_na_sentinel=True)
     norm = [str(u).strip().lower() for u in uniques] + [""]
     codes = np.where(codes < 0, len(norm) - 1, codes)
     return codes, norm
@@ -747,21 +752,21 @@ def _boolean(values: np.ndarray, mask: np.ndarray) -> pd.arrays.BooleanArray:
     return pd.arrays.BooleanArray(np.asarray(values, dtype=bool), np.asarray(mask, dtype=bool))
 
 
-def _parse_bool(s: pd.Series, spec: _Spec, col: _Collector) -> pd.Series:
-    out = _parse_bool_raw(s, spec, col)
+def _parse_bool(s: pd.Series, spec: _Spec, col: _Collector, hashed: _Hashed = None) -> pd.Series:
+    out = _parse_bool_raw(s, spec, col, hashed)
     if spec.empty_means == "false":
         # Like `ahn`, `mc_sarcoma` records a diagnosis when one is made: an empty cell means
         # "not diagnosed". Only an explicit "unknown"/"?" keeps it open.
         explicit_unknown = np.zeros(len(s), bool)
         if s.dtype == object:
-            codes, norm = _factorize(s)
+            codes, norm = _factorize(s, hashed)
             explicit_unknown = np.array([u in _AHN_UNKNOWN or u == "?" for u in norm])[codes]
         values = np.asarray(out.fillna(False), dtype=bool)
         return _boolean(values, explicit_unknown)
     return out
 
 
-def _parse_bool_raw(s: pd.Series, spec: _Spec, col: _Collector) -> pd.Series:
+def _parse_bool_raw(s: pd.Series, spec: _Spec, col: _Collector, hashed: _Hashed = None) -> pd.Series:
     if s.dtype == "boolean":
         return s
     if s.dtype == bool:
@@ -774,7 +779,7 @@ def _parse_bool_raw(s: pd.Series, spec: _Spec, col: _Collector) -> pd.Series:
         bad = ~np.isnan(v) & (v != 0) & (v != 1)
         col.add(bad, spec.column, s, "true/false, yes/no or 1/0 (empty = unknown)")
         return _boolean(v == 1, np.isnan(v) | bad)
-    codes, norm = _factorize(s)
+    codes, norm = _factorize(s, hashed)
     is_true = np.array([u in _TRUE for u in norm])[codes]
     is_false = np.array([u in _FALSE for u in norm])[codes]
     is_missing = np.array([u in _MISSING for u in norm])[codes]
@@ -783,7 +788,7 @@ def _parse_bool_raw(s: pd.Series, spec: _Spec, col: _Collector) -> pd.Series:
     return _boolean(is_true, ~(is_true | is_false))
 
 
-def _parse_number(s: pd.Series, spec: _Spec, col: _Collector) -> np.ndarray:
+def _parse_number(s: pd.Series, spec: _Spec, col: _Collector, hashed: _Hashed = None) -> np.ndarray:
     if s.dtype == bool or s.dtype == "boolean":
         col.add(np.ones(len(s), bool), spec.column, s, f"{spec.range_text()}, not true/false")
         return np.full(len(s), np.nan)
@@ -793,7 +798,7 @@ def _parse_number(s: pd.Series, spec: _Spec, col: _Collector) -> np.ndarray:
         return np.full(len(s), np.nan)
     if pd.api.types.is_numeric_dtype(s.dtype):
         return s.to_numpy(dtype=float, na_value=np.nan)
-    codes, norm = _factorize(s)
+    codes, norm = _factorize(s, hashed)
     missing = np.array([u in _MISSING for u in norm])[codes]
     parsed = pd.to_numeric(pd.Series([("nan" if u in _MISSING else u) for u in norm]),
                            errors="coerce").to_numpy(dtype=float)
@@ -839,11 +844,11 @@ def _category_labels(kind: str) -> list[str]:
     return list(SUBTYPE_LABELS)
 
 
-def _parse_category(s: pd.Series, spec: _Spec, col: _Collector) -> pd.Categorical:
+def _parse_category(s: pd.Series, spec: _Spec, col: _Collector, hashed: _Hashed = None) -> pd.Categorical:
     cats = _category_labels(spec.kind)
     if isinstance(s.dtype, pd.CategoricalDtype) and list(s.dtype.categories) == cats:
         return s.array  # already canonical
-    codes, norm = _factorize(s)
+    codes, norm = _factorize(s, hashed)
     if spec.kind == "sex":
         mapping = {"f": "F", "female": "F", "m": "M", "male": "M"}
         missing_ok = _MISSING
@@ -1157,15 +1162,15 @@ def _no_canonical_message(given: list[str]) -> str:
 
 def _parse_column(s: pd.Series, spec: _Spec, col: _Collector, plaus: list[str], index: pd.Index) -> Any:
     """One canonical column parsed by its kind; problems go to ``col``, warnings to ``plaus``."""
-    distinct = None
+    hashed: _Hashed = None
     if s.dtype == object:
-        s, distinct = _single_values(s, spec.column, col)
+        s, hashed = _single_values(s, spec.column, col)
     if spec.kind == "id":
-        return _parse_id(s, spec, col, index, distinct)
+        return _parse_id(s, spec, col, index, None if hashed is None else len(hashed[1]))
     if spec.kind == "bool":
-        return _parse_bool(s, spec, col)
+        return _parse_bool(s, spec, col, hashed)
     if spec.kind in {"float", "count", "event"}:
-        v = _parse_number(s, spec, col)
+        v = _parse_number(s, spec, col, hashed)
         if spec.kind == "event":
             bad = ~np.isnan(v) & (v != 0) & (v != 1)
             col.add(bad, spec.column, v, "0 (censored) or 1 (death observed)")
@@ -1176,7 +1181,7 @@ def _parse_column(s: pd.Series, spec: _Spec, col: _Collector, plaus: list[str], 
                 frac = ~np.isnan(v) & (v != np.round(v))
             col.add(frac, spec.column, v, f"a whole number of {spec.unit}")
         return v
-    return _parse_category(s, spec, col)
+    return _parse_category(s, spec, col, hashed)
 
 
 def _parse_id(s: pd.Series, spec: _Spec, col: _Collector, index: pd.Index,
@@ -1234,17 +1239,16 @@ def _absent_column(spec: _Spec, n: int) -> Any:
     return pd.Categorical.from_codes(np.full(n, code), categories=_category_labels(spec.kind))
 
 
-def _single_values(s: pd.Series, name: str, col: _Collector) -> tuple[pd.Series, int | None]:
+def _single_values(s: pd.Series, name: str, col: _Collector) -> tuple[pd.Series, _Hashed]:
     """``s`` with list/dict/array cells reported and blanked (they would crash the parsers), and
-    the number of distinct non-missing values (None when a cell was not a single value).
+    its ``pd.factorize`` (None when a cell was not a single value).
 
     Tried with one hash pass first (``pd.factorize`` fails only when a cell is unhashable), so
-    the per-cell check runs only on columns that hold such a cell; the same pass counts the
-    distinct values, which :func:`_parse_id` uses for its uniqueness check.
+    the per-cell check runs only on columns that hold such a cell; the parsers reuse the same
+    pass (their distinct values), and :func:`_parse_id` its count for the uniqueness check.
     """
     try:
-        _, uniques = pd.factorize(s)
-        return s, len(uniques)
+        return s, pd.factorize(s, use_na_sentinel=True)
     except TypeError:
         pass
     bad = np.fromiter((not pd.api.types.is_scalar(v) for v in s), bool, len(s))
