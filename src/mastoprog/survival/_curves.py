@@ -61,6 +61,25 @@ def excess_survival(lp: np.ndarray, log_lambda: float, rho: float, t: np.ndarray
     return np.take(E_u, inv, axis=0)
 
 
+def _product_gathered(bg_u: np.ndarray, bg_index: np.ndarray, lp: np.ndarray, log_lambda: float, rho: float,
+                      t: np.ndarray) -> np.ndarray:
+    """``bg_u[bg_index] * excess_survival(lp, ...)``, shape (len(lp), len(t)), each distinct
+    (background path, linear predictor) pair multiplied once and gathered.
+
+    A cohort has a few hundred paths and a few dozen linear predictors per subtype, so far fewer
+    pairs than patients: one gather of the products instead of gathering both factors and
+    multiplying per patient (the same products, so the same values to the last bit).
+    """
+    lp_codes, lp_u = pd.factorize(np.asarray(lp, dtype=float))
+    pair_codes, pairs = pd.factorize(bg_index.astype(np.int64) * lp_u.size + lp_codes)
+    if 2 * pairs.size > lp_codes.size:  # nearly one pair per patient: nothing to share
+        e = excess_survival(lp, log_lambda, rho, t)
+        return np.multiply(e, bg_u[bg_index], out=e)
+    E_u = excess_survival(lp_u, log_lambda, rho, t)
+    products = np.multiply(E_u[pairs % lp_u.size], bg_u[pairs // lp_u.size])
+    return np.take(products, pair_codes, axis=0)
+
+
 def background(lt: LifeTable, P: Mapping[str, Any],
                t: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """General-population survival for each distinct (sex, year, whole age) path.
@@ -125,13 +144,10 @@ def curves(
             continue
         every = rows.size == n
         idx = inv_bg if every else inv_bg[rows]
-        bg = S_u["mid"][idx]
         if arr.excess[k]:
-            ll, r = arr.log_lambda[k], arr.rho[k]
-            e_mid = excess_survival(P["lp_mid"][rows, k], ll, r, t)
+            val = _product_gathered(S_u["mid"], idx, P["lp_mid"][rows, k], arr.log_lambda[k], arr.rho[k], t)
         else:
-            e_mid = None
-        val = bg if e_mid is None else np.multiply(e_mid, bg, out=e_mid)
+            val = S_u["mid"][idx]
         if single and every:
             mid = val
         elif single:
