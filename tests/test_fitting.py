@@ -12,7 +12,8 @@ import pytest
 
 from mastoprog import SurvivalModel, load_model, simulate_cohort
 from mastoprog.exceptions import FindingsError
-from mastoprog.survival._excess_fitter import ExcessData, excess_loglik
+from mastoprog.survival._excess_data import ExcessData
+from mastoprog.survival._excess_fitter import excess_loglik
 from mastoprog.survival._imputation import nelson_aalen
 from mastoprog.synthetic._followup import delayed_entry
 
@@ -269,7 +270,7 @@ def test_smcfcs_rejection_sampler_imputes_a_continuous_term():
     from scipy.special import expit
 
     from mastoprog.survival._excess_fitter import maximise
-    from mastoprog.survival._imputation import ExcessOutcome, ImputationGroup, rubin, smcfcs
+    from mastoprog.survival._imputation import ImputationGroup, rubin, smcfcs
 
     rng = np.random.default_rng(1)
     n = 3000
@@ -281,8 +282,8 @@ def test_smcfcs_rejection_sampler_imputes_a_continuous_term():
     t = np.minimum(np.minimum(t_exc, t_bg), 120.0)
     E = (np.minimum(t_exc, t_bg) <= 120.0).astype(float)
     X = np.column_stack([np.where(rng.random(n) < expit(-1.2 + 1.5 * E - 0.01 * t), np.nan, x), z])
-    designs, failures = smcfcs(X, [ImputationGroup((0,), False)], ExcessOutcome(
-        t, E, np.zeros(n), bg, bg * t, np.ones((n, 1))), np.zeros((n, 0)), 5, 1)
+    designs, failures = smcfcs(X, [ImputationGroup((0,), False)], ExcessData.from_hazard(
+        t, E, np.zeros(n), bg, bg * t), np.ones((n, 1)), np.zeros((n, 0)), 5, 1)
     assert failures < 0.005 * 5 * 10 * int(np.isnan(X[:, 0]).sum())
 
     def fit(Xc, rows):

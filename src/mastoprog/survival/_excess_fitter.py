@@ -48,7 +48,7 @@ Nocedal J, Wright SJ. Numerical Optimization. 2nd ed. Springer 2006 (damped Newt
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -58,56 +58,15 @@ from lifelines.fitters import ParametricRegressionFitter
 from scipy.special import expit
 
 from ..exceptions import MastoprogError
+from ._excess_data import ExcessData
 
-__all__ = ["ConvergenceFailure", "ExcessData", "ExcessHazardFitter", "excess_loglik", "maximise"]
+__all__ = ["ConvergenceFailure", "ExcessHazardFitter", "excess_loglik", "maximise"]
 
 _TINY = 1e-300
 
 
 class ConvergenceFailure(MastoprogError, ArithmeticError):
     """Newton-Raphson did not reach a maximum of the excess-hazard likelihood."""
-
-
-@dataclass(frozen=True)
-class ExcessData:
-    """Per-row arrays of an excess-hazard fit (n rows).
-
-    Attributes
-    ----------
-    T, E : ndarray
-        Exit time (months, > 0) and death indicator (0/1).
-    entry : ndarray
-        Months from diagnosis to study entry (0 = from diagnosis).
-    bg_log_h : ndarray
-        log background hazard per month at ``T``.
-    bg_dH : ndarray
-        Background cumulative hazard over ``[entry, T]``.
-    W : ndarray
-        Case weights (1 by default).
-    offset : ndarray
-        Known part of the excess-hazard linear predictor (0 by default).
-    log_lambda_offset, log_rho_offset : ndarray
-        Known parts of log lambda and log rho (0 by default; model updating holds a published
-        model's baselines here).
-    """
-
-    T: np.ndarray
-    E: np.ndarray
-    entry: np.ndarray
-    bg_log_h: np.ndarray
-    bg_dH: np.ndarray
-    W: np.ndarray = field(default_factory=lambda: np.ones(0))
-    offset: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    log_lambda_offset: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    log_rho_offset: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    def __post_init__(self) -> None:
-        n = len(self.T)
-        if len(self.W) != n:
-            object.__setattr__(self, "W", np.ones(n))
-        for name in ("offset", "log_lambda_offset", "log_rho_offset"):
-            if len(getattr(self, name)) != n:
-                object.__setattr__(self, name, np.zeros(n))
 
 
 @dataclass(frozen=True)
@@ -417,15 +376,8 @@ class ExcessHazardFitter(ParametricRegressionFitter):
         return lp + anp.log(rho) - log_lambda + (rho - 1.0) * (log_t - log_lambda)
 
     def _data(self, T, E, W, entries) -> ExcessData:
-        return ExcessData(
-            T=np.asarray(T, float),
-            E=np.asarray(E, float),
-            entry=np.asarray(entries, float),
-            bg_log_h=np.log(np.clip(self._bg_hazard, _TINY, None)),
-            bg_dH=self._bg_cumhaz,
-            W=np.asarray(W, float),
-            offset=self._offset,
-        )
+        return ExcessData.from_hazard(T, E, entries, self._bg_hazard, self._bg_cumhaz, W=np.asarray(W, float),
+                                      offset=self._offset)
 
     def _fit_model(self, likelihood, Ts, Xs, E, weights, entries, fit_options, show_progress=False,
                    user_supplied_initial_point=None):

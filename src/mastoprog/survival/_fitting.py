@@ -47,7 +47,8 @@ from ..findings import ensure_findings
 from ..lifetables import LifeTable
 from ._curves import PROGNOSTIC_SUBTYPES
 from ._design import Term, design_matrix, finding_values, parse_terms, published_factors
-from ._imputation import ExcessOutcome, ImputationGroup, Pooled, impute_terms, nelson_aalen, rubin, smcfcs
+from ._excess_data import ExcessData
+from ._imputation import ImputationGroup, Pooled, impute_terms, nelson_aalen, rubin, smcfcs
 from ._predictor import CONTINUOUS_FACTORS, PREDICTOR_FACTORS
 from ._sample_size import sample_size_report
 
@@ -324,9 +325,9 @@ def _impute(terms: list[Term], rows: _Rows, F: list[str], opts: FitOptions,
     m = opts.imputations
     if opts.imputation == "chained":
         return _impute_chained(X, groups, rows, age, male, strata, gaps, m, random_state)
-    outcome = ExcessOutcome(rows.T, rows.E, rows.entry, rows.bg_h, rows.bg_dH, strata)
+    outcome = ExcessData.from_hazard(rows.T, rows.E, rows.entry, rows.bg_h, rows.bg_dH)
     ridge = float(opts.ridge) if opts.ridge != "cv" else 0.0
-    designs, failures = smcfcs(X, groups, outcome, np.column_stack([age, male, strata[:, 1:]]), m,
+    designs, failures = smcfcs(X, groups, outcome, strata, np.column_stack([age, male, strata[:, 1:]]), m,
                                random_state, iterations=opts.imputation_iterations, ridge=ridge)
     rows.notes.append(
         f"multiple imputation (m = {m}) of {gaps} by substantive-model-compatible chained equations "
@@ -456,7 +457,7 @@ class _LightFit:
 
 def _fit_light(X, names, rows, centers, present, first: Any, prior) -> _LightFit:
     """The fit of ``_fit_one`` without lifelines: same design, penalty and parameter labels."""
-    from ._excess_fitter import ExcessData, Penalty, excess_loglik, maximise  # lifelines: when fitting
+    from ._excess_fitter import Penalty, excess_loglik, maximise  # lifelines: when fitting
 
     design, _ = _design_frame(X, names, rows, centers, present)
     index = first.params_.index
@@ -490,7 +491,7 @@ def _pool_into(fitters: list[Any]) -> Pooled:
 
 def _choose_ridge(X, names, rows, centers, present, alpha, opts):
     """Ridge strength maximising the K-fold cross-validated log-likelihood over ``RIDGE_GRID``."""
-    from ._excess_fitter import ExcessData, excess_loglik
+    from ._excess_fitter import excess_loglik
 
     folds = np.random.default_rng(0).permutation(len(rows.T)) % opts.cv_folds
     scores = []

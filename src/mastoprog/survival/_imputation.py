@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ExcessOutcome", "ImputationGroup", "Pooled", "impute_terms", "nelson_aalen", "rubin", "smcfcs"]
+from ._excess_data import ExcessData
+
+__all__ = ["ImputationGroup", "Pooled", "impute_terms", "nelson_aalen", "rubin", "smcfcs"]
 
 
 def nelson_aalen(T: np.ndarray, E: np.ndarray, entry: np.ndarray | None = None) -> np.ndarray:
@@ -236,36 +238,11 @@ def _multinomial_fit(A: np.ndarray, y: np.ndarray, K: int,
 # ---------------------------------------------------------------------- substantive-model-compatible FCS
 
 
-@dataclass(frozen=True, eq=False)
-class ExcessOutcome:
-    """The outcome side of the excess-hazard substantive model, for :func:`smcfcs` (n rows).
-
-    Attributes
-    ----------
-    T, E : ndarray
-        Exit time (months, > 0) and death indicator (0/1).
-    entry : ndarray
-        Months from diagnosis to study entry (0 = from diagnosis).
-    bg_h : ndarray
-        Background (life-table) hazard per month at ``T``.
-    bg_dH : ndarray
-        Background cumulative hazard over ``[entry, T]``.
-    strata : ndarray
-        (n, k) subtype indicators: each subtype its own Weibull scale and shape.
-    """
-
-    T: np.ndarray
-    E: np.ndarray
-    entry: np.ndarray
-    bg_h: np.ndarray
-    bg_dH: np.ndarray
-    strata: np.ndarray
-
-
 def smcfcs(
     X: np.ndarray,
     groups: list[ImputationGroup],
-    outcome: ExcessOutcome,
+    outcome: ExcessData,
+    strata: np.ndarray,
     covariates: np.ndarray,
     m: int,
     random_state: int | np.random.SeedSequence | np.random.Generator,
@@ -306,8 +283,10 @@ def smcfcs(
         (n, p) design with NaN where a term is unknown.
     groups : list of ImputationGroup
         Partition of the incomplete columns.
-    outcome : ExcessOutcome
-        Times, events, entries, background hazards and subtypes.
+    outcome : ExcessData
+        Times, events, entries and background hazards (:class:`ExcessData`, the fitter's own).
+    strata : ndarray
+        (n, k) subtype indicators: each subtype its own Weibull scale and shape.
     covariates : ndarray
         (n, c) complete covariates of the covariate models besides the other design columns
         (age, sex, subtype indicators less one); never the outcome.
@@ -340,25 +319,22 @@ def smcfcs(
     >>> n = 400
     >>> x = (rng.random(n) < 0.5).astype(float)
     >>> T = rng.exponential(60 / np.exp(0.7 * x))
-    >>> out = ExcessOutcome(np.minimum(T, 48), (T < 48).astype(float), np.zeros(n),
-    ...                     np.full(n, 1e-4), np.minimum(T, 48) * 1e-4, np.ones((n, 1)))
+    >>> out = ExcessData.from_hazard(np.minimum(T, 48), (T < 48).astype(float), np.zeros(n),
+    ...                              np.full(n, 1e-4), np.minimum(T, 48) * 1e-4)
     >>> X = np.where(rng.random(n) < 0.3, np.nan, x)[:, None]
-    >>> done, _ = smcfcs(X, [ImputationGroup((0,), True)], out, np.zeros((n, 0)), 2, 1, iterations=3)
+    >>> done, _ = smcfcs(X, [ImputationGroup((0,), True)], out, np.ones((n, 1)), np.zeros((n, 0)), 2, 1,
+    ...                  iterations=3)
     >>> seen = ~np.isnan(X)
     >>> len(done), bool(np.isin(done[0], [0.0, 1.0]).all()), bool((done[1][seen] == X[seen]).all())
     (2, True, True)
     """
-    from ._excess_fitter import ExcessData  # lifelines is imported there: only when fitting
-
-    d = ExcessData(np.asarray(outcome.T, float), np.asarray(outcome.E, float),
-                   np.asarray(outcome.entry, float), np.log(np.clip(outcome.bg_h, 1e-300, None)),
-                   np.asarray(outcome.bg_dH, float))
+    d = outcome
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(
         np.random.default_rng(random_state).integers(0, 2**63 - 1)).spawn(m)]
     failures = [0]
     out = []
     for rng in rngs:
-        sm = _Substantive(d, np.asarray(outcome.strata, float), ridge)
+        sm = _Substantive(d, np.asarray(strata, float), ridge)
         out.append(_smcfcs_chain(X, groups, sm, covariates, rng, iterations, max_tries, failures))
     return out, failures[0]
 

@@ -29,7 +29,7 @@ models. Stat Med 2000;19:3401-15.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,10 +37,8 @@ import pandas as pd
 from ..exceptions import FindingsError
 from ..findings import to_frame
 from ._curves import PROGNOSTIC_SUBTYPES
+from ._excess_data import ExcessData
 from ._state import ModelState
-
-if TYPE_CHECKING:  # the fitter module imports lifelines: loaded only when a model is updated
-    from ._excess_fitter import ExcessData
 
 __all__ = ["UPDATE_STEPS", "UpdateResult", "update_model"]
 
@@ -98,8 +96,6 @@ def _local_rows(model: Any, df: Any, duration_col: str, event_col: str, entry_co
 
 
 def _ladder_data(model: Any, P: dict, T, E, entry) -> tuple[ExcessData, np.ndarray, np.ndarray, np.ndarray]:
-    from ._excess_fitter import ExcessData  # lifelines: only when updating (import mastoprog stays light)
-
     arr = model._arrays()
     k = P["cand"].argmax(axis=1)
     # Complete cases: an unknown finding leaves the patient's linear predictor a range.
@@ -110,8 +106,8 @@ def _ladder_data(model: Any, P: dict, T, E, entry) -> tuple[ExcessData, np.ndarr
     bg_dH = lt.cumulative_hazard(age, sex, year, t) - np.where(
         t0 > 0, lt.cumulative_hazard(age, sex, year, t0), 0.0)
     kk = k[keep]
-    d = ExcessData(t, e, t0, np.log(np.clip(lt.hazard(age, sex, year, t), 1e-300, None)), bg_dH,
-                   log_lambda_offset=arr.log_lambda[kk], log_rho_offset=np.log(arr.rho[kk]))
+    d = ExcessData.from_hazard(t, e, t0, lt.hazard(age, sex, year, t), bg_dH,
+                               log_lambda_offset=arr.log_lambda[kk], log_rho_offset=np.log(arr.rho[kk]))
     lp = P["lp_mid"][keep, kk]
     return d, lp, P["X"][keep], kk
 
@@ -209,7 +205,6 @@ def update_model(
 
 
 def _with_offset(d: ExcessData, offset: np.ndarray) -> ExcessData:
-    from ._excess_fitter import ExcessData  # lifelines: only when updating
 
     return ExcessData(d.T, d.E, d.entry, d.bg_log_h, d.bg_dH, d.W, offset, d.log_lambda_offset,
                       d.log_rho_offset)
