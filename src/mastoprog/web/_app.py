@@ -590,7 +590,9 @@ def make_app(*, processes: int = 0, load_model: Callable[[str], Any] | None = No
             loop = asyncio.get_running_loop()
             await asyncio.gather(*(loop.run_in_executor(pool, _warm) for _ in range(processes)))
         yield
-        pool.shutdown(wait=False, cancel_futures=True)
+        # queued computations are dropped; a running one ends (COMPUTE_TIMEOUT at most) and the
+        # workers are joined, so no process or semaphore outlives the server
+        pool.shutdown(wait=True, cancel_futures=True)
 
     app = FastAPI(
         title="mastoprog clinician page",
