@@ -314,3 +314,15 @@ def _frame_or_findings_error(path) -> None:
     assert isinstance(frame, pd.DataFrame) and len(frame) > 0
     assert list(frame.columns[: len(CANONICAL_COLUMNS) - 1]) == [
         c for c in CANONICAL_COLUMNS if c != "patient_id"] or "patient_id" in frame.columns
+
+
+def test_an_explicit_unknown_sarcoma_stays_unknown_when_validated_again():
+    # mc_sarcoma: an empty cell means "not diagnosed", only "unknown" keeps it open. The canonical
+    # frame says unknown with <NA>; validating it again (every public function given a
+    # read_findings frame did) read that <NA> as an empty cell, i.e. "not diagnosed".
+    raw = {"age": 60, "sex": "F", "mc_sarcoma": "unknown", "skin_lesions": True}
+    once = read_findings(raw)
+    assert pd.isna(once.loc[0, "mc_sarcoma"])
+    pd.testing.assert_frame_equal(read_findings(once), once)
+    pd.testing.assert_frame_equal(mp.classify(once), mp.classify(raw))
+    assert read_findings({"age": 60, "mc_sarcoma": ""}).loc[0, "mc_sarcoma"] == False  # noqa: E712

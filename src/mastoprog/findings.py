@@ -754,7 +754,9 @@ def _boolean(values: np.ndarray, mask: np.ndarray) -> pd.arrays.BooleanArray:
 
 def _parse_bool(s: pd.Series, spec: _Spec, col: _Collector, hashed: _Hashed = None) -> pd.Series:
     out = _parse_bool_raw(s, spec, col, hashed)
-    if spec.empty_means == "false":
+    if spec.empty_means == "false" and s.dtype != "boolean":
+        # (a pandas boolean column, e.g. a canonical frame validated again, says unknown with
+        # <NA> itself: kept, so that validating twice changes nothing)
         # Like `ahn`, `mc_sarcoma` records a diagnosis when one is made: an empty cell means
         # "not diagnosed". Only an explicit "unknown"/"?" keeps it open.
         explicit_unknown = np.zeros(len(s), bool)
