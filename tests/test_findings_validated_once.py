@@ -49,7 +49,7 @@ def _cell(column: str) -> st.SearchStrategy:
             "event": st.sampled_from([0, 1, None])}.get(kind, st.none())
 
 
-COLUMNS = st.lists(st.sampled_from([c for c in CANONICAL_COLUMNS if c not in ("patient_id", "sar_count")]),
+COLUMNS = st.lists(st.sampled_from([c for c in CANONICAL_COLUMNS if c != "patient_id"]),
                    min_size=1, max_size=12, unique=True)
 
 
