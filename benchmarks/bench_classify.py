@@ -84,10 +84,12 @@ def synthetic_findings(n: int, seed: int = 20161213) -> pd.DataFrame:
 
 
 def as_dicts(frame: pd.DataFrame) -> list[dict]:
-    """Rows as plain dicts (None = unknown; ahn 'unknown' when unknown), outside the timings."""
+    """Rows as plain dicts (None = unknown; ahn and mc_sarcoma 'unknown' when unknown, since for
+    them a plain empty value means "not diagnosed"), outside the timings."""
     rows = []
     for rec in frame.astype(object).where(frame.notna(), None).to_dict("records"):
-        rec["ahn"] = rec["ahn"] if rec["ahn"] is not None else "unknown"
+        for column in ("ahn", "mc_sarcoma"):  # the frame's <NA> there: unknown, not "none"
+            rec[column] = rec[column] if rec[column] is not None else "unknown"
         rows.append(rec)
     return rows
 
