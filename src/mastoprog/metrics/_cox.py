@@ -57,13 +57,22 @@ def cox_fit(time: np.ndarray, event: np.ndarray, x: np.ndarray, max_iter: int = 
     last_dead = last[dead]
     x_dead = xs[dead]
 
+    # covariates as contiguous rows: a running sum along a row is several times faster than along
+    # the first axis of an (n, p, p) array, and adds the same numbers in the same order
+    columns = np.ascontiguousarray(xs.T)
+
     def parts(beta: np.ndarray):
         eta = xs @ beta
         shift = eta.max()
         r = np.exp(eta - shift)
         s0 = np.cumsum(r)[last_dead]
-        s1 = np.cumsum(r[:, None] * xs, axis=0)[last_dead]
-        s2 = np.cumsum(r[:, None, None] * xs[:, :, None] * xs[:, None, :], axis=0)[last_dead]
+        weighted = r * columns
+        s1 = np.empty((dead.size, p))
+        s2 = np.empty((dead.size, p, p))
+        for a in range(p):  # loop over covariates (1-4), not patients
+            s1[:, a] = np.cumsum(weighted[a])[last_dead]
+            for b in range(p):  # both triangles: (r x_a) x_b and (r x_b) x_a round differently
+                s2[:, a, b] = np.cumsum(weighted[a] * columns[b])[last_dead]
         loglik = np.sum(eta[dead] - shift - np.log(s0))
         xbar = s1 / s0[:, None]
         grad = np.sum(x_dead - xbar, axis=0)

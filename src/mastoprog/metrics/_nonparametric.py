@@ -12,7 +12,31 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["KaplanMeier", "censoring_survival", "dominance_sums", "kaplan_meier"]
+__all__ = ["KaplanMeier", "censoring_survival", "dominance_sums", "kaplan_meier", "search_sorted"]
+
+# needles above this many are searched in sorted order (below it the sort costs more than it saves)
+_SORT_NEEDLES_ABOVE = 4096
+
+
+def search_sorted(haystack: np.ndarray, needles: np.ndarray, side: str = "left") -> np.ndarray:
+    """``np.searchsorted(haystack, needles, side)``, the same integers, faster on many unsorted needles.
+
+    A binary search per needle in patient order jumps all over a large ``haystack`` (a cache miss
+    per step); searched in sorted order the successive searches stay in cache, which is about
+    three times faster for a million needles, sort included (benchmarks/bench_metrics_scale.py).
+
+    Examples
+    --------
+    >>> search_sorted(np.array([1.0, 2.0, 3.0]), np.array([2.5, 0.0, 2.0]), side="right").tolist()
+    [2, 0, 2]
+    """
+    needles = np.asarray(needles)
+    if needles.ndim != 1 or needles.size <= _SORT_NEEDLES_ABOVE or bool(np.all(needles[1:] >= needles[:-1])):
+        return np.searchsorted(haystack, needles, side=side)  # type: ignore[call-overload]
+    order = np.argsort(needles)
+    out = np.empty(needles.size, dtype=np.intp)
+    out[order] = np.searchsorted(haystack, needles[order], side=side)  # type: ignore[call-overload]
+    return out
 
 
 @dataclass(frozen=True)
@@ -37,19 +61,19 @@ class KaplanMeier:
     def at(self, t: np.ndarray | float, *, left: bool = False) -> np.ndarray:
         """S(t) (right-continuous), or S(t-) with ``left=True``; 1 before the first time."""
         t = np.asarray(t, dtype=float)
-        idx = np.searchsorted(self.times, t, side="left" if left else "right") - 1
+        idx = search_sorted(self.times, t, side="left" if left else "right") - 1
         out = np.where(idx >= 0, self.survival[np.clip(idx, 0, None)], 1.0)
         return out
 
     def _band_at(self, arr: np.ndarray, t: np.ndarray | float) -> np.ndarray:
         t = np.asarray(t, dtype=float)
-        idx = np.searchsorted(self.times, t, side="right") - 1
+        idx = search_sorted(self.times, t, side="right") - 1
         return np.where(idx >= 0, arr[np.clip(idx, 0, None)], 1.0)
 
     def se_at(self, t: np.ndarray | float) -> np.ndarray:
         """Greenwood standard error of S(t) (delta method: S * sqrt(var log S))."""
         t = np.asarray(t, dtype=float)
-        idx = np.searchsorted(self.times, t, side="right") - 1
+        idx = search_sorted(self.times, t, side="right") - 1
         s = np.where(idx >= 0, self.survival[np.clip(idx, 0, None)], 1.0)
         v = np.where(idx >= 0, self.var_log[np.clip(idx, 0, None)], 0.0)
         return s * np.sqrt(v)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_times, _per_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_survival
+from ._nonparametric import censoring_survival, search_sorted
 
 ArrayLike = Any
 
@@ -41,7 +41,7 @@ def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarr
     order = np.argsort(t, kind="stable")
     ts_sorted = t[order]
     uniq, first = np.unique(ts_sorted, return_index=True)
-    inv = np.searchsorted(uniq, t)
+    inv = search_sorted(uniq, t)
     c_sorted = counts[:, order]
     ev_sorted = e[order]
     dev = np.add.reduceat(c_sorted * ev_sorted, first, axis=1)   # deaths per distinct time
@@ -62,8 +62,8 @@ def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarr
         cum = np.concatenate([np.zeros((b, 1)), np.cumsum(counts[:, ctrl_order], axis=1)], axis=1)
         n_ctrl = cum[:, -1]
         pc = p[k][case]
-        right = np.searchsorted(sc, pc, side="right")
-        left = np.searchsorted(sc, pc, side="left")
+        right = search_sorted(sc, pc, side="right")
+        left = search_sorted(sc, pc, side="left")
         above = n_ctrl[:, None] - cum[:, right]
         ties = cum[:, right] - cum[:, left]
         with np.errstate(divide="ignore", invalid="ignore"):

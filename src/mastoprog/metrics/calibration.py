@@ -491,8 +491,9 @@ def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: A
     risk = 1.0 - s
     # groups: quantiles of predicted risk; duplicate edges (few distinct predictions) merge groups
     # rank "first" (ties in order of appearance) from a stable argsort: pandas' rank is ~5x slower
+    by_risk = np.argsort(risk, kind="stable")  # also the order of the smoothed curve below
     rank = np.empty(tt.size)
-    rank[np.argsort(risk, kind="stable")] = np.arange(1.0, tt.size + 1.0)
+    rank[by_risk] = np.arange(1.0, tt.size + 1.0)
     grp = np.minimum((rank - 1) * int(n_groups) // tt.size, int(n_groups) - 1).astype(int)
     rows = []
     for gval in np.unique(grp):  # loop over groups (<= n_groups), not patients
@@ -519,8 +520,7 @@ def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: A
     else:
         obs_risk = _smoothed_observed_risk(tt, e, s, h, knots)
     diff = np.abs(obs_risk - risk)
-    order = np.argsort(risk, kind="stable")
-    curve = pd.DataFrame({"predicted_risk": risk[order], "observed_risk": obs_risk[order]})
+    curve = pd.DataFrame({"predicted_risk": risk[by_risk], "observed_risk": obs_risk[by_risk]})
     return Calibration(h, groups, curve, observed, expected, float(oe), float(oe_low), float(oe_high),
                        slope, float(slope_low), float(slope_high), float(diff.mean()),
                        float(np.median(diff)), float(np.quantile(diff, 0.9)), float(diff.max()),

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, check_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_survival, dominance_sums
+from ._nonparametric import censoring_survival, dominance_sums, search_sorted
 
 ArrayLike = Any
 
@@ -89,9 +89,9 @@ def _concordance_parts(time: np.ndarray, event: np.ndarray, pred: np.ndarray, w_
     ev_times_sorted = np.sort(time[event])
     te = time[ev_idx]
     # last sorted position of the deaths tied with death i: everything after it is comparable
-    g = (np.searchsorted(sorted_time, te, side="left")
-         + np.searchsorted(ev_times_sorted, te, side="right")
-         - np.searchsorted(ev_times_sorted, te, side="left") - 1)
+    g = (search_sorted(sorted_time, te, side="left")
+         + search_sorted(ev_times_sorted, te, side="right")
+         - search_sorted(ev_times_sorted, te, side="left") - 1)
     w = w_event[ev_idx]
     cut = int(g.max()) if g.size else -1  # sorted positions > cut: after every anchoring death
     head = pos <= cut
