@@ -12,7 +12,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["KaplanMeier", "censoring_survival", "dominance_sums", "kaplan_meier", "search_sorted"]
+__all__ = ["KaplanMeier", "censoring_survival", "dominance_pairs", "dominance_sums", "kaplan_meier",
+           "search_sorted"]
 
 # needles above this many are searched in sorted order (below it the sort costs more than it saves)
 _SORT_NEEDLES_ABOVE = 4096
@@ -174,6 +175,23 @@ def dominance_sums(point_pos: np.ndarray, point_val: np.ndarray, point_w: np.nda
     ``searchsorted`` answers every query at that level: O(n log^2 n) time, O(n k) memory, no
     Python loop over rows.
     """
+    return dominance_pairs(point_pos, point_val, point_w, query_pos, query_val, point_counts=False)[0]
+
+
+def dominance_pairs(point_pos: np.ndarray, point_val: np.ndarray, point_w: np.ndarray,
+                    query_pos: np.ndarray, query_val: np.ndarray, *, point_counts: bool = True
+                    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray],
+                               tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`dominance_sums` for the queries and, from the same sorted levels, the transposed
+    counts for the points.
+
+    Returns ``(query_sums, point_counts)``: ``query_sums`` is what :func:`dominance_sums`
+    returns; ``point_counts`` is, for each point p, ``(number of queries with query_pos >
+    point_pos[p] and query_val < point_val[p], same with ==, same with any val)`` (unweighted;
+    three (n_points,) float arrays of whole numbers, exact; zeros when ``point_counts=False``).
+    Both directions count the same pairs ``point_pos < query_pos``, each at the one dyadic level
+    where it falls, so the points' counts cost two searches per level instead of a second pass.
+    """
     point_pos = np.asarray(point_pos, dtype=np.int64)
     point_val = np.asarray(point_val, dtype=np.int64)
     point_w = np.asarray(point_w, dtype=float)
@@ -184,19 +202,21 @@ def dominance_sums(point_pos: np.ndarray, point_val: np.ndarray, point_w: np.nda
     # fancy-indexing (n, k) arrays
     k = int(np.prod(point_w.shape[1:], dtype=int))
     columns = np.ascontiguousarray(point_w.reshape(point_w.shape[0], k).T)
-    lt = np.zeros((k, nq))
-    eq = np.zeros((k, nq))
-    tot = np.zeros((k, nq))
+    lt, eq, tot = np.zeros((k, nq)), np.zeros((k, nq)), np.zeros((k, nq))
+    rev = (np.zeros(point_pos.size), np.zeros(point_pos.size), np.zeros(point_pos.size))
     if point_pos.size and nq:
-        _dominance_levels(point_pos, point_val, columns, query_pos, query_val, (lt, eq, tot))
+        _dominance_levels(point_pos, point_val, columns, query_pos, query_val, (lt, eq, tot),
+                          rev if point_counts else None)
     shape = (nq, *point_w.shape[1:])
-    return lt.T.reshape(shape), eq.T.reshape(shape), tot.T.reshape(shape)
+    return (lt.T.reshape(shape), eq.T.reshape(shape), tot.T.reshape(shape)), rev
 
 
 def _dominance_levels(point_pos: np.ndarray, point_val: np.ndarray, columns: np.ndarray,
                       query_pos: np.ndarray, query_val: np.ndarray,
-                      out: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-    """The dyadic levels of :func:`dominance_sums`, accumulated into ``out`` (each (k, n_queries))."""
+                      out: tuple[np.ndarray, np.ndarray, np.ndarray],
+                      rev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+    """The dyadic levels of :func:`dominance_pairs`, accumulated into ``out`` (each (k, n_queries))
+    and, if given, ``rev`` (each (n_points,))."""
     lt, eq, tot = out
     span = int(max(point_pos.max(), query_pos.max())) + 1
     m = int(max(point_val.max(), query_val.max())) + 2  # key stride: values live in [0, m - 1)
@@ -210,14 +230,13 @@ def _dominance_levels(point_pos: np.ndarray, point_val: np.ndarray, columns: np.
         if not has_bit.any():
             continue
         pblock = point_pos >> level
-        order = _by_block(pblock, point_val, points_by_val, m, span >> level)
+        order = points_by_val[_by_block(pblock[points_by_val], point_val, points_by_val, m, span >> level)]
         skeys = pblock[order] * m + point_val[order]
         # block boundaries in the sorted keys come from counts; no search needed
         starts = np.concatenate(([0], np.cumsum(np.bincount(pblock, minlength=(span >> level) + 2))))
         q_val_order = queries_by_val[has_bit[queries_by_val]]
         qblock_all = (query_pos >> level) - 1
-        q = q_val_order[_by_block(qblock_all[q_val_order], query_val[q_val_order],
-                                  np.arange(q_val_order.size), m, span >> level)]
+        q = q_val_order[_by_block(qblock_all[q_val_order], query_val, q_val_order, m, span >> level)]
         block = qblock_all[q]
         qkeys = block * m + query_val[q]
         lo = starts[block]
@@ -230,11 +249,27 @@ def _dominance_levels(point_pos: np.ndarray, point_val: np.ndarray, columns: np.
             lt[j][q] += at_below - at_lo
             eq[j][q] += cw[upto] - at_below
             tot[j][q] += cw[hi] - at_lo
+        if rev is not None:
+            _transposed_counts(skeys, pblock[order], qkeys, block, span >> level, order, rev)
+
+
+def _transposed_counts(skeys: np.ndarray, sblock: np.ndarray, qkeys: np.ndarray, qblock: np.ndarray,
+                       n_blocks: int, order: np.ndarray, rev: tuple[np.ndarray, np.ndarray, np.ndarray]
+                       ) -> None:
+    """One level of the points' counts: the queries of the point's block below / tied with its value."""
+    qstarts = np.concatenate(([0], np.cumsum(np.bincount(qblock, minlength=n_blocks + 2))))
+    below = np.searchsorted(qkeys, skeys, side="left")
+    upto = np.searchsorted(qkeys, skeys, side="right")
+    at_lo = qstarts[sblock]
+    rev[0][order] += below - at_lo
+    rev[1][order] += upto - below
+    rev[2][order] += qstarts[sblock + 1] - at_lo
 
 
 def _by_block(block: np.ndarray, val: np.ndarray, val_order: np.ndarray, m: int, n_blocks: int
               ) -> np.ndarray:
-    """Indices sorting by ``(block, val)``, given ``val_order`` (indices sorting by val)."""
+    """Positions in ``val_order`` (indices into ``val`` sorting it) that sort ``block`` (one entry
+    per ``val_order`` entry) by ``(block, val)``."""
     if n_blocks < 65536:
-        return val_order[np.argsort(block[val_order].astype(np.uint16), kind="stable")]
-    return np.argsort(block * m + val, kind="stable")
+        return np.argsort(block.astype(np.uint16), kind="stable")
+    return np.argsort(block * m + val[val_order], kind="stable")

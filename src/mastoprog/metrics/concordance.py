@@ -10,7 +10,7 @@ import numpy as np
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, check_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_survival, dominance_sums, search_sorted
+from ._nonparametric import censoring_survival, dominance_pairs, search_sorted
 
 ArrayLike = Any
 
@@ -53,8 +53,8 @@ _FEW_PAIRS = 50
 
 def _rank_sums(point_val: np.ndarray, point_w: np.ndarray, query_val: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """1-D version of :func:`dominance_sums` (every point counts): per query, the sums of the
-    weights of the points with a smaller value, an equal value, and any value (O(n log n))."""
+    """1-D version of :func:`~._nonparametric.dominance_sums` (every point counts): per query, the
+    sums of the weights of the points with a smaller value, an equal value, and any value (O(n log n))."""
     order = np.argsort(point_val, kind="stable")
     sorted_val = point_val[order]
     cw = np.concatenate((np.zeros((1, *point_w.shape[1:])), np.cumsum(point_w[order], axis=0)))
@@ -96,17 +96,16 @@ def _concordance_parts(time: np.ndarray, event: np.ndarray, pred: np.ndarray, w_
     cut = int(g.max()) if g.size else -1  # sorted positions > cut: after every anchoring death
     head = pos <= cut
     tail = ~head
-    # i as the earlier member: comparable j have pos > g_i (head: 2-D with reversed positions;
-    # tail: comparable with every i)
-    lt1, eq1, tot1 = dominance_sums(cut - pos[head], rank[head], np.ones(int(head.sum())),
-                                    cut - g, rank[ev_idx])
+    # the pairs (death i, head patient k) with g_i < pos_k, counted once for both members: k as
+    # the later member (deaths before it, weighted by w_i) and i as the earlier one (unweighted)
+    (lt2, eq2, tot2), (lt1, eq1, tot1) = dominance_pairs(g, rank[ev_idx], w, pos[head], rank[head])
+    # i as the earlier member: the tail is comparable with every i
     lt_t, eq_t, tot_t = _rank_sums(rank[tail], np.ones(int(tail.sum())), rank[ev_idx])
     lt1, eq1, tot1 = lt1 + lt_t, eq1 + eq_t, tot1 + tot_t
     conc1 = tot1 - lt1 - eq1  # later patient predicted to live longer: concordant
     # k as the later member: deaths i with g_i < pos_k, weighted by w_i
     a = np.zeros((n, w.shape[1]))
     b = np.zeros((n, w.shape[1]))
-    lt2, eq2, tot2 = dominance_sums(g, rank[ev_idx], w, pos[head], rank[head])
     a[head] = lt2 + 0.5 * eq2
     b[head] = tot2
     lt2, eq2, tot2 = _rank_sums(rank[ev_idx], w, rank[tail])
