@@ -190,7 +190,9 @@ def dominance_pairs(point_pos: np.ndarray, point_val: np.ndarray, point_w: np.nd
     point_pos[p] and query_val < point_val[p], same with ==, same with any val)`` (unweighted;
     three (n_points,) float arrays of whole numbers, exact; zeros when ``point_counts=False``).
     Both directions count the same pairs ``point_pos < query_pos``, each at the one dyadic level
-    where it falls, so the points' counts cost two searches per level instead of a second pass.
+    where it falls, so the points' counts come from the queries' searches instead of a second
+    pass. The totals ignore the values: they are 1-D prefix sums over positions (the same
+    pairs, summed in position order: equal to the level-by-level sums up to rounding).
     """
     point_pos = np.asarray(point_pos, dtype=np.int64)
     point_val = np.asarray(point_val, dtype=np.int64)
@@ -202,74 +204,97 @@ def dominance_pairs(point_pos: np.ndarray, point_val: np.ndarray, point_w: np.nd
     # fancy-indexing (n, k) arrays
     k = int(np.prod(point_w.shape[1:], dtype=int))
     columns = np.ascontiguousarray(point_w.reshape(point_w.shape[0], k).T)
-    lt, eq, tot = np.zeros((k, nq)), np.zeros((k, nq)), np.zeros((k, nq))
-    rev = (np.zeros(point_pos.size), np.zeros(point_pos.size), np.zeros(point_pos.size))
+    lt, eq = np.zeros((k, nq)), np.zeros((k, nq))
+    rev = (np.zeros(point_pos.size), np.zeros(point_pos.size))
     if point_pos.size and nq:
-        _dominance_levels(point_pos, point_val, columns, query_pos, query_val, (lt, eq, tot),
+        _dominance_levels(point_pos, point_val, columns, query_pos, query_val, (lt, eq),
                           rev if point_counts else None)
+    # the totals ignore the values: 1-D prefix sums over positions, no dyadic levels needed
+    by_pos = np.argsort(point_pos, kind="stable")
+    cw = np.concatenate((np.zeros((k, 1)), np.cumsum(columns[:, by_pos], axis=1)), axis=1)
+    tot = cw[:, search_sorted(point_pos[by_pos], query_pos, side="left")]
+    rev_tot = np.zeros(point_pos.size)
+    if point_counts:
+        rev_tot = nq - search_sorted(np.sort(query_pos), point_pos, side="right").astype(float)
     shape = (nq, *point_w.shape[1:])
-    return (lt.T.reshape(shape), eq.T.reshape(shape), tot.T.reshape(shape)), rev
+    return (lt.T.reshape(shape), eq.T.reshape(shape), tot.T.reshape(shape)), (*rev, rev_tot)
 
 
 def _dominance_levels(point_pos: np.ndarray, point_val: np.ndarray, columns: np.ndarray,
                       query_pos: np.ndarray, query_val: np.ndarray,
-                      out: tuple[np.ndarray, np.ndarray, np.ndarray],
-                      rev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
-    """The dyadic levels of :func:`dominance_pairs`, accumulated into ``out`` (each (k, n_queries))
-    and, if given, ``rev`` (each (n_points,))."""
-    lt, eq, tot = out
+                      out: tuple[np.ndarray, np.ndarray],
+                      rev: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """The dyadic levels of :func:`dominance_pairs`: the ``lt`` and ``eq`` sums written into
+    ``out`` (each (k, n_queries)) and, if given, the points' ``lt`` and ``eq`` counts into ``rev``.
+
+    Points and queries are sorted by value once and kept in that order ("value coordinates")
+    through the levels: each level then needs a stable sort by block only (a 16-bit radix sort
+    while the blocks are few), and the results go back to the callers' order once at the end.
+    """
     span = int(max(point_pos.max(), query_pos.max())) + 1
     m = int(max(point_val.max(), query_val.max())) + 2  # key stride: values live in [0, m - 1)
     levels = max(1, int(np.ceil(np.log2(span + 1))) + 1)
-    # points and queries sorted by value once; each level then needs only a stable sort by block
-    # (a 16-bit radix sort while the blocks are few), and sorted queries make searchsorted fast
     points_by_val = np.argsort(point_val, kind="stable")
     queries_by_val = np.argsort(query_val, kind="stable")
+    ppos, pval, pw = point_pos[points_by_val], point_val[points_by_val], columns[:, points_by_val]
+    qpos, qval = query_pos[queries_by_val], query_val[queries_by_val]
+    lt, eq = np.zeros(out[0].shape), np.zeros(out[1].shape)
+    counts = (np.zeros(ppos.size), np.zeros(ppos.size))
     for level in range(levels):
-        has_bit = ((query_pos >> level) & 1).astype(bool)
-        if not has_bit.any():
+        qsel = np.flatnonzero((qpos >> level) & 1)
+        if not qsel.size:
             continue
-        pblock = point_pos >> level
-        order = points_by_val[_by_block(pblock[points_by_val], point_val, points_by_val, m, span >> level)]
-        skeys = pblock[order] * m + point_val[order]
+        n_blocks = span >> level
+        pblock = ppos >> level
+        perm = _by_block(pblock, pval, m, n_blocks)
+        sblock = pblock[perm]
+        skeys = sblock * m + pval[perm]
         # block boundaries in the sorted keys come from counts; no search needed
-        starts = np.concatenate(([0], np.cumsum(np.bincount(pblock, minlength=(span >> level) + 2))))
-        q_val_order = queries_by_val[has_bit[queries_by_val]]
-        qblock_all = (query_pos >> level) - 1
-        q = q_val_order[_by_block(qblock_all[q_val_order], query_val, q_val_order, m, span >> level)]
-        block = qblock_all[q]
-        qkeys = block * m + query_val[q]
+        starts = np.concatenate(([0], np.cumsum(np.bincount(pblock, minlength=n_blocks + 2))))
+        qblock = (qpos[qsel] >> level) - 1
+        qperm = _by_block(qblock, qval[qsel], m, n_blocks)
+        q, block = qsel[qperm], qblock[qperm]
+        qkeys = block * m + qval[q]
         lo = starts[block]
-        hi = starts[block + 1]
         below = np.searchsorted(skeys, qkeys, side="left")
         upto = np.searchsorted(skeys, qkeys, side="right")
-        for j in range(columns.shape[0]):  # loop over weightings (1 or 2), not patients
-            cw = np.concatenate(([0.0], np.cumsum(columns[j][order])))
-            at_lo, at_below = cw[lo], cw[below]
-            lt[j][q] += at_below - at_lo
+        cw = np.zeros(perm.size + 1)
+        for j in range(pw.shape[0]):  # loop over weightings (1 or 2), not patients
+            np.cumsum(pw[j][perm], out=cw[1:])
+            at_below = cw[below]
+            lt[j][q] += at_below - cw[lo]
             eq[j][q] += cw[upto] - at_below
-            tot[j][q] += cw[hi] - at_lo
         if rev is not None:
-            _transposed_counts(skeys, pblock[order], qkeys, block, span >> level, order, rev)
+            _transposed_counts((below, upto), sblock, block, n_blocks, perm, counts)
+    out[0][:, queries_by_val] = lt
+    out[1][:, queries_by_val] = eq
+    if rev is not None:
+        rev[0][points_by_val] = counts[0]
+        rev[1][points_by_val] = counts[1]
 
 
-def _transposed_counts(skeys: np.ndarray, sblock: np.ndarray, qkeys: np.ndarray, qblock: np.ndarray,
-                       n_blocks: int, order: np.ndarray, rev: tuple[np.ndarray, np.ndarray, np.ndarray]
-                       ) -> None:
-    """One level of the points' counts: the queries of the point's block below / tied with its value."""
+def _transposed_counts(query_search: tuple[np.ndarray, np.ndarray], sblock: np.ndarray, qblock: np.ndarray,
+                       n_blocks: int, perm: np.ndarray, counts: tuple[np.ndarray, np.ndarray]) -> None:
+    """One level of the points' counts: the queries of the point's block below / tied with its value.
+
+    Read off the queries' own searches instead of searching again: with both key lists sorted,
+    query q < point j exactly when fewer than j + 1 points are <= q (``upto[q] <= j``), and q <= j
+    exactly when ``below[q] <= j``; so a running count of ``upto`` (``below``) values gives every
+    point's number of queries below (up to) it, in O(n).
+    """
+    below, upto = query_search
     qstarts = np.concatenate(([0], np.cumsum(np.bincount(qblock, minlength=n_blocks + 2))))
-    below = np.searchsorted(qkeys, skeys, side="left")
-    upto = np.searchsorted(qkeys, skeys, side="right")
-    at_lo = qstarts[sblock]
-    rev[0][order] += below - at_lo
-    rev[1][order] += upto - below
-    rev[2][order] += qstarts[sblock + 1] - at_lo
+    n_points = sblock.size
+    queries_below = np.cumsum(np.bincount(upto, minlength=n_points + 1)[:n_points])
+    queries_upto = np.cumsum(np.bincount(below, minlength=n_points + 1)[:n_points])
+    counts[0][perm] += queries_below - qstarts[sblock]
+    counts[1][perm] += queries_upto - queries_below
 
 
-def _by_block(block: np.ndarray, val: np.ndarray, val_order: np.ndarray, m: int, n_blocks: int
-              ) -> np.ndarray:
-    """Positions in ``val_order`` (indices into ``val`` sorting it) that sort ``block`` (one entry
-    per ``val_order`` entry) by ``(block, val)``."""
+def _by_block(block: np.ndarray, val: np.ndarray, m: int, n_blocks: int) -> np.ndarray:
+    """Indices sorting entries already in value order by ``(block, val)``, ties in their order."""
+    if n_blocks < 256:  # one radix pass instead of two
+        return np.argsort(block.astype(np.uint8), kind="stable")
     if n_blocks < 65536:
         return np.argsort(block.astype(np.uint16), kind="stable")
-    return np.argsort(block * m + val[val_order], kind="stable")
+    return np.argsort(block * m + val, kind="stable")
