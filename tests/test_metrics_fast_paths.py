@@ -17,10 +17,13 @@ from mastoprog.metrics import concordance_indices
 from mastoprog.metrics._cox import cox_fit
 from mastoprog.metrics._nonparametric import (
     _SORT_NEEDLES_ABOVE,
+    censoring_left,
     censoring_survival,
+    cohort_kaplan_meier,
     dominance_pairs,
     dominance_sums,
     search_sorted,
+    time_order,
 )
 
 
@@ -133,3 +136,29 @@ def test_cox_fit_equals_textbook_newton(seed: int, p: int) -> None:
     beta, cov = _reference_cox(t, e, x)
     np.testing.assert_allclose(fit.beta, beta, rtol=1e-11, atol=1e-13)
     np.testing.assert_allclose(fit.cov, cov, rtol=1e-11, atol=1e-13)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_censoring_left_equals_searching_the_censoring_curve(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 50))
+    t = rng.integers(0, 8, n).astype(float)
+    e = rng.random(n) < 0.5
+    assert np.array_equal(censoring_left(t, e), censoring_survival(t, e).at(t, left=True))
+    assert np.array_equal(time_order(t, e), np.lexsort((~e, t)))
+
+
+def test_per_cohort_results_follow_the_data_not_the_array() -> None:
+    """The cache is keyed by content: an array changed in place is a new cohort, and what the
+    cache hands out cannot be changed by the caller."""
+    t = np.array([2.0, 4.0, 6.0, 8.0])
+    e = np.array([True, False, True, False])
+    before = censoring_left(t, e).copy()
+    km = cohort_kaplan_meier(t, e)
+    assert km is cohort_kaplan_meier(t.copy(), e.copy())  # same content: computed once
+    e[0] = False  # in place: another cohort
+    assert np.array_equal(censoring_left(t, e), censoring_survival(t, e).at(t, left=True))
+    assert not np.array_equal(censoring_left(t, e), before)
+    assert not km.survival.flags.writeable
+    assert not censoring_left(t, e).flags.writeable

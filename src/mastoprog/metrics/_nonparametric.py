@@ -7,13 +7,17 @@ Everything here takes clean numpy arrays; input checking lives in :mod:`mastopro
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
-__all__ = ["KaplanMeier", "censoring_survival", "dominance_pairs", "dominance_sums", "kaplan_meier",
-           "search_sorted"]
+__all__ = ["KaplanMeier", "censoring_left", "censoring_survival", "cohort_kaplan_meier", "dominance_pairs",
+           "dominance_sums", "kaplan_meier", "search_sorted", "time_order"]
 
 # needles above this many are searched in sorted order (below it the sort costs more than it saves)
 _SORT_NEEDLES_ABOVE = 4096
@@ -100,6 +104,75 @@ class KaplanMeier:
         return first(self.survival), first(self.lower), first(self.upper)
 
 
+# ---------------------------------------------------------------- per-cohort results, computed once
+# validate() scores one cohort with a dozen metric calls (three horizons), each of which used to
+# recompute the same censoring Kaplan-Meier, Kaplan-Meier and time order (a sort of a million
+# times each). They are kept here for the most recent cohort only, keyed by a SHA-256 digest of
+# the time and event arrays' bytes: a different or modified cohort is a miss, never a stale hit.
+# The cached arrays are read-only. Memory: about 130 bytes per patient, for one cohort at a time.
+_COHORT_LOCK = threading.Lock()
+_COHORT: dict[str, Any] = {}
+
+
+def _cohort_key(time: np.ndarray, event: np.ndarray) -> bytes:
+    digest = hashlib.sha256(repr((time.dtype.str, time.shape, event.dtype.str, event.shape)).encode())
+    digest.update(np.ascontiguousarray(time).data)
+    digest.update(np.ascontiguousarray(event).data)
+    return digest.digest()
+
+
+def _read_only(value: Any) -> Any:
+    """``value`` with its arrays (also inside a tuple or a KaplanMeier) made read-only."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, tuple):
+        for part in value:
+            _read_only(part)
+    elif isinstance(value, KaplanMeier):
+        _read_only(tuple(vars(value).values()))
+    return value
+
+
+def _per_cohort(kind: str, time: np.ndarray, event: np.ndarray, compute: Callable[[], Any]) -> Any:
+    """``compute()`` for this cohort, from the cache when the same time/event were seen last."""
+    key = _cohort_key(time, event)
+    with _COHORT_LOCK:
+        if _COHORT.get("key") == key and kind in _COHORT:
+            return _COHORT[kind]
+    value = _read_only(compute())
+    with _COHORT_LOCK:
+        if _COHORT.get("key") != key:
+            _COHORT.clear()
+            _COHORT["key"] = key
+        _COHORT[kind] = value
+    return value
+
+
+def time_order(time: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """Indices sorting patients by time, deaths before censorings at tied times (cached per cohort).
+
+    Examples
+    --------
+    >>> time_order(np.array([3.0, 1.0, 3.0]), np.array([False, True, True])).tolist()
+    [1, 2, 0]
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    return _per_cohort("time_order", time, event, lambda: np.lexsort((~event, time)))
+
+
+def cohort_kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float = 0.95) -> KaplanMeier:
+    """:func:`kaplan_meier` (log-log band) of a whole cohort, computed once per cohort and level.
+
+    For the metrics that each need the same cohort's curve; subsets (groups) go to
+    :func:`kaplan_meier` directly, so they do not displace the cohort's entry.
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    return _per_cohort(f"kaplan_meier {conf_level!r}", time, event,
+                       lambda: kaplan_meier(time, event, conf_level=conf_level))
+
+
 def kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float = 0.95,
                  conf_type: str = "log-log") -> KaplanMeier:
     """Kaplan-Meier estimate with Greenwood variance and a ``log-log`` (default) or ``log`` band.
@@ -145,9 +218,28 @@ def censoring_survival(time: np.ndarray, event: np.ndarray) -> KaplanMeier:
 
     Censorings are the events; at tied times events of interest leave the risk set first (they
     are observed before the censoring), the convention of Graf et al. 1999 and scikit-survival.
+    Computed once per cohort (the result's arrays are read-only).
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
+    return _per_cohort("censoring", time, event, lambda: _censoring_parts(time, event))[0]
+
+
+def censoring_left(time: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """G(T_i-) for every patient: ``censoring_survival(time, event).at(time, left=True)``, the same
+    numbers, read off the Kaplan-Meier's own index of each time (no search; cached per cohort).
+
+    Examples
+    --------
+    >>> censoring_left(np.array([2.0, 4.0, 6.0]), np.array([True, False, True])).tolist()
+    [1.0, 1.0, 0.5]
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    return _per_cohort("censoring", time, event, lambda: _censoring_parts(time, event))[1]
+
+
+def _censoring_parts(time: np.ndarray, event: np.ndarray) -> tuple[KaplanMeier, np.ndarray]:
     uniq, inv = np.unique(time, return_inverse=True)
     d = np.bincount(inv, weights=event, minlength=uniq.size)
     c = np.bincount(inv, weights=~event, minlength=uniq.size)
@@ -156,7 +248,9 @@ def censoring_survival(time: np.ndarray, event: np.ndarray) -> KaplanMeier:
         ratio = np.where(c > 0, c / n, 0.0)
     g = np.cumprod(1.0 - ratio)
     zeros = np.zeros_like(g)
-    return KaplanMeier(uniq, n, c, d, g, zeros, g, g, 0.0, "none")
+    # G just before each patient's time: the value at the previous distinct time (1 before the first)
+    left = np.concatenate(([1.0], g[:-1]))[inv.reshape(-1)]
+    return KaplanMeier(uniq, n, c, d, g, zeros, g, g, 0.0, "none"), left
 
 
 def dominance_sums(point_pos: np.ndarray, point_val: np.ndarray, point_w: np.ndarray,

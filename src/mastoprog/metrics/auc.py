@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_times, _per_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_survival, search_sorted
+from ._nonparametric import censoring_left, search_sorted
 
 ArrayLike = Any
 
@@ -206,7 +206,7 @@ def time_dependent_auc(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
     n_ok = np.zeros(ts.size, dtype=int)
     mean_ci = (float("nan"), float("nan"))
     if interval == "influence":
-        g_left = censoring_survival(t, e).at(t, left=True)
+        g_left = censoring_left(t, e)
         se = np.array([np.sqrt(np.sum(np.square(auc_influence(t, e, p[k], h, g_left)[1])))
                        for k, h in enumerate(ts)])
         lo = np.clip(auc0[0] - z * se, 0.0, 1.0)

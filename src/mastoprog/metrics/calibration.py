@@ -11,7 +11,7 @@ import pandas as pd
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, _check_times, check_outcome, normal_quantile
 from ._cox import cox_fit
-from ._nonparametric import kaplan_meier
+from ._nonparametric import cohort_kaplan_meier, kaplan_meier
 
 ArrayLike = Any
 
@@ -183,7 +183,7 @@ def observed_expected(time: ArrayLike, event: ArrayLike, predicted_survival_at_t
     tt, e = check_outcome(time, event)
     h = _check_times([t], tt, "t")[0]
     s = _check_predicted(predicted_survival_at_t, tt.size, "predicted_survival_at_t", lo=0.0, hi=1.0)
-    return _oe_fit(kaplan_meier(tt, e), 1.0 - s, h, normal_quantile(conf_level))
+    return _oe_fit(cohort_kaplan_meier(tt, e), 1.0 - s, h, normal_quantile(conf_level))
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,7 @@ def calibration_intercept(time: ArrayLike, event: ArrayLike, predicted_survival_
     tt, e = check_outcome(time, event)
     h = _check_times([t], tt, "t")[0]
     s = _check_predicted(predicted_survival_at_t, tt.size, "predicted_survival_at_t", lo=0.0, hi=1.0)
-    km = kaplan_meier(tt, e)
+    km = cohort_kaplan_meier(tt, e)
     return _intercept_fit(1.0 - float(km.at(h)), float(km.se_at(h)), s, h, normal_quantile(conf_level))
 
 
@@ -505,7 +505,7 @@ def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: A
     groups = pd.DataFrame(rows, columns=["group", "n", "predicted_survival", "observed_survival",
                                          "observed_low", "observed_high", "n_events"])
 
-    km_all = kaplan_meier(tt, e, conf_level=conf_level)
+    km_all = cohort_kaplan_meier(tt, e, conf_level=conf_level)
     s_obs = float(km_all.at(h))
     km_lo, km_hi = km_all.ci_at(h)
     observed = 1.0 - s_obs

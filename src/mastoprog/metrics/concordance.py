@@ -10,7 +10,7 @@ import numpy as np
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, check_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_survival, dominance_pairs, search_sorted
+from ._nonparametric import censoring_left, dominance_pairs, search_sorted, time_order
 
 ArrayLike = Any
 
@@ -80,7 +80,7 @@ def _concordance_parts(time: np.ndarray, event: np.ndarray, pred: np.ndarray, w_
     only the patients before it go through the 2-D dominance sums.
     """
     n = time.size
-    order = np.lexsort((~event, time))  # time ascending, deaths before censorings at ties
+    order = time_order(time, event)  # time ascending, deaths before censorings at ties
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
     rank = np.unique(pred, return_inverse=True)[1].astype(np.int64).reshape(-1)
@@ -126,7 +126,7 @@ def _event_weights(t: np.ndarray, e: np.ndarray, method: str, tau: float | None)
     if tau is not None:
         w[t >= tau] = 0.0
     if method == "uno":
-        g = censoring_survival(t, e).at(t, left=True)
+        g = censoring_left(t, e)
         with np.errstate(divide="ignore"):
             w = np.where(e, w / np.square(g), 0.0)
     return w
