@@ -23,6 +23,7 @@ from mastoprog.metrics._nonparametric import (
     dominance_pairs,
     dominance_sums,
     search_sorted,
+    stable_argsort_int,
     time_order,
 )
 
@@ -36,6 +37,14 @@ def test_search_sorted_equals_numpy_searchsorted(seed: int, side: str) -> None:
     needles = rng.integers(-2, 53, size).astype(float)  # ties, and values outside the haystack
     assert np.array_equal(search_sorted(haystack, needles, side=side),
                           np.searchsorted(haystack, needles, side=side))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), top=st.sampled_from([2, 300, 70_000, 2**31, 2**40]))
+def test_stable_argsort_int_equals_numpy_stable_argsort(seed: int, top: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, top, int(rng.integers(0, 3000)))  # ties at every width
+    assert np.array_equal(stable_argsort_int(values), np.argsort(values, kind="stable"))
 
 
 def _brute_dominance(pp, pv, pw, qp, qv):
