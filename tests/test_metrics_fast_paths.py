@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mastoprog.metrics import concordance_indices
-from mastoprog.metrics._cox import cox_fit
+from mastoprog.metrics._cox import cox_fit, descending_time_order
 from mastoprog.metrics._nonparametric import (
     _SORT_NEEDLES_ABOVE,
     censoring_left,
@@ -171,3 +171,14 @@ def test_per_cohort_results_follow_the_data_not_the_array() -> None:
     assert not np.array_equal(censoring_left(t, e), before)
     assert not km.survival.flags.writeable
     assert not censoring_left(t, e).flags.writeable
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_descending_time_order_equals_searching(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, 6, int(rng.integers(1, 40))).astype(float)
+    e = rng.random(t.size) < 0.5
+    order, last = descending_time_order(t, e)
+    assert np.array_equal(order, np.argsort(-t, kind="stable"))
+    assert np.array_equal(last, np.searchsorted(-t[order], -t[order], side="right") - 1)

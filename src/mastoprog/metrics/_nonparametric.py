@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -17,7 +18,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["KaplanMeier", "censoring_left", "censoring_survival", "cohort_kaplan_meier", "dominance_pairs",
-           "dominance_sums", "kaplan_meier", "search_sorted", "stable_argsort_int", "time_order"]
+           "dominance_sums", "kaplan_meier", "per_cohort", "search_sorted", "stable_argsort_int",
+           "time_order"]
 
 # needles above this many are searched in sorted order (below it the sort costs more than it saves)
 _SORT_NEEDLES_ABOVE = 4096
@@ -131,11 +133,14 @@ class KaplanMeier:
 # ---------------------------------------------------------------- per-cohort results, computed once
 # validate() scores one cohort with a dozen metric calls (three horizons), each of which used to
 # recompute the same censoring Kaplan-Meier, Kaplan-Meier and time order (a sort of a million
-# times each). They are kept here for the most recent cohort only, keyed by a SHA-256 digest of
-# the time and event arrays' bytes: a different or modified cohort is a miss, never a stale hit.
-# The cached arrays are read-only. Memory: about 130 bytes per patient, for one cohort at a time.
+# times each). They are kept here for the few most recent cohorts (the cohort itself and its
+# versions censored at each horizon, for the calibration fits), keyed by a SHA-256 digest of the
+# time and event arrays' bytes: a different or modified cohort is a miss, never a stale hit. The
+# cached arrays are read-only. Memory: about 130 bytes per patient for the cohort, 16 for each
+# censored version.
+_COHORTS_KEPT = 4
 _COHORT_LOCK = threading.Lock()
-_COHORT: dict[str, Any] = {}
+_COHORTS: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
 
 
 def _cohort_key(time: np.ndarray, event: np.ndarray) -> bytes:
@@ -157,18 +162,23 @@ def _read_only(value: Any) -> Any:
     return value
 
 
-def _per_cohort(kind: str, time: np.ndarray, event: np.ndarray, compute: Callable[[], Any]) -> Any:
-    """``compute()`` for this cohort, from the cache when the same time/event were seen last."""
+def per_cohort(kind: str, time: np.ndarray, event: np.ndarray, compute: Callable[[], Any]) -> Any:
+    """``compute()`` for this cohort (``time``, ``event``), from the cache when seen recently.
+
+    ``kind`` names what is computed; ``compute`` must depend on nothing but the two arrays.
+    """
     key = _cohort_key(time, event)
     with _COHORT_LOCK:
-        if _COHORT.get("key") == key and kind in _COHORT:
-            return _COHORT[kind]
+        entry = _COHORTS.get(key)
+        if entry is not None and kind in entry:
+            _COHORTS.move_to_end(key)
+            return entry[kind]
     value = _read_only(compute())
     with _COHORT_LOCK:
-        if _COHORT.get("key") != key:
-            _COHORT.clear()
-            _COHORT["key"] = key
-        _COHORT[kind] = value
+        _COHORTS.setdefault(key, {})[kind] = value
+        _COHORTS.move_to_end(key)
+        while len(_COHORTS) > _COHORTS_KEPT:
+            _COHORTS.popitem(last=False)
     return value
 
 
@@ -182,7 +192,7 @@ def time_order(time: np.ndarray, event: np.ndarray) -> np.ndarray:
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
-    return _per_cohort("time_order", time, event, lambda: np.lexsort((~event, time)))
+    return per_cohort("time_order", time, event, lambda: np.lexsort((~event, time)))
 
 
 def cohort_kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float = 0.95) -> KaplanMeier:
@@ -193,7 +203,7 @@ def cohort_kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float =
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
-    return _per_cohort(f"kaplan_meier {conf_level!r}", time, event,
+    return per_cohort(f"kaplan_meier {conf_level!r}", time, event,
                        lambda: kaplan_meier(time, event, conf_level=conf_level))
 
 
@@ -246,7 +256,7 @@ def censoring_survival(time: np.ndarray, event: np.ndarray) -> KaplanMeier:
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
-    return _per_cohort("censoring", time, event, lambda: _censoring_parts(time, event))[0]
+    return per_cohort("censoring", time, event, lambda: _censoring_parts(time, event))[0]
 
 
 def censoring_left(time: np.ndarray, event: np.ndarray) -> np.ndarray:
@@ -260,7 +270,7 @@ def censoring_left(time: np.ndarray, event: np.ndarray) -> np.ndarray:
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
-    return _per_cohort("censoring", time, event, lambda: _censoring_parts(time, event))[1]
+    return per_cohort("censoring", time, event, lambda: _censoring_parts(time, event))[1]
 
 
 def _censoring_parts(time: np.ndarray, event: np.ndarray) -> tuple[KaplanMeier, np.ndarray]:
