@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_times, _per_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_left, search_sorted
+from ._nonparametric import censoring_left, search_sorted, time_order
 
 ArrayLike = Any
 
@@ -30,18 +30,25 @@ class TimeDependentAUC:
 
 
 def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarray,
-                       counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                       counts: np.ndarray, by_score: list[np.ndarray] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """AUC(t) per horizon and the KM-weighted mean AUC for each row of bootstrap ``counts``.
 
     A resample is represented by how often each patient was drawn (a row of ``counts``, shape
     (B, n)), so the censoring Kaplan-Meier, the IPC weights and the case/control sums of every
     resample are computed at once with cumulative sums (no loop over resamples or patients).
-    Returns ``(auc, mean_auc)`` of shapes (B, len(ts)) and (B,).
+    Returns ``(auc, mean_auc)`` of shapes (B, len(ts)) and (B,). ``by_score`` (optional): per
+    horizon, ``np.argsort(p[k], kind="stable")``, when the caller has it already.
     """
-    order = np.argsort(t, kind="stable")
+    # any order by time will do (the per-time sums of whole-number counts do not depend on the
+    # order within a time): the cohort's cached one
+    order = time_order(t, e)
     ts_sorted = t[order]
-    uniq, first = np.unique(ts_sorted, return_index=True)
-    inv = search_sorted(uniq, t)
+    new_time = np.r_[True, ts_sorted[1:] != ts_sorted[:-1]]
+    first = np.flatnonzero(new_time)
+    uniq = ts_sorted[first]
+    inv = np.empty(t.size, dtype=np.intp)
+    inv[order] = np.cumsum(new_time) - 1  # index of each patient's time among the distinct times
     c_sorted = counts[:, order]
     ev_sorted = e[order]
     dev = np.add.reduceat(c_sorted * ev_sorted, first, axis=1)   # deaths per distinct time
@@ -56,8 +63,11 @@ def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarr
     auc = np.empty((b, ts.size))
     for k, h in enumerate(ts):  # loop over horizons only
         case = e & (t <= h)
-        ctrl = np.flatnonzero(t > h)
-        ctrl_order = ctrl[np.argsort(p[k][ctrl], kind="stable")]
+        if by_score is None:
+            ctrl = np.flatnonzero(t > h)
+            ctrl_order = ctrl[np.argsort(p[k][ctrl], kind="stable")]
+        else:  # the controls in the order of all patients' scores: the same indices
+            ctrl_order = by_score[k][t[by_score[k]] > h]
         sc = p[k][ctrl_order]
         cum = np.concatenate([np.zeros((b, 1)), np.cumsum(counts[:, ctrl_order], axis=1)], axis=1)
         n_ctrl = cum[:, -1]
@@ -88,8 +98,8 @@ def _search_sorted_queries(sorted_values: np.ndarray, queries: np.ndarray, order
     return left, right
 
 
-def auc_influence(t: np.ndarray, e: np.ndarray, p: np.ndarray, h: float, g_left: np.ndarray
-                  ) -> tuple[float, np.ndarray]:
+def auc_influence(t: np.ndarray, e: np.ndarray, p: np.ndarray, h: float, g_left: np.ndarray,
+                  by_score: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """AUC(h) and each patient's infinitesimal-jackknife influence, IPC weights held fixed.
 
     AUC = N / (W C) with N = n^-2 sum_ij w_i I(case_i) I(ctrl_j) K(p_i, p_j), W = mean of
@@ -97,24 +107,27 @@ def auc_influence(t: np.ndarray, e: np.ndarray, p: np.ndarray, h: float, g_left:
     The influence of patient k is ``[IF_N / (W C) - AUC (IF_W / W + IF_C / C)] / n`` with the
     V-statistic projection IF_N(k) = mean_j h(k, j) + mean_i h(i, k) - 2 N; the variance is the
     sum of squared influences (the construction of R ``survival::concordance``'s IJ variance).
-    ``t``, ``e``, ``p`` are clean arrays; ``g_left`` is G(T_i-) per patient.
+    ``t``, ``e``, ``p`` are clean arrays; ``g_left`` is G(T_i-) per patient; ``by_score``
+    (optional) is ``np.argsort(p, kind="stable")`` if the caller has it (one sort serves all).
     """
     n = t.size
     case = e & (t <= h)
     ctrl = t > h
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(case, 1.0 / g_left, 0.0)
-    sc = np.sort(p[ctrl])
+    if by_score is None:
+        by_score = np.argsort(p, kind="stable")
+    # the controls' and the cases' scores in order: the patients' order restricted to each
+    sc = p[by_score[ctrl[by_score]]]
     n_ctrl = sc.size
     # controls above / tied with each patient's score, and weighted cases below / tied; the
     # queries are searched in sorted order (several times faster on large cohorts)
-    by_score = np.argsort(p, kind="stable")
     left_c, right_c = _search_sorted_queries(sc, p, by_score)
     above = n_ctrl - right_c
     tied_c = right_c - left_c
-    case_order = np.argsort(p[case], kind="stable")
-    cp = p[case][case_order]
-    cw = np.concatenate(([0.0], np.cumsum(w[case][case_order])))
+    cases_by_score = by_score[case[by_score]]
+    cp = p[cases_by_score]
+    cw = np.concatenate(([0.0], np.cumsum(w[cases_by_score])))
     left_w, right_w = _search_sorted_queries(cp, p, by_score)
     below_w = cw[left_w]
     tied_w = cw[right_w] - below_w
@@ -200,14 +213,15 @@ def time_dependent_auc(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
     for h in ts:
         if not np.any(e & (t <= h)):
             raise MetricInputError([Problem(None, "times", h, "a horizon after the first death")])
-    auc0, mean0 = _weighted_auc_boot(t, e, p, ts, np.ones((1, t.size)))
+    by_score = [np.argsort(row, kind="stable") for row in p]  # loop over horizons: one sort each
+    auc0, mean0 = _weighted_auc_boot(t, e, p, ts, np.ones((1, t.size)), by_score)
     n_b = int(n_bootstrap) if interval == "bootstrap" else 0
     se = lo = hi = np.full(ts.size, np.nan)
     n_ok = np.zeros(ts.size, dtype=int)
     mean_ci = (float("nan"), float("nan"))
     if interval == "influence":
         g_left = censoring_left(t, e)
-        se = np.array([np.sqrt(np.sum(np.square(auc_influence(t, e, p[k], h, g_left)[1])))
+        se = np.array([np.sqrt(np.sum(np.square(auc_influence(t, e, p[k], h, g_left, by_score[k])[1])))
                        for k, h in enumerate(ts)])
         lo = np.clip(auc0[0] - z * se, 0.0, 1.0)
         hi = np.clip(auc0[0] + z * se, 0.0, 1.0)
@@ -219,7 +233,7 @@ def time_dependent_auc(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
         for start in range(0, n_b, 64):  # bounded memory: 64 resamples x n at a time
             size = min(64, n_b - start)
             counts = rng.multinomial(t.size, np.full(t.size, 1.0 / t.size), size=size).astype(float)
-            a, m = _weighted_auc_boot(t, e, p, ts, counts)
+            a, m = _weighted_auc_boot(t, e, p, ts, counts, by_score)
             chunks_auc.append(a)
             chunks_mean.append(m)
         boot = np.vstack(chunks_auc)
