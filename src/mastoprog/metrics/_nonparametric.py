@@ -368,6 +368,11 @@ def _dominance_levels(point_pos: np.ndarray, point_val: np.ndarray, columns: np.
     qpos, qval = query_pos[queries_by_val], query_val[queries_by_val]
     lt, eq = np.zeros(out[0].shape), np.zeros(out[1].shape)
     counts = np.zeros(ppos.size, dtype=np.int64)  # per point: (lt count << 32) + eq count
+    # weightings of all ones (Harrell's C; Uno's without censoring) are counts: the running sum
+    # of ones is the position itself, and both counts fit one packed integer per query
+    unit = [j for j in range(pw.shape[0]) if bool(np.all(pw[j] == 1.0))]
+    weighted = [j for j in range(pw.shape[0]) if j not in unit]
+    unit_counts = np.zeros(qpos.size, dtype=np.int64)
     for level in range(levels):
         qsel = np.flatnonzero((qpos >> level) & 1)
         if not qsel.size:
@@ -386,14 +391,18 @@ def _dominance_levels(point_pos: np.ndarray, point_val: np.ndarray, columns: np.
         lo = starts[block]
         below = np.searchsorted(skeys, qkeys, side="left")
         upto = np.searchsorted(skeys, qkeys, side="right")
+        if unit:
+            unit_counts[q] += ((below - lo) << 32) + (upto - below)
         cw = np.zeros(perm.size + 1)
-        for j in range(pw.shape[0]):  # loop over weightings (1 or 2), not patients
+        for j in weighted:  # loop over weightings (1 or 2), not patients
             np.cumsum(pw[j][perm], out=cw[1:])
             at_below = cw[below]
             lt[j][q] += at_below - cw[lo]
             eq[j][q] += cw[upto] - at_below
         if rev is not None:
             _transposed_counts((below, upto), sblock, block, n_blocks, perm, counts)
+    lt[unit] = unit_counts >> 32
+    eq[unit] = unit_counts & 0xFFFFFFFF
     out[0][:, queries_by_val] = lt
     out[1][:, queries_by_val] = eq
     if rev is not None:
