@@ -22,6 +22,7 @@ from mastoprog.metrics._nonparametric import (
     cohort_kaplan_meier,
     dominance_pairs,
     dominance_sums,
+    score_ranks,
     search_sorted,
     stable_argsort_int,
     time_order,
@@ -45,6 +46,8 @@ def test_stable_argsort_int_equals_numpy_stable_argsort(seed: int, top: int) -> 
     rng = np.random.default_rng(seed)
     values = rng.integers(0, top, int(rng.integers(0, 3000)))  # ties at every width
     assert np.array_equal(stable_argsort_int(values), np.argsort(values, kind="stable"))
+    scores = values / 7.0 - 3.0  # floats with ties, negative ones included
+    assert np.array_equal(stable_argsort_int(score_ranks(scores)), np.argsort(scores, kind="stable"))
 
 
 def _brute_dominance(pp, pv, pw, qp, qv):

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["KaplanMeier", "censoring_left", "censoring_survival", "cohort_kaplan_meier", "dominance_pairs",
-           "dominance_sums", "kaplan_meier", "per_cohort", "search_sorted", "stable_argsort_int",
-           "time_order"]
+           "dominance_sums", "kaplan_meier", "per_cohort", "score_ranks", "search_sorted",
+           "stable_argsort_int", "time_order"]
 
 # needles above this many are searched in sorted order (below it the sort costs more than it saves)
 _SORT_NEEDLES_ABOVE = 4096
@@ -133,12 +133,13 @@ class KaplanMeier:
 # ---------------------------------------------------------------- per-cohort results, computed once
 # validate() scores one cohort with a dozen metric calls (three horizons), each of which used to
 # recompute the same censoring Kaplan-Meier, Kaplan-Meier and time order (a sort of a million
-# times each). They are kept here for the few most recent cohorts (the cohort itself and its
-# versions censored at each horizon, for the calibration fits), keyed by a SHA-256 digest of the
-# time and event arrays' bytes: a different or modified cohort is a miss, never a stale hit. The
-# cached arrays are read-only. Memory: about 130 bytes per patient for the cohort, 16 for each
-# censored version.
-_COHORTS_KEPT = 4
+# times each), and the ranks of each horizon's predictions (a sort each, for the C indices and the
+# AUC). They are kept here for the few most recent cohorts (the cohort itself, its versions
+# censored at each horizon for the calibration fits, the predictions), keyed by a SHA-256 digest
+# of the arrays' bytes: a different or modified array is a miss, never a stale hit. The cached
+# arrays are read-only. Memory: about 130 bytes per patient for the cohort, 16 for each censored
+# version, 8 for each prediction.
+_COHORTS_KEPT = 8
 _COHORT_LOCK = threading.Lock()
 _COHORTS: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
 
@@ -180,6 +181,22 @@ def per_cohort(kind: str, time: np.ndarray, event: np.ndarray, compute: Callable
         while len(_COHORTS) > _COHORTS_KEPT:
             _COHORTS.popitem(last=False)
     return value
+
+
+def score_ranks(score: np.ndarray) -> np.ndarray:
+    """Dense ranks of a score (0 for the lowest; ties share a rank): ``np.unique(score,
+    return_inverse=True)[1]`` as int64, computed once per score array.
+
+    ``stable_argsort_int(score_ranks(score))`` is ``np.argsort(score, kind="stable")``.
+
+    Examples
+    --------
+    >>> score_ranks(np.array([0.5, 0.2, 0.5, 0.9])).tolist()
+    [1, 0, 1, 2]
+    """
+    score = np.asarray(score, dtype=float)
+    return per_cohort("score ranks", score, np.zeros(0, dtype=bool),
+                      lambda: np.unique(score, return_inverse=True)[1].astype(np.int64).reshape(-1))
 
 
 def time_order(time: np.ndarray, event: np.ndarray) -> np.ndarray:

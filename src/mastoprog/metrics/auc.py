@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_times, _per_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_left, search_sorted, time_order
+from ._nonparametric import censoring_left, score_ranks, search_sorted, stable_argsort_int, time_order
 
 ArrayLike = Any
 
@@ -213,7 +213,8 @@ def time_dependent_auc(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
     for h in ts:
         if not np.any(e & (t <= h)):
             raise MetricInputError([Problem(None, "times", h, "a horizon after the first death")])
-    by_score = [np.argsort(row, kind="stable") for row in p]  # loop over horizons: one sort each
+    # per horizon, the stable order of the scores, from their (cached) ranks by radix passes
+    by_score = [stable_argsort_int(score_ranks(row)) for row in p]
     auc0, mean0 = _weighted_auc_boot(t, e, p, ts, np.ones((1, t.size)), by_score)
     n_b = int(n_bootstrap) if interval == "bootstrap" else 0
     se = lo = hi = np.full(ts.size, np.nan)

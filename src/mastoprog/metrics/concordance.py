@@ -10,7 +10,7 @@ import numpy as np
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, check_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_left, dominance_pairs, time_order
+from ._nonparametric import censoring_left, dominance_pairs, score_ranks, time_order
 
 ArrayLike = Any
 
@@ -95,7 +95,7 @@ def _concordance_parts(time: np.ndarray, event: np.ndarray, pred: np.ndarray, w_
     order = time_order(time, event)  # time ascending, deaths before censorings at ties
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
-    rank = np.unique(pred, return_inverse=True)[1].astype(np.int64).reshape(-1)
+    rank = score_ranks(pred)
     ev_idx = np.flatnonzero(event & np.any(w_event > 0, axis=1))
     g = _last_tied_death(time[order], event[order])[pos[ev_idx]]
     w = w_event[ev_idx]
