@@ -7,11 +7,12 @@ S(60), S(120), predicted in chunks of 50,000 patients) and saves them to an ``.n
 with ``--inputs``, so a second run skips the predictions). Then, in a fresh subprocess per source
 tree, times the metric calls ``validate`` makes (``_metrics_table``: the time-dependent AUC with
 its influence interval once, then per horizon the two C indices, the Brier score, the IPA and the
-calibration) and the whole ``_metrics_table`` on the same inputs. With ``--old-src`` (the ``src``
-folder of an older checkout, e.g. ``git worktree add /tmp/metrics_old main``) the old code runs on
-the same inputs in the same run: per-metric CPU seconds side by side, their ratio, and the largest
-relative difference between the two metrics tables (identical results are the point). CPU
-seconds are the comparable figures on a shared machine.
+calibration) and the whole ``_metrics_table`` on the same inputs, each from a cold start (nothing
+cached per cohort, the censoring curve computed, as in ``validate``). With ``--old-src`` (the
+``src`` folder of an older checkout, e.g. ``git worktree add /tmp/metrics_old main``) the old code
+runs on the same inputs in the same run: per-metric CPU seconds side by side, their ratio, and the
+largest relative difference between the two metrics tables and calibration curves (identical
+results are the point). CPU seconds are the comparable figures on a shared machine.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ HORIZONS = (12.0, 60.0, 120.0)
 _CHILD = """
 import json, sys, time
 import numpy as np
-from mastoprog.metrics import (brier_score, calibration_at, compare_models, concordance_indices,
-                               time_dependent_auc)
+from mastoprog.metrics import (brier_score, calibration_at, censoring_survival, compare_models,
+                               concordance_indices, time_dependent_auc)
+from mastoprog.metrics import _nonparametric
 from mastoprog.validation import _validate as v
 
 data = np.load(sys.argv[1])
@@ -43,6 +45,13 @@ at = {h: data[f"s{int(h)}"] for h in hs}
 cpu = {}
 
 
+def fresh():
+    # as validate() starts: nothing cached from an earlier run, the censoring curve computed
+    # (validate needs it for the prediction pass)
+    getattr(_nonparametric, "_COHORTS", {}).clear()
+    censoring_survival(t, e)
+
+
 def timed(name, fn, *args, **kwargs):
     start = time.process_time()
     out = fn(*args, **kwargs)
@@ -50,6 +59,7 @@ def timed(name, fn, *args, **kwargs):
     return out
 
 
+fresh()
 timed("auc (influence)", time_dependent_auc, t, e, np.vstack([at[h] for h in hs]), hs,
       n_bootstrap=0, interval="influence")
 for h in hs:
@@ -69,6 +79,7 @@ passed = v._Pass(at, np.zeros(t.size), np.zeros((0, t.size), dtype=np.float32),
 grids = v._grids(hs)
 options = {"conf_level": 0.95, "auc_bootstrap": None, "random_state": None,
            "calibration_bootstrap": 0, "n_calibration_groups": 10}
+fresh()
 metrics, cal = timed("_metrics_table (all of the above)", v._metrics_table, t, e, passed, hs, grids,
                      options, Bar())
 curves = {str(h): cal[h].curve["observed_risk"].to_numpy().tolist()[:: max(1, t.size // 2000)]

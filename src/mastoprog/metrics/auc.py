@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_times, _per_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_left, score_ranks, search_sorted, stable_argsort_int, time_order
+from ._nonparametric import censoring_left, score_ranks, stable_argsort_int, time_order
 
 ArrayLike = Any
 
@@ -63,17 +63,13 @@ def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarr
     auc = np.empty((b, ts.size))
     for k, h in enumerate(ts):  # loop over horizons only
         case = e & (t <= h)
-        if by_score is None:
-            ctrl = np.flatnonzero(t > h)
-            ctrl_order = ctrl[np.argsort(p[k][ctrl], kind="stable")]
-        else:  # the controls in the order of all patients' scores: the same indices
-            ctrl_order = by_score[k][t[by_score[k]] > h]
-        sc = p[k][ctrl_order]
+        order_k = stable_argsort_int(score_ranks(p[k])) if by_score is None else by_score[k]
+        ctrl_order = order_k[t[order_k] > h]  # the controls in the order of their scores
         cum = np.concatenate([np.zeros((b, 1)), np.cumsum(counts[:, ctrl_order], axis=1)], axis=1)
         n_ctrl = cum[:, -1]
-        pc = p[k][case]
-        right = search_sorted(sc, pc, side="right")
-        left = search_sorted(sc, pc, side="left")
+        # controls below / up to each case's score, counted per rank (no search)
+        below, upto = _rank_counts(score_ranks(p[k]), t > h)
+        left, right = below[case], upto[case]
         above = n_ctrl[:, None] - cum[:, right]
         ties = cum[:, right] - cum[:, left]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -87,15 +83,13 @@ def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarr
     return auc, mean_auc
 
 
-def _search_sorted_queries(sorted_values: np.ndarray, queries: np.ndarray, order: np.ndarray
-                           ) -> tuple[np.ndarray, np.ndarray]:
-    """``searchsorted`` left and right of every query, searched in the query order ``order``."""
-    q = queries[order]
-    left = np.empty(queries.size, dtype=np.int64)
-    right = np.empty(queries.size, dtype=np.int64)
-    left[order] = np.searchsorted(sorted_values, q, side="left")
-    right[order] = np.searchsorted(sorted_values, q, side="right")
-    return left, right
+def _rank_counts(rank: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per patient, how many patients in ``mask`` have a lower rank, and a lower or equal one:
+    ``np.searchsorted(sorted scores of mask, score, "left" / "right")``, the same integers, by
+    counting per rank (``rank`` = :func:`score_ranks` of the scores)."""
+    per_rank = np.bincount(rank[mask], minlength=int(rank.max(initial=-1)) + 1)
+    through = np.cumsum(per_rank)
+    return (through - per_rank)[rank], through[rank]
 
 
 def auc_influence(t: np.ndarray, e: np.ndarray, p: np.ndarray, h: float, g_left: np.ndarray,
@@ -115,20 +109,18 @@ def auc_influence(t: np.ndarray, e: np.ndarray, p: np.ndarray, h: float, g_left:
     ctrl = t > h
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(case, 1.0 / g_left, 0.0)
+    rank = score_ranks(p)
     if by_score is None:
-        by_score = np.argsort(p, kind="stable")
-    # the controls' and the cases' scores in order: the patients' order restricted to each
-    sc = p[by_score[ctrl[by_score]]]
-    n_ctrl = sc.size
-    # controls above / tied with each patient's score, and weighted cases below / tied; the
-    # queries are searched in sorted order (several times faster on large cohorts)
-    left_c, right_c = _search_sorted_queries(sc, p, by_score)
+        by_score = stable_argsort_int(rank)
+    # controls above / tied with each patient's score, and weighted cases below / tied, counted
+    # per rank of the scores (no search)
+    left_c, right_c = _rank_counts(rank, ctrl)
+    n_ctrl = int(ctrl.sum())
     above = n_ctrl - right_c
     tied_c = right_c - left_c
-    cases_by_score = by_score[case[by_score]]
-    cp = p[cases_by_score]
+    cases_by_score = by_score[case[by_score]]  # the cases in the order of their scores
     cw = np.concatenate(([0.0], np.cumsum(w[cases_by_score])))
-    left_w, right_w = _search_sorted_queries(cp, p, by_score)
+    left_w, right_w = _rank_counts(rank, case)
     below_w = cw[left_w]
     tied_w = cw[right_w] - below_w
     h1 = w * (above + 0.5 * tied_c) / n
