@@ -496,12 +496,16 @@ def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: A
     rank[by_risk] = np.arange(1.0, tt.size + 1.0)
     grp = np.minimum((rank - 1) * int(n_groups) // tt.size, int(n_groups) - 1).astype(int)
     rows = []
+    later = np.nextafter(h, np.inf)
     for gval in np.unique(grp):  # loop over groups (<= n_groups), not patients
         m = grp == gval
-        km = kaplan_meier(tt[m], e[m], conf_level=conf_level)
+        t_m, died_by_h = tt[m], e[m] & (tt[m] <= h)
+        # only the curve up to h is read: follow-up beyond h enters as one censoring time just
+        # after h (the same risk sets up to h, so the same numbers, from far fewer distinct times)
+        km = kaplan_meier(np.where(t_m > h, later, t_m), died_by_h, conf_level=conf_level)
         lo, hi = km.ci_at(h)
         rows.append((int(gval) + 1, int(m.sum()), float(s[m].mean()), float(km.at(h)),
-                     float(lo), float(hi), int(np.sum(e[m] & (tt[m] <= h)))))
+                     float(lo), float(hi), int(np.sum(died_by_h))))
     groups = pd.DataFrame(rows, columns=["group", "n", "predicted_survival", "observed_survival",
                                          "observed_low", "observed_high", "n_events"])
 
