@@ -145,7 +145,7 @@ def cox_fit(time: np.ndarray, event: np.ndarray, x: np.ndarray, max_iter: int = 
     except np.linalg.LinAlgError:
         cov = np.full((p, p), np.nan)
     # Breslow baseline for the uncentred covariates: H0(t) = sum_{t_i <= t} d_i / S0(t_i)
-    r = np.exp(x[order] @ beta)
+    r = np.exp((x @ beta)[order])  # row by row the same products as x[order] @ beta, one 1-D gather
     s0 = np.cumsum(r)[last]
     uniq_desc_first = np.r_[True, ts[1:] != ts[:-1]]
     times_desc = ts[uniq_desc_first]
