@@ -31,7 +31,7 @@ import numpy as np
 HORIZONS = (12.0, 60.0, 120.0)
 
 _CHILD = """
-import json, sys, time
+import json, resource, sys, time
 import numpy as np
 from mastoprog.metrics import (brier_score, calibration_at, censoring_survival, compare_models,
                                concordance_indices, time_dependent_auc)
@@ -84,7 +84,9 @@ metrics, cal = timed("_metrics_table (all of the above)", v._metrics_table, t, e
                      options, Bar())
 curves = {str(h): cal[h].curve["observed_risk"].to_numpy().tolist()[:: max(1, t.size // 2000)]
           for h in hs}
-print(json.dumps({"cpu": cpu, "estimates": metrics[["estimate", "ci_low", "ci_high"]].to_numpy().tolist(),
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+estimates = metrics[["estimate", "ci_low", "ci_high"]].to_numpy().tolist()
+print(json.dumps({"cpu": cpu, "peak_mb": peak_mb, "estimates": estimates,
                   "labels": (metrics["metric"] + "@" + metrics["horizon"].astype(str)).tolist(),
                   "curves": curves}))
 """
@@ -151,6 +153,8 @@ def main() -> None:
             if old:
                 line += f" {old['cpu'][name]:8.2f} {old['cpu'][name] / max(sec, 1e-9):8.2f}"
             print(line)
+        print(f"{'peak RSS of the run (MB)':36s} {new['peak_mb']:8.0f}"
+              + (f" {old['peak_mb']:8.0f}" if old else ""))
         if old:
             print(f"largest relative difference of the metrics table and calibration curves, now vs old: "
                   f"{_largest_relative_difference(new, old):.2e}")
