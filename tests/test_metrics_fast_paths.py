@@ -22,6 +22,7 @@ from mastoprog.metrics._nonparametric import (
     cohort_kaplan_meier,
     dominance_pairs,
     dominance_sums,
+    kaplan_meier,
     score_ranks,
     search_sorted,
     stable_argsort_int,
@@ -161,6 +162,9 @@ def test_censoring_left_equals_searching_the_censoring_curve(seed: int) -> None:
     e = rng.random(n) < 0.5
     assert np.array_equal(censoring_left(t, e), censoring_survival(t, e).at(t, left=True))
     assert np.array_equal(time_order(t, e), np.lexsort((~e, t)))
+    # the cohort's Kaplan-Meier from the cached time index is kaplan_meier's, field by field
+    cohort, plain = vars(cohort_kaplan_meier(t, e)), vars(kaplan_meier(t, e))
+    assert all(np.array_equal(cohort[k], plain[k], equal_nan=True) for k in plain if k != "conf_type")
 
 
 def test_per_cohort_results_follow_the_data_not_the_array() -> None:

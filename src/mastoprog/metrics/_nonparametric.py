@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = ["KaplanMeier", "censoring_left", "censoring_survival", "cohort_kaplan_meier", "dominance_pairs",
            "dominance_sums", "kaplan_meier", "per_cohort", "score_ranks", "search_sorted",
-           "stable_argsort_int", "time_order"]
+           "stable_argsort_int", "time_index", "time_order"]
 
 # needles above this many are searched in sorted order (below it the sort costs more than it saves)
 _SORT_NEEDLES_ABOVE = 4096
@@ -212,6 +212,30 @@ def time_order(time: np.ndarray, event: np.ndarray) -> np.ndarray:
     return per_cohort("time_order", time, event, lambda: np.lexsort((~event, time)))
 
 
+def time_index(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(distinct times, index of each patient's time among them, first position of each
+    distinct time in the order of time_order)``: ``np.unique(time, return_inverse=True)`` and the
+    run starts, read off the cached time order in O(n) (cached per cohort).
+
+    Examples
+    --------
+    >>> [a.tolist() for a in time_index(np.array([3.0, 1.0, 3.0]), np.array([False, True, True]))]
+    [[1.0, 3.0], [1, 0, 1], [0, 1]]
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+
+    def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        order = time_order(time, event)
+        sorted_time = time[order]
+        new_time = np.r_[True, sorted_time[1:] != sorted_time[:-1]]
+        first = np.flatnonzero(new_time)
+        inv = np.empty(time.size, dtype=np.intp)
+        inv[order] = np.cumsum(new_time) - 1
+        return sorted_time[first], inv, first
+    return per_cohort("time index", time, event, compute)
+
+
 def cohort_kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float = 0.95) -> KaplanMeier:
     """:func:`kaplan_meier` (log-log band) of a whole cohort, computed once per cohort and level.
 
@@ -221,7 +245,7 @@ def cohort_kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float =
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
     return per_cohort(f"kaplan_meier {conf_level!r}", time, event,
-                       lambda: kaplan_meier(time, event, conf_level=conf_level))
+                      lambda: _kaplan_meier_on(*time_index(time, event)[:2], event, conf_level, "log-log"))
 
 
 def kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float = 0.95,
@@ -233,6 +257,12 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float = 0.95,
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
     uniq, inv = np.unique(time, return_inverse=True)
+    return _kaplan_meier_on(uniq, inv.reshape(-1), event, conf_level, conf_type)
+
+
+def _kaplan_meier_on(uniq: np.ndarray, inv: np.ndarray, event: np.ndarray, conf_level: float,
+                     conf_type: str) -> KaplanMeier:
+    """:func:`kaplan_meier` from the distinct times and each patient's index among them."""
     d = np.bincount(inv, weights=event, minlength=uniq.size)
     c = np.bincount(inv, weights=~event, minlength=uniq.size)
     total = d + c
@@ -291,7 +321,7 @@ def censoring_left(time: np.ndarray, event: np.ndarray) -> np.ndarray:
 
 
 def _censoring_parts(time: np.ndarray, event: np.ndarray) -> tuple[KaplanMeier, np.ndarray]:
-    uniq, inv = np.unique(time, return_inverse=True)
+    uniq, inv, _ = time_index(time, event)
     d = np.bincount(inv, weights=event, minlength=uniq.size)
     c = np.bincount(inv, weights=~event, minlength=uniq.size)
     n = np.cumsum((d + c)[::-1])[::-1] - d
@@ -300,7 +330,7 @@ def _censoring_parts(time: np.ndarray, event: np.ndarray) -> tuple[KaplanMeier, 
     g = np.cumprod(1.0 - ratio)
     zeros = np.zeros_like(g)
     # G just before each patient's time: the value at the previous distinct time (1 before the first)
-    left = np.concatenate(([1.0], g[:-1]))[inv.reshape(-1)]
+    left = np.concatenate(([1.0], g[:-1]))[inv]
     return KaplanMeier(uniq, n, c, d, g, zeros, g, g, 0.0, "none"), left
 
 

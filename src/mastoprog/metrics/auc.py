@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_times, _per_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_left, score_ranks, stable_argsort_int, time_order
+from ._nonparametric import censoring_left, score_ranks, stable_argsort_int, time_index, time_order
 
 ArrayLike = Any
 
@@ -43,12 +43,7 @@ def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarr
     # any order by time will do (the per-time sums of whole-number counts do not depend on the
     # order within a time): the cohort's cached one
     order = time_order(t, e)
-    ts_sorted = t[order]
-    new_time = np.r_[True, ts_sorted[1:] != ts_sorted[:-1]]
-    first = np.flatnonzero(new_time)
-    uniq = ts_sorted[first]
-    inv = np.empty(t.size, dtype=np.intp)
-    inv[order] = np.cumsum(new_time) - 1  # index of each patient's time among the distinct times
+    uniq, inv, first = time_index(t, e)  # distinct times, each patient's among them, run starts
     c_sorted = counts[:, order]
     ev_sorted = e[order]
     dev = np.add.reduceat(c_sorted * ev_sorted, first, axis=1)   # deaths per distinct time
