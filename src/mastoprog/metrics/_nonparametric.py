@@ -425,12 +425,15 @@ def _dominance_levels(point_pos: np.ndarray, point_val: np.ndarray, columns: np.
         if not qsel.size:
             continue
         n_blocks = span >> level
+        # a query's block, (qpos >> level) - 1, is even: with counts only, the points of odd blocks
+        # are left out (half the points; weighted sums keep them, as their running sums' rounding
+        # depends on every point before)
+        perm = _points_in_order(ppos, level, keep_odd=bool(weighted))
         pblock = ppos >> level
-        perm = stable_argsort_int(pblock)  # stable: by (block, val), the entries being in value order
         sblock = pblock[perm]
         skeys = sblock * m + pval[perm]
         # block boundaries in the sorted keys come from counts; no search needed
-        starts = np.concatenate(([0], np.cumsum(np.bincount(pblock, minlength=n_blocks + 2))))
+        starts = np.concatenate(([0], np.cumsum(np.bincount(sblock, minlength=n_blocks + 2))))
         qblock = (qpos[qsel] >> level) - 1
         qperm = stable_argsort_int(qblock)
         q, block = qsel[qperm], qblock[qperm]
@@ -440,7 +443,7 @@ def _dominance_levels(point_pos: np.ndarray, point_val: np.ndarray, columns: np.
         upto = np.searchsorted(skeys, qkeys, side="right")
         if unit:
             unit_counts[q] += ((below - lo) << 32) + (upto - below)
-        cw = np.zeros(perm.size + 1)
+        cw = np.zeros(ppos.size + 1)
         for j in weighted:  # loop over weightings (1 or 2), not patients
             np.cumsum(pw[j][perm], out=cw[1:])
             at_below = cw[below]
@@ -455,6 +458,15 @@ def _dominance_levels(point_pos: np.ndarray, point_val: np.ndarray, columns: np.
     if rev is not None:
         rev[0][points_by_val] = counts >> 32
         rev[1][points_by_val] = counts & 0xFFFFFFFF
+
+
+def _points_in_order(ppos: np.ndarray, level: int, *, keep_odd: bool) -> np.ndarray:
+    """Indices (into the value-ordered points) sorting them by ``(block, val)`` at ``level``,
+    stably; without the points of odd blocks unless ``keep_odd``."""
+    if keep_odd:
+        return stable_argsort_int(ppos >> level)
+    even = np.flatnonzero(((ppos >> level) & 1) == 0)
+    return even[stable_argsort_int(ppos[even] >> level)]
 
 
 def _transposed_counts(query_search: tuple[np.ndarray, np.ndarray], sblock: np.ndarray, qblock: np.ndarray,
