@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_times, _per_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_survival
+from ._nonparametric import censoring_left, score_ranks, stable_argsort_int, time_index, time_order
 
 ArrayLike = Any
 
@@ -30,18 +30,20 @@ class TimeDependentAUC:
 
 
 def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarray,
-                       counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                       counts: np.ndarray, by_score: list[np.ndarray] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """AUC(t) per horizon and the KM-weighted mean AUC for each row of bootstrap ``counts``.
 
     A resample is represented by how often each patient was drawn (a row of ``counts``, shape
     (B, n)), so the censoring Kaplan-Meier, the IPC weights and the case/control sums of every
     resample are computed at once with cumulative sums (no loop over resamples or patients).
-    Returns ``(auc, mean_auc)`` of shapes (B, len(ts)) and (B,).
+    Returns ``(auc, mean_auc)`` of shapes (B, len(ts)) and (B,). ``by_score`` (optional): per
+    horizon, ``np.argsort(p[k], kind="stable")``, when the caller has it already.
     """
-    order = np.argsort(t, kind="stable")
-    ts_sorted = t[order]
-    uniq, first = np.unique(ts_sorted, return_index=True)
-    inv = np.searchsorted(uniq, t)
+    # any order by time will do (the per-time sums of whole-number counts do not depend on the
+    # order within a time): the cohort's cached one
+    order = time_order(t, e)
+    uniq, inv, first = time_index(t, e)  # distinct times, each patient's among them, run starts
     c_sorted = counts[:, order]
     ev_sorted = e[order]
     dev = np.add.reduceat(c_sorted * ev_sorted, first, axis=1)   # deaths per distinct time
@@ -56,14 +58,13 @@ def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarr
     auc = np.empty((b, ts.size))
     for k, h in enumerate(ts):  # loop over horizons only
         case = e & (t <= h)
-        ctrl = np.flatnonzero(t > h)
-        ctrl_order = ctrl[np.argsort(p[k][ctrl], kind="stable")]
-        sc = p[k][ctrl_order]
+        order_k = stable_argsort_int(score_ranks(p[k])) if by_score is None else by_score[k]
+        ctrl_order = order_k[t[order_k] > h]  # the controls in the order of their scores
         cum = np.concatenate([np.zeros((b, 1)), np.cumsum(counts[:, ctrl_order], axis=1)], axis=1)
         n_ctrl = cum[:, -1]
-        pc = p[k][case]
-        right = np.searchsorted(sc, pc, side="right")
-        left = np.searchsorted(sc, pc, side="left")
+        # controls below / up to each case's score, counted per rank (no search)
+        below, upto = _rank_counts(score_ranks(p[k]), t > h)
+        left, right = below[case], upto[case]
         above = n_ctrl[:, None] - cum[:, right]
         ties = cum[:, right] - cum[:, left]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -77,19 +78,17 @@ def _weighted_auc_boot(t: np.ndarray, e: np.ndarray, p: np.ndarray, ts: np.ndarr
     return auc, mean_auc
 
 
-def _search_sorted_queries(sorted_values: np.ndarray, queries: np.ndarray, order: np.ndarray
-                           ) -> tuple[np.ndarray, np.ndarray]:
-    """``searchsorted`` left and right of every query, searched in the query order ``order``."""
-    q = queries[order]
-    left = np.empty(queries.size, dtype=np.int64)
-    right = np.empty(queries.size, dtype=np.int64)
-    left[order] = np.searchsorted(sorted_values, q, side="left")
-    right[order] = np.searchsorted(sorted_values, q, side="right")
-    return left, right
+def _rank_counts(rank: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per patient, how many patients in ``mask`` have a lower rank, and a lower or equal one:
+    ``np.searchsorted(sorted scores of mask, score, "left" / "right")``, the same integers, by
+    counting per rank (``rank`` = :func:`score_ranks` of the scores)."""
+    per_rank = np.bincount(rank[mask], minlength=int(rank.max(initial=-1)) + 1)
+    through = np.cumsum(per_rank)
+    return (through - per_rank)[rank], through[rank]
 
 
-def auc_influence(t: np.ndarray, e: np.ndarray, p: np.ndarray, h: float, g_left: np.ndarray
-                  ) -> tuple[float, np.ndarray]:
+def auc_influence(t: np.ndarray, e: np.ndarray, p: np.ndarray, h: float, g_left: np.ndarray,
+                  by_score: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """AUC(h) and each patient's infinitesimal-jackknife influence, IPC weights held fixed.
 
     AUC = N / (W C) with N = n^-2 sum_ij w_i I(case_i) I(ctrl_j) K(p_i, p_j), W = mean of
@@ -97,25 +96,26 @@ def auc_influence(t: np.ndarray, e: np.ndarray, p: np.ndarray, h: float, g_left:
     The influence of patient k is ``[IF_N / (W C) - AUC (IF_W / W + IF_C / C)] / n`` with the
     V-statistic projection IF_N(k) = mean_j h(k, j) + mean_i h(i, k) - 2 N; the variance is the
     sum of squared influences (the construction of R ``survival::concordance``'s IJ variance).
-    ``t``, ``e``, ``p`` are clean arrays; ``g_left`` is G(T_i-) per patient.
+    ``t``, ``e``, ``p`` are clean arrays; ``g_left`` is G(T_i-) per patient; ``by_score``
+    (optional) is ``np.argsort(p, kind="stable")`` if the caller has it (one sort serves all).
     """
     n = t.size
     case = e & (t <= h)
     ctrl = t > h
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(case, 1.0 / g_left, 0.0)
-    sc = np.sort(p[ctrl])
-    n_ctrl = sc.size
-    # controls above / tied with each patient's score, and weighted cases below / tied; the
-    # queries are searched in sorted order (several times faster on large cohorts)
-    by_score = np.argsort(p, kind="stable")
-    left_c, right_c = _search_sorted_queries(sc, p, by_score)
+    rank = score_ranks(p)
+    if by_score is None:
+        by_score = stable_argsort_int(rank)
+    # controls above / tied with each patient's score, and weighted cases below / tied, counted
+    # per rank of the scores (no search)
+    left_c, right_c = _rank_counts(rank, ctrl)
+    n_ctrl = int(ctrl.sum())
     above = n_ctrl - right_c
     tied_c = right_c - left_c
-    case_order = np.argsort(p[case], kind="stable")
-    cp = p[case][case_order]
-    cw = np.concatenate(([0.0], np.cumsum(w[case][case_order])))
-    left_w, right_w = _search_sorted_queries(cp, p, by_score)
+    cases_by_score = by_score[case[by_score]]  # the cases in the order of their scores
+    cw = np.concatenate(([0.0], np.cumsum(w[cases_by_score])))
+    left_w, right_w = _rank_counts(rank, case)
     below_w = cw[left_w]
     tied_w = cw[right_w] - below_w
     h1 = w * (above + 0.5 * tied_c) / n
@@ -200,14 +200,16 @@ def time_dependent_auc(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
     for h in ts:
         if not np.any(e & (t <= h)):
             raise MetricInputError([Problem(None, "times", h, "a horizon after the first death")])
-    auc0, mean0 = _weighted_auc_boot(t, e, p, ts, np.ones((1, t.size)))
+    # per horizon, the stable order of the scores, from their (cached) ranks by radix passes
+    by_score = [stable_argsort_int(score_ranks(row)) for row in p]
+    auc0, mean0 = _weighted_auc_boot(t, e, p, ts, np.ones((1, t.size)), by_score)
     n_b = int(n_bootstrap) if interval == "bootstrap" else 0
     se = lo = hi = np.full(ts.size, np.nan)
     n_ok = np.zeros(ts.size, dtype=int)
     mean_ci = (float("nan"), float("nan"))
     if interval == "influence":
-        g_left = censoring_survival(t, e).at(t, left=True)
-        se = np.array([np.sqrt(np.sum(np.square(auc_influence(t, e, p[k], h, g_left)[1])))
+        g_left = censoring_left(t, e)
+        se = np.array([np.sqrt(np.sum(np.square(auc_influence(t, e, p[k], h, g_left, by_score[k])[1])))
                        for k, h in enumerate(ts)])
         lo = np.clip(auc0[0] - z * se, 0.0, 1.0)
         hi = np.clip(auc0[0] + z * se, 0.0, 1.0)
@@ -219,7 +221,7 @@ def time_dependent_auc(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
         for start in range(0, n_b, 64):  # bounded memory: 64 resamples x n at a time
             size = min(64, n_b - start)
             counts = rng.multinomial(t.size, np.full(t.size, 1.0 / t.size), size=size).astype(float)
-            a, m = _weighted_auc_boot(t, e, p, ts, counts)
+            a, m = _weighted_auc_boot(t, e, p, ts, counts, by_score)
             chunks_auc.append(a)
             chunks_mean.append(m)
         boot = np.vstack(chunks_auc)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, _check_times, _per_horizon, check_outcome, normal_quantile
-from ._nonparametric import KaplanMeier, censoring_survival
+from ._nonparametric import KaplanMeier, censoring_left, censoring_survival
 
 ArrayLike = Any
 
@@ -33,15 +33,20 @@ class BrierScore:
         return self.estimate
 
 
-def _brier_terms(t: np.ndarray, e: np.ndarray, s_at: np.ndarray, h: float, cens) -> np.ndarray:
-    g_event = cens.at(t, left=True)
-    g_h = float(cens.at(h))
+def ipcw_terms(t: np.ndarray, e: np.ndarray, s_at: np.ndarray, h: float, g_left: np.ndarray, g_h: float
+               ) -> np.ndarray:
+    """The one IPCW Brier formula, per patient: S(h)^2 / G(T-) for deaths by h, (1 - S(h))^2 / G(h)
+    for patients beyond h, 0 for those censored by h (``g_left`` is G(T_i-) per patient)."""
     case = e & (t <= h)
     ctrl = t > h
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(case, np.square(s_at) / g_event, 0.0)
+        terms = np.where(case, np.square(s_at) / g_left, 0.0)
         terms = terms + np.where(ctrl, np.square(1.0 - s_at) / g_h, 0.0)
     return terms
+
+
+def _brier_terms(t: np.ndarray, e: np.ndarray, s_at: np.ndarray, h: float, cens) -> np.ndarray:
+    return ipcw_terms(t, e, s_at, h, cens.at(t, left=True), float(cens.at(h)))
 
 
 def brier_terms(time: np.ndarray, event: np.ndarray, predicted_survival_at_t: np.ndarray, t: float,
@@ -96,7 +101,7 @@ def brier_score(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: Arra
     tt, e = check_outcome(time, event)
     h = _check_times([t], tt, "t")[0]
     s = _check_predicted(predicted_survival_at_t, tt.size, "predicted_survival_at_t", lo=0.0, hi=1.0)
-    terms = _brier_terms(tt, e, s, h, censoring_survival(tt, e))
+    terms = ipcw_terms(tt, e, s, h, censoring_left(tt, e), float(censoring_survival(tt, e).at(h)))
     est = float(terms.mean())
     se = float(terms.std(ddof=1) / np.sqrt(tt.size)) if tt.size > 1 else float("nan")
     low, high = wald_interval(est, se, conf_level, 0.0, 1.0)

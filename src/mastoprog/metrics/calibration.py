@@ -11,7 +11,7 @@ import pandas as pd
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, _check_times, check_outcome, normal_quantile
 from ._cox import cox_fit
-from ._nonparametric import kaplan_meier
+from ._nonparametric import cohort_kaplan_meier, kaplan_meier
 
 ArrayLike = Any
 
@@ -183,7 +183,7 @@ def observed_expected(time: ArrayLike, event: ArrayLike, predicted_survival_at_t
     tt, e = check_outcome(time, event)
     h = _check_times([t], tt, "t")[0]
     s = _check_predicted(predicted_survival_at_t, tt.size, "predicted_survival_at_t", lo=0.0, hi=1.0)
-    return _oe_fit(kaplan_meier(tt, e), 1.0 - s, h, normal_quantile(conf_level))
+    return _oe_fit(cohort_kaplan_meier(tt, e), 1.0 - s, h, normal_quantile(conf_level))
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,7 @@ def calibration_intercept(time: ArrayLike, event: ArrayLike, predicted_survival_
     tt, e = check_outcome(time, event)
     h = _check_times([t], tt, "t")[0]
     s = _check_predicted(predicted_survival_at_t, tt.size, "predicted_survival_at_t", lo=0.0, hi=1.0)
-    km = kaplan_meier(tt, e)
+    km = cohort_kaplan_meier(tt, e)
     return _intercept_fit(1.0 - float(km.at(h)), float(km.se_at(h)), s, h, normal_quantile(conf_level))
 
 
@@ -491,20 +491,25 @@ def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: A
     risk = 1.0 - s
     # groups: quantiles of predicted risk; duplicate edges (few distinct predictions) merge groups
     # rank "first" (ties in order of appearance) from a stable argsort: pandas' rank is ~5x slower
+    by_risk = np.argsort(risk, kind="stable")  # also the order of the smoothed curve below
     rank = np.empty(tt.size)
-    rank[np.argsort(risk, kind="stable")] = np.arange(1.0, tt.size + 1.0)
+    rank[by_risk] = np.arange(1.0, tt.size + 1.0)
     grp = np.minimum((rank - 1) * int(n_groups) // tt.size, int(n_groups) - 1).astype(int)
     rows = []
+    later = np.nextafter(h, np.inf)
     for gval in np.unique(grp):  # loop over groups (<= n_groups), not patients
         m = grp == gval
-        km = kaplan_meier(tt[m], e[m], conf_level=conf_level)
+        t_m, died_by_h = tt[m], e[m] & (tt[m] <= h)
+        # only the curve up to h is read: follow-up beyond h enters as one censoring time just
+        # after h (the same risk sets up to h, so the same numbers, from far fewer distinct times)
+        km = kaplan_meier(np.where(t_m > h, later, t_m), died_by_h, conf_level=conf_level)
         lo, hi = km.ci_at(h)
         rows.append((int(gval) + 1, int(m.sum()), float(s[m].mean()), float(km.at(h)),
-                     float(lo), float(hi), int(np.sum(e[m] & (tt[m] <= h)))))
+                     float(lo), float(hi), int(np.sum(died_by_h))))
     groups = pd.DataFrame(rows, columns=["group", "n", "predicted_survival", "observed_survival",
                                          "observed_low", "observed_high", "n_events"])
 
-    km_all = kaplan_meier(tt, e, conf_level=conf_level)
+    km_all = cohort_kaplan_meier(tt, e, conf_level=conf_level)
     s_obs = float(km_all.at(h))
     km_lo, km_hi = km_all.ci_at(h)
     observed = 1.0 - s_obs
@@ -519,8 +524,7 @@ def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: A
     else:
         obs_risk = _smoothed_observed_risk(tt, e, s, h, knots)
     diff = np.abs(obs_risk - risk)
-    order = np.argsort(risk, kind="stable")
-    curve = pd.DataFrame({"predicted_risk": risk[order], "observed_risk": obs_risk[order]})
+    curve = pd.DataFrame({"predicted_risk": risk[by_risk], "observed_risk": obs_risk[by_risk]})
     return Calibration(h, groups, curve, observed, expected, float(oe), float(oe_low), float(oe_high),
                        slope, float(slope_low), float(slope_high), float(diff.mean()),
                        float(np.median(diff)), float(np.quantile(diff, 0.9)), float(diff.max()),

@@ -19,8 +19,9 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, _check_times, check_outcome, normal_quantile
-from ._nonparametric import censoring_survival, kaplan_meier
+from ._nonparametric import censoring_left, censoring_survival, cohort_kaplan_meier
 from .auc import auc_influence
+from .brier import ipcw_terms
 from .concordance import concordance_indices
 
 ArrayLike = Any
@@ -58,10 +59,7 @@ class ModelComparison:
 
 def _brier_influence(t: np.ndarray, e: np.ndarray, s: np.ndarray, h: float, g_left: np.ndarray,
                      g_h: float) -> tuple[float, np.ndarray]:
-    case = e & (t <= h)
-    ctrl = t > h
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(case, np.square(s) / g_left, 0.0) + np.where(ctrl, np.square(1.0 - s) / g_h, 0.0)
+    terms = ipcw_terms(t, e, s, h, g_left, g_h)
     est = float(terms.mean())
     return est, (terms - est) / t.size
 
@@ -70,8 +68,8 @@ def _per_model(t: np.ndarray, e: np.ndarray, preds: dict[str, np.ndarray], ts: n
                metrics: Sequence[str]) -> dict[tuple[str, str, float], tuple[float, np.ndarray]]:
     """(model, metric, horizon) -> (estimate, per-patient influence); Brier weights held fixed."""
     cens = censoring_survival(t, e)
-    g_left = cens.at(t, left=True)
-    null_s = kaplan_meier(t, e).at(ts)
+    g_left = censoring_left(t, e)
+    null_s = cohort_kaplan_meier(t, e).at(ts)
     out: dict[tuple[str, str, float], tuple[float, np.ndarray]] = {}
     for k, h in enumerate(ts):  # loop over horizons and models, not patients
         g_h = float(cens.at(h))

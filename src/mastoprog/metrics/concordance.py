@@ -10,7 +10,7 @@ import numpy as np
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, check_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_survival, dominance_sums
+from ._nonparametric import censoring_left, dominance_pairs, score_ranks, time_order
 
 ArrayLike = Any
 
@@ -53,18 +53,30 @@ _FEW_PAIRS = 50
 
 def _rank_sums(point_val: np.ndarray, point_w: np.ndarray, query_val: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """1-D version of :func:`dominance_sums` (every point counts): per query, the sums of the
-    weights of the points with a smaller value, an equal value, and any value (O(n log n))."""
-    order = np.argsort(point_val, kind="stable")
-    sorted_val = point_val[order]
-    cw = np.concatenate((np.zeros((1, *point_w.shape[1:])), np.cumsum(point_w[order], axis=0)))
-    # queries searched in sorted order: several times faster than in patient order on large cohorts
-    by_val = np.argsort(query_val, kind="stable")
-    below = np.empty(query_val.size, dtype=np.int64)
-    upto = np.empty(query_val.size, dtype=np.int64)
-    below[by_val] = np.searchsorted(sorted_val, query_val[by_val], side="left")
-    upto[by_val] = np.searchsorted(sorted_val, query_val[by_val], side="right")
-    return cw[below], cw[upto] - cw[below], np.broadcast_to(cw[-1], (query_val.size, *cw.shape[1:]))
+    """1-D version of :func:`~._nonparametric.dominance_sums` (every point counts): per query, the
+    sums of the weights of the points with a smaller value, an equal value, and any value.
+
+    The values are ranks (whole numbers from 0), so the weights are summed per rank by counting,
+    without a sort (O(n + number of ranks))."""
+    size = int(max(point_val.max(initial=-1), query_val.max(initial=-1))) + 1
+    columns = point_w.reshape(point_w.shape[0], int(np.prod(point_w.shape[1:], dtype=int)))
+    per_rank = np.column_stack([np.bincount(point_val, weights=columns[:, j], minlength=size)
+                                for j in range(columns.shape[1])])  # loop over weightings (1 or 2)
+    below = np.concatenate((np.zeros((1, columns.shape[1])), np.cumsum(per_rank, axis=0)))
+    shape = (query_val.size, *point_w.shape[1:])
+    return (below[query_val].reshape(shape), per_rank[query_val].reshape(shape),
+            np.broadcast_to(below[-1].reshape(point_w.shape[1:]), shape))
+
+
+def _last_tied_death(sorted_time: np.ndarray, sorted_event: np.ndarray) -> np.ndarray:
+    """Per sorted position (time ascending, deaths first at ties), the last sorted position of
+    the deaths at that time (for a death: everything after it is comparable with it). By
+    counting deaths per distinct time, O(n), no search."""
+    starts_time = np.r_[True, sorted_time[1:] != sorted_time[:-1]]
+    group = np.cumsum(starts_time) - 1
+    first = np.flatnonzero(starts_time)
+    deaths = np.bincount(group, weights=sorted_event, minlength=first.size).astype(np.int64)
+    return (first + deaths - 1)[group]
 
 
 def _concordance_parts(time: np.ndarray, event: np.ndarray, pred: np.ndarray, w_event: np.ndarray):
@@ -80,33 +92,26 @@ def _concordance_parts(time: np.ndarray, event: np.ndarray, pred: np.ndarray, w_
     only the patients before it go through the 2-D dominance sums.
     """
     n = time.size
-    order = np.lexsort((~event, time))  # time ascending, deaths before censorings at ties
+    order = time_order(time, event)  # time ascending, deaths before censorings at ties
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
-    rank = np.unique(pred, return_inverse=True)[1].astype(np.int64).reshape(-1)
-    sorted_time = time[order]
+    rank = score_ranks(pred)
     ev_idx = np.flatnonzero(event & np.any(w_event > 0, axis=1))
-    ev_times_sorted = np.sort(time[event])
-    te = time[ev_idx]
-    # last sorted position of the deaths tied with death i: everything after it is comparable
-    g = (np.searchsorted(sorted_time, te, side="left")
-         + np.searchsorted(ev_times_sorted, te, side="right")
-         - np.searchsorted(ev_times_sorted, te, side="left") - 1)
+    g = _last_tied_death(time[order], event[order])[pos[ev_idx]]
     w = w_event[ev_idx]
     cut = int(g.max()) if g.size else -1  # sorted positions > cut: after every anchoring death
     head = pos <= cut
     tail = ~head
-    # i as the earlier member: comparable j have pos > g_i (head: 2-D with reversed positions;
-    # tail: comparable with every i)
-    lt1, eq1, tot1 = dominance_sums(cut - pos[head], rank[head], np.ones(int(head.sum())),
-                                    cut - g, rank[ev_idx])
+    # the pairs (death i, head patient k) with g_i < pos_k, counted once for both members: k as
+    # the later member (deaths before it, weighted by w_i) and i as the earlier one (unweighted)
+    (lt2, eq2, tot2), (lt1, eq1, tot1) = dominance_pairs(g, rank[ev_idx], w, pos[head], rank[head])
+    # i as the earlier member: the tail is comparable with every i
     lt_t, eq_t, tot_t = _rank_sums(rank[tail], np.ones(int(tail.sum())), rank[ev_idx])
     lt1, eq1, tot1 = lt1 + lt_t, eq1 + eq_t, tot1 + tot_t
     conc1 = tot1 - lt1 - eq1  # later patient predicted to live longer: concordant
     # k as the later member: deaths i with g_i < pos_k, weighted by w_i
     a = np.zeros((n, w.shape[1]))
     b = np.zeros((n, w.shape[1]))
-    lt2, eq2, tot2 = dominance_sums(g, rank[ev_idx], w, pos[head], rank[head])
     a[head] = lt2 + 0.5 * eq2
     b[head] = tot2
     lt2, eq2, tot2 = _rank_sums(rank[ev_idx], w, rank[tail])
@@ -127,7 +132,7 @@ def _event_weights(t: np.ndarray, e: np.ndarray, method: str, tau: float | None)
     if tau is not None:
         w[t >= tau] = 0.0
     if method == "uno":
-        g = censoring_survival(t, e).at(t, left=True)
+        g = censoring_left(t, e)
         with np.errstate(divide="ignore"):
             w = np.where(e, w / np.square(g), 0.0)
     return w
