@@ -168,18 +168,28 @@ def test_censoring_left_equals_searching_the_censoring_curve(seed: int) -> None:
 
 
 def test_per_cohort_results_follow_the_data_not_the_array() -> None:
-    """The cache is keyed by content: an array changed in place is a new cohort, and what the
-    cache hands out cannot be changed by the caller."""
+    """Inside a shared_cohort_results block the results are keyed by content: an array changed in
+    place is a new cohort, and what is handed out cannot be changed by the caller; nothing is
+    kept once the block ends."""
+    from mastoprog.metrics import shared_cohort_results
+
     t = np.array([2.0, 4.0, 6.0, 8.0])
     e = np.array([True, False, True, False])
-    before = censoring_left(t, e).copy()
-    km = cohort_kaplan_meier(t, e)
-    assert km is cohort_kaplan_meier(t.copy(), e.copy())  # same content: computed once
-    e[0] = False  # in place: another cohort
-    assert np.array_equal(censoring_left(t, e), censoring_survival(t, e).at(t, left=True))
-    assert not np.array_equal(censoring_left(t, e), before)
-    assert not km.survival.flags.writeable
-    assert not censoring_left(t, e).flags.writeable
+    with shared_cohort_results():
+        before = censoring_left(t, e).copy()
+        km = cohort_kaplan_meier(t, e)
+        assert km is cohort_kaplan_meier(t.copy(), e.copy())  # same content: computed once
+        with shared_cohort_results():  # a nested block shares the outer one
+            assert km is cohort_kaplan_meier(t, e)
+        e[0] = False  # in place: another cohort
+        assert np.array_equal(censoring_left(t, e), censoring_survival(t, e).at(t, left=True))
+        assert not np.array_equal(censoring_left(t, e), before)
+        assert not km.survival.flags.writeable
+        assert not censoring_left(t, e).flags.writeable
+    e[0] = True
+    again = cohort_kaplan_meier(t, e)  # the block has ended: computed anew, still read-only
+    assert again is not km and np.array_equal(again.survival, km.survival)
+    assert not again.survival.flags.writeable
 
 
 @settings(max_examples=30, deadline=None)

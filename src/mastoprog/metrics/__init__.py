@@ -6,7 +6,7 @@ rest on. A **higher** ``predicted`` value means **longer** survival (lifelines' 
 """
 
 from ._checks import check_horizon, check_outcome, normal_quantile
-from ._nonparametric import KaplanMeier, censoring_survival, kaplan_meier
+from ._nonparametric import KaplanMeier, censoring_survival, kaplan_meier, shared_cohort_results
 from .auc import TimeDependentAUC, auc_influence, time_dependent_auc
 from .brier import (
     BrierScore,
@@ -64,6 +64,7 @@ __all__ = [
     "median_table",
     "normal_quantile",
     "observed_expected",
+    "shared_cohort_results",
     "time_dependent_auc",
     "wald_interval",
 ]

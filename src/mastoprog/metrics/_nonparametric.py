@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -19,6 +21,7 @@ import numpy as np
 
 __all__ = ["KaplanMeier", "censoring_left", "censoring_survival", "cohort_kaplan_meier", "dominance_pairs",
            "dominance_sums", "kaplan_meier", "per_cohort", "score_ranks", "search_sorted",
+           "shared_cohort_results",
            "stable_argsort_int", "time_index", "time_order"]
 
 # needles above this many are searched in sorted order (below it the sort costs more than it saves)
@@ -134,14 +137,45 @@ class KaplanMeier:
 # validate() scores one cohort with a dozen metric calls (three horizons), each of which used to
 # recompute the same censoring Kaplan-Meier, Kaplan-Meier and time order (a sort of a million
 # times each), and the ranks of each horizon's predictions (a sort each, for the C indices and the
-# AUC). They are kept here for the few most recent cohorts (the cohort itself, its versions
-# censored at each horizon for the calibration fits, the predictions), keyed by a SHA-256 digest
-# of the arrays' bytes: a different or modified array is a miss, never a stale hit. The cached
-# arrays are read-only. Memory: about 130 bytes per patient for the cohort, 16 for each censored
-# version, 8 for each prediction.
+# AUC). Inside a shared_cohort_results() block they are computed once (for the few most recent
+# cohorts: the cohort itself, its versions censored at each horizon for the calibration fits, the
+# predictions), keyed by a SHA-256 digest of the arrays' bytes: a different or modified array is a
+# miss, never a stale hit. The block is the scope (a context variable: this thread or task), so
+# nothing is kept once it ends. The arrays returned are read-only, inside a block or not. Memory
+# inside a block: about 130 bytes per patient for the cohort, 16 for each censored version, 8 for
+# each prediction.
 _COHORTS_KEPT = 8
-_COHORT_LOCK = threading.Lock()
-_COHORTS: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+_SHARED: ContextVar[tuple[OrderedDict[bytes, dict[str, Any]], threading.Lock] | None] = ContextVar(
+    "mastoprog_metrics_shared", default=None)
+
+
+@contextmanager
+def shared_cohort_results() -> Iterator[None]:
+    """Inside the block, results that depend only on a cohort are computed once for every metric.
+
+    The Kaplan-Meier and censoring curves, the time order of a cohort and the ranks of a
+    prediction are shared by the metric calls made in the block (this thread or task), e.g. the
+    dozen calls :func:`mastoprog.validation.validate` makes on one cohort; they are dropped when
+    the block ends. Nested blocks share the outermost one. Outside a block each call computes
+    its own (the same numbers).
+
+    Examples
+    --------
+    >>> t, e = np.array([3.0, 5.0, 8.0]), np.array([True, False, True])
+    >>> with shared_cohort_results():
+    ...     first = censoring_survival(t, e)
+    ...     again = censoring_survival(t, e)  # the same object: computed once in the block
+    >>> again is first, censoring_survival(t, e) is first
+    (True, False)
+    """
+    if _SHARED.get() is not None:
+        yield
+        return
+    token = _SHARED.set((OrderedDict(), threading.Lock()))
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
 
 
 def _cohort_key(time: np.ndarray, event: np.ndarray) -> bytes:
@@ -164,22 +198,27 @@ def _read_only(value: Any) -> Any:
 
 
 def per_cohort(kind: str, time: np.ndarray, event: np.ndarray, compute: Callable[[], Any]) -> Any:
-    """``compute()`` for this cohort (``time``, ``event``), from the cache when seen recently.
+    """``compute()`` for this cohort (``time``, ``event``); inside :func:`shared_cohort_results`,
+    from the block's results when computed there before.
 
     ``kind`` names what is computed; ``compute`` must depend on nothing but the two arrays.
     """
+    shared = _SHARED.get()
+    if shared is None:
+        return _read_only(compute())
+    cohorts, lock = shared
     key = _cohort_key(time, event)
-    with _COHORT_LOCK:
-        entry = _COHORTS.get(key)
+    with lock:
+        entry = cohorts.get(key)
         if entry is not None and kind in entry:
-            _COHORTS.move_to_end(key)
+            cohorts.move_to_end(key)
             return entry[kind]
     value = _read_only(compute())
-    with _COHORT_LOCK:
-        _COHORTS.setdefault(key, {})[kind] = value
-        _COHORTS.move_to_end(key)
-        while len(_COHORTS) > _COHORTS_KEPT:
-            _COHORTS.popitem(last=False)
+    with lock:
+        cohorts.setdefault(key, {})[kind] = value
+        cohorts.move_to_end(key)
+        while len(cohorts) > _COHORTS_KEPT:
+            cohorts.popitem(last=False)
     return value
 
 

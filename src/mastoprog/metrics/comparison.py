@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, _check_times, check_outcome, normal_quantile
-from ._nonparametric import censoring_left, censoring_survival, cohort_kaplan_meier
+from ._nonparametric import censoring_left, censoring_survival, cohort_kaplan_meier, shared_cohort_results
 from .auc import auc_influence
 from .brier import ipcw_terms
 from .concordance import concordance_indices
@@ -175,7 +175,8 @@ def compare_models(time: ArrayLike, event: ArrayLike, predictions: Mapping[str, 
     if ref not in preds:
         raise MetricInputError([Problem(None, "reference", reference, f"one of {list(preds)}")])
     z = normal_quantile(conf_level)
-    res = _per_model(t, e, preds, ts, metrics)
+    with shared_cohort_results():  # every model and horizon: one censoring curve, one time order
+        res = _per_model(t, e, preds, ts, metrics)
     # C: the IJ sum of squares (R survival::concordance); mean-type metrics: the sample SD / sqrt(n)
     # (divisor n - 1, as riskRegression::Score and brier_score)
     scale = {k: 1.0 if k.startswith("c_") else float(np.sqrt(t.size / max(t.size - 1, 1))) for k in _METRICS}

@@ -26,6 +26,7 @@ from ..metrics import (
     integrated_brier_terms,
     kaplan_meier,
     median_table,
+    shared_cohort_results,
     time_dependent_auc,
     wald_interval,
 )
@@ -505,21 +506,23 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
         disable: bool | None = None if time.size >= 50_000 else True
     else:
         disable = not progress
-    with tqdm(total=time.size, desc="validate: predicting", unit="patient", disable=disable,
-              leave=False) as bar:
-        passed = _predict_pass(model, frame, time, event, keep, grids, censoring_survival(time, event),
-                               bar, validated)
-    with tqdm(total=len(keep) + 1, desc="validate: metrics", unit="step", disable=disable,
-              leave=False) as bar:
-        metrics, cal = _metrics_table(time, event, passed, keep, grids, {
-            "conf_level": conf_level, "auc_bootstrap": auc_bootstrap, "random_state": random_state,
-            "calibration_bootstrap": calibration_bootstrap,
-            "n_calibration_groups": n_calibration_groups}, bar)
-    subtype = passed.subtype
-    labels = pd.Series(subtype)
-    counts = labels.value_counts()
-    means = {g: passed.sums[g] / counts[g] for g in pd.unique(labels.dropna())}
-    medians = median_table(time, event, labels, _MEDIAN_GRID, means, conf_level)
+    # the cohort's Kaplan-Meier curves, time order and prediction ranks: once for every metric
+    with shared_cohort_results():
+        with tqdm(total=time.size, desc="validate: predicting", unit="patient", disable=disable,
+                  leave=False) as bar:
+            passed = _predict_pass(model, frame, time, event, keep, grids, censoring_survival(time, event),
+                                   bar, validated)
+        with tqdm(total=len(keep) + 1, desc="validate: metrics", unit="step", disable=disable,
+                  leave=False) as bar:
+            metrics, cal = _metrics_table(time, event, passed, keep, grids, {
+                "conf_level": conf_level, "auc_bootstrap": auc_bootstrap, "random_state": random_state,
+                "calibration_bootstrap": calibration_bootstrap,
+                "n_calibration_groups": n_calibration_groups}, bar)
+        subtype = passed.subtype
+        labels = pd.Series(subtype)
+        counts = labels.value_counts()
+        means = {g: passed.sums[g] / counts[g] for g in pd.unique(labels.dropna())}
+        medians = median_table(time, event, labels, _MEDIAN_GRID, means, conf_level)
     optimism = None
     if n_bootstrap and int(n_bootstrap) > 0:
         optimism = bootstrap_optimism(model, frame, keep, duration_col=duration_col,
