@@ -31,12 +31,16 @@ import numpy as np
 HORIZONS = (12.0, 60.0, 120.0)
 
 _CHILD = """
-import json, resource, sys, time
+import contextlib, json, resource, sys, time
 import numpy as np
+from mastoprog import metrics as m
 from mastoprog.metrics import (brier_score, calibration_at, censoring_survival, compare_models,
                                concordance_indices, time_dependent_auc)
 from mastoprog.metrics import _nonparametric
 from mastoprog.validation import _validate as v
+
+# validate() makes its metric calls inside one shared_cohort_results() block (where it exists)
+shared = getattr(m, "shared_cohort_results", contextlib.nullcontext)
 
 data = np.load(sys.argv[1])
 t, e = data["time"], data["event"].astype(bool)
@@ -59,14 +63,15 @@ def timed(name, fn, *args, **kwargs):
     return out
 
 
-fresh()
-timed("auc (influence)", time_dependent_auc, t, e, np.vstack([at[h] for h in hs]), hs,
-      n_bootstrap=0, interval="influence")
-for h in hs:
-    timed("concordance (harrell+uno)", concordance_indices, t, e, at[h], ("harrell", "uno"), tau=h)
-    timed("brier", brier_score, t, e, at[h], h)
-    timed("ipa (compare_models)", compare_models, t, e, {"model": at[h]}, [h], metrics=["ipa"])
-    timed("calibration_at", calibration_at, t, e, at[h], h, n_groups=10)
+with shared():
+    fresh()
+    timed("auc (influence)", time_dependent_auc, t, e, np.vstack([at[h] for h in hs]), hs,
+          n_bootstrap=0, interval="influence")
+    for h in hs:
+        timed("concordance (harrell+uno)", concordance_indices, t, e, at[h], ("harrell", "uno"), tau=h)
+        timed("brier", brier_score, t, e, at[h], h)
+        timed("ipa (compare_models)", compare_models, t, e, {"model": at[h]}, [h], metrics=["ipa"])
+        timed("calibration_at", calibration_at, t, e, at[h], h, n_groups=10)
 
 
 class Bar:
@@ -79,9 +84,10 @@ passed = v._Pass(at, np.zeros(t.size), np.zeros((0, t.size), dtype=np.float32),
 grids = v._grids(hs)
 options = {"conf_level": 0.95, "auc_bootstrap": None, "random_state": None,
            "calibration_bootstrap": 0, "n_calibration_groups": 10}
-fresh()
-metrics, cal = timed("_metrics_table (all of the above)", v._metrics_table, t, e, passed, hs, grids,
-                     options, Bar())
+with shared():
+    fresh()
+    metrics, cal = timed("_metrics_table (all of the above)", v._metrics_table, t, e, passed, hs, grids,
+                         options, Bar())
 curves = {str(h): cal[h].curve["observed_risk"].to_numpy().tolist()[:: max(1, t.size // 2000)]
           for h in hs}
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
