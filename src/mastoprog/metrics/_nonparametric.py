@@ -224,7 +224,7 @@ def per_cohort(kind: str, time: np.ndarray, event: np.ndarray, compute: Callable
 
 def score_ranks(score: np.ndarray) -> np.ndarray:
     """Dense ranks of a score (0 for the lowest; ties share a rank): ``np.unique(score,
-    return_inverse=True)[1]`` as int64, computed once per score array.
+    return_inverse=True)[1]`` as int64 (once per score array inside :func:`shared_cohort_results`).
 
     ``stable_argsort_int(score_ranks(score))`` is ``np.argsort(score, kind="stable")``.
 
@@ -239,7 +239,8 @@ def score_ranks(score: np.ndarray) -> np.ndarray:
 
 
 def time_order(time: np.ndarray, event: np.ndarray) -> np.ndarray:
-    """Indices sorting patients by time, deaths before censorings at tied times (cached per cohort).
+    """Indices sorting patients by time, deaths before censorings at tied times (shared per cohort
+    inside :func:`shared_cohort_results`).
 
     Examples
     --------
@@ -254,7 +255,7 @@ def time_order(time: np.ndarray, event: np.ndarray) -> np.ndarray:
 def time_index(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(distinct times, index of each patient's time among them, first position of each
     distinct time in the order of time_order)``: ``np.unique(time, return_inverse=True)`` and the
-    run starts, read off the cached time order in O(n) (cached per cohort).
+    run starts, read off the time order in O(n) (shared per cohort inside a block).
 
     Examples
     --------
@@ -276,7 +277,8 @@ def time_index(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def cohort_kaplan_meier(time: np.ndarray, event: np.ndarray, conf_level: float = 0.95) -> KaplanMeier:
-    """:func:`kaplan_meier` (log-log band) of a whole cohort, computed once per cohort and level.
+    """:func:`kaplan_meier` (log-log band) of a whole cohort (once per cohort and level inside
+    :func:`shared_cohort_results`).
 
     For the metrics that each need the same cohort's curve; subsets (groups) go to
     :func:`kaplan_meier` directly, so they do not displace the cohort's entry.
@@ -338,7 +340,7 @@ def censoring_survival(time: np.ndarray, event: np.ndarray) -> KaplanMeier:
 
     Censorings are the events; at tied times events of interest leave the risk set first (they
     are observed before the censoring), the convention of Graf et al. 1999 and scikit-survival.
-    Computed once per cohort (the result's arrays are read-only).
+    Its arrays are read-only (inside :func:`shared_cohort_results` it is computed once per cohort).
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
@@ -347,7 +349,7 @@ def censoring_survival(time: np.ndarray, event: np.ndarray) -> KaplanMeier:
 
 def censoring_left(time: np.ndarray, event: np.ndarray) -> np.ndarray:
     """G(T_i-) for every patient: ``censoring_survival(time, event).at(time, left=True)``, the same
-    numbers, read off the Kaplan-Meier's own index of each time (no search; cached per cohort).
+    numbers, read off the Kaplan-Meier's own index of each time (no search; shared per cohort inside a block).
 
     Examples
     --------
