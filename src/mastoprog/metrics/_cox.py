@@ -35,9 +35,9 @@ class CoxFit:
 
 def descending_time_order(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows by descending time (ties in row order) and, per sorted row, the index of the last row
-    sharing its time: the risk set of a death is every sorted row up to that index. Cached per
-    cohort: the calibration slope and the smoothed calibration curve at a horizon fit the same
-    censored outcome."""
+    sharing its time: the risk set of a death is every sorted row up to that index. Shared per
+    cohort inside :func:`~._nonparametric.shared_cohort_results`: the calibration slope and the
+    smoothed calibration curve at a horizon fit the same censored outcome."""
     def compute() -> tuple[np.ndarray, np.ndarray]:
         order = np.argsort(-time, kind="stable")
         ts = time[order]
