@@ -22,8 +22,9 @@ block (per thread and task: concurrent callers need no lock).
 
 Canonical dtypes: numbers ``float64`` (NaN = unknown); yes/no findings pandas ``boolean`` (<NA> =
 unknown, also on input: ``mc_sarcoma``, where an empty cell means "not diagnosed", keeps a
-boolean column's <NA> unknown, so that validating a canonical frame again changes nothing); ``sex`` categorical F/M; ``ahn`` categorical over ``AHN_LABELS`` plus ``"none"``;
-``who_subtype`` categorical over ``SUBTYPE_LABELS``.
+boolean column's <NA> unknown, so that validating a canonical frame again changes nothing);
+``sex`` categorical F/M; ``ahn`` categorical over ``AHN_LABELS`` plus ``"none"``; ``who_subtype``
+categorical over ``SUBTYPE_LABELS``.
 """
 
 from __future__ import annotations

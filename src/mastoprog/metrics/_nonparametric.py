@@ -7,6 +7,7 @@ Everything here takes clean numpy arrays; input checking lives in :mod:`mastopro
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
@@ -15,14 +16,17 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
 __all__ = ["KaplanMeier", "censoring_left", "censoring_survival", "cohort_kaplan_meier", "dominance_pairs",
            "dominance_sums", "kaplan_meier", "per_cohort", "score_ranks", "search_sorted",
-           "shared_cohort_results",
+           "shared_cohort_results", "shares_cohort_results",
            "stable_argsort_int", "time_index", "time_order"]
+
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
 
 # needles above this many are searched in sorted order (below it the sort costs more than it saves)
 _SORT_NEEDLES_ABOVE = 4096
@@ -156,8 +160,9 @@ def shared_cohort_results() -> Iterator[None]:
     The Kaplan-Meier and censoring curves, the time order of a cohort and the ranks of a
     prediction are shared by the metric calls made in the block (this thread or task), e.g. the
     dozen calls :func:`mastoprog.validation.validate` makes on one cohort; they are dropped when
-    the block ends. Nested blocks share the outermost one. Outside a block each call computes
-    its own (the same numbers).
+    the block ends. Nested blocks share the outermost one. The public metric functions whose
+    parts share results open one for themselves (:func:`shares_cohort_results`); otherwise each
+    call outside a block computes its own (the same numbers).
 
     Examples
     --------
@@ -176,6 +181,19 @@ def shared_cohort_results() -> Iterator[None]:
         yield
     finally:
         _SHARED.reset(token)
+
+
+def shares_cohort_results(fn: Callable[Params, Result]) -> Callable[Params, Result]:
+    """Decorator for a public metric function: its body runs inside :func:`shared_cohort_results`,
+    so its own parts (e.g. Harrell's and Uno's C, or the calibration slope and curve) share the
+    cohort's results even when called alone."""
+
+    @functools.wraps(fn)
+    def inside_a_block(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        with shared_cohort_results():
+            return fn(*args, **kwargs)
+
+    return inside_a_block
 
 
 def _cohort_key(time: np.ndarray, event: np.ndarray) -> bytes:

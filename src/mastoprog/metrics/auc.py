@@ -12,7 +12,14 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_times, _per_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_left, score_ranks, stable_argsort_int, time_index, time_order
+from ._nonparametric import (
+    censoring_left,
+    score_ranks,
+    shares_cohort_results,
+    stable_argsort_int,
+    time_index,
+    time_order,
+)
 
 ArrayLike = Any
 
@@ -129,6 +136,7 @@ def auc_influence(t: np.ndarray, e: np.ndarray, p: np.ndarray, h: float, g_left:
     return auc, inf
 
 
+@shares_cohort_results
 def time_dependent_auc(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
                        times: Sequence[float], *, conf_level: float = 0.95, n_bootstrap: int = 200,
                        random_state: int | np.random.Generator | np.random.RandomState | None = 0,

@@ -11,7 +11,7 @@ import pandas as pd
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, _check_times, check_outcome, normal_quantile
 from ._cox import cox_fit
-from ._nonparametric import cohort_kaplan_meier, kaplan_meier
+from ._nonparametric import cohort_kaplan_meier, kaplan_meier, shares_cohort_results
 
 ArrayLike = Any
 
@@ -439,6 +439,7 @@ class Calibration:
         return out
 
 
+@shares_cohort_results
 def calibration_at(time: ArrayLike, event: ArrayLike, predicted_survival_at_t: ArrayLike, t: float,
                    n_groups: int = 10, knots: int = 3, conf_level: float = 0.95) -> Calibration:
     """Calibration of predicted survival probabilities at horizon ``t``.

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..exceptions import MetricInputError, Problem
 from ._checks import _check_predicted, check_horizon, check_outcome, normal_quantile
-from ._nonparametric import censoring_left, dominance_pairs, score_ranks, time_order
+from ._nonparametric import censoring_left, dominance_pairs, score_ranks, shares_cohort_results, time_order
 
 ArrayLike = Any
 
@@ -147,6 +147,7 @@ def _interval_note(c: float, se: float, n_pairs: float) -> str:
     return ""
 
 
+@shares_cohort_results
 def concordance_indices(time: ArrayLike, event: ArrayLike, predicted: ArrayLike,
                         methods: Sequence[str] = ("harrell", "uno"), tau: float | None = None,
                         conf_level: float = 0.95) -> dict[str, Concordance]:
