@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any
@@ -41,7 +42,7 @@ __all__ = ["ValidationResult", "validate"]
 # halve the chunk's curves, the largest cost of validating a large cohort)
 _MEDIAN_GRID = np.unique(np.concatenate([np.arange(0.0, 24.0, 0.25), np.arange(24.0, 240.0),
                                          np.arange(240.0, 601.0, 3.0)]))
-# patients per prediction call: bounds memory (about 8 x 760 x _CHUNK bytes per curve array)
+# patients per prediction call: bounds memory (about 8 x 440 x _CHUNK bytes per curve array)
 _CHUNK = 20_000
 # points of the per-patient curves kept for the Kaplan-Meier-vs-predicted plots (float32)
 _PLOT_POINTS = 61
@@ -178,10 +179,7 @@ def _chunk_curves(model: Any, part: pd.DataFrame, union: np.ndarray, validated: 
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(curves (n_times, n), subtype (n,)) of one chunk; a chunk of the validated cohort is not
     parsed again by the model's own check of its input."""
-    if not validated:
-        return (np.asarray(model.predict_survival_function(part, union).to_numpy(dtype=float)),
-                _chunk_subtype(model, part))
-    with already_validated(part):
+    with already_validated(part) if validated else nullcontext():
         return (np.asarray(model.predict_survival_function(part, union).to_numpy(dtype=float)),
                 _chunk_subtype(model, part))
 
