@@ -78,13 +78,27 @@ def _fill(browser, patient: dict) -> None:
             element.send_keys(text)
 
 
+def _submit(browser) -> None:
+    """Click submit and wait for the next page: until the form page's root element is gone (a
+    find_element right after the click may otherwise still see the form page, whose element
+    then goes stale mid-test)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old_page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.ID, "submit").click()
+    WebDriverWait(browser, 120).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(browser, 120).until(lambda b: b.execute_script("return document.readyState") == "complete")
+
+
 def test_vignette_through_the_form(browser, server_url, tmp_path):
     from selenium.webdriver.common.by import By
 
     browser.get(server_url)
     _fill(browser, EXAMPLE)
     browser.save_screenshot(str(tmp_path / "form.png"))
-    browser.find_element(By.ID, "submit").click()
+    _submit(browser)
     assert browser.find_element(By.ID, "subtype").text == "ASM"
     curve = browser.find_element(By.CSS_SELECTOR, "#curve svg")
     assert curve.size["width"] > 300 and curve.size["height"] > 150  # rendered, not an empty box
@@ -109,7 +123,7 @@ def test_bad_value_comes_back_beside_its_field(browser, server_url, tmp_path):
 
     browser.get(server_url)
     _fill(browser, dict(EXAMPLE, hemoglobin=135))
-    browser.find_element(By.ID, "submit").click()
+    _submit(browser)
     field = browser.find_element(By.ID, "field-hemoglobin")
     assert "divide by 10" in field.find_element(By.CLASS_NAME, "ferr").text
     assert field.find_element(By.NAME, "hemoglobin").get_attribute("value") == "135"
