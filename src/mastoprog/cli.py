@@ -21,6 +21,7 @@ import pandas as pd
 from ._files import atomic_output, write_text
 from .exceptions import MastoprogError
 from .findings import example_path, read_findings_file, resolve_example
+from .survival import BUILTIN_MODELS
 
 # example_path: kept importable from here for existing callers (its owner is findings).
 __all__ = ["EXIT_BAD_INPUT", "EXIT_ERROR", "EXIT_OK", "EXIT_SIGPIPE", "example_path", "main"]
@@ -218,8 +219,7 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="validate a survival model on a cohort (discrimination, "
                        "calibration, internal validation); HTML report")
     p.add_argument("cohort", help="CSV/JSON/Parquet cohort: findings plus time (months) and event (0/1)")
-    p.add_argument("--model", default="lim2009", help="built-in model name or saved model file "
-                   "(default lim2009)")
+    _add_model_argument(p)
     p.add_argument("--horizons", default="12,60,120", help="months, comma-separated (default 12,60,120)")
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help="bootstrap replicates for optimism-corrected C, slope and Brier (refits the model)")
@@ -296,8 +296,7 @@ def _add_curve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="write the plot (.png, .svg or .pdf)")
     p.add_argument("--table", action="store_true", help="print survival at 1, 2, 5 and 10 years with "
                    "95 %% bands and the population value (default when no -o is given)")
-    p.add_argument("--model", default="lim2009", help="built-in model (lim2009, mayo2025, midostaurin) "
-                   "or a saved model file (default lim2009)")
+    _add_model_argument(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=_cmd_curve)
 
@@ -397,6 +396,12 @@ def _add_web(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_web)
 
 
+def _add_model_argument(p: argparse.ArgumentParser) -> None:
+    """``--model``: a built-in model (every name listed, from the package) or a saved model file."""
+    p.add_argument("--model", default="lim2009", help=f"built-in model ({', '.join(BUILTIN_MODELS)}) "
+                   "or a saved model file (default lim2009)")
+
+
 def _cmd_fidelity(args: argparse.Namespace) -> int:
     from .survival import load_model
 
@@ -422,8 +427,7 @@ def _cmd_fidelity(args: argparse.Namespace) -> int:
 def _add_fidelity(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fidelity", help="the survival model against every published figure it can be "
                        "compared with (calibration targets and checks)")
-    p.add_argument("--model", default="lim2009", help="built-in model (lim2009, mayo2025, midostaurin, "
-                   "mars2019) or a model file (default lim2009)")
+    _add_model_argument(p)
     p.set_defaults(func=_cmd_fidelity)
 
 
@@ -498,8 +502,7 @@ def _cmd_card(args: argparse.Namespace) -> int:
 def _add_card(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("card", help="the survival model's card (Markdown): parameters with sources, targets "
                        "with their era, fidelity, the S/A/R sensitivity and every assumption")
-    p.add_argument("--model", default="lim2009", help="built-in model (lim2009, mayo2025, midostaurin, "
-                   "mars2019) or a model file (default lim2009)")
+    _add_model_argument(p)
     p.set_defaults(func=_cmd_card)
 
 

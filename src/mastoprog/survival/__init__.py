@@ -5,8 +5,9 @@
 state; :meth:`SurvivalModel.predict` returns a :class:`SurvivalPrediction` (curves, band, medians
 and notes as data); :func:`excess_survival` and :func:`point_medians` are its closed forms;
 :func:`update_model` updates a published model to local data (Steyerberg's ladder);
-:class:`FitOptions` lists what :meth:`SurvivalModel.fit` takes and :data:`PREDICTOR_FACTORS` the
-calibrated models' factors (the evidence predictor), usable as a ``formula``.
+:data:`BUILTIN_MODELS` names the embedded models; :class:`FitOptions` lists what
+:meth:`SurvivalModel.fit` takes and :data:`PREDICTOR_FACTORS` the calibrated models' factors (the
+evidence predictor), usable as a ``formula``.
 """
 
 from ._curves import point_medians
@@ -15,9 +16,17 @@ from ._prediction import SurvivalDraws, SurvivalPrediction
 from ._predictor import PREDICTOR_FACTORS, calibration_cohort, model_features
 from ._state import Coefficient, ModelArrays, ModelState, ParameterDraws, SubtypeParameters
 from ._updating import UpdateResult, update_model
-from .model import PROGNOSTIC_SUBTYPES, SurvivalModel, excess_survival, load_model, load_targets
+from .model import (
+    BUILTIN_MODELS,
+    PROGNOSTIC_SUBTYPES,
+    SurvivalModel,
+    excess_survival,
+    load_model,
+    load_targets,
+)
 
 __all__ = [
+    "BUILTIN_MODELS",
     "PREDICTOR_FACTORS",
     "PROGNOSTIC_SUBTYPES",
     "Coefficient",

@@ -51,6 +51,7 @@ TARGET_KINDS = (
     "no_target",
     "group_median",
 )
+#: The embedded models (model files under data/models/, their targets in data/targets_<name>.csv).
 BUILTIN_MODELS = ("lim2009", "mayo2025", "midostaurin", "mars2019")
 
 _DRAWS_METHOD = (
