@@ -326,7 +326,12 @@ def test_sigterm_to_the_command_leaves_no_file(tmp_path, trial):
         time.sleep(0.02)  # until the temporary file exists: the write has begun
     time.sleep([0.0, 0.3, 1.0][trial])
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # a hang is the failure reported; the process must not outlive it
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert list(tmp_path.iterdir()) == []
     assert b"Traceback" not in err

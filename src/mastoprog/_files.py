@@ -9,9 +9,13 @@ in the meantime, instead of a check followed by a rename.
 
 An exception, Ctrl-C (SIGINT) or SIGTERM removes the temporary file: while an output is open in
 the main thread, both signals get a handler that deletes every temporary file still open, then
-raises ``KeyboardInterrupt`` (SIGINT) or ``SystemExit(128 + 15)`` (SIGTERM, the status a shell
-reports for a process ended by SIGTERM). A process killed outright (SIGKILL, power loss) can
-still leave a ``.partial`` file, never a half-written file under the target's name.
+raises ``KeyboardInterrupt`` (SIGINT) or, for SIGTERM, ends the process at once with status
+128 + 15 (the status a shell reports for a process ended by SIGTERM), as SIGTERM's default action
+would, without unwinding: an exception raised at an arbitrary point of a write left the
+interpreter's shutdown waiting on pyarrow's thread pool (a hang seen once in CI; the same class as
+apache/arrow#50482 and #33975). A handler installed before ours (a server's, a test's) is called
+instead. A process killed outright (SIGKILL, power loss) can still leave a ``.partial`` file,
+never a half-written file under the target's name.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from os import PathLike
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from .exceptions import OutputExistsError
 
@@ -229,6 +234,16 @@ def _remove_open_temporaries() -> None:
         _OPEN.discard(tmp)
 
 
+def _end_process(status: int) -> NoReturn:
+    """End the process now, as SIGTERM's default action does, after flushing what was printed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):  # closed, gone or replaced by None
+            pass
+    os._exit(status)
+
+
 @contextmanager
 def _signals_remove_temporaries() -> Iterator[None]:
     """While open: SIGINT and SIGTERM first remove every temporary file, then end the work."""
@@ -247,7 +262,7 @@ def _signals_remove_temporaries() -> Iterator[None]:
             return before(signum, frame)
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
-        raise SystemExit(128 + signum)
+        _end_process(128 + signum)
 
     for sig in _SIGNALS:
         signal.signal(sig, handler)
