@@ -70,6 +70,12 @@ def test_years_lost_with_a_population_that_never_dies() -> None:
     for measure in ("yl2013", "yl2017"):
         got = years_lost(df, life_table=zero, measure=measure, times=[40.0]).table["years_lost"].item()
         assert got == pytest.approx(expected, rel=1e-12)
+    # the restricted mean's variance by hand (Klein & Moeschberger 4.5): deaths at 10 (4 at risk) and
+    # 30 (2 at risk; at 40 the last one dies, a term survival sets to 0); area after 10 = 10*0.75 +
+    # 10*0.375, after 30 = 10*0.375 (months)
+    variance = (18.75**2 * 1 / (4 * 3) + 3.75**2 * 1 / (2 * 1)) / 144
+    got = years_lost(df, life_table=zero, measure="yl2017", times=[40.0]).table["std_error"].item()
+    assert got == pytest.approx(np.sqrt(variance), rel=1e-12)
 
 
 @settings(max_examples=25, deadline=None)
@@ -81,6 +87,12 @@ def test_intervals_stay_in_range(n: int, seed: int) -> None:
     assert (net["lower"] <= net["estimate"] + 1e-12).all() and (net["estimate"] <= net["upper"] + 1e-12).all()
     crude = crude_mortality(df).table
     assert crude["lower"].between(0, 1).all() and crude["upper"].between(0, 1).all()
+    lost = years_lost(df, measure="yl2017").table  # observed part in [0, tau]: the range of the measure
+    assert (lost["lower"] >= -lost["population_years_lost"] - 1e-12).all()
+    assert (lost["upper"] <= lost["time"] / 12 - lost["population_years_lost"] + 1e-12).all()
+    assert (lost["lower"] <= lost["years_lost"] + 1e-12).all()
+    assert (lost["years_lost"] <= lost["upper"] + 1e-12).all()
+    assert (lost["std_error"] >= 0).all()
 
 
 # --------------------------------------------------------------------------- bad input

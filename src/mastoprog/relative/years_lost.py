@@ -8,8 +8,17 @@ Two of the three measures of ``relsurv::years`` (version 2.2-9), both up to a ho
   ``int_0^tau (1 - S_KM(u)) du - mean_i int_0^tau (1 - S_P,i(u)) du``, every patient's population
   curve followed to ``tau`` whatever their own follow-up (Ederer I expected survival).
 
+``"yl2017"`` comes with a standard error and an interval: its population part is an expected
+curve (the life table, given the patients' ages, sexes and years), so its uncertainty is that of
+the area above the Kaplan-Meier curve, whose Greenwood-type variance is R's ``survival``
+(``print.survfit(..., rmean = tau)``): ``sum_j A_j^2 d_j / (Y_j (Y_j - d_j))``, ``A_j`` the area
+under the Kaplan-Meier curve from death time ``t_j`` to ``tau`` (Klein & Moeschberger 2003, 4.5).
+The interval is normal, cut to the values the measure can take (the observed part lies in
+``[0, tau]``).
+
 Not implemented: relsurv's default measure ``"yd"`` (years difference with its ``F_P_final``
-population estimator) and relsurv's bootstrap variances (so no intervals here).
+population estimator), and a standard error for ``"yl2013"`` (relsurv gives it none without its
+bootstrap, which draws random figures no test can hold it to).
 
 The integrals are exact for the life table's piecewise-constant hazard: ``F_E`` is linear between
 consecutive points of the grid of follow-up times and whole months, and ``exp(-Lambda_P,i)`` is
@@ -23,6 +32,8 @@ Andersen PK. Decomposition of number of life years lost according to causes of d
 Stat Med 2013;32:5278-85. doi:10.1002/sim.5903
 Andersen PK. Life years lost among patients with a given disease. Stat Med 2017;36:3573-82.
 doi:10.1002/sim.7357
+Klein JP, Moeschberger ML. Survival Analysis: Techniques for Censored and Truncated Data, 2nd ed.
+Springer 2003, section 4.5 (the restricted mean and its variance).
 Pavlič K, Pohar Perme M. Using pseudo-observations for estimation in relative survival.
 Biostatistics 2019;20:384-99. doi:10.1093/biostatistics/kxy008
 """
@@ -37,6 +48,7 @@ import pandas as pd
 
 from ..exceptions import MetricInputError, Problem
 from ..lifetables import LifeTable
+from ..metrics import normal_quantile
 from ._cohort import RelativeCohort, check_times, event_grid, prepare_cohort
 from .crude import crude_mortality_curves
 
@@ -54,9 +66,11 @@ class YearsLostResult:
     ----------
     table : DataFrame
         ``time`` (horizon, months), ``years_lost`` (years); for ``"yl2013"`` also ``crude_disease``
-        (``F_E`` at the horizon); for ``"yl2017"`` also ``observed_years_lost`` (area above the
+        (``F_E`` at the horizon); for ``"yl2017"`` also ``std_error``, ``lower`` and ``upper``
+        (years; the interval at ``conf_level``), ``observed_years_lost`` (area above the
         Kaplan-Meier curve, years) and ``population_years_lost`` (the same for the matched population).
     measure : str
+    conf_level : float
     n_patients, n_events : int
     life_table : dict
     notes : tuple of str
@@ -64,6 +78,7 @@ class YearsLostResult:
 
     table: pd.DataFrame
     measure: str
+    conf_level: float
     n_patients: int
     n_events: int
     life_table: dict[str, Any]
@@ -81,6 +96,7 @@ def years_lost(
     life_table: LifeTable | None = None,
     measure: str = "yl2013",
     times: Any = None,
+    conf_level: float = 0.95,
 ) -> YearsLostResult:
     """Restricted-mean years lost to the disease or against the population (relsurv ``years``).
 
@@ -97,6 +113,8 @@ def years_lost(
         Years lost due to the disease (Andersen 2013) or compared with the population (Andersen 2017).
     times : array_like, optional
         Horizons, months (default every whole year of follow-up and the last follow-up time).
+    conf_level : float
+        Level of the ``"yl2017"`` interval, in (0, 1).
 
     Returns
     -------
@@ -111,6 +129,7 @@ def years_lost(
     ----------
     Andersen PK. Stat Med 2013;32:5278-85. doi:10.1002/sim.5903
     Andersen PK. Stat Med 2017;36:3573-82. doi:10.1002/sim.7357
+    Klein JP, Moeschberger ML. Survival Analysis, 2nd ed. Springer 2003, section 4.5.
 
     Examples
     --------
@@ -121,9 +140,13 @@ def years_lost(
     >>> years_lost(cohort, times=[36]).table.round(3)
        time  years_lost  crude_disease
     0  36.0       0.538          0.409
+    >>> years_lost(cohort, times=[36], measure="yl2017").table[["years_lost", "std_error"]].round(3)
+       years_lost  std_error
+    0       0.535      0.431
     """
     if measure not in YEARS_LOST_MEASURES:
         raise MetricInputError([Problem(None, "measure", measure, f"one of {list(YEARS_LOST_MEASURES)}")])
+    z = normal_quantile(conf_level)
     cohort = prepare_cohort(data, duration_col=duration_col, event_col=event_col, age_col=age_col,
                             sex_col=sex_col, year_col=year_col, life_table=life_table)
     last = float(cohort.duration[-1])
@@ -133,14 +156,17 @@ def years_lost(
     grid = event_grid(cohort, months[months <= last])
     if measure == "yl2013":
         table = _lost_to_disease(cohort, grid, horizons)
-        note = "yl2013: area under the crude probability of death from the disease (Andersen 2013)"
+        notes = ("yl2013: area under the crude probability of death from the disease (Andersen 2013)",
+                 "yl2013: no standard error (relsurv gives this measure one only by bootstrap)")
     else:
-        table = _lost_against_population(cohort, grid, horizons)
-        note = ("yl2017: area above the Kaplan-Meier curve minus the same for the matched population, "
-                "each patient's population curve followed to the horizon (Andersen 2017)")
-    return YearsLostResult(table, measure, int(cohort.duration.size), int(cohort.event.sum()),
-                           cohort.describe(), (note, "no standard errors (relsurv: bootstrap only)",
-                                               *cohort.notes))
+        table = _lost_against_population(cohort, grid, horizons, z)
+        notes = ("yl2017: area above the Kaplan-Meier curve minus the same for the matched population, "
+                 "each patient's population curve followed to the horizon (Andersen 2017)",
+                 "yl2017: standard error of the Kaplan-Meier area (Greenwood-type, as R's survival "
+                 "prints for the restricted mean); the population part is expected, without sampling "
+                 f"error; {conf_level:.0%} normal interval cut to the measure's range")
+    return YearsLostResult(table, measure, float(conf_level), int(cohort.duration.size),
+                           int(cohort.event.sum()), cohort.describe(), (*notes, *cohort.notes))
 
 
 def _lost_to_disease(cohort: RelativeCohort, grid: dict[str, np.ndarray],
@@ -156,15 +182,38 @@ def _lost_to_disease(cohort: RelativeCohort, grid: dict[str, np.ndarray],
 
 
 def _lost_against_population(cohort: RelativeCohort, grid: dict[str, np.ndarray],
-                             horizons: np.ndarray) -> pd.DataFrame:
-    t = grid["time"]
-    surv = np.cumprod(1.0 - grid["deaths"] / grid["n_at_risk"])
+                             horizons: np.ndarray, z: float) -> pd.DataFrame:
+    t, deaths, at_risk = grid["time"], grid["deaths"], grid["n_at_risk"]
+    surv = np.cumprod(1.0 - deaths / at_risk)
     before = np.concatenate([[1.0], surv[:-1]])
-    observed = np.cumsum((t - grid["previous"]) * (1.0 - before))
-    obs = observed[np.searchsorted(t, horizons)]
+    width = t - grid["previous"]
+    observed = np.cumsum(width * (1.0 - before))
+    rows = np.searchsorted(t, horizons)
+    obs = observed[rows]
     pop = _population_lost(cohort, horizons)
-    return pd.DataFrame({"time": horizons, "years_lost": (obs - pop) / 12.0,
+    se = _restricted_mean_se(np.cumsum(width * before), deaths, at_risk, rows)
+    lost = obs - pop
+    return pd.DataFrame({"time": horizons, "years_lost": lost / 12.0, "std_error": se / 12.0,
+                         "lower": np.maximum(lost - z * se, -pop) / 12.0,
+                         "upper": np.minimum(lost + z * se, horizons - pop) / 12.0,
                          "observed_years_lost": obs / 12.0, "population_years_lost": pop / 12.0})
+
+
+def _restricted_mean_se(restricted_mean: np.ndarray, deaths: np.ndarray, at_risk: np.ndarray,
+                        rows: np.ndarray) -> np.ndarray:
+    """Standard error of ``int_0^tau S_KM`` at each horizon row (months), R's ``survival::survmean``.
+
+    ``restricted_mean[j]`` is ``int_0^{t_j} S_KM``; the variance is
+    ``sum_{t_j <= tau} (restricted_mean[tau] - restricted_mean[j])^2 d_j / (Y_j (Y_j - d_j))``, the
+    term 0 where everyone at risk dies (as survival does). One pass per horizon, not per patient.
+    """
+    survivors = at_risk - deaths
+    weight = np.divide(deaths, at_risk * survivors, out=np.zeros(deaths.shape), where=survivors > 0)
+    se = np.empty(rows.size)
+    for i, row in enumerate(rows):
+        area_after = restricted_mean[row] - restricted_mean[: row + 1]
+        se[i] = np.sqrt(np.sum(area_after**2 * weight[: row + 1]))
+    return se
 
 
 def _population_lost(cohort: RelativeCohort, horizons: np.ndarray) -> np.ndarray:

@@ -87,5 +87,12 @@ yl17 <- years(Surv(time, cens) ~ 1, data = rdata, ratetable = slopop, measure = 
               rmap = list(age = age * 365.241, sex = sex, year = year_jan1))
 write.csv(data.frame(measure = "yl2017", time_days = yl17$years$time, years_lost = yl17$years$est),
           "years_yl2017.csv", row.names = FALSE)
+# the observed part of yl2017 is the area above the Kaplan-Meier curve: tau minus its restricted mean,
+# whose standard error R's survival prints (print.survfit / summary(..., rmean = tau), Greenwood-type)
+km <- survfit(Surv(time, cens) ~ 1, data = rdata)
+taus <- c(1, 2, 5, 10) * days_per_year
+rmean <- t(sapply(taus, function(tau) summary(km, rmean = tau)$table[c("rmean", "se(rmean)")]))
+write.csv(data.frame(time_days = taus, rmean_days = rmean[, 1], se_rmean_days = rmean[, 2]),
+          "km_restricted_mean.csv", row.names = FALSE)
 writeLines(c(R.version.string, paste("relsurv", packageVersion("relsurv")),
              paste("survival", packageVersion("survival"))), "versions.txt")
