@@ -11,9 +11,11 @@ An exception, Ctrl-C (SIGINT) or SIGTERM removes the temporary file: while an ou
 the main thread, both signals get a handler that deletes every temporary file still open, then
 raises ``KeyboardInterrupt`` (SIGINT) or, for SIGTERM, ends the process at once with status
 128 + 15 (the status a shell reports for a process ended by SIGTERM), as SIGTERM's default action
-would, without unwinding: an exception raised at an arbitrary point of a write left the
-interpreter's shutdown waiting on pyarrow's thread pool (a hang seen once in CI; the same class as
-apache/arrow#50482 and #33975). A handler installed before ours (a server's, a test's) is called
+would, without unwinding. Raising ``SystemExit`` at an arbitrary point of a write once left the
+process unable to exit (seen once in CI, not reproduced in 200 local trials): such an exception can
+interrupt a thread pool's join and mark a running worker finished (CPython issue 90882), and the
+interpreter's shutdown beside a live pyarrow worker is a known source of hangs at exit
+(apache/arrow#50482, #33975). A handler installed before ours (a server's, a test's) is called
 instead. A process killed outright (SIGKILL, power loss) can still leave a ``.partial`` file,
 never a half-written file under the target's name.
 """
