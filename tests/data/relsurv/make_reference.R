@@ -94,5 +94,11 @@ taus <- c(1, 2, 5, 10) * days_per_year
 rmean <- t(sapply(taus, function(tau) summary(km, rmean = tau)$table[c("rmean", "se(rmean)")]))
 write.csv(data.frame(time_days = taus, rmean_days = rmean[, 1], se_rmean_days = rmean[, 2]),
           "km_restricted_mean.csv", row.names = FALSE)
+# relsurv's default measure, "yd", with its Greenwood-type standard error, at the same horizons
+yd <- years(Surv(time, cens) ~ 1, data = rdata, ratetable = slopop, measure = "yd", var.estimator = "greenwood",
+            add.times = taus, rmap = list(age = age * 365.241, sex = sex, year = year_jan1))
+yd_at <- yd$years[yd$years$time %in% taus, ]
+write.csv(data.frame(measure = "yd", time_days = yd_at$time, years_lost = yd_at$est, std_error = yd_at$est.se),
+          "years_yd_greenwood.csv", row.names = FALSE)
 writeLines(c(R.version.string, paste("relsurv", packageVersion("relsurv")),
              paste("survival", packageVersion("survival"))), "versions.txt")
