@@ -312,11 +312,15 @@ def test_a_signal_whose_exception_was_swallowed_still_ends_the_write(tmp_path):
             tmp.unlink()
 
 
-@pytest.mark.parametrize("trial", range(3))
-def test_sigterm_to_the_command_leaves_no_file(tmp_path, trial):
+@pytest.mark.parametrize(("name", "trial"), [("SIGTERM", 0), ("SIGTERM", 1), ("SIGTERM", 2),
+                                           ("SIGINT", 1), ("SIGINT", 2)])
+def test_a_signal_to_the_command_leaves_no_file(tmp_path, name, trial):
+    """SIGTERM ends the process at once with 143 (as its default action would), Ctrl-C (SIGINT) with
+    130 and "interrupted"; either way the temporary file is gone and nothing is written."""
     import signal
     import time
 
+    sig = getattr(signal, name)
     out = tmp_path / "x.parquet"
     proc = subprocess.Popen([*_console_script(), "simulate", "-n", "2000000", "--chunk-size", "20000",
                              "--no-progress", "-o", str(out)],
@@ -325,13 +329,15 @@ def test_sigterm_to_the_command_leaves_no_file(tmp_path, trial):
     while not any(tmp_path.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)  # until the temporary file exists: the write has begun
     time.sleep([0.0, 0.3, 1.0][trial])
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     try:
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:  # a hang is the failure reported; the process must not outlive it
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert proc.returncode == (128 + signal.SIGTERM if sig == signal.SIGTERM else 130), err
     assert list(tmp_path.iterdir()) == []
     assert b"Traceback" not in err
+    if sig == signal.SIGINT:
+        assert err.decode().strip().endswith("interrupted"), err
