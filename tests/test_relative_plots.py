@@ -1,4 +1,4 @@
-"""plot_net_survival and plot_crude_mortality: assert on what was drawn."""
+"""plot_net_survival, plot_crude_mortality and plot_years_lost: assert on what was drawn."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mastoprog.plotting import plot_crude_mortality, plot_net_survival
-from mastoprog.relative import crude_mortality, net_survival
+from mastoprog.plotting import plot_crude_mortality, plot_net_survival, plot_years_lost
+from mastoprog.relative import crude_mortality, net_survival, years_lost
 
 
 @pytest.fixture(scope="module")
@@ -72,5 +72,27 @@ def test_grouped_results_draw_one_curve_per_group(cohort: pd.DataFrame) -> None:
     try:
         gids = {line.get_gid() for line in ax.get_lines()}
         assert gids == {"crude_disease:F", "crude_other:F", "crude_disease:M", "crude_other:M"}
+    finally:
+        plt.close(ax.figure)
+
+
+def test_years_lost_plot_draws_the_table_and_its_band(cohort: pd.DataFrame) -> None:
+    res = years_lost(cohort, measure="yl2017", times=[12, 24, 60, 120])
+    ax = plot_years_lost(res)
+    try:
+        x, y = _by_gid(ax.get_lines(), "years_lost").get_data()
+        np.testing.assert_allclose(x, [0, 1, 2, 5, 10])
+        np.testing.assert_allclose(y[1:], res.table["years_lost"])
+        band = _by_gid(ax.collections, "years_lost_band").get_paths()[0].vertices
+        assert band[:, 1].min() == pytest.approx(min(0.0, res.table["lower"].min()))
+        assert band[:, 1].max() == pytest.approx(res.table["upper"].max())
+        assert "Andersen 2017" in ax.get_title(loc="left") and "interval" not in ax.get_title(loc="left")
+    finally:
+        plt.close(ax.figure)
+    res13 = years_lost(cohort, measure="yl2013", times=[12, 60])
+    ax = plot_years_lost(res13)
+    try:
+        assert all(c.get_gid() != "years_lost_band" for c in ax.collections)
+        assert "no interval" in ax.get_title(loc="left")
     finally:
         plt.close(ax.figure)

@@ -190,7 +190,7 @@ def save_figure(figure: Any, path: str | PathLike, *, force: bool = False, dpi: 
 
 # ------------------------------------------------------------------ relative survival (owner: relative)
 
-__all__ += ["plot_crude_mortality", "plot_net_survival"]
+__all__ += ["plot_crude_mortality", "plot_net_survival", "plot_years_lost"]
 
 
 _DASHES = ("--", ":", "-.", (0, (5, 1)))
@@ -305,6 +305,67 @@ def plot_crude_mortality(result: Any, ax: Any = None) -> Any:
     ax.set_ylabel("probability of having died")
     ax.set_xlim(0, last)
     ax.set_ylim(0, min(1.0, top + 0.05))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
+
+
+def plot_years_lost(result: Any, ax: Any = None) -> Any:
+    """Restricted-mean years of life lost up to each horizon (a :func:`mastoprog.relative.years_lost` result).
+
+    Parameters
+    ----------
+    result : YearsLostResult
+        From :func:`mastoprog.relative.years_lost`.
+    ax : matplotlib Axes, optional
+        Drawn on if given, else a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The line ``"years_lost"`` (x: horizon, years since diagnosis; y: years lost up to it,
+        starting at (0, 0)); for ``"yl2017"`` the band ``"years_lost_band"`` (the interval at the
+        result's ``conf_level``); for ``"yl2013"`` the title says why there is none. A title names
+        the measure, the cohort and the life table.
+
+    References
+    ----------
+    Andersen PK. Stat Med 2013;32:5278-85. doi:10.1002/sim.5903
+    Andersen PK. Stat Med 2017;36:3573-82. doi:10.1002/sim.7357
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    table = result.table
+    years = np.concatenate([[0.0], table["time"].to_numpy() / 12.0])
+    lost = np.concatenate([[0.0], table["years_lost"].to_numpy()])
+    measure = {"yl2013": "Years of life lost to the disease (Andersen 2013)",
+               "yl2017": "Years of life lost against the matched population (Andersen 2017)"}
+    ends = [lost]
+    if "lower" in table.columns:
+        lower = np.concatenate([[0.0], table["lower"].to_numpy()])
+        upper = np.concatenate([[0.0], table["upper"].to_numpy()])
+        ax.fill_between(years, lower, upper, color="C3", alpha=0.2, linewidth=0,
+                        label=f"{result.conf_level:.0%} interval")
+        ax.collections[-1].set_gid("years_lost_band")
+        ends += [lower, upper]
+        interval = ""
+    else:
+        interval = "; no interval (relsurv gives this measure one only by bootstrap)"
+    ax.plot(years, lost, color="C3", linewidth=2, marker="o" if years.size <= 40 else None, markersize=3,
+            gid="years_lost", label=f"years lost ({result.measure})")
+    ax.axhline(0.0, color="0.5", linewidth=0.8)
+    lt = result.life_table
+    ax.set_title(f"{measure.get(result.measure, result.measure)}\n{result.n_patients} patients "
+                 f"({result.n_events} deaths) against {lt['name']} {lt['first_year']}-{lt['last_year']}"
+                 f"{interval}", loc="left", fontsize=9)
+    ax.set_xlabel("horizon, years since diagnosis")
+    ax.set_ylabel("years of life lost up to the horizon")
+    ax.set_xlim(0, years[-1])
+    low, high = float(np.nanmin(np.concatenate(ends))), float(np.nanmax(np.concatenate(ends)))
+    pad = 0.05 * max(high - low, 0.1)
+    ax.set_ylim(min(0.0, low) - pad, high + pad)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     return ax
