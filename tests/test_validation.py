@@ -680,6 +680,21 @@ def test_validate_every_metric_has_an_interval_or_says_why_not(lim_cohort, lim_r
     assert by.loc[("auc", 60.0), "ci_low"] == pytest.approx(auc.loc[60.0, "ci_low"], abs=1e-12)
 
 
+def test_an_entry_time_column_is_reported_as_not_used(lim_model, lim_cohort):
+    """validate has no delayed entry: a column that looks like one is named in the notes, not
+    silently ignored, and the figures are those of the same cohort without it."""
+    from mastoprog.validation import validate
+
+    part = lim_cohort.iloc[:300]
+    with_entry = validate(lim_model, part.assign(Entry_Time=6.0), horizons=(12,))
+    said = [n for n in with_entry.notes if "not used" in n]
+    assert len(said) == 1, with_entry.notes
+    assert said[0].startswith("column 'Entry_Time' is not used") and "no delayed entry" in said[0]
+    plain = validate(lim_model, part, horizons=(12,))
+    assert not any("not used" in n for n in plain.notes)
+    pd.testing.assert_frame_equal(with_entry.metrics, plain.metrics)
+
+
 def test_validate_drops_horizons_beyond_followup(lim_model, lim_cohort):
     from mastoprog.validation import validate
 

@@ -246,6 +246,17 @@ def _check_arguments(model: Any, n_bootstrap: Any, random_state: Any) -> None:
                          f">= 0 or a numpy Generator. Got {random_state!r} instead.")
 
 
+#: Column names that usually hold a delayed-entry time, which validate does not use.
+_ENTRY_NAMES = ("entry", "entry_time", "entry_months", "tstart")
+
+
+def _unused_entry_columns(cohort: Any) -> list[str]:
+    columns = getattr(cohort, "columns", ())
+    return [f"column {c!r} is not used: validate takes every patient as followed from diagnosis "
+            "(no delayed entry), which favours the longer-lived if they entered later"
+            for c in columns if isinstance(c, str) and c.strip().lower() in _ENTRY_NAMES]
+
+
 def _outcome(frame: pd.DataFrame, duration_col: str, event_col: str) -> tuple[np.ndarray, np.ndarray]:
     missing = [c for c in (duration_col, event_col) if c not in frame.columns]
     if missing:
@@ -475,6 +486,12 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
     per-subtype sums of the fine-grid curves (for the predicted medians) are kept: memory grows
     by about 300 bytes per patient (``benchmarks/bench_validation.py``).
 
+    **Follow-up from diagnosis.** Every metric takes each patient as followed from diagnosis
+    (time 0). A cohort with delayed entry (a registry's prevalent cases, what ``fit(...,
+    entry_col=...)`` accepts) would favour the longer-lived; ``validate`` has no delayed entry, and a
+    column named like an entry time (``entry``, ``entry_time``, ``entry_months``, ``tstart``) is
+    reported in ``notes`` as not used.
+
     **Calibration slope caveat.** The slope (Cox coefficient of log(-log S(h))) is exactly 1 for
     correct predictions only when hazards are proportional on that scale. mastoprog's curves are
     background (life table) x excess survival, whose hazards are not proportional, so a correct
@@ -498,6 +515,7 @@ def validate(model: Any, cohort: Any, horizons: Sequence[float] = (12, 60, 120),
     else:
         frame = cohort
     time, event = _outcome(frame, duration_col, event_col)
+    notes += _unused_entry_columns(frame)
     keep = _horizons(horizons, time, event, notes)
     grids = _grids(keep)
     if progress is None:  # tqdm's disable=None: shown only when stderr is a terminal
