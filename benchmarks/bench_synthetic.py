@@ -127,7 +127,7 @@ def main(n: int = 1_000_000, rounds: int = 7) -> None:
         path = Path(tmp) / "cohort.parquet"
 
         def chunked() -> None:
-            simulate_cohort_to_parquet(path, n, seed=1, model=model, chunk_size=250_000,
+            simulate_cohort_to_parquet(path, n, random_state=1, model=model, chunk_size=250_000,
                                        progress=False, force=True)
 
         t = best_of(chunked, repeat=1)
