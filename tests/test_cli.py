@@ -322,9 +322,15 @@ def test_a_signal_to_the_command_leaves_no_file(tmp_path, name, trial):
 
     sig = getattr(signal, name)
     out = tmp_path / "x.parquet"
+
+    def default_ctrl_c() -> None:
+        # A shell starts background jobs (CI's `... &`) with SIGINT ignored, and the command then
+        # rightly ignores Ctrl-C too (the handler keeps an inherited SIG_IGN): give it a terminal's.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     proc = subprocess.Popen([*_console_script(), "simulate", "-n", "2000000", "--chunk-size", "20000",
                              "--no-progress", "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_ctrl_c)
     deadline = time.monotonic() + 120
     while not any(tmp_path.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)  # until the temporary file exists: the write has begun
