@@ -119,3 +119,19 @@ def test_from_frame_rejects_malformed_tables(edit, match):
     )
     with pytest.raises(ModelFileError, match=match):
         LifeTable.from_frame(edit(toy))
+
+
+def test_sex_codes_are_read_as_f_m_or_0_1_and_nothing_else():
+    """Integer codes outside 0/1 used to index past the table (2: IndexError) or into the male
+    table (-1: a wrong number without a word); numpy integers inside an object array are codes too."""
+    from mastoprog.exceptions import FindingsError
+
+    lt = LifeTable.hmd_us()
+    age, year, t = np.array([60.0, 60.0]), np.array([2000.0, 2000.0]), np.array([12.0, 12.0])
+    by_letter = lt.hazard(age, np.array(["F", "M"]), year, t)
+    np.testing.assert_array_equal(lt.hazard(age, np.array([0, 1]), year, t), by_letter)
+    mixed = np.array([np.int64(0), "M"], dtype=object)
+    np.testing.assert_array_equal(lt.hazard(age, mixed, year, t), by_letter)
+    for bad in (np.array([0, 2]), np.array([-1, 1])):
+        with pytest.raises(FindingsError, match=r"sex: got .*expected 'F' or 'M' \(or codes 0 = F, 1 = M\)"):
+            lt.hazard(age, bad, year, t)

@@ -483,13 +483,19 @@ class LifeTable:
 def _sex_codes(sex: Any) -> np.ndarray:
     raw = np.asarray(sex)
     if raw.dtype.kind in "iub":
-        return raw.astype(np.int64, copy=False)  # read only by the callers
+        codes = raw.astype(np.int64, copy=False)  # read only by the callers
+        outside = (codes < 0) | (codes > 1)  # -1 would read the male table, 2 past the end
+        if outside.any():
+            bad = raw.ravel()[np.flatnonzero(outside.ravel())[0]]
+            raise FindingsError(f"sex: got {bad!r}; expected 'F' or 'M' (or codes 0 = F, 1 = M) for "
+                                "general-population mortality")
+        return codes
     arr = np.asarray(sex, dtype=object)
     flat = arr.ravel()
     # each distinct value looked up once (a Series.map costs a millisecond even for one patient)
     inverse, distinct = pd.factorize(flat)  # missing values (None, NaN) get -1
     lookup = {"F": 0, "M": 1, 0: 0, 1: 1, "f": 0, "m": 1}
-    codes = np.asarray([lookup.get(v, -1) if isinstance(v, str | int) else -1 for v in distinct]
+    codes = np.asarray([lookup.get(v, -1) if isinstance(v, str | int | np.integer) else -1 for v in distinct]
                        + [-1], dtype=np.int64)[inverse]  # index -1: the appended "unknown"
     if (codes < 0).any():
         bad = flat[np.flatnonzero(codes < 0)[0]]
