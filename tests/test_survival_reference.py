@@ -49,3 +49,23 @@ def test_lp_ranges_equals_the_per_subtype_loop(seed, n, draws, which, weighted):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     mid, lo, hi = fast  # the central value lies in the range over the unknown findings
     assert np.all(lo <= mid + 1e-12) and np.all(mid <= hi + 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 400), st.integers(1, 6), st.integers(1, 8), st.booleans(), st.integers(0, 10_000))
+def test_gathered_products_equal_the_plain_product(n: int, n_paths: int, n_lp: int, with_nan: bool,
+                                                   seed: int) -> None:
+    """``_curves._product_gathered`` (each distinct background x linear-predictor pair once) equals
+    background times excess survival per patient to the last bit, a NaN linear predictor included."""
+    from mastoprog.survival._curves import _product_gathered, excess_survival
+
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0.0, 120.0, 7)
+    bg_u = rng.uniform(0.3, 1.0, (n_paths, t.size))
+    bg_index = rng.integers(0, n_paths, n)
+    lp = rng.choice(rng.normal(0.0, 0.8, n_lp), n)
+    if with_nan:
+        lp[rng.random(n) < 0.2] = np.nan
+    got = _product_gathered(bg_u, bg_index, lp, 3.5, 1.2, t)
+    plain = excess_survival(lp, 3.5, 1.2, t) * bg_u[bg_index]
+    np.testing.assert_array_equal(got, plain)

@@ -54,7 +54,9 @@ def excess_survival(lp: np.ndarray, log_lambda: float, rho: float, t: np.ndarray
     Weibull proportional hazards: Collett D. *Modelling Survival Data in Medical Research*,
     3rd ed., CRC Press 2015, section 5.6 (``H(t) = exp(lp) (t / lambda) ** rho``).
     """
-    inv, uniq = pd.factorize(np.asarray(lp, dtype=float))  # hash-based: faster than np.unique
+    # hash-based: faster than np.unique; a NaN gets its own code (a NaN curve), never -1, which
+    # would take another value's curve
+    inv, uniq = pd.factorize(np.asarray(lp, dtype=float), use_na_sentinel=False)
     with np.errstate(divide="ignore"):
         log_t = np.log(t)
     E_u = np.exp(-np.exp(uniq[:, None] + rho * (log_t[None, :] - log_lambda)))
@@ -70,7 +72,9 @@ def _product_gathered(bg_u: np.ndarray, bg_index: np.ndarray, lp: np.ndarray, lo
     pairs than patients: one gather of the products instead of gathering both factors and
     multiplying per patient (the same products, so the same values to the last bit).
     """
-    lp_codes, lp_u = pd.factorize(np.asarray(lp, dtype=float))
+    # a NaN linear predictor gets its own code (a NaN curve, as without the gather), never -1,
+    # which would point at another pair's product
+    lp_codes, lp_u = pd.factorize(np.asarray(lp, dtype=float), use_na_sentinel=False)
     pair_codes, pairs = pd.factorize(bg_index.astype(np.int64) * lp_u.size + lp_codes)
     if 2 * pairs.size > lp_codes.size:  # nearly one pair per patient: nothing to share
         e = excess_survival(lp, log_lambda, rho, t)
